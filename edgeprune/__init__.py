@@ -1,0 +1,1 @@
+"""edgeprune: prune, quantize, compile and profile neural networks for Arm devices."""

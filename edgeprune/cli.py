@@ -1,0 +1,49 @@
+"""The `edgeprune` command line: one subcommand per stage, each registered by its own module."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from edgeprune.errors import EdgepruneError
+
+# Modules that define `register(subparsers)`; each adds one or more subcommands.
+COMMAND_MODULES = (
+    "edgeprune.compile.commands",
+    "edgeprune.profile.commands",
+    "edgeprune.prune.commands",
+    "edgeprune.targets",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edgeprune",
+        description="Prune, quantize, compile and profile neural networks for Arm devices.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # stage not built yet
+                continue
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except EdgepruneError as exc:
+        print(f"edgeprune {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"edgeprune {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,25 @@
+"""Errors edgeprune raises on bad input; the CLI prints their message and exits non-zero."""
+
+
+class EdgepruneError(Exception):
+    """Base of every error that is the user's input, not a bug: the message says what to do."""
+
+
+class UnknownTargetError(EdgepruneError):
+    """A board or core name that no file in targets/ describes."""
+
+
+class UnsupportedOpError(EdgepruneError):
+    """A model operator that the compiler cannot lower."""
+
+
+class ToolchainMissingError(EdgepruneError):
+    """An external program (cross compiler, QEMU) is not installed."""
+
+
+class ModelTooLargeError(EdgepruneError):
+    """The compiled model does not fit the board's flash or RAM."""
+
+
+class DeviceError(EdgepruneError):
+    """A device (QEMU or a board) did not answer, answered garbage or timed out."""
