@@ -1,0 +1,127 @@
+"""`edgeprune.compile(...)`: a model in, a self-contained firmware folder out."""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import onnx
+import tvm
+from tvm import tirx
+
+from edgeprune._atomic import atomic_directory
+from edgeprune.compile import codegen, firmware, frontend, passes
+from edgeprune.compile.plan import Plan, build_plan
+from edgeprune.compile.workspace import workspace_bytes
+from edgeprune.errors import EdgepruneError
+from edgeprune.targets import Target, load_target
+
+BACKENDS = ("llvm", "c")
+DEFAULT_STACK_BYTES = 16 * 1024
+
+
+@dataclass
+class CompiledModel:
+    """A compiled-model folder and its manifest."""
+
+    path: Path
+    manifest: dict
+
+    @property
+    def elf(self) -> Path:
+        return self.path / "firmware.elf"
+
+    @property
+    def onnx(self) -> Path:
+        return self.path / "model.onnx"
+
+    @classmethod
+    def load(cls, path: str | Path) -> "CompiledModel":
+        path = Path(path)
+        manifest = path / "manifest.json"
+        if not manifest.is_file():
+            raise EdgepruneError(f"{path} is not a compiled-model folder (no manifest.json); run edgeprune compile")
+        return cls(path, json.loads(manifest.read_text()))
+
+
+def _kernel_module(mod: tvm.IRModule, plan: Plan) -> tvm.IRModule:
+    used = {step.kernel for step in plan.steps}
+    return tvm.IRModule({gv: f for gv, f in mod.functions.items()
+                         if isinstance(f, tirx.PrimFunc) and gv.name_hint in used})
+
+
+def _kernel_code(kernels: tvm.IRModule, target: Target, backend: str, src: Path) -> str:
+    """Build the kernels; returns the file the Makefile links (an object or C source)."""
+    if backend == "llvm":
+        tvm.get_global_func("target.build.llvm")(kernels, target.llvm_target()).write_to_file(str(src / "kernels.o"))
+        return "src/kernels.o"
+    source = tvm.get_global_func("target.build.c")(kernels, _c_target(target)).inspect_source()
+    (src / "kernels.c").write_text(source)
+    return "src/kernels.c"
+
+
+def _c_target(target: Target):
+    return tvm.target.Target({"kind": "c", "mcpu": target.cpu})
+
+
+def _tensor_entries(refs) -> list[dict]:
+    return [{"shape": list(r.shape), "dtype": r.dtype, "bytes": r.nbytes} for r in refs]
+
+
+def compile_model(
+    model: Any,
+    target: str = "mps2-an386",
+    out: str | Path = "build/model",
+    *,
+    backend: str = "llvm",
+    input_shape: tuple[int, ...] | None = None,
+    stack_bytes: int = DEFAULT_STACK_BYTES,
+) -> CompiledModel:
+    """Compile `model` (ONNX path, zoo name, ModelProto or torch module with `input_shape`) for a
+    board into the folder `out`: C driver, kernels, runtime, Makefile, firmware.elf, manifest."""
+    if backend not in BACKENDS:
+        raise EdgepruneError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    board = load_target(target)
+    started = time.perf_counter()
+    onnx_model = frontend.load_onnx(model, input_shape)
+    tvm_target = board.llvm_target() if backend == "llvm" else _c_target(board)
+    graph = passes.run_passes(frontend.to_relax(onnx_model), passes.GRAPH_PASSES, tvm_target)
+    plan = build_plan(graph)
+    kernels = passes.run_passes(_kernel_module(graph, plan), passes.KERNEL_PASSES, tvm_target)
+    per_kernel_workspace = workspace_bytes(kernels)
+    workspace = max(per_kernel_workspace.values(), default=0)
+    arity = {gv.name_hint: len(f.params) for gv, f in kernels.functions.items()}
+    name = Path(model).stem if isinstance(model, (str, Path)) else type(model).__name__
+
+    with atomic_directory(Path(out)) as folder:
+        src = folder / "src"
+        src.mkdir()
+        kernels_file = _kernel_code(kernels, board, backend, src)
+        (src / "model.c").write_text(codegen.model_source(plan, arity, workspace))
+        (src / "edgeprune_model.h").write_text(codegen.model_header(plan, name, workspace))
+        onnx.save(onnx_model, folder / "model.onnx")
+        firmware.write_project(folder, board, kernels_file, stack_bytes)
+        firmware.build(folder, board)
+        manifest = {
+            "model": name,
+            "board": board.name,
+            "options": {"backend": backend, "stack_bytes": stack_bytes},
+            "inputs": _tensor_entries(plan.inputs),
+            "outputs": _tensor_entries(plan.outputs),
+            "steps": [{"kernel": s.kernel, "workspace_bytes": per_kernel_workspace[s.kernel],
+                       "args": [asdict(a) for a in s.args]} for s in plan.steps],
+            "memory": {
+                "weights_bytes": int(sum(w.nbytes for w in plan.weights)),
+                "arena_bytes": plan.arena_bytes,
+                "liveness_bound_bytes": plan.liveness_bound_bytes,
+                "workspace_bytes": workspace,
+                "stack_bytes": stack_bytes,
+            },
+            "compile_seconds": round(time.perf_counter() - started, 3),
+            "passes": {"graph": [p.name for p in passes.GRAPH_PASSES],
+                       "kernel": [p.name for p in passes.KERNEL_PASSES]},
+        }
+        (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return CompiledModel(Path(out), manifest)

@@ -1,0 +1,59 @@
+"""Model in: an ONNX file, a zoo name or a torch module becomes a checked ONNX graph, then Relax."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import onnx
+
+from edgeprune.errors import EdgepruneError, UnsupportedOpError
+
+# ONNX operators whose import and lowering are tested end to end (tests/test_compile_ops.py).
+SUPPORTED_OPS = frozenset({
+    "Add", "AveragePool", "BatchNormalization", "Clip", "Concat", "Constant", "Conv", "Div",
+    "Flatten", "Gemm", "GlobalAveragePool", "HardSigmoid", "HardSwish", "Identity", "MatMul",
+    "MaxPool", "Mul", "ReduceMean", "Relu", "Reshape", "Sigmoid", "Softmax", "Squeeze", "Sub",
+    "Tanh", "Transpose", "Unsqueeze",
+})
+
+
+def check_supported_ops(model: onnx.ModelProto) -> None:
+    """Raise UnsupportedOpError naming the first node whose operator cannot be compiled."""
+    for index, node in enumerate(model.graph.node):
+        if node.domain not in ("", "ai.onnx") or node.op_type not in SUPPORTED_OPS:
+            name = node.name or f"#{index}"
+            op = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
+            raise UnsupportedOpError(
+                f"operator {op} (node {name!r}) is not supported; supported operators: "
+                f"{', '.join(sorted(SUPPORTED_OPS))}"
+            )
+
+
+def load_onnx(model: Any, input_shape: tuple[int, ...] | None = None) -> onnx.ModelProto:
+    """An ONNX model from a path, a loaded ModelProto, a zoo model name or a torch nn.Module."""
+    if isinstance(model, onnx.ModelProto):
+        return model
+    if isinstance(model, (str, Path)) and Path(model).suffix == ".onnx":
+        path = Path(model)
+        if not path.is_file():
+            raise EdgepruneError(f"model file {path} does not exist")
+        return onnx.load(path)
+    from edgeprune.models import export, zoo
+
+    if isinstance(model, str):
+        module, input_shape = zoo.build_model(model), zoo.input_shape(model)
+    else:
+        module = model
+        if input_shape is None:
+            raise EdgepruneError("a torch module needs an input shape (input_shape=(1, C, H, W))")
+    with tempfile.TemporaryDirectory() as scratch:
+        return onnx.load(export.to_onnx(module, tuple(input_shape), Path(scratch) / "model.onnx"))
+
+
+def to_relax(model: onnx.ModelProto):
+    """Import a checked ONNX graph into a Relax IRModule with the weights as constants."""
+    from tvm.relax.frontend.onnx import from_onnx
+
+    check_supported_ops(model)
+    return from_onnx(model, keep_params_in_input=False)

@@ -1,0 +1,84 @@
+"""The compiler as lists of named passes, printable (`edgeprune compile --list-passes`) and
+runnable one by one. Graph passes work on the Relax module; kernel passes on its PrimFuncs."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import tvm
+from tvm import relax, s_tir, tirx
+
+from edgeprune.compile.pointer_signature import PlainPointerSignature
+from edgeprune.compile.schedule import LeanSchedule
+
+
+@dataclass(frozen=True)
+class NamedPass:
+    name: str
+    doc: str
+    make: Callable[..., tvm.transform.Pass]  # called with the TVM target
+
+
+def _relax(name: str, doc: str) -> NamedPass:
+    return NamedPass(name, doc, lambda _target: getattr(relax.transform, name)())
+
+
+GRAPH_PASSES: list[NamedPass] = [
+    _relax("DecomposeOpsForInference", "BatchNorm and friends into elementwise ops"),
+    _relax("LegalizeOps", "every Relax op into a TIR PrimFunc (TOPI compute)"),
+    _relax("AnnotateTIROpPattern", "mark kernels as elementwise / injective / reduction"),
+    _relax("FoldConstant", "evaluate what depends only on weights (BN folding, transposes)"),
+    _relax("FuseOps", "group producers with their elementwise epilogues"),
+    _relax("FuseTIR", "merge each group into one PrimFunc"),
+    _relax("DeadCodeElimination", "drop unused kernels and bindings"),
+    _relax("RewriteDataflowReshape", "reshapes become zero-copy views"),
+    _relax("ToNonDataflow", "flatten dataflow blocks"),
+    _relax("RemovePurityChecking", "allow the explicit memory ops below"),
+    _relax("CallTIRRewrite", "destination-passing calls with explicit output tensors"),
+    _relax("StaticPlanBlockMemory", "static activation plan: storages and tensor offsets"),
+]
+
+
+def _stir(name: str, doc: str) -> NamedPass:
+    return NamedPass(name, doc, lambda _target: getattr(s_tir.transform, name)())
+
+
+def _tirx(name: str, doc: str, *args) -> NamedPass:
+    return NamedPass(name, doc, lambda _target: getattr(tirx.transform, name)(*args))
+
+
+KERNEL_PASSES: list[NamedPass] = [
+    NamedPass("LeanSchedule", "inline elementwise stages; no full-size intermediates", lambda _t: LeanSchedule()),
+    _stir("CanonicalizeLoop", "loops start at zero"),
+    _stir("LowerInitBlock", "reduction init into the loop body"),
+    _stir("PlanAndUpdateBufferAllocationLocation", "allocate buffers at their narrowest scope"),
+    _stir("ConvertBlocksToOpaque", "blocks to opaque statements"),
+    _stir("CompactBufferAllocation", "shrink buffers to the region really used"),
+    _stir("LowerMatchBuffer", "resolve buffer views"),
+    _stir("LowerOpaqueBlock", "remove the remaining blocks"),
+    _tirx("FlattenBuffer", "multi-dimensional buffers to flat arrays"),
+    _tirx("NarrowDataType", "int64 indices to int32 (32-bit cores)", 32),
+    _stir("LoopPartition", "split loops at boundary conditions"),
+    _tirx("VectorizeLoop", "vectorized loops to vector instructions", True),
+    _tirx("StorageRewrite", "reuse local buffers"),
+    _tirx("UnrollLoop", "unroll small constant loops"),
+    _tirx("StmtSimplify", "arithmetic simplification"),
+    _tirx("RemoveNoOp", "drop statements without effect"),
+    _tirx("CommonSubexprElim", "share repeated index arithmetic"),
+    NamedPass("PlainPointerSignature", "kernels as int32_t f(T *a, T *b, ...): no packed API",
+              lambda target: PlainPointerSignature(target)),
+    _tirx("LowerTVMBuiltin", "large temporaries via TVMBackendAllocWorkspace"),
+    _tirx("LowerIntrin", "math intrinsics for the target"),
+    _tirx("SkipAssert", "no assertion strings on the device"),
+]
+
+
+def run_passes(mod: tvm.IRModule, passes: list[NamedPass], target) -> tvm.IRModule:
+    with target:
+        for named in passes:
+            mod = named.make(target)(mod)
+    return mod
+
+
+def describe(passes: list[NamedPass]) -> str:
+    return "\n".join(f"{i:2d}. {p.name:<40} {p.doc}" for i, p in enumerate(passes, 1))
