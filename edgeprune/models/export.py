@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
-import onnx
 import onnxscript.optimizer
 import torch
 from torch import nn
+
+from edgeprune._atomic import write_bytes_atomic
 
 
 def to_onnx(model: nn.Module, input_shape: tuple[int, ...], path: str | os.PathLike) -> Path:
@@ -18,7 +18,6 @@ def to_onnx(model: nn.Module, input_shape: tuple[int, ...], path: str | os.PathL
     and shape `Expand` nodes TVM's importer rejects. Returns the path written.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     was_training = model.training
     model.eval()
     try:
@@ -27,12 +26,5 @@ def to_onnx(model: nn.Module, input_shape: tuple[int, ...], path: str | os.PathL
     finally:
         model.train(was_training)
     proto = onnxscript.optimizer.optimize(program.model_proto)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        onnx.save_model(proto, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(path, proto.SerializeToString())
     return path
