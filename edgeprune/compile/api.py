@@ -58,8 +58,17 @@ def _kernel_code(kernels: tvm.IRModule, target: Target, backend: str, src: Path)
         tvm.get_global_func("target.build.llvm")(kernels, target.llvm_target()).write_to_file(str(src / "kernels.o"))
         return "src/kernels.o"
     source = tvm.get_global_func("target.build.c")(kernels, _c_target(target)).inspect_source()
-    (src / "kernels.c").write_text(source)
+    (src / "kernels.c").write_text(_bare_metal_c(source))
     return "src/kernels.c"
+
+
+def _bare_metal_c(source: str) -> str:
+    """TVM's C output includes its FFI headers only for declarations the kernels do not need on
+    the device (plain pointer signatures, no packed API); the workspace calls are ours."""
+    kept = [line for line in source.splitlines()
+            if not line.startswith(('#include "tvm/', "#define TVM_EXPORTS"))]
+    preamble = ["#include <stdint.h>", '#include "ep_workspace.h"', "#define TVM_DLL"]
+    return "\n".join(preamble + kept) + "\n"
 
 
 def _c_target(target: Target):

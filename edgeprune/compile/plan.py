@@ -99,7 +99,7 @@ class _Planner:
             self.refs[var] = self.refs[value]
             return
         if not isinstance(value, relax.Call):
-            raise UnsupportedOpError(f"the planned graph binds {type(value).__name__} to {var.name_hint}")
+            raise UnsupportedOpError(f"the planned graph binds {type(value).__name__} to {var.name}")
         name = _op_name(value)
         if name == "relax.memory.alloc_storage":
             size = _align(int(value.args[0].values[0]))
@@ -113,7 +113,7 @@ class _Planner:
             dtype, shape, nbytes = _tensor_type(var)
             self.refs[var] = TensorRef("unplanned", len(self.unplanned), nbytes, dtype, shape)
             self.unplanned.append(var)
-        elif name == "vm.builtin.reshape":
+        elif name in ("relax.reshape", "vm.builtin.reshape"):  # zero-copy views
             source = self.refs[value.args[0]]
             dtype, shape, nbytes = _tensor_type(var)
             self.refs[var] = TensorRef(source.kind, source.index, nbytes, dtype, shape, source.tensor)
@@ -123,7 +123,7 @@ class _Planner:
             self.plan.steps.append(Step(value.op.name_hint, [self._arg(a) for a in value.args]))
         else:
             raise UnsupportedOpError(
-                f"operation {name} (binding {var.name_hint}) has no bare-metal lowering; "
+                f"operation {name} (binding {var.name}) has no bare-metal lowering; "
                 "only kernel calls, planned allocations and reshapes can run on the device"
             )
 

@@ -17,6 +17,8 @@ void ep_timer_start(void) {
   SYST_RVR = SYST_RELOAD;
   SYST_CVR = 0;
   SYST_CSR = 0x7u; /* enable, interrupt on wrap, core clock */
+  while (SYST_CVR == 0) {
+  } /* the counter holds 0 until its first reload, which is not a wrap */
 }
 
 uint64_t ep_timer_ticks(void) {

@@ -1,0 +1,95 @@
+"""`edgeprune compile` and `edgeprune run`."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from edgeprune.errors import EdgepruneError
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(d) for d in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--input-shape wants comma-separated integers, got {text!r}") from None
+
+
+def _compile(args: argparse.Namespace) -> int:
+    from edgeprune.compile import passes
+    from edgeprune.compile.api import compile_model
+
+    if args.list_passes:
+        print("graph passes (Relax):\n" + passes.describe(passes.GRAPH_PASSES))
+        print("\nkernel passes (TIR):\n" + passes.describe(passes.KERNEL_PASSES))
+        return 0
+    if args.model is None:
+        raise EdgepruneError("name a model: an .onnx file or a zoo model (edgeprune compile --help)")
+    compiled = compile_model(args.model, args.target, args.output, backend=args.backend,
+                             input_shape=args.input_shape, stack_bytes=args.stack_bytes)
+    m = compiled.manifest
+    mem = m["memory"]
+    print(f"compiled {m['model']} for {m['board']} in {m['compile_seconds']:.1f} s -> {compiled.path}")
+    print(f"  kernels   {len(m['steps'])} calls ({m['options']['backend']} backend)")
+    print(f"  weights   {mem['weights_bytes']:>10,} B")
+    print(f"  arena     {mem['arena_bytes']:>10,} B  (liveness bound {mem['liveness_bound_bytes']:,} B)")
+    print(f"  workspace {mem['workspace_bytes']:>10,} B")
+    print(f"  firmware  {compiled.elf}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from edgeprune.profile.run import run
+
+    inputs = None
+    if args.input is not None:
+        inputs = [np.load(args.input)]
+    report = run(args.folder, inputs, runs=args.runs, seed=args.seed, timeout=args.timeout)
+    device = report.device
+    steps = report.compiled.manifest["steps"]
+    total = device.instructions
+    print(f"{report.compiled.manifest['model']} on {report.compiled.manifest['board']} (QEMU, -icount shift=0)")
+    print(f"{'layer':<4} {'kernel':<44} {'instructions':>14} {'share':>7}")
+    for i, (step, count) in enumerate(zip(steps, device.layer_instructions)):
+        print(f"{i:<4} {step['kernel'][:44]:<44} {count:>14,.0f} {count / total:>7.1%}")
+    print(f"{'':<4} {'total per inference':<44} {total:>14,.0f}")
+    mem = report.compiled.manifest["memory"]
+    print(f"memory: weights {mem['weights_bytes']:,} B, arena {mem['arena_bytes']:,} B "
+          f"(bound {mem['liveness_bound_bytes']:,} B), workspace {mem['workspace_bytes']:,} B, "
+          f"stack used {device.stack_bytes:,} of {mem['stack_bytes']:,} B")
+    ok = report.relative_error <= args.rtol
+    print(f"agreement with onnxruntime: max |error| {report.max_abs_error:.3g}, relative to output "
+          f"scale {report.relative_error:.3g} ({'ok' if ok else 'MISMATCH'}, tolerance {args.rtol:g})")
+    return 0 if ok else 1
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from edgeprune.compile.api import BACKENDS, DEFAULT_STACK_BYTES
+
+    p = subparsers.add_parser(
+        "compile", help="compile a model into a firmware folder for a board",
+        description="Compile an ONNX file or a zoo model (see `edgeprune zoo`) with TVM into a "
+                    "self-contained folder: C driver, kernels, board runtime, Makefile, firmware.elf, manifest.json.",
+    )
+    p.add_argument("model", nargs="?", help="an .onnx file or a zoo model name")
+    p.add_argument("--target", "-t", default="mps2-an386", help="board name (edgeprune targets); default mps2-an386")
+    p.add_argument("--output", "-o", type=Path, default=Path("build/model"), help="output folder (replaced atomically)")
+    p.add_argument("--backend", choices=BACKENDS, default="llvm", help="kernels as an LLVM object (default) or C source")
+    p.add_argument("--input-shape", type=_shape, help="input shape for a torch model, e.g. 1,3,32,32")
+    p.add_argument("--stack-bytes", type=int, default=DEFAULT_STACK_BYTES, help="stack reserved on the device")
+    p.add_argument("--list-passes", action="store_true", help="print the compiler's passes and exit")
+    p.set_defaults(handler=_compile)
+
+    r = subparsers.add_parser(
+        "run", help="run a compiled model on QEMU and check it against onnxruntime",
+        description="Boot the firmware on the board's QEMU machine with -icount shift=0, feed an input, "
+                    "compare the outputs with onnxruntime and print instructions per inference and per layer.",
+    )
+    r.add_argument("folder", type=Path, help="a folder made by edgeprune compile")
+    r.add_argument("--input", type=Path, help="input tensor as .npy (default: seeded random normal)")
+    r.add_argument("--runs", type=int, default=1, help="inferences to run (the last one is reported)")
+    r.add_argument("--seed", type=int, default=0, help="seed of the random input")
+    r.add_argument("--timeout", type=float, default=120.0, help="seconds before QEMU is stopped")
+    r.add_argument("--rtol", type=float, default=1e-4, help="tolerated error relative to the output's scale")
+    r.set_defaults(handler=_run)

@@ -1,0 +1,56 @@
+"""`edgeprune run`: a compiled model on QEMU, checked against onnxruntime on the host."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgeprune.compile.api import CompiledModel
+from edgeprune.profile.qemu import QemuRun, run_on_qemu
+from edgeprune.targets import load_target
+
+
+@dataclass
+class RunReport:
+    compiled: CompiledModel
+    inputs: list[np.ndarray]
+    device: QemuRun
+    reference: list[np.ndarray]
+
+    @property
+    def max_abs_error(self) -> float:
+        return max(float(np.abs(d.astype(np.float64) - r).max()) for d, r in zip(self.device.outputs, self.reference))
+
+    @property
+    def relative_error(self) -> float:
+        """Largest error relative to the output's scale (its largest magnitude)."""
+        return max(
+            float(np.abs(d.astype(np.float64) - r).max() / max(float(np.abs(r).max()), 1e-30))
+            for d, r in zip(self.device.outputs, self.reference)
+        )
+
+
+def reference_outputs(onnx_path: Path, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    feeds = {spec.name: x for spec, x in zip(session.get_inputs(), inputs)}
+    return session.run(None, feeds)
+
+
+def random_inputs(manifest: dict, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(spec["shape"]).astype(spec["dtype"]) for spec in manifest["inputs"]]
+
+
+def run(
+    compiled: str | Path | CompiledModel, inputs: list[np.ndarray] | None = None, *,
+    runs: int = 1, seed: int = 0, timeout: float = 120.0,
+) -> RunReport:
+    """Run the firmware on QEMU (`-icount shift=0`) and compare with onnxruntime."""
+    model = compiled if isinstance(compiled, CompiledModel) else CompiledModel.load(compiled)
+    inputs = inputs if inputs is not None else random_inputs(model.manifest, seed)
+    target = load_target(model.manifest["board"])
+    device = run_on_qemu(target, model.elf, inputs, model.manifest["outputs"], runs=runs, timeout=timeout)
+    return RunReport(model, inputs, device, reference_outputs(model.onnx, inputs))
