@@ -18,9 +18,10 @@ CC      = ${gcc}
 CFLAGS  = $cflags -O2 -g -ffunction-sections -fdata-sections -Wall -Isrc -Iruntime
 LDFLAGS = -nostartfiles -specs=nano.specs -specs=nosys.specs -Wl,--gc-sections -T linker.ld -Wl,-Map=firmware.map
 SOURCES = src/model.c $$(wildcard runtime/*.c)
+HEADERS = src/edgeprune_model.h
 KERNELS = $kernels
 
-firmware.elf: $$(SOURCES) $$(KERNELS) src/edgeprune_model.h linker.ld
+firmware.elf: $$(SOURCES) $$(KERNELS) $$(HEADERS) linker.ld
 \t$$(CC) $$(CFLAGS) $$(LDFLAGS) -o $$@ $$(SOURCES) $$(KERNELS) -lm
 
 clean:
@@ -61,11 +62,12 @@ def write_project(folder: Path, target: Target, kernels_file: str, stack_bytes: 
     ))
 
 
-def build(folder: Path, target: Target) -> Path:
-    """Run make; a linker overflow becomes ModelTooLargeError saying by how much."""
+def build(folder: Path, target: Target, *make_variables: str) -> Path:
+    """Run make (variables such as SOURCES=... override the Makefile's); a linker overflow
+    becomes ModelTooLargeError saying by how much."""
     require_program(target.gcc)
     require_program("make")
-    result = subprocess.run(["make", "-s", "-C", str(folder)], capture_output=True, text=True)
+    result = subprocess.run(["make", "-s", "-C", str(folder), *make_variables], capture_output=True, text=True)
     if result.returncode != 0:
         overflows = _OVERFLOW.findall(result.stderr)
         if overflows:

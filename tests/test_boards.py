@@ -1,0 +1,31 @@
+"""Every QEMU board runs a model correctly, with both kernel back ends where it matters."""
+import pytest
+
+from edgeprune.profile.run import run
+from edgeprune.targets import load_target, target_names
+
+pytestmark = pytest.mark.qemu
+QEMU_BOARDS = [name for name in target_names() if load_target(name).qemu_machine]
+
+
+@pytest.mark.parametrize("board", QEMU_BOARDS)
+def test_digits_cnn_runs_on_every_qemu_board(compiled, board):
+    report = run(compiled("digits_cnn", board))
+    assert report.relative_error < 1e-4
+
+
+@pytest.mark.parametrize("board", ["mps2-an386", "mps3-an547"])
+def test_c_backend_matches_onnxruntime(compiled, board):
+    model = compiled("kws_dscnn", board, backend="c")
+    assert (model.path / "src" / "kernels.c").is_file()
+    assert "tvm/" not in (model.path / "src" / "kernels.c").read_text()  # no TVM headers on the device
+    assert run(model).relative_error < 1e-4
+
+
+def test_soft_float_core_has_no_fpu_instructions(compiled):
+    """The M3 build uses the soft-float ABI: libgcc's float routines, no VFP registers."""
+    from elftools.elf.elffile import ELFFile
+
+    with open(compiled("digits_cnn", "mps2-an385").elf, "rb") as f:
+        names = {s.name for s in ELFFile(f).get_section_by_name(".symtab").iter_symbols()}
+    assert "__aeabi_fmul" in names or "__aeabi_fadd" in names
