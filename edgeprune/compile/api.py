@@ -75,6 +75,12 @@ def _c_target(target: Target):
     return tvm.target.Target({"kind": "c", "mcpu": target.cpu})
 
 
+def plan_model(onnx_model: onnx.ModelProto, tvm_target) -> tuple[tvm.IRModule, Plan]:
+    """Run the graph passes and plan memory: the Relax module and its execution plan."""
+    graph = passes.run_passes(frontend.to_relax(onnx_model), passes.GRAPH_PASSES, tvm_target)
+    return graph, build_plan(graph)
+
+
 def _tensor_entries(refs) -> list[dict]:
     return [{"shape": list(r.shape), "dtype": r.dtype, "bytes": r.nbytes} for r in refs]
 
@@ -96,8 +102,7 @@ def compile_model(
     started = time.perf_counter()
     onnx_model = frontend.load_onnx(model, input_shape)
     tvm_target = board.llvm_target() if backend == "llvm" else _c_target(board)
-    graph = passes.run_passes(frontend.to_relax(onnx_model), passes.GRAPH_PASSES, tvm_target)
-    plan = build_plan(graph)
+    graph, plan = plan_model(onnx_model, tvm_target)
     kernels = passes.run_passes(_kernel_module(graph, plan), passes.KERNEL_PASSES, tvm_target)
     per_kernel_workspace = workspace_bytes(kernels)
     workspace = max(per_kernel_workspace.values(), default=0)
