@@ -1,0 +1,48 @@
+"""The command line: --help everywhere, tables on success, a message and a non-zero code on failure."""
+import subprocess
+import sys
+
+import pytest
+
+from edgeprune.cli import build_parser, main
+
+
+def _subcommands():
+    parser = build_parser()
+    return sorted(parser._subparsers._group_actions[0].choices)
+
+
+@pytest.mark.parametrize("command", _subcommands())
+def test_every_subcommand_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"])
+    assert exit_.value.code == 0
+    assert "usage: edgeprune " + command in capsys.readouterr().out
+
+
+def test_targets_lists_the_boards(capsys):
+    assert main(["targets"]) == 0
+    out = capsys.readouterr().out
+    assert "mps2-an386" in out and "cortex-m55" in out
+
+
+def test_unknown_board_exits_non_zero_with_the_list(capsys, tmp_path):
+    assert main(["compile", "digits_cnn", "--target", "nope", "-o", str(tmp_path / "o")]) == 2
+    assert "unknown board 'nope'" in capsys.readouterr().err
+
+
+def test_run_on_a_folder_that_is_not_compiled(capsys, tmp_path):
+    assert main(["run", str(tmp_path)]) == 2
+    assert "not a compiled-model folder" in capsys.readouterr().err
+
+
+@pytest.mark.qemu
+def test_compile_then_run_from_the_shell(tmp_path):
+    out = tmp_path / "digits"
+    edgeprune = [sys.executable, "-m", "edgeprune.cli"]
+    done = subprocess.run(edgeprune + ["compile", "digits_cnn", "-o", str(out)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "liveness bound" in done.stdout and (out / "manifest.json").is_file()
+    done = subprocess.run(edgeprune + ["run", str(out), "--runs", "2"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "total per inference" in done.stdout and "(ok," in done.stdout
