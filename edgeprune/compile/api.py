@@ -16,10 +16,11 @@ from edgeprune.compile import codegen, firmware, frontend, passes
 from edgeprune.compile.plan import Plan, build_plan
 from edgeprune.compile.workspace import workspace_bytes
 from edgeprune.errors import EdgepruneError
+from edgeprune.profile.elfsize import memory_breakdown
 from edgeprune.targets import Target, load_target
 
 BACKENDS = ("llvm", "c")
-DEFAULT_STACK_BYTES = 16 * 1024
+DEFAULT_STACK_BYTES = 8 * 1024
 
 
 @dataclass
@@ -117,7 +118,7 @@ def compile_model(
         (src / "edgeprune_model.h").write_text(codegen.model_header(plan, name, workspace))
         onnx.save(onnx_model, folder / "model.onnx")
         firmware.write_project(folder, board, kernels_file, stack_bytes)
-        firmware.build(folder, board)
+        elf = firmware.build(folder, board)
         manifest = {
             "model": name,
             "board": board.name,
@@ -133,6 +134,7 @@ def compile_model(
                 "workspace_bytes": workspace,
                 "stack_bytes": stack_bytes,
             },
+            "elf": memory_breakdown(elf, arity).to_dict(),
             "compile_seconds": round(time.perf_counter() - started, 3),
             "passes": {"graph": [p.name for p in passes.GRAPH_PASSES],
                        "kernel": [p.name for p in passes.KERNEL_PASSES]},

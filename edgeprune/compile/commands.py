@@ -35,8 +35,17 @@ def _compile(args: argparse.Namespace) -> int:
     print(f"  weights   {mem['weights_bytes']:>10,} B")
     print(f"  arena     {mem['arena_bytes']:>10,} B  (liveness bound {mem['liveness_bound_bytes']:,} B)")
     print(f"  workspace {mem['workspace_bytes']:>10,} B")
+    print(_elf_summary(m["elf"]))
     print(f"  firmware  {compiled.elf}")
     return 0
+
+
+def _elf_summary(elf: dict) -> str:
+    flash, ram = elf["flash"], elf["ram"]
+    return (f"  flash     {elf['flash_total']:>10,} B  (weights {flash['weights']:,}, kernels {flash['kernels']:,}, "
+            f"runtime {flash['runtime']:,}, libc {flash['libc']:,})\n"
+            f"  RAM       {elf['ram_total']:>10,} B  (arena {ram['arena']:,}, workspace {ram['workspace']:,}, "
+            f"stack {ram['stack']:,}, runtime {ram['runtime']:,})")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -55,8 +64,9 @@ def _run(args: argparse.Namespace) -> int:
         print(f"{i:<4} {step['kernel'][:44]:<44} {count:>14,.0f} {count / total:>7.1%}")
     print(f"{'':<4} {'total per inference':<44} {total:>14,.0f}")
     mem = report.compiled.manifest["memory"]
-    print(f"memory: weights {mem['weights_bytes']:,} B, arena {mem['arena_bytes']:,} B "
-          f"(bound {mem['liveness_bound_bytes']:,} B), workspace {mem['workspace_bytes']:,} B, "
+    print("memory (from the ELF):")
+    print(_elf_summary(report.compiled.manifest["elf"]))
+    print(f"  arena planned {mem['arena_bytes']:,} B vs liveness bound {mem['liveness_bound_bytes']:,} B; "
           f"stack used {device.stack_bytes:,} of {mem['stack_bytes']:,} B")
     ok = report.relative_error <= args.rtol
     print(f"agreement with onnxruntime: max |error| {report.max_abs_error:.3g}, relative to output "
