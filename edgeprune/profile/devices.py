@@ -1,0 +1,226 @@
+"""Devices chosen by a URL-like string, the way pyserial picks a port handler by scheme.
+
+    qemu:mps2-an386                                  QEMU (edgeprune.profile.qemu)
+    serial:///dev/ttyACM0?board=nucleo-l4r5zi&baud=115200   a board on a serial port
+    socket://127.0.0.1:5555?board=host-sim           the protocol on a TCP socket
+    ssh://pi@host                                    (parsed; no device class yet)
+
+A device class registers its schemes with `@register_device(...)`; `open_device(text)` parses
+the string and builds the device. Every device runs firmware that speaks the profiling protocol
+and returns a `Measurement`.
+"""
+from __future__ import annotations
+
+import importlib
+import shutil
+import statistics
+import subprocess
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, ClassVar, Sequence
+from urllib.parse import parse_qsl, urlsplit
+
+import numpy as np
+
+from edgeprune.errors import DeviceError, EdgepruneError
+from edgeprune.profile.client import DeviceClient
+
+# Modules that register device classes when imported (a missing one is skipped).
+DEVICE_MODULES = ("edgeprune.profile.qemu",)
+DEVICE_CLASSES: dict[str, type[Device]] = {}
+
+
+@dataclass(frozen=True)
+class DeviceURL:
+    text: str
+    scheme: str
+    target: str  # QEMU machine, serial port path, or host name
+    user: str | None = None
+    port: int | None = None
+    options: dict[str, str] = field(default_factory=dict)  # the query: board, baud, ...
+
+    @property
+    def board(self) -> str | None:
+        """The board name (targets/<board>.toml): `?board=`, or the QEMU machine."""
+        return self.options.get("board") or (self.target if self.scheme == "qemu" else None)
+
+
+def parse_device_url(text: str) -> DeviceURL:
+    parts = urlsplit(text)
+    if not parts.scheme:
+        raise EdgepruneError(f"device {text!r} has no scheme; {_known_schemes()}")
+    options = dict(parse_qsl(parts.query, keep_blank_values=True))
+    if parts.netloc and parts.scheme != "serial":
+        try:
+            port = parts.port
+        except ValueError as exc:
+            raise EdgepruneError(f"device {text!r}: {exc}") from exc
+        return DeviceURL(text, parts.scheme, parts.hostname or "", parts.username, port, options)
+    target = parts.netloc + parts.path  # serial://COM3 or serial:///dev/ttyACM0
+    if not target:
+        raise EdgepruneError(f"device {text!r} names no {parts.scheme} target")
+    return DeviceURL(text, parts.scheme, target, options=options)
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """What one device run measured. Ticks are the device timer's; `units_per_tick` converts them
+    to `unit` ("cycles" on silicon with DWT, "instructions" on QEMU under -icount, "ns")."""
+
+    outputs: list[np.ndarray]
+    run_ticks: list[int]    # each run
+    layer_ticks: list[int]  # each layer, last run
+    stack_bytes: int        # high-water mark
+    unit: str
+    units_per_tick: float
+    board: str
+    model_id: str
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.run_ticks) * self.units_per_tick
+
+    @property
+    def minimum(self) -> float:
+        return min(self.run_ticks) * self.units_per_tick
+
+    @property
+    def maximum(self) -> float:
+        return max(self.run_ticks) * self.units_per_tick
+
+    @property
+    def layers(self) -> list[float]:
+        return [t * self.units_per_tick for t in self.layer_ticks]
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["outputs"] = [o.tolist() for o in self.outputs]
+        return data
+
+
+class Device(ABC):
+    """A place to run firmware: prepare (flash or load) it, run inputs through it, close it."""
+
+    schemes: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, url: DeviceURL) -> None:
+        self.url = url
+
+    @abstractmethod
+    def prepare(self, firmware_dir: Path) -> None:
+        """Loads the firmware in `firmware_dir` (firmware.elf) onto the device."""
+
+    @abstractmethod
+    def run(self, inputs: Sequence[np.ndarray | bytes], repeats: int = 1) -> Measurement:
+        """Writes the inputs, runs the model `repeats` times, reads outputs and timings."""
+
+    def close(self) -> None:
+        """Releases the device; the default has nothing to release."""
+
+    def __enter__(self) -> Device:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def register_device(*schemes: str) -> Callable[[type[Device]], type[Device]]:
+    def add(cls: type[Device]) -> type[Device]:
+        cls.schemes = schemes
+        for scheme in schemes:
+            DEVICE_CLASSES[scheme] = cls
+        return cls
+    return add
+
+
+def _load_device_modules() -> None:
+    for name in DEVICE_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+
+
+def _known_schemes() -> str:
+    _load_device_modules()
+    return "known schemes: " + ", ".join(f"{s}:" for s in sorted(DEVICE_CLASSES))
+
+
+def open_device(text: str | DeviceURL, **options) -> Device:
+    """The device `text` names, e.g. "qemu:mps2-an386"; `options` go to its class."""
+    url = text if isinstance(text, DeviceURL) else parse_device_url(text)
+    _load_device_modules()
+    cls = DEVICE_CLASSES.get(url.scheme)
+    if cls is None:
+        raise EdgepruneError(f"no device for {url.text!r} (scheme {url.scheme!r}); {_known_schemes()}")
+    return cls(url, **options)
+
+
+def measure(client: DeviceClient, inputs: Sequence[np.ndarray | bytes], repeats: int, *,
+            unit: str, units_per_tick: float) -> Measurement:
+    """Runs the model behind `client` on `inputs` and collects what the protocol reports."""
+    info = client.info()
+    if len(inputs) != len(info.inputs):
+        raise EdgepruneError(f"the model takes {len(info.inputs)} inputs, got {len(inputs)}")
+    for index, (data, tensor) in enumerate(zip(inputs, info.inputs)):
+        raw = data.tobytes() if isinstance(data, np.ndarray) else bytes(data)
+        if len(raw) != tensor.nbytes:
+            raise EdgepruneError(f"input {tensor.name!r} takes {tensor.nbytes} bytes, got {len(raw)}")
+        client.write_input(index, raw)
+    run_ticks = client.infer(repeats)
+    outputs = [np.frombuffer(client.read_output(i), dtype=t.dtype).reshape(t.shape)
+               for i, t in enumerate(info.outputs)]
+    return Measurement(outputs, run_ticks, client.layer_ticks(), client.stack_high_water(), unit,
+                       units_per_tick, info.board, info.model_id)
+
+
+@register_device("serial", "socket")
+class SerialDevice(Device):
+    """A board running edgeprune's protocol firmware on a serial port (or a TCP socket).
+
+    Options in the URL: `board=` (targets/<board>.toml), `baud=` (115200), `flash=pyocd|none`
+    (pyocd by default, which needs `pyocd_target=`, e.g. stm32l4r5zitx), `unit=` (cycles).
+    """
+
+    def __init__(self, url: DeviceURL, *, timeout: float = 2.0, retries: int = 3) -> None:
+        super().__init__(url)
+        self.timeout, self.retries = timeout, retries
+        self.client: DeviceClient | None = None
+
+    @property
+    def port_url(self) -> str:
+        """The pyserial URL: the port path, or socket://host:port."""
+        return f"socket://{self.url.target}:{self.url.port}" if self.url.scheme == "socket" else self.url.target
+
+    def prepare(self, firmware_dir: Path) -> None:
+        if self.url.options.get("flash", "none" if self.url.scheme == "socket" else "pyocd") == "pyocd":
+            flash_with_pyocd(Path(firmware_dir) / "firmware.elf", self.url.options.get("pyocd_target"))
+        self.client = DeviceClient(self.port_url, baudrate=int(self.url.options.get("baud", 115200)),
+                                   timeout=self.timeout, retries=self.retries)
+
+    def run(self, inputs: Sequence[np.ndarray | bytes], repeats: int = 1) -> Measurement:
+        if self.client is None:
+            raise DeviceError(f"{self.url.text}: run() before prepare()")
+        return measure(self.client, inputs, repeats, unit=self.url.options.get("unit", "cycles"),
+                       units_per_tick=1.0)
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+            self.client = None
+
+
+def flash_with_pyocd(elf: Path, pyocd_target: str | None) -> None:
+    """Flashes `elf` through the board's debug probe: `pyocd load -t TARGET ELF`."""
+    command = ["pyocd", "load", "-t", pyocd_target or "TARGET", str(elf)]
+    if not elf.is_file():
+        raise EdgepruneError(f"no firmware at {elf}; build it with `edgeprune compile` first")
+    if pyocd_target is None or shutil.which("pyocd") is None:
+        raise DeviceError(f"cannot flash with pyocd (it needs to be installed and `pyocd_target=` in "
+                          f"the device URL): run `{' '.join(command)}` yourself and add `flash=none` "
+                          f"to the device URL")
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise DeviceError(f"`{' '.join(command)}` failed:\n{result.stderr.strip()}")
