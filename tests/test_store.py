@@ -1,0 +1,92 @@
+"""The SQLite results store: round trip, queries, schema version, all-or-nothing inserts."""
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgeprune.errors import EdgepruneError
+from edgeprune.profile.devices import Measurement
+from edgeprune.profile.elfsize import CATEGORIES, MemoryBreakdown
+from edgeprune.profile.store import Record, ResultsStore, content_hash
+
+MEMORY = MemoryBreakdown(flash={**dict.fromkeys(CATEGORIES, 0), "weights": 1200, "kernels": 300},
+                         ram={**dict.fromkeys(CATEGORIES, 0), "arena": 4096, "stack": 2048})
+
+
+def record(model_hash: str = "abc", board: str = "mps2-an386", **changes) -> Record:
+    fields = dict(model_hash=model_hash, options={"opt": 3, "target": "m4"}, board=board,
+                  device=f"qemu:{board}", unit="instructions", runs=[1000.0, 1200.0, 1100.0],
+                  layers=[("conv", 700.0), ("dense", 390.0)], stack_bytes=512, memory=MEMORY,
+                  outputs_match=True, max_abs_error=0.0)
+    return Record(**{**fields, **changes})
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    with ResultsStore(tmp_path / "sub" / "results.sqlite") as s:
+        yield s
+
+
+def test_round_trip(store: ResultsStore) -> None:
+    first = store.add(record())
+    got = store.get(first)
+    assert (got.id, got.model_hash, got.options, got.board) == (first, "abc", {"opt": 3, "target": "m4"}, "mps2-an386")
+    assert (got.median, got.minimum, got.maximum) == (1100.0, 1000.0, 1200.0)
+    assert got.layers == [("conv", 700.0), ("dense", 390.0)]
+    assert got.memory == MEMORY and got.outputs_match is True and got.created
+    assert got.to_dict()["memory"]["flash_total"] == 1500
+
+
+def test_queries(store: ResultsStore) -> None:
+    a = store.add(record())
+    b = store.add(record(board="mps3-an547"))
+    c = store.add(record(options={"target": "m4", "opt": 3}))  # same options, other key order
+    store.add(record(model_hash="other"))
+    assert [r.id for r in store.find("abc")] == [c, b, a]
+    assert [r.id for r in store.find("abc", {"opt": 3, "target": "m4"}, "mps2-an386")] == [c, a]
+    assert store.find("abc", {"opt": 2}) == []
+    assert [r.model_hash for r in store.latest(2)] == ["other", "abc"]
+    with pytest.raises(EdgepruneError, match="no measurement 99"):
+        store.get(99)
+
+
+def test_an_interrupted_insert_leaves_nothing(store: ResultsStore) -> None:
+    class Interrupt:
+        def __float__(self) -> float:
+            raise KeyboardInterrupt
+
+    store.add(record())
+    with pytest.raises(KeyboardInterrupt):
+        store.add(record(layers=[("conv", 1.0), ("dense", Interrupt())]))
+    with pytest.raises(sqlite3.IntegrityError):
+        store.add(record(layers=[("conv", 1.0), (None, 2.0)]))
+    db = sqlite3.connect(store.path)
+    assert db.execute("SELECT COUNT(*) FROM measurements").fetchone() == (1,)
+    assert db.execute("SELECT COUNT(*) FROM layers").fetchone() == (2,)
+
+
+def test_schema_version_is_checked(tmp_path: Path) -> None:
+    path = tmp_path / "results.sqlite"
+    ResultsStore(path).close()
+    ResultsStore(path).close()  # opening again is fine
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA user_version = 7")
+    db.close()
+    with pytest.raises(EdgepruneError, match="schema version 7"):
+        ResultsStore(path)
+
+
+def test_record_from_measurement(tmp_path: Path) -> None:
+    m = Measurement([np.zeros(2, np.int8)], [10, 12, 11], [4, 6], 300, "instructions", 40.0, "mps2-an386", "m1")
+    model = tmp_path / "model.onnx"
+    model.write_bytes(b"model bytes")
+    r = Record.from_measurement(m, model_hash=content_hash(model), options={}, device="qemu:mps2-an386",
+                                layer_names=["a", "b"], outputs_match=False)
+    assert r.model_hash == hashlib.sha256(b"model bytes").hexdigest()
+    assert r.median == 440.0 and r.layers == [("a", 160.0), ("b", 240.0)]
+    with pytest.raises(EdgepruneError, match="1 layer names for 2"):
+        Record.from_measurement(m, model_hash="x", options={}, device="d", layer_names=["a"])
