@@ -1,0 +1,130 @@
+"""A report of one measurement record, or of two side by side: per-layer latency and memory
+breakdown as PNG charts (matplotlib) and an HTML page that shows them with tables."""
+from __future__ import annotations
+
+import html
+import io
+from pathlib import Path
+from typing import Sequence
+
+from matplotlib.figure import Figure  # renders with Agg; no pyplot, no global state
+
+from edgeprune._atomic import write_bytes_atomic, write_text_atomic
+from edgeprune.errors import EdgepruneError
+from edgeprune.profile.elfsize import CATEGORIES
+from edgeprune.profile.store import Record
+
+
+def _label(record: Record) -> str:
+    return f"#{record.id} {record.board}" if record.id is not None else record.board
+
+
+def _save(figure: Figure, path: Path) -> None:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    write_bytes_atomic(path, buffer.getvalue())
+
+
+def _layer_names(records: Sequence[Record]) -> list[str]:
+    """Layer names in the first record's order, then any the second adds."""
+    names: dict[str, None] = {}
+    for record in records:
+        names.update((name, None) for name, _ in record.layers)
+    return list(names)
+
+
+def latency_chart(records: Sequence[Record], path: Path) -> None:
+    """Horizontal bars: each layer's figure, one bar per record."""
+    names = _layer_names(records)
+    figure = Figure(figsize=(8, 1.5 + 0.3 * len(names) * len(records)), layout="tight")
+    axes = figure.subplots()
+    height = 0.8 / len(records)
+    for i, record in enumerate(records):
+        values = dict(record.layers)
+        axes.barh([n + i * height for n in range(len(names))], [values.get(n, 0.0) for n in names],
+                  height=height, label=_label(record))
+    axes.set_yticks([n + height * (len(records) - 1) / 2 for n in range(len(names))], names)
+    axes.invert_yaxis()
+    axes.set_xlabel(f"{records[0].unit} per layer (last run)")
+    axes.set_title("Per-layer latency")
+    axes.legend()
+    _save(figure, path)
+
+
+def memory_chart(records: Sequence[Record], path: Path) -> None:
+    """Stacked bars of flash and RAM by category, for each record."""
+    bars = [(f"{_label(r)} {kind}", getattr(r.memory, kind)) for r in records for kind in ("flash", "ram")]
+    figure = Figure(figsize=(9, 1.5 + 0.5 * len(bars)), layout="tight")
+    axes = figure.subplots()
+    left = [0] * len(bars)
+    for category in CATEGORIES:
+        sizes = [part.get(category, 0) / 1024 for _, part in bars]
+        if any(sizes):
+            axes.barh([label for label, _ in bars], sizes, left=left, label=category)
+            left = [a + b for a, b in zip(left, sizes)]
+    axes.invert_yaxis()
+    axes.set_xlabel("KiB")
+    axes.set_title("Memory by category")
+    axes.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
+    _save(figure, path)
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    cell = lambda v: f"{v:,.0f}" if isinstance(v, float) else html.escape(str(v))  # noqa: E731
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _summary(records: Sequence[Record]) -> str:
+    fields = [("model", lambda r: r.model_hash[:12]), ("options", lambda r: r.options),
+              ("board", lambda r: r.board), ("device", lambda r: r.device),
+              ("runs", lambda r: len(r.runs)), (f"median ({records[0].unit})", lambda r: r.median),
+              ("min", lambda r: r.minimum), ("max", lambda r: r.maximum),
+              ("stack bytes", lambda r: r.stack_bytes),
+              ("flash bytes", lambda r: r.memory.flash_total if r.memory else None),
+              ("RAM bytes", lambda r: r.memory.ram_total if r.memory else None),
+              ("outputs match reference", lambda r: r.outputs_match),
+              ("max abs error", lambda r: r.max_abs_error)]
+    return _table(["", *map(_label, records)], [[name, *(get(r) for r in records)] for name, get in fields])
+
+
+def _layers(records: Sequence[Record]) -> str:
+    values = [dict(r.layers) for r in records]
+    rows = [[name, *(v.get(name, "") for v in values)] for name in _layer_names(records)]
+    if len(records) == 2:
+        for row in rows:
+            a, b = row[1], row[2]
+            row.append(f"{b / a:.3f}" if isinstance(a, float) and isinstance(b, float) and a else "")
+    header = ["layer", *map(_label, records), *(["ratio"] if len(records) == 2 else [])]
+    return _table(header, rows)
+
+
+def _memory(records: Sequence[Record]) -> str:
+    header = ["category", *(f"{_label(r)} {kind}" for r in records for kind in ("flash", "RAM"))]
+    rows = [[c, *(part[c] for r in records for part in (r.memory.flash, r.memory.ram))] for c in CATEGORIES]
+    return _table(header, rows)
+
+
+def write_report(records: Sequence[Record], folder: Path, name: str = "report") -> Path:
+    """Writes <name>.html with <name>-latency.png (and <name>-memory.png) into `folder`."""
+    if not 1 <= len(records) <= 2:
+        raise EdgepruneError(f"a report shows one or two records, not {len(records)}")
+    if len({r.unit for r in records}) > 1:
+        raise EdgepruneError(f"cannot compare {records[0].unit} with {records[1].unit}")
+    folder = Path(folder)
+    parts = [f"<h1>edgeprune report: {html.escape(' vs '.join(map(_label, records)))}</h1>",
+             _summary(records), "<h2>Per-layer latency</h2>"]
+    latency_chart(records, folder / f"{name}-latency.png")
+    parts += [f'<img src="{name}-latency.png" alt="per-layer latency">', _layers(records)]
+    parts.append("<h2>Memory</h2>")
+    if all(r.memory for r in records):
+        memory_chart(records, folder / f"{name}-memory.png")
+        parts += [f'<img src="{name}-memory.png" alt="memory breakdown">', _memory(records)]
+    else:
+        parts.append("<p>No memory breakdown was recorded.</p>")
+    page = folder / f"{name}.html"
+    style = "body{font-family:sans-serif}td,th{padding:2px 8px;text-align:right}table{border-collapse:collapse}"
+    write_text_atomic(page, f"<!doctype html><html><head><meta charset='utf-8'><title>edgeprune report"
+                            f"</title><style>{style}</style></head><body>{''.join(parts)}</body></html>\n")
+    return page
