@@ -5,6 +5,7 @@ import struct
 from dataclasses import dataclass
 
 from edgeprune.errors import DeviceError
+from edgeprune.profile.closing import Closing
 from edgeprune.profile.frames import Command
 from edgeprune.profile.link import Link
 
@@ -70,7 +71,7 @@ def parse_info(blob: bytes) -> DeviceInfo:
                       outputs, layers)
 
 
-class DeviceClient:
+class DeviceClient(Closing):
     """A device that speaks the protocol at `url` (any pyserial URL)."""
 
     def __init__(self, url: str, *, baudrate: int = 115200, timeout: float = 2.0,
@@ -82,11 +83,6 @@ class DeviceClient:
     def close(self) -> None:
         self.link.close()
 
-    def __enter__(self) -> DeviceClient:
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
 
     def info(self) -> DeviceInfo:
         if self._info is None:

@@ -25,6 +25,7 @@ import numpy as np
 
 from edgeprune.errors import DeviceError, EdgepruneError
 from edgeprune.profile.client import DeviceClient
+from edgeprune.profile.closing import Closing
 
 # Modules that register device classes when imported (a missing one is skipped).
 DEVICE_MODULES = ("edgeprune.profile.qemu",)
@@ -99,7 +100,7 @@ class Measurement:
         return data
 
 
-class Device(ABC):
+class Device(Closing, ABC):
     """A place to run firmware: prepare (flash or load) it, run inputs through it, close it."""
 
     schemes: ClassVar[tuple[str, ...]] = ()
@@ -114,15 +115,6 @@ class Device(ABC):
     @abstractmethod
     def run(self, inputs: Sequence[np.ndarray | bytes], repeats: int = 1) -> Measurement:
         """Writes the inputs, runs the model `repeats` times, reads outputs and timings."""
-
-    def close(self) -> None:
-        """Releases the device; the default has nothing to release."""
-
-    def __enter__(self) -> Device:
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
 
 
 def register_device(*schemes: str) -> Callable[[type[Device]], type[Device]]:

@@ -10,6 +10,7 @@ import socket
 import threading
 from dataclasses import dataclass, field
 
+from edgeprune.profile.closing import Closing
 from edgeprune.profile.frames import CRC, HEADER, SYNC
 
 TO_DEVICE, TO_HOST = "to_device", "to_host"
@@ -41,7 +42,7 @@ class _Stream:
         return out
 
 
-class FaultProxy:
+class FaultProxy(Closing):
     """Forwards 127.0.0.1:`port` (see `url`) to `upstream_port`, one connection at a time."""
 
     def __init__(self, upstream_port: int) -> None:
@@ -68,11 +69,6 @@ class FaultProxy:
         self._thread.join()
         self._server.close()
 
-    def __enter__(self) -> FaultProxy:
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
 
     def _serve(self) -> None:
         while not self._closing:

@@ -14,6 +14,7 @@ import time
 import serial
 
 from edgeprune.errors import DeviceError
+from edgeprune.profile.closing import Closing
 from edgeprune.profile.frames import (CRC, HEADER, REPLY, SYNC, TRANSPORT_ERRORS, Command, Frame,
                                       FrameError, Status, decode, encode)
 
@@ -35,7 +36,7 @@ class _Silence(Exception):
     """No complete frame before the deadline."""
 
 
-class Link:
+class Link(Closing):
     """Sends commands and returns their replies' data; raises DeviceError on failure."""
 
     def __init__(self, url: str, *, baudrate: int = 115200, timeout: float = 2.0,
@@ -53,11 +54,6 @@ class Link:
     def close(self) -> None:
         self._port.close()
 
-    def __enter__(self) -> Link:
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
 
     def request(self, command: int, payload: bytes = b"", *, timeout: float | None = None,
                 hello: bool = False) -> bytes:

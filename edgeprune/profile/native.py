@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Sequence
 
 from edgeprune.errors import DeviceError, EdgepruneError
+from edgeprune.profile.closing import Closing
 from edgeprune.targets import TARGETS_DIR, require_program
 
 RUNTIME_DIR = TARGETS_DIR / "runtime"
@@ -32,7 +33,7 @@ def build(sources: Sequence[Path], output: Path, *, main: Path = HOST_MAIN, sani
     return output
 
 
-class HostDevice:
+class HostDevice(Closing):
     """Runs a built host board; `url` is its socket:// address. Use as a context manager."""
 
     def __init__(self, executable: Path) -> None:
@@ -49,8 +50,3 @@ class HostDevice:
         self.process.wait()
         self.process.stdout.close()
 
-    def __enter__(self) -> HostDevice:
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()

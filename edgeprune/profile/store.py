@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Sequence
 
 from edgeprune.errors import EdgepruneError
+from edgeprune.profile.closing import Closing
 from edgeprune.profile.devices import Measurement
 from edgeprune.profile.elfsize import MemoryBreakdown
 
@@ -126,7 +127,7 @@ class Record:
                 "outputs_match": self.outputs_match, "max_abs_error": self.max_abs_error}
 
 
-class ResultsStore:
+class ResultsStore(Closing):
     """Measurement records in the SQLite file at `path` (created with its folder if missing)."""
 
     def __init__(self, path: Path | str | None = None) -> None:
@@ -146,11 +147,6 @@ class ResultsStore:
     def close(self) -> None:
         self._db.close()
 
-    def __enter__(self) -> ResultsStore:
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
 
     def add(self, record: Record) -> int:
         """Stores `record` and its layers in one transaction; returns its id."""
