@@ -53,6 +53,7 @@ class Target:
     weights: MemoryRegion | None = None
     qemu_machine: str | None = None
     qemu_cpu: str | None = None
+    qemu_user: str | None = None  # qemu-user program for Linux boards (qemu-aarch64, qemu-arm)
     gcc_prefix: str = "arm-none-eabi-"
     source: Path = field(default=TARGETS_DIR, compare=False)
 
@@ -117,6 +118,7 @@ def _parse(path: Path) -> Target:
             weights=_region(memory.get("weights")),
             qemu_machine=qemu.get("machine"),
             qemu_cpu=qemu.get("cpu"),
+            qemu_user=qemu.get("user"),
             source=path,
         )
     except (KeyError, tomllib.TOMLDecodeError, TypeError, ValueError) as exc:
@@ -146,13 +148,20 @@ def require_program(program: str) -> str:
     return path
 
 
+def _size(n: int) -> str:
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20)):
+        if n >= scale and n % scale == 0:
+            return f"{n // scale} {unit}"
+    return f"{n // 1024} KiB"
+
+
 def _list_targets(args: argparse.Namespace) -> int:
     rows = [load_target(name) for name in target_names()]
-    print(f"{'board':<16} {'core':<11} {'fpu':<12} {'flash':>9} {'ram':>9}  {'qemu':<12} description")
+    print(f"{'board':<16} {'core':<11} {'fpu':<13} {'flash':>9} {'ram':>9}  {'qemu':<12} description")
     for t in rows:
         print(
-            f"{t.name:<16} {t.cpu:<11} {t.fpu:<12} {t.flash.length // 1024:>6} KiB"
-            f" {t.ram.length // 1024:>5} KiB  {t.qemu_machine or '-':<12} {t.description}"
+            f"{t.name:<16} {t.cpu:<11} {t.fpu:<13} {_size(t.flash.length):>9}"
+            f" {_size(t.ram.length):>9}  {t.qemu_machine or t.qemu_user or '-':<12} {t.description}"
         )
     return 0
 

@@ -1,4 +1,5 @@
-"""`edgeprune run`: a compiled model on QEMU, checked against onnxruntime on the host."""
+"""`edgeprune run`: a compiled model on QEMU, checked against onnxruntime on the host. The board's
+family picks the emulator: qemu-system for bare-metal boards, qemu-user for Linux (Cortex-A) ones."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,7 +9,8 @@ import numpy as np
 
 from edgeprune.compile.api import CompiledModel
 from edgeprune.profile.qemu import QemuRun, run_on_qemu
-from edgeprune.targets import load_target
+from edgeprune.errors import EdgepruneError
+from edgeprune.targets import Target, load_target
 
 
 @dataclass
@@ -44,13 +46,26 @@ def random_inputs(manifest: dict, seed: int = 0) -> list[np.ndarray]:
     return [rng.standard_normal(spec["shape"]).astype(spec["dtype"]) for spec in manifest["inputs"]]
 
 
+def _run_on_device(target: Target, model: CompiledModel, inputs: list[np.ndarray], runs: int,
+                   timeout: float, cpu: str | None) -> QemuRun:
+    outputs = model.manifest["outputs"]
+    if target.family == "linux":
+        from edgeprune.profile.qemu_user import run_on_qemu_user
+
+        return run_on_qemu_user(target, model.elf, inputs, outputs, runs=runs, timeout=timeout, cpu=cpu)
+    if cpu is not None:
+        raise EdgepruneError(f"choosing another core (cpu={cpu!r}) works for qemu-user boards only, not {target.name}")
+    return run_on_qemu(target, model.elf, inputs, outputs, runs=runs, timeout=timeout)
+
+
 def run(
     compiled: str | Path | CompiledModel, inputs: list[np.ndarray] | None = None, *,
-    runs: int = 1, seed: int = 0, timeout: float = 120.0,
+    runs: int = 1, seed: int = 0, timeout: float = 120.0, cpu: str | None = None,
 ) -> RunReport:
-    """Run the firmware on QEMU (`-icount shift=0`) and compare with onnxruntime."""
+    """Run the firmware on QEMU (bare metal: `-icount shift=0`; Linux boards: qemu-user with the
+    instruction-counting plugin, optionally on another core `cpu`) and compare with onnxruntime."""
     model = compiled if isinstance(compiled, CompiledModel) else CompiledModel.load(compiled)
     inputs = inputs if inputs is not None else random_inputs(model.manifest, seed)
     target = load_target(model.manifest["board"])
-    device = run_on_qemu(target, model.elf, inputs, model.manifest["outputs"], runs=runs, timeout=timeout)
+    device = _run_on_device(target, model, inputs, runs, timeout, cpu)
     return RunReport(model, inputs, device, reference_outputs(model.onnx, inputs))

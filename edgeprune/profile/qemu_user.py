@@ -1,0 +1,171 @@
+"""Run a compiled model's static Linux executable (Cortex-A boards) under qemu-user, with
+edgeprune's TCG plugin as an instruction clock: the input goes in as a file, outputs and
+per-run / per-layer guest instruction counts come back.
+
+Wall time under qemu-user is host noise, so the executable's clock is the plugin's count of
+guest instructions (targets/linux/qemu-plugin/ep_insn_plugin.c, built by
+scripts/bootstrap-qemu-plugin). Those counts repeat exactly from one run to the next. Like the
+Cortex-M figures they are instructions, not cycles.
+"""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from edgeprune.errors import DeviceError, ToolchainMissingError, UnknownTargetError
+from edgeprune.profile.qemu import QemuRun, _tail
+from edgeprune.targets import TARGETS_DIR, Target, require_program, target_names
+
+PLUGIN_ENV = "EDGEPRUNE_QEMU_PLUGIN"  # overrides where the plugin .so is looked for
+PLUGIN_NAME = "libep_insn.so"
+COUNTER_ENV = "EP_INSN_COUNTER"  # tells the guest where the plugin stores its count
+_LINE = re.compile(r"^EP_([A-Z_]+) (\S+)(?: (\d+))?$")
+
+
+class IllegalInstructionError(DeviceError):
+    """The executable uses an instruction the emulated core does not have (SIGILL)."""
+
+
+@dataclass
+class QemuUserRun(QemuRun):
+    """What one qemu-user process measured. Ticks are guest instructions (instructions_per_tick
+    is 1); `timer_cost` is what one clock reading adds to an interval, and the `instructions`
+    figures are net of it."""
+
+    cpu: str = ""
+    timer_cost: int = 0
+
+    @property
+    def instructions(self) -> float:
+        return float(self.run_ticks[-1] - self.timer_cost)
+
+    @property
+    def layer_instructions(self) -> list[float]:
+        return [float(t - self.timer_cost) for t in self.layer_ticks]
+
+
+def plugin_path() -> Path:
+    """The built counting plugin, or an error saying how to build it."""
+    explicit = os.environ.get(PLUGIN_ENV)
+    candidates = [Path(explicit)] if explicit else [
+        Path(sys.prefix) / "share" / "edgeprune" / "qemu-plugin" / PLUGIN_NAME,
+        TARGETS_DIR.parent / ".venv" / "share" / "edgeprune" / "qemu-plugin" / PLUGIN_NAME,
+    ]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise ToolchainMissingError(
+        f"the instruction-counting QEMU plugin is not built ({candidates[0]} is missing); "
+        f"run scripts/bootstrap-qemu-plugin (wall time under qemu-user is noise, so edgeprune "
+        f"does not measure without it)"
+    )
+
+
+@cache
+def known_cores(program: str) -> tuple[str, ...]:
+    """The -cpu names a qemu-user program accepts."""
+    listing = subprocess.run([program, "-cpu", "help"], capture_output=True, text=True, timeout=30).stdout
+    return tuple(line.split()[0] for line in listing.splitlines()[1:] if line.strip())
+
+
+def _check_core(target: Target, cpu: str) -> str:
+    program = require_program(target.qemu_user)
+    cores = known_cores(program)
+    if cpu not in cores:
+        linux_boards = [n for n in target_names() if n.startswith("cortex-a")]
+        raise UnknownTargetError(
+            f"unknown core {cpu!r} for {target.qemu_user}; its cores: {', '.join(cores)} "
+            f"(Cortex-A boards: {', '.join(linux_boards)})"
+        )
+    return program
+
+
+def qemu_user_command(target: Target, elf: Path, counter: Path, cpu: str | None = None) -> list[str]:
+    """qemu-user running `elf` on the board's core (or `cpu`) with the counting plugin."""
+    if not target.qemu_user:
+        raise DeviceError(f"board {target.name} has no qemu-user emulator ([qemu] user in its board file)")
+    cpu = cpu or target.qemu_cpu or target.cpu
+    program = _check_core(target, cpu)
+    return [program, "-cpu", cpu, "-plugin", f"{plugin_path()},counter={counter}", str(Path(elf).resolve())]
+
+
+def _signal_error(target: Target, cpu: str, code: int, text: str) -> DeviceError:
+    number = -code
+    if number == signal.SIGILL:
+        features = ", ".join([target.llvm.get("mcpu", target.cpu), *target.llvm.get("mattr", [])])
+        return IllegalInstructionError(
+            f"the executable stopped with SIGILL (illegal instruction) on {cpu}: it uses an "
+            f"instruction {cpu} does not have. It was built for {target.name} ({features}); compile "
+            f"for a board with this core, or run it on a core with those features"
+        )
+    name = signal.Signals(number).name if number in signal.valid_signals() else f"signal {number}"
+    return DeviceError(f"the executable on qemu-user ({cpu}) was killed by {name}; last output:\n{_tail(text)}")
+
+
+def _outputs(raw: bytes, specs: list[dict]) -> list[np.ndarray]:
+    ends = np.cumsum([spec["bytes"] for spec in specs])
+    if len(raw) < (ends[-1] if len(ends) else 0):
+        raise DeviceError(f"output.bin has {len(raw)} bytes, the model's outputs {int(ends[-1])}")
+    return [np.frombuffer(raw[end - spec["bytes"]:end], dtype=spec["dtype"]).reshape(spec["shape"])
+            for spec, end in zip(specs, ends)]
+
+
+def run_on_qemu_user(
+    target: Target, elf: Path, inputs: list[np.ndarray], output_specs: list[dict],
+    runs: int = 1, timeout: float = 120.0, cpu: str | None = None,
+) -> QemuUserRun:
+    """Run the executable under qemu-user, the model `runs` times on `inputs`; read back what it
+    measured. `cpu` emulates another core than the board's (a "will it run there" check)."""
+    cpu = cpu or target.qemu_cpu or target.cpu
+    with tempfile.TemporaryDirectory(prefix="edgeprune-qemu-user-") as scratch:
+        work = Path(scratch)
+        counter = work / "insn.counter"
+        command = qemu_user_command(target, elf, counter, cpu)
+        payload = np.uint32(runs).tobytes() + b"".join(np.ascontiguousarray(x).tobytes() for x in inputs)
+        (work / "input.bin").write_bytes(payload)
+        env = dict(os.environ, **{COUNTER_ENV: str(counter)})
+        try:
+            done = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            raise DeviceError(
+                f"{target.qemu_user} ({cpu}) did not finish within {timeout:g} s and was stopped; last output:\n"
+                f"{_tail(exc.stdout.decode(errors='replace') if isinstance(exc.stdout, bytes) else exc.stdout or '')}"
+            ) from None
+        text = done.stdout + done.stderr
+        if done.returncode < 0:
+            raise _signal_error(target, cpu, done.returncode, text)
+        if done.returncode != 0:
+            raise DeviceError(
+                f"the executable on {target.qemu_user} ({cpu}) stopped with code {done.returncode}; "
+                f"last output:\n{_tail(text)}"
+            )
+        raw = (work / "output.bin").read_bytes()
+    found: dict[str, list[tuple[str, int]]] = {}
+    for line in done.stdout.splitlines():
+        match = _LINE.match(line.strip())
+        if match:
+            found.setdefault(match[1], []).append((match[2], int(match[3] or 0)))
+    clock = found.get("CLOCK", [("none", 0)])[0][0]
+    if clock != "insn":
+        raise DeviceError(f"the executable did not get the plugin's instruction clock (clock: {clock}); output:\n{_tail(text)}")
+    run_ticks = [t for _, t in found.get("RUN", [])]
+    if len(run_ticks) != runs:
+        raise DeviceError(f"the executable reported {len(run_ticks)} of {runs} runs; output:\n{_tail(text)}")
+    return QemuUserRun(
+        outputs=_outputs(raw, output_specs),
+        run_ticks=run_ticks,
+        layer_ticks=[t for _, t in sorted(found.get("LAYER", []), key=lambda item: int(item[0]))],
+        stack_bytes=found["STACK"][0][1] if "STACK" in found else 0,
+        instructions_per_tick=1.0,
+        cpu=cpu,
+        timer_cost=found["TIMER_COST"][0][1] if "TIMER_COST" in found else 0,
+    )

@@ -1,0 +1,69 @@
+/* The `edgeprune run` application for Linux boards (a static executable; under qemu-user or on
+ * the board). Same protocol as the bare-metal one, with plain files in the working directory:
+ * reads input.bin (u32 run count, then every input tensor's bytes), runs the model that many
+ * times, writes output.bin, and prints on stdout
+ *   EP_CLOCK <unit>         insn (qemu-user with edgeprune's plugin) or ns (wall clock)
+ *   EP_RUN <i> <ticks>      every run
+ *   EP_LAYER <i> <ticks>    every layer of the last run
+ *   EP_STACK 0 <bytes>      deepest stack use of the runs
+ *   EP_TIMER_COST 0 <ticks> what one clock reading adds to a measured interval
+ * Errors go to stdout as "EP_ERROR <message>" with exit code 3. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "edgeprune_model.h"
+#include "ep_board.h"
+
+static uint8_t ep_inputs[EDGEPRUNE_INPUTS_TOTAL_BYTES] __attribute__((aligned(16)));
+static uint8_t ep_outputs[EDGEPRUNE_OUTPUTS_TOTAL_BYTES] __attribute__((aligned(16)));
+
+static int ep_fail(const char *message) {
+  printf("EP_ERROR %s\n", message);
+  return 3;
+}
+
+static int ep_read_input(uint32_t *runs) {
+  FILE *in = fopen("input.bin", "rb");
+  if (in == NULL) return ep_fail("cannot open input.bin");
+  int complete = fread(runs, sizeof *runs, 1, in) == 1 &&
+                 fread(ep_inputs, 1, EDGEPRUNE_INPUTS_TOTAL_BYTES, in) == EDGEPRUNE_INPUTS_TOTAL_BYTES;
+  fclose(in);
+  return complete ? 0 : ep_fail("input.bin is shorter than the model's inputs");
+}
+
+int main(void) {
+  const void *inputs[EDGEPRUNE_NUM_INPUTS];
+  void *outputs[EDGEPRUNE_NUM_OUTPUTS];
+  uint32_t runs = 0, offset = 0;
+  ep_timer_start();
+  if (ep_read_input(&runs) != 0) return 3;
+  uint64_t *run_ticks = calloc(runs ? runs : 1, sizeof *run_ticks);
+  if (run_ticks == NULL) return ep_fail("out of memory for the run count");
+
+  for (uint32_t i = 0; i < EDGEPRUNE_NUM_INPUTS; offset += edgeprune_input_bytes[i++]) inputs[i] = ep_inputs + offset;
+  offset = 0;
+  for (uint32_t i = 0; i < EDGEPRUNE_NUM_OUTPUTS; offset += edgeprune_output_bytes[i++]) outputs[i] = ep_outputs + offset;
+
+  uint64_t first = ep_timer_ticks(), second = ep_timer_ticks();
+  ep_stack_paint();
+  for (uint32_t r = 0; r < runs; ++r) { /* nothing printed until the stack is measured */
+    uint64_t start = ep_timer_ticks();
+    if (edgeprune_invoke(inputs, outputs) != 0) return ep_fail("a kernel failed (workspace exhausted?)");
+    run_ticks[r] = ep_timer_ticks() - start;
+  }
+  uint32_t stack = ep_stack_high_water();
+
+  printf("EP_CLOCK %s\n", ep_timer_unit());
+  for (uint32_t r = 0; r < runs; ++r) printf("EP_RUN %" PRIu32 " %" PRIu64 "\n", r, run_ticks[r]);
+  for (uint32_t i = 0; i < EDGEPRUNE_NUM_LAYERS; ++i)
+    printf("EP_LAYER %" PRIu32 " %" PRIu64 "\n", i, edgeprune_layer_ticks[i]);
+  printf("EP_STACK 0 %" PRIu32 "\n", stack);
+  printf("EP_TIMER_COST 0 %" PRIu64 "\n", second - first);
+  free(run_ticks);
+
+  FILE *out = fopen("output.bin", "wb");
+  if (out == NULL || fwrite(ep_outputs, 1, EDGEPRUNE_OUTPUTS_TOTAL_BYTES, out) != EDGEPRUNE_OUTPUTS_TOTAL_BYTES)
+    return ep_fail("cannot write output.bin");
+  return fclose(out) == 0 ? 0 : ep_fail("cannot write output.bin");
+}
