@@ -1,0 +1,46 @@
+"""Calibration data: validated float32 sample arrays fed to onnxruntime one sample at a time."""
+from __future__ import annotations
+
+import numpy as np
+from onnxruntime.quantization import CalibrationDataReader
+
+from edgeprune.quantize.errors import CalibrationDataError
+
+DEFAULT_SAMPLES = 300
+
+
+def check_samples(x: np.ndarray, input_shape: tuple[int, ...], what: str = "calibration") -> np.ndarray:
+    """`x` as float32 (N, *input_shape[1:]); raises CalibrationDataError naming both shapes/dtypes."""
+    x = np.asarray(x)
+    if x.ndim != len(input_shape) or tuple(x.shape[1:]) != tuple(input_shape[1:]):
+        raise CalibrationDataError(
+            f"{what} data has shape {tuple(x.shape)}; the model input {tuple(input_shape)} needs "
+            f"(N, {', '.join(map(str, input_shape[1:]))})")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise CalibrationDataError(
+            f"{what} data has dtype {x.dtype}; the model input is float32 (give samples scaled "
+            "as during training, e.g. x.astype(np.float32) / 255)")
+    if len(x) == 0:
+        raise CalibrationDataError(f"{what} data has no samples")
+    return x.astype(np.float32, copy=False)
+
+
+class ArrayReader(CalibrationDataReader):
+    """Feeds the first `samples` rows of `x` to input `input_name`, one sample (batch 1) per call."""
+
+    def __init__(self, x: np.ndarray, input_name: str, samples: int = DEFAULT_SAMPLES):
+        if samples < 1:
+            raise CalibrationDataError(f"need at least one calibration sample, got {samples}")
+        self.x = x[:samples]
+        self.input_name = input_name
+        self.position = 0
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        if self.position >= len(self.x):
+            return None
+        sample = self.x[self.position:self.position + 1]
+        self.position += 1
+        return {self.input_name: sample}
+
+    def __len__(self) -> int:
+        return len(self.x)

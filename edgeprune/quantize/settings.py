@@ -1,0 +1,40 @@
+"""The exact onnxruntime static-quantization settings edgeprune uses (the compiler relies on them)."""
+from __future__ import annotations
+
+from typing import Any
+
+from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType
+
+from edgeprune.quantize.errors import QuantizeError
+
+METHODS: dict[str, CalibrationMethod] = {
+    "minmax": CalibrationMethod.MinMax,
+    "percentile": CalibrationMethod.Percentile,
+    "entropy": CalibrationMethod.Entropy,
+}
+
+# QDQ format; int8 activations (asymmetric, zero point from calibration); int8 weights, symmetric
+# per output channel (zero point 0); bias int32 with scale s_x * s_w[k] (onnxruntime's default).
+EXTRA_OPTIONS = {"WeightSymmetric": True, "ActivationSymmetric": False}
+
+
+def quantizer_kwargs(method: str) -> dict[str, Any]:
+    """Keyword arguments for `onnxruntime.quantization.quantize_static` with calibration `method`."""
+    if method not in METHODS:
+        raise QuantizeError(f"unknown calibration method {method!r}; use one of "
+                            f"{', '.join(METHODS)}")
+    return {
+        "quant_format": QuantFormat.QDQ,
+        "activation_type": QuantType.QInt8,
+        "weight_type": QuantType.QInt8,
+        "per_channel": True,
+        "calibrate_method": METHODS[method],
+        "extra_options": dict(EXTRA_OPTIONS),
+        "calibration_providers": ["CPUExecutionProvider"],
+    }
+
+
+def describe(method: str) -> dict[str, Any]:
+    """The settings as plain values, for reports."""
+    return {key: value.name if hasattr(value, "name") else value
+            for key, value in quantizer_kwargs(method).items()}
