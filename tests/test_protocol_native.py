@@ -5,14 +5,16 @@ from __future__ import annotations
 import random
 import socket
 import struct
+import subprocess
 from pathlib import Path
 
 import pytest
+from elftools.elf.elffile import ELFFile
 
 from edgeprune.errors import DeviceError
 from edgeprune.profile import native
 from edgeprune.profile.client import DeviceClient
-from edgeprune.profile.frames import REPLY, Command, Status, decode, encode, CRC, HEADER
+from edgeprune.profile.frames import CRC, HEADER, REPLY, Command, Status, decode, encode
 
 FAKE_MODEL = Path(__file__).parent / "c" / "fake_model.c"
 
@@ -126,3 +128,15 @@ def test_malformed_frames_get_an_error_reply(device) -> None:
         assert exchange(sock, good[:6]).status == Status.TIMEOUT  # cut short, then silence
         assert exchange(sock, encode(Command.HELLO | REPLY, 1, b"\0")).status == Status.COMMAND
         assert exchange(sock, b"noise" + good).status == Status.OK  # bytes before a sync are skipped
+
+
+def test_device_side_builds_for_cortex_m_with_no_libc_but_memcpy_and_memset(tmp_path: Path) -> None:
+    obj = tmp_path / "ep_protocol.o"
+    subprocess.run(["arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb", "-std=c99", "-Os", "-Wall", "-Wextra",
+                    "-Werror", "-pedantic", f"-I{native.RUNTIME_DIR}", "-c", str(native.PROTOCOL_SOURCES[0]),
+                    "-o", str(obj)], check=True, capture_output=True)
+    with open(obj, "rb") as f:
+        undefined = {s.name for s in ELFFile(f).get_section_by_name(".symtab").iter_symbols()
+                     if s.name and s["st_shndx"] == "SHN_UNDEF"}
+    port = {"ep_port_read_byte", "ep_port_write", "ep_timer_ticks", "ep_stack_high_water"}
+    assert port <= undefined <= port | {"memcpy", "memset"}

@@ -46,28 +46,30 @@ class Link(Closing):
             self._port = serial.serial_for_url(url, baudrate=baudrate, timeout=timeout)
         except (serial.SerialException, ValueError, OSError) as exc:
             raise DeviceError(f"cannot open {url}: {exc}") from exc
-        self._seq = random.randrange(256)
+        self._seq = random.randrange(256)  # HELLO takes any; then each command the next
         self.max_payload = 0
-        hello = self.request(Command.HELLO, b"", hello=True)
+        try:
+            hello = self.request(Command.HELLO)
+        except DeviceError:
+            self.close()
+            raise
         self.version, self.max_payload = hello[0], int.from_bytes(hello[1:3], "little")
 
     def close(self) -> None:
         self._port.close()
 
-
-    def request(self, command: int, payload: bytes = b"", *, timeout: float | None = None,
-                hello: bool = False) -> bytes:
+    def request(self, command: int, payload: bytes = b"", *, timeout: float | None = None) -> bytes:
         """The reply data (after the OK status) of `command`; retries lost or broken frames."""
         if self.max_payload and len(payload) > self.max_payload:
             raise ValueError(f"payload of {len(payload)} bytes exceeds {self.max_payload}")
-        self._seq = (self._seq + (0 if hello else 1)) & 0xFF
-        frame, problem = encode(command, self._seq, payload), "no reply"
+        self._seq = (self._seq + 1) & 0xFF
+        frame, problem, wait = encode(command, self._seq, payload), "no reply", timeout or self.timeout
         for _ in range(self.retries + 1):
             self._write(frame)
             try:
-                reply = self._read_reply(command, self._seq, time.monotonic() + (timeout or self.timeout))
+                reply = self._read_reply(command, self._seq, time.monotonic() + wait)
             except _Silence:
-                problem = f"no reply within {timeout or self.timeout:g} s"
+                problem = f"no reply within {wait:g} s"
                 continue
             except FrameError as exc:
                 problem = f"a broken reply ({exc})"

@@ -22,10 +22,10 @@ SANITIZERS = ("-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g")
 
 
 def build(sources: Sequence[Path], output: Path, *, main: Path = HOST_MAIN, sanitize: bool = False,
-          cc: str = "gcc", defines: Sequence[str] = ()) -> Path:
+          cc: str = "gcc") -> Path:
     """Compiles the protocol, `main` and `sources` (the model) into the executable `output`."""
     command = [require_program(cc), *WARNINGS, "-O1", *(SANITIZERS if sanitize else ()),
-               *(f"-D{d}" for d in defines), f"-I{RUNTIME_DIR}", *map(str, PROTOCOL_SOURCES),
+               f"-I{RUNTIME_DIR}", *map(str, PROTOCOL_SOURCES),
                str(main), *map(str, sources), "-o", str(output)]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
