@@ -4,6 +4,7 @@ import pytest
 import torch
 from torch import nn
 
+from edgeprune.models.train import Recipe, train
 from edgeprune.prune import criteria
 from edgeprune.prune.errors import PruneError
 from edgeprune.prune.structured import prune_channels, rank_channels
@@ -88,6 +89,18 @@ def test_bn_l1_penalty_sums_scales():
     with torch.no_grad():
         model[1].weight.copy_(torch.tensor([1.0, -2.0, 0.5, 0.5]))
     assert criteria.bn_l1_penalty(0.1)(model).item() == pytest.approx(0.4)
+
+
+def test_slimming_phase_shrinks_bn_scales():
+    rng = np.random.default_rng(0)
+    x = rng.random((64, 1, 6, 6), dtype=np.float32)
+    y = rng.integers(0, 3, 64)
+
+    def gamma_sum(regularizer):
+        model = train(tiny(), x, y, Recipe(epochs=40, lr=2e-2, batch_size=16, weight_decay=0), regularizer)
+        return model[1].weight.abs().sum().item()
+
+    assert gamma_sum(criteria.bn_l1_penalty(0.5)) < 0.8 * gamma_sum(None)
 
 
 def test_unknown_criterion():

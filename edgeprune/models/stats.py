@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-COUNTED = (nn.Conv1d, nn.Conv2d, nn.Linear)
+COMPUTE_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Linear)
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ def count(model: nn.Module, input_shape: tuple[int, ...]) -> ModelStats:
         return hook
 
     for name, module in model.named_modules():
-        if isinstance(module, COUNTED):
+        if isinstance(module, COMPUTE_LAYERS):
             hooks.append(module.register_forward_hook(record(name)))
     was_training = model.training
     try:

@@ -61,8 +61,9 @@ def prune(model: str | os.PathLike | nn.Module, output: str | os.PathLike | None
           max_drop: float = 0.02, sparsity: float = 0.5, scope: str = "layer",
           blocks: int = 1, energy: float = 0.9, data: str | os.PathLike | None = None,
           input_shape: tuple[int, ...] | None = None, train_epochs: int = 30,
-          finetune_epochs: int = 10, checkpoint: str | os.PathLike | None = None,
-          onnx: str | os.PathLike | None = None, progress: bool = False) -> Outcome:
+          finetune_epochs: int = 10, slimming_epochs: int = 0,
+          checkpoint: str | os.PathLike | None = None, onnx: str | os.PathLike | None = None,
+          progress: bool = False) -> Outcome:
     """Prune `model` (zoo name: trained here first; saved `.pt`; or a module) with `method`.
 
     Data: an `.npz` (`x`, `y`) or, by default, the digits shaped for the model. Saves the result
@@ -84,7 +85,8 @@ def prune(model: str | os.PathLike | nn.Module, output: str | os.PathLike | None
     details: dict[str, Any] = {"method": method}
     if method == "channels":
         result = iterative_prune(net, shape, ds, ScheduleConfig(
-            ratio, criterion, rounds, round_to, tuple(ignored), max_drop, finetune),
+            ratio, criterion, rounds, round_to, tuple(ignored), max_drop, finetune,
+            slimming_epochs),
             checkpoint, name, progress)
         net = result.model
         details |= {"history": result.history, "stopped_early": result.stopped_early}

@@ -12,11 +12,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from edgeprune.models.stats import COMPUTE_LAYERS
 from edgeprune.prune.errors import PruneError
 from edgeprune.prune.lowrank import replace_module
-
-
-COMPUTE = (nn.Conv1d, nn.Conv2d, nn.Linear)
 
 
 def io_shapes(model: nn.Module, x: torch.Tensor) -> dict[str, tuple[tuple, tuple]]:
@@ -46,7 +44,7 @@ def removable_blocks(model: nn.Module, input_shape: tuple[int, ...]) -> list[str
     for name, module in model.named_modules():
         inside_found = any(name.startswith(f"{block}.") for block in found)
         same = name in shapes and shapes[name][0] == shapes[name][1]
-        computes = any(isinstance(m, COMPUTE) for m in module.modules())
+        computes = any(isinstance(m, COMPUTE_LAYERS) for m in module.modules())
         if same and not inside_found and computes:
             found.append(name)
     return found

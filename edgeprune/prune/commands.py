@@ -59,6 +59,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g = p.add_argument_group("training")
     g.add_argument("--train-epochs", type=int, default=30, help="for zoo models (default 30)")
     g.add_argument("--finetune-epochs", type=int, default=10)
+    g.add_argument("--slimming-epochs", type=int, default=0,
+                   help="with --criterion bn_scale: L1-regularised training on BN scales first")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(handler=run)
 
@@ -73,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
         ignored=tuple(args.ignore), max_drop=args.max_drop / 100, sparsity=args.sparsity,
         scope=args.scope, blocks=args.blocks, energy=args.energy, data=args.data,
         train_epochs=args.train_epochs, finetune_epochs=args.finetune_epochs,
+        slimming_epochs=args.slimming_epochs,
         checkpoint=args.checkpoint, onnx=args.onnx, progress=not args.quiet)
     print(outcome.report.table())
     print(f"test accuracy {outcome.before.accuracy:.2%} -> {outcome.after.accuracy:.2%}")

@@ -6,7 +6,7 @@ coupled group (conv outputs, BN, the next layer's inputs).
 """
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Callable, ClassVar
 
 import numpy as np
 import torch
@@ -30,10 +30,12 @@ class Criterion(tp.importance.Importance):
 
 
 class Delegating(Criterion):
-    """A criterion computed by one of torch-pruning's importance objects."""
+    """A criterion computed by the torch-pruning importance object that `make` returns."""
 
-    def __init__(self, inner: tp.importance.Importance):
-        self.inner = inner
+    make: ClassVar[Callable[[], tp.importance.Importance]]
+
+    def __init__(self):
+        self.inner = type(self).make()
 
     def __call__(self, group: tp.dependency.Group) -> torch.Tensor | None:
         return self.inner(group)
@@ -43,59 +45,49 @@ class L1(Delegating):
     """Mean L1 norm of a channel's weights over the coupled layers."""
 
     name = "l1"
-
-    def __init__(self):
-        super().__init__(tp.importance.GroupMagnitudeImportance(p=1))
+    make = staticmethod(lambda: tp.importance.GroupMagnitudeImportance(p=1))
 
 
 class L2(Delegating):
     """Mean squared L2 norm of a channel's weights over the coupled layers."""
 
     name = "l2"
-
-    def __init__(self):
-        super().__init__(tp.importance.GroupMagnitudeImportance(p=2))
+    make = staticmethod(lambda: tp.importance.GroupMagnitudeImportance(p=2))
 
 
 class LAMP(Delegating):
     """Layer-adaptive magnitude (Lee et al. 2021): L2 scores normalised by the larger ones."""
 
     name = "lamp"
-
-    def __init__(self):
-        super().__init__(tp.importance.LAMPImportance(p=2))
+    make = staticmethod(lambda: tp.importance.LAMPImportance(p=2))
 
 
 class FPGM(Delegating):
     """Geometric-median redundancy (He et al. 2019): channels close to the others go first."""
 
     name = "fpgm"
-
-    def __init__(self):
-        super().__init__(tp.importance.FPGMImportance(p=2))
+    make = staticmethod(lambda: tp.importance.FPGMImportance(p=2))
 
 
 class BNScale(Delegating):
     """|gamma| of the BatchNorm layers of the group (network slimming, Liu et al. 2017).
 
-    Groups without BatchNorm are not scored and so not pruned. `slimming` > 0 asks the pruning
-    pipeline for an L1-regularised training phase on the scales first (see `bn_l1_penalty`).
+    Groups without BatchNorm are not scored and so not pruned. The schedule's `slimming_epochs`
+    adds an L1-regularised training phase on the scales first (see `bn_l1_penalty`).
     """
 
     name = "bn_scale"
-
-    def __init__(self, slimming: float = 0.0):
-        super().__init__(tp.importance.BNScaleImportance())
-        self.slimming = slimming
+    make = tp.importance.BNScaleImportance
 
 
 class Taylor(Delegating):
     """First-order Taylor |weight x gradient| of the loss (Molchanov et al. 2019), from data."""
 
     name = "taylor"
+    make = tp.importance.GroupTaylorImportance
 
     def __init__(self, batches: int = 4, batch_size: int = 64):
-        super().__init__(tp.importance.GroupTaylorImportance())
+        super().__init__()
         self.batches = batches
         self.batch_size = batch_size
 

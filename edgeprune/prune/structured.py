@@ -27,14 +27,14 @@ def is_depthwise(module: nn.Module) -> bool:
 def prunable_layers(model: nn.Module) -> dict[str, nn.Module]:
     """Conv and Linear layers by name; depthwise convs follow their producer and are left out."""
     return {name: m for name, m in model.named_modules()
-            if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear)) and not is_depthwise(m)}
+            if isinstance(m, stats.COMPUTE_LAYERS) and not is_depthwise(m)}
 
 
 def check_runs(model: nn.Module, input_shape: tuple[int, ...]) -> list[nn.Module]:
     """Run `model` once; return the conv/linear layers in execution order. PruneError if it fails."""
     order: list[nn.Module] = []
     hooks = [m.register_forward_hook(lambda m, _i, _o: order.append(m))
-             for m in model.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear))]
+             for m in model.modules() if isinstance(m, stats.COMPUTE_LAYERS)]
     try:
         with torch.no_grad():
             output = model(torch.zeros(input_shape))

@@ -11,10 +11,8 @@ import torch
 from torch import nn
 from torch.nn.utils import prune as torch_prune
 
+from edgeprune.models.stats import COMPUTE_LAYERS
 from edgeprune.prune.errors import PruneError
-
-WEIGHTED = (nn.Conv1d, nn.Conv2d, nn.Linear)
-
 
 @dataclass(frozen=True)
 class LayerSparsity:
@@ -52,7 +50,7 @@ def sparsity_report(model: nn.Module) -> SparsityReport:
     """Count zero weights in every conv/linear layer."""
     return SparsityReport([
         LayerSparsity(name, int((m.weight == 0).sum()), m.weight.numel())
-        for name, m in model.named_modules() if isinstance(m, WEIGHTED)])
+        for name, m in model.named_modules() if isinstance(m, COMPUTE_LAYERS)])
 
 
 def magnitude_prune(model: nn.Module, sparsity: float, scope: str = "layer") -> SparsityReport:
@@ -63,7 +61,7 @@ def magnitude_prune(model: nn.Module, sparsity: float, scope: str = "layer") -> 
     """
     if not 0.0 <= sparsity < 1.0:
         raise PruneError(f"sparsity {sparsity} is outside [0, 1)")
-    targets = [(m, "weight") for m in model.modules() if isinstance(m, WEIGHTED)]
+    targets = [(m, "weight") for m in model.modules() if isinstance(m, COMPUTE_LAYERS)]
     if scope == "global":
         torch_prune.global_unstructured(targets, torch_prune.L1Unstructured, amount=sparsity)
     elif scope == "layer":

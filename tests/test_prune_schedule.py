@@ -1,0 +1,107 @@
+"""Iterative prune -> finetune -> evaluate: rounds, accuracy budget, resume; prune() and CLI."""
+import json
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+import edgeprune.prune
+from edgeprune.cli import main
+from edgeprune.models import data, zoo
+from edgeprune.models.train import Recipe, train
+from edgeprune.prune import schedule, serialize
+from edgeprune.prune.errors import PruneError
+from edgeprune.prune.schedule import ScheduleConfig, iterative_prune
+
+SHAPE = (1, 1, 8, 8)
+CONFIG = ScheduleConfig(ratios=0.5, rounds=2, round_to=4, max_drop=0.05,
+                        finetune=Recipe(epochs=2, lr=3e-3))
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return data.digits()
+
+
+@pytest.fixture(scope="module")
+def trained(digits):
+    return train(zoo.build_model("digits_cnn"), digits.x_train, digits.y_train, Recipe(epochs=10))
+
+
+def test_rounds_shrink_the_model_within_budget(trained, digits):
+    result = iterative_prune(trained, SHAPE, digits, CONFIG, progress=False)
+    assert [r["round"] for r in result.history] == [1, 2]
+    assert result.history[0]["macs"] > result.history[1]["macs"]
+    assert all(r["accepted"] for r in result.history) and not result.stopped_early
+    assert result.report.macs_after == result.history[-1]["macs"]
+    assert [m.out_channels for m in result.model.modules() if hasattr(m, "out_channels")] == [
+        8, 16, 16]
+    assert trained[0][0].out_channels == 16  # the input model is left alone
+    assert result.baseline.accuracy - result.history[-1]["accuracy"] <= CONFIG.max_drop
+
+
+def test_stops_when_accuracy_budget_is_exceeded(trained, digits):
+    config = ScheduleConfig(ratios=0.9, criterion="random", rounds=1, max_drop=0.0,
+                            finetune=Recipe(epochs=1))
+    result = iterative_prune(trained, SHAPE, digits, config, progress=False)
+    assert result.stopped_early and not result.history[0]["accepted"]
+    assert result.report.macs_after == result.report.macs_before  # the previous model is kept
+
+
+def test_resume_after_interruption_matches_uninterrupted_run(trained, digits, tmp_path,
+                                                             monkeypatch):
+    reference = iterative_prune(trained, SHAPE, digits, CONFIG, progress=False)
+    checkpoint = tmp_path / "ckpt.pt"
+    calls = []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return train(*args, **kwargs)
+
+    monkeypatch.setattr(schedule, "train", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        iterative_prune(trained, SHAPE, digits, CONFIG, checkpoint, progress=False)
+    assert serialize.load(checkpoint, lambda: zoo.build_model("digits_cnn")).extra["round"] == 1
+    monkeypatch.setattr(schedule, "train", train)
+    resumed = iterative_prune(trained, SHAPE, digits, CONFIG, checkpoint, progress=False)
+    assert resumed.history == reference.history
+    x = torch.from_numpy(digits.x_test)
+    torch.testing.assert_close(resumed.model(x), reference.model(x))
+    with pytest.raises(PruneError, match="other settings"):
+        iterative_prune(trained, SHAPE, digits, ScheduleConfig(ratios=0.3), checkpoint)
+
+
+def test_prune_function_structured(tmp_path):
+    outcome = edgeprune.prune.prune("digits_cnn", tmp_path / "p.pt", ratio=0.3, train_epochs=10,
+                                    finetune_epochs=3, max_drop=0.1)
+    assert outcome.report.macs_reduction > 0.4
+    assert outcome.after.accuracy > 0.9 and len(outcome.after.confusion) == 10
+    assert serialize.load(tmp_path / "p.pt").model[1][0].out_channels == 22
+
+
+def test_cli_help_and_bad_input(capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["prune", "--help"])
+    assert exit_info.value.code == 0
+    assert "--criterion {bn_scale,fpgm,l1,l2,lamp,random,taylor}" in capsys.readouterr().out
+    assert main(["prune", "digits_cnn", "--ratio", "1.5", "--out", str(tmp_path / "x.pt")]) == 2
+    assert "outside [0, 1)" in capsys.readouterr().err
+    assert main(["prune", "nosuchmodel", "--out", str(tmp_path / "x.pt")]) == 2
+    assert "neither a zoo model" in capsys.readouterr().err
+
+
+def test_cli_unstructured_writes_model_onnx_and_report(tmp_path):
+    paths = {k: tmp_path / f"m.{k}" for k in ("pt", "onnx", "json")}
+    assert main(["prune", "digits_cnn", "--method", "unstructured", "--sparsity", "0.5",
+                 "--train-epochs", "3", "--out", str(paths["pt"]), "--onnx", str(paths["onnx"]),
+                 "--report", str(paths["json"]), "--quiet"]) == 0
+    report = json.loads(paths["json"].read_text())
+    assert report["sparsity"]["sparsity"] == pytest.approx(0.5, abs=0.01)
+    model = serialize.load(paths["pt"]).model
+    x = np.random.default_rng(0).random(SHAPE, dtype=np.float32)
+    session = ort.InferenceSession(str(paths["onnx"]))
+    got = session.run(None, {session.get_inputs()[0].name: x})[0]
+    np.testing.assert_allclose(got, model(torch.from_numpy(x)).detach().numpy(), atol=1e-4)
