@@ -17,9 +17,14 @@ def test_the_qemu_72_cortex_m_machines_are_described():
 def test_board_file_is_complete(name):
     t = load_target(name)
     assert t.flash.length > 0 and t.ram.length > 0 and t.clock_hz > 0
-    assert t.llvm["mtriple"].startswith("thumb") and t.cflags
-    assert t.llvm["mfloat-abi"] == ("hard" if t.has_fpu else "soft")
-    assert t.llvm_target().kind.name == "llvm"
+    assert t.cflags and t.llvm_target().kind.name == "llvm"
+    if t.family == "cortex-m":
+        assert t.llvm["mtriple"].startswith("thumb")
+        assert t.llvm["mfloat-abi"] == ("hard" if t.has_fpu else "soft")
+    else:  # Linux boards: aarch64, or armv7-a with the hard-float ABI; run by qemu-user
+        gcc_prefix = {"aarch64": "aarch64-linux-gnu-", "armv7a": "arm-linux-gnueabihf-"}
+        assert t.gcc_prefix == gcc_prefix[t.llvm["mtriple"].split("-")[0]]
+        assert t.llvm.get("mfloat-abi", "hard") == "hard" and t.qemu_user and t.qemu_cpu
 
 
 def test_adding_a_board_is_adding_a_file(tmp_path, monkeypatch):

@@ -1,0 +1,143 @@
+"""Cortex-A boards: the zoo models as static Linux executables under qemu-user agree with
+onnxruntime on the host; the plugin's instruction counts repeat exactly; the model builds as a
+library that links into another program; bad input gives clear errors. Real QEMU, real cross
+compilers, the real plugin (scripts/bootstrap-qemu-plugin builds it)."""
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgeprune.cli import main as cli_main
+from edgeprune.errors import ToolchainMissingError, UnknownTargetError
+from edgeprune.models import zoo
+from edgeprune.profile.qemu_user import IllegalInstructionError, PLUGIN_ENV
+from edgeprune.profile.run import random_inputs, run
+from edgeprune.targets import load_target
+
+pytestmark = pytest.mark.qemu
+BOARDS = ["cortex-a53", "cortex-a7"]  # aarch64 and armv7 hard-float
+
+
+@pytest.mark.parametrize("board", BOARDS)
+@pytest.mark.parametrize("name", zoo.model_names())
+def test_zoo_model_matches_onnxruntime(compiled, board, name):
+    report = run(compiled(name, board), runs=2)
+    assert report.relative_error < 1e-4
+    assert report.device.outputs[0].shape == report.reference[0].shape
+    # The instruction clock is exact: two inferences in one process count the same.
+    assert report.device.run_ticks[0] == report.device.run_ticks[1] > 0
+    assert report.device.cpu == load_target(board).qemu_cpu
+
+
+@pytest.mark.parametrize("board", BOARDS)
+def test_two_processes_count_identical_instructions(compiled, board):
+    first, second = (run(compiled("kws_dscnn", board)).device for _ in range(2))
+    assert first.run_ticks == second.run_ticks
+    assert first.layer_ticks == second.layer_ticks
+    assert first.instructions == second.instructions > 100_000
+
+
+@pytest.mark.parametrize("board", BOARDS)
+def test_per_layer_instructions_add_up_to_the_total(compiled, board):
+    report = run(compiled("ic_resnet8", board))
+    device = report.device
+    assert len(device.layer_ticks) == len(report.compiled.manifest["steps"])
+    assert all(count > 0 for count in device.layer_instructions)
+    # The driver's own bookkeeping between layers is the only difference.
+    assert sum(device.layer_instructions) == pytest.approx(device.instructions, rel=1e-3)
+    assert 0 < device.timer_cost < 200
+
+
+def test_the_executable_is_static_for_the_core(compiled):
+    from elftools.elf.elffile import ELFFile
+
+    for board, machine in (("cortex-a53", "EM_AARCH64"), ("cortex-a7", "EM_ARM")):
+        with open(compiled("digits_cnn", board).elf, "rb") as f:
+            elf = ELFFile(f)
+            assert elf["e_machine"] == machine
+            assert not any(s["p_type"] == "PT_INTERP" for s in elf.iter_segments())  # no dynamic loader
+
+
+APP = r"""
+#include <stdio.h>
+#include "edgeprune_model.h"
+static edgeprune_input_0_t input[EDGEPRUNE_INPUT_0_BYTES / sizeof(edgeprune_input_0_t)];
+static edgeprune_output_0_t output[EDGEPRUNE_OUTPUT_0_BYTES / sizeof(edgeprune_output_0_t)];
+int main(void) {
+  FILE *f = fopen("x.bin", "rb");
+  if (!f || fread(input, 1, sizeof input, f) != sizeof input) return 2;
+  if (edgeprune_run(input, output) != 0) return 3;
+  f = fopen("y.bin", "wb");
+  return f && fwrite(output, 1, sizeof output, f) == sizeof output && fclose(f) == 0 ? 0 : 4;
+}
+"""
+
+
+@pytest.mark.parametrize("board", BOARDS)
+def test_the_model_links_into_an_application_as_a_library(compiled, board, tmp_path):
+    """`make lib` gives libedgeprune_model.a; an application of our own links it with the header
+    and computes what the `edgeprune run` executable computes (here with the wall clock)."""
+    model, target = compiled("digits_cnn", board), load_target(board)
+    subprocess.run(["make", "-s", "-C", str(model.path), "lib"], check=True, capture_output=True)
+    library = model.path / "libedgeprune_model.a"
+    (tmp_path / "app.c").write_text(APP)
+    subprocess.run([target.gcc, *target.cflags, "-static", "-O2", f"-I{model.path / 'src'}", "-o", "app",
+                    "app.c", str(library), "-lm"], cwd=tmp_path, check=True, capture_output=True)
+    x = random_inputs(model.manifest, seed=3)[0]
+    (tmp_path / "x.bin").write_bytes(x.tobytes())
+    subprocess.run([target.qemu_user, "-cpu", target.qemu_cpu, "./app"], cwd=tmp_path, check=True, timeout=60)
+    y = np.frombuffer((tmp_path / "y.bin").read_bytes(), dtype=np.float32)
+    assert np.array_equal(y, run(model, [x]).device.outputs[0].reshape(-1))
+
+
+def test_cli_run_prints_instructions_per_layer(compiled, capsys):
+    model = compiled("digits_cnn", "cortex-a7")
+    assert cli_main(["run", str(model.path)]) == 0
+    out = capsys.readouterr().out
+    assert "digits_cnn on cortex-a7" in out and "total per inference" in out and "(ok" in out
+
+
+# Bad input
+
+
+def test_unknown_board_lists_the_cortex_a_boards():
+    with pytest.raises(UnknownTargetError, match="known boards: .*cortex-a53.*cortex-a7"):
+        load_target("cortex-a99")
+
+
+def test_unknown_core_lists_the_emulators_cores(compiled):
+    with pytest.raises(UnknownTargetError, match=r"unknown core 'cortex-a99' for qemu-aarch64; its cores: .*cortex-a72"):
+        run(compiled("digits_cnn", "cortex-a53"), cpu="cortex-a99")
+
+
+def test_a_core_without_the_built_features_is_a_clear_sigill(compiled):
+    """An armv7-a/NEON build on an ARMv6 core (the Raspberry Pi 1 and Zero's ARM1176)."""
+    with pytest.raises(IllegalInstructionError, match=r"SIGILL \(illegal instruction\) on arm1176.*cortex-a7, \+neon, \+vfp4"):
+        run(compiled("digits_cnn", "cortex-a7"), cpu="arm1176")
+
+
+def test_the_same_build_runs_on_a_compatible_core(compiled):
+    """The Cortex-A7 executable runs unchanged on an A15 (same ISA and features) and computes the same."""
+    model = compiled("digits_cnn", "cortex-a7")
+    a7, a15 = run(model), run(model, cpu="cortex-a15")
+    assert a15.relative_error < 1e-4 and a15.device.cpu == "cortex-a15"
+    assert np.array_equal(a7.device.outputs[0], a15.device.outputs[0])
+
+
+def test_missing_qemu_user_names_its_package(compiled, monkeypatch, tmp_path):
+    model = compiled("digits_cnn", "cortex-a53")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ToolchainMissingError, match="qemu-aarch64 is not installed; install the Debian package qemu-user"):
+        run(model)
+
+
+def test_missing_plugin_says_how_to_build_it(compiled, monkeypatch, tmp_path):
+    monkeypatch.setenv(PLUGIN_ENV, str(tmp_path / "libep_insn.so"))
+    with pytest.raises(ToolchainMissingError, match="scripts/bootstrap-qemu-plugin"):
+        run(compiled("digits_cnn", "cortex-a53"))
+
+
+def test_a_bare_metal_board_cannot_switch_cores(compiled):
+    with pytest.raises(Exception, match="qemu-user boards only"):
+        run(compiled("digits_cnn", "mps2-an386"), cpu="cortex-m7")
