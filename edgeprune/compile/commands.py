@@ -54,11 +54,11 @@ def _run(args: argparse.Namespace) -> int:
     inputs = None
     if args.input is not None:
         inputs = [np.load(args.input)]
-    report = run(args.folder, inputs, runs=args.runs, seed=args.seed, timeout=args.timeout)
+    report = run(args.folder, inputs, runs=args.runs, seed=args.seed, timeout=args.timeout, cpu=args.cpu)
     device = report.device
     steps = report.compiled.manifest["steps"]
     total = device.instructions
-    print(f"{report.compiled.manifest['model']} on {report.compiled.manifest['board']} (QEMU, -icount shift=0)")
+    print(f"{report.compiled.manifest['model']} on {report.compiled.manifest['board']} ({device.method})")
     print(f"{'layer':<4} {'kernel':<44} {'instructions':>14} {'share':>7}")
     for i, (step, count) in enumerate(zip(steps, device.layer_instructions)):
         print(f"{i:<4} {step['kernel'][:44]:<44} {count:>14,.0f} {count / total:>7.1%}")
@@ -101,5 +101,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--runs", type=int, default=1, help="inferences to run (the last one is reported)")
     r.add_argument("--seed", type=int, default=0, help="seed of the random input")
     r.add_argument("--timeout", type=float, default=120.0, help="seconds before QEMU is stopped")
+    r.add_argument("--cpu", help="Linux boards: emulate this core instead of the board's (qemu-user -cpu), "
+                                  "e.g. to check that the executable runs there")
     r.add_argument("--rtol", type=float, default=1e-4, help="tolerated error relative to the output's scale")
     r.set_defaults(handler=_run)

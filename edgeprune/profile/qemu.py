@@ -7,6 +7,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -27,6 +28,7 @@ class QemuRun:
     layer_ticks: list[int]
     stack_bytes: int
     instructions_per_tick: float
+    method: ClassVar[str] = "QEMU, -icount shift=0"  # how the figures were measured, for reports
 
     @property
     def instructions(self) -> float:

@@ -45,6 +45,10 @@ class QemuUserRun(QemuRun):
     timer_cost: int = 0
 
     @property
+    def method(self) -> str:
+        return f"qemu-user -cpu {self.cpu}, guest instructions counted by edgeprune's TCG plugin"
+
+    @property
     def instructions(self) -> float:
         return float(self.run_ticks[-1] - self.timer_cost)
 
