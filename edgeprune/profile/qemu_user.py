@@ -23,7 +23,7 @@ import numpy as np
 
 from edgeprune.errors import DeviceError, ToolchainMissingError, UnknownTargetError
 from edgeprune.profile.qemu import QemuRun, _tail
-from edgeprune.targets import TARGETS_DIR, Target, require_program, target_names
+from edgeprune.targets import TARGETS_DIR, Target, load_target, require_program, target_names
 
 PLUGIN_ENV = "EDGEPRUNE_QEMU_PLUGIN"  # overrides where the plugin .so is looked for
 PLUGIN_NAME = "libep_insn.so"
@@ -85,10 +85,10 @@ def _check_core(target: Target, cpu: str) -> str:
     program = require_program(target.qemu_user)
     cores = known_cores(program)
     if cpu not in cores:
-        linux_boards = [n for n in target_names() if n.startswith("cortex-a")]
+        boards = [n for n in target_names() if load_target(n).qemu_user == target.qemu_user]
         raise UnknownTargetError(
             f"unknown core {cpu!r} for {target.qemu_user}; its cores: {', '.join(cores)} "
-            f"(Cortex-A boards: {', '.join(linux_boards)})"
+            f"(boards it runs: {', '.join(boards)})"
         )
     return program
 
