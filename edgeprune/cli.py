@@ -11,6 +11,7 @@ from edgeprune.errors import EdgepruneError
 COMMAND_MODULES = (
     "edgeprune.compile.commands",
     "edgeprune.profile.commands",
+    "edgeprune.quantize.commands",
     "edgeprune.prune.commands",
     "edgeprune.targets",
 )

@@ -1,10 +1,14 @@
-"""Calibration data: validated float32 sample arrays fed to onnxruntime one sample at a time."""
+"""Calibration: validated float32 samples fed one at a time to onnxruntime's calibrators."""
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 from onnxruntime.quantization import CalibrationDataReader
+from onnxruntime.quantization.calibrate import create_calibrator, save_tensors_data
 
 from edgeprune.quantize.errors import CalibrationDataError
+from edgeprune.quantize.settings import CALIBRATOR_OPTIONS, METHODS
 
 DEFAULT_SAMPLES = 300
 
@@ -44,3 +48,16 @@ class ArrayReader(CalibrationDataReader):
 
     def __len__(self) -> int:
         return len(self.x)
+
+
+def calibrate(model: Path, reader: CalibrationDataReader, method: str, scratch: Path) -> Path:
+    """Run onnxruntime's calibrator for `method` on `model`; returns the saved tensor ranges
+    (a calibration cache for `quantize_static(..., calibration_cache_path=...)`)."""
+    calibrator = create_calibrator(
+        model, None, augmented_model_path=str(scratch / "augmented.onnx"),
+        calibrate_method=METHODS[method], providers=["CPUExecutionProvider"],
+        extra_options=CALIBRATOR_OPTIONS[method])
+    calibrator.collect_data(reader)
+    cache = scratch / f"ranges-{method}.json"
+    save_tensors_data(calibrator.compute_data(), cache)
+    return cache

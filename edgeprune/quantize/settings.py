@@ -13,6 +13,16 @@ METHODS: dict[str, CalibrationMethod] = {
     "entropy": CalibrationMethod.Entropy,
 }
 
+# Options of onnxruntime's calibrators. quantize_static would build the entropy calibrator with
+# 128 histogram bins for 128 quantized bins, which leaves the full range as the only candidate
+# threshold (the same ranges as MinMax); edgeprune calibrates itself with a finer histogram and
+# passes the ranges to quantize_static as its calibration cache. The others are its defaults.
+CALIBRATOR_OPTIONS: dict[str, dict[str, Any]] = {
+    "minmax": {"symmetric": False},
+    "percentile": {"symmetric": True, "num_bins": 2048, "percentile": 99.999},
+    "entropy": {"symmetric": False, "num_bins": 2048, "num_quantized_bins": 128},
+}
+
 # QDQ format; int8 activations (asymmetric, zero point from calibration); int8 weights, symmetric
 # per output channel (zero point 0); bias int32 with scale s_x * s_w[k] (onnxruntime's default).
 EXTRA_OPTIONS = {"WeightSymmetric": True, "ActivationSymmetric": False}
@@ -36,5 +46,6 @@ def quantizer_kwargs(method: str) -> dict[str, Any]:
 
 def describe(method: str) -> dict[str, Any]:
     """The settings as plain values, for reports."""
-    return {key: value.name if hasattr(value, "name") else value
-            for key, value in quantizer_kwargs(method).items()}
+    plain = {key: value.name if hasattr(value, "name") else value
+             for key, value in quantizer_kwargs(method).items()}
+    return {**plain, "calibrator_options": CALIBRATOR_OPTIONS[method]}

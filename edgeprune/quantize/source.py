@@ -41,7 +41,13 @@ def float_onnx(model: ModelSpec, input_shape: tuple[int, ...] | None, scratch: P
 
 
 def model_input(model: onnx.ModelProto) -> tuple[str, tuple[int, ...]]:
-    """Name and shape of the single input (a symbolic batch dimension counts as 1)."""
+    """Name and shape of the single float input (a symbolic batch dimension counts as 1);
+    raises QuantizeError for models this stage cannot quantize."""
+    quantized = sorted({n.op_type for n in model.graph.node
+                        if n.op_type in ("QuantizeLinear", "DequantizeLinear")})
+    if quantized:
+        raise QuantizeError(f"the model is already quantized (it has {', '.join(quantized)}); "
+                            "give the float model")
     initializers = {t.name for t in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in initializers]
     if len(inputs) != 1:
