@@ -20,6 +20,7 @@ from edgeprune.quantize.evaluate import compare
 from edgeprune.quantize.report import QuantizeReport, TensorSqnr
 from edgeprune.quantize.source import ModelSpec, float_onnx, model_input, output_width
 from edgeprune.quantize.sqnr import find_probes
+from edgeprune.quantize.structure import float_nodes
 
 
 def report_path(out: str | os.PathLike) -> Path:
@@ -58,7 +59,7 @@ def quantize(model: ModelSpec, calibration: datasets.DataSpec, out: str | os.Pat
     if evaluation is None:
         evaluation = "digits" if isinstance(calibration, np.ndarray) else calibration
     test = datasets.load(evaluation, shape, outputs)
-    x_eval = check_samples(test.x_test[:eval_samples], shape, "evaluation")
+    x_eval = check_samples(test.x_test[:eval_samples], shape, "evaluation data")
     y_eval = test.y_test[:eval_samples]
     probes = find_probes(float_model, qdq_model)
     result = compare(float_model, qdq_model, input_name, x_eval, probes)
@@ -70,6 +71,7 @@ def quantize(model: ModelSpec, calibration: datasets.DataSpec, out: str | os.Pat
         float_accuracy=float(np.mean(result.float_predictions == y_eval)) if scored else None,
         int8_accuracy=float(np.mean(result.int8_predictions == y_eval)) if scored else None,
         agreement=float(np.mean(result.float_predictions == result.int8_predictions)),
+        float_nodes=float_nodes(qdq_model),
         tensors=sorted((TensorSqnr(p.tensor, p.kind, p.layer, result.sqnr_db[p.tensor])
                         for p in probes), key=lambda row: row.sqnr_db))
     write_bytes_atomic(out, qdq_model.SerializeToString())

@@ -13,19 +13,20 @@ from edgeprune.quantize.settings import CALIBRATOR_OPTIONS, METHODS
 DEFAULT_SAMPLES = 300
 
 
-def check_samples(x: np.ndarray, input_shape: tuple[int, ...], what: str = "calibration") -> np.ndarray:
+def check_samples(x: np.ndarray, input_shape: tuple[int, ...],
+                  what: str = "calibration data") -> np.ndarray:
     """`x` as float32 (N, *input_shape[1:]); raises CalibrationDataError naming both shapes/dtypes."""
     x = np.asarray(x)
     if x.ndim != len(input_shape) or tuple(x.shape[1:]) != tuple(input_shape[1:]):
         raise CalibrationDataError(
-            f"{what} data has shape {tuple(x.shape)}; the model input {tuple(input_shape)} needs "
+            f"{what} has shape {tuple(x.shape)}; the model input {tuple(input_shape)} needs "
             f"(N, {', '.join(map(str, input_shape[1:]))})")
     if not np.issubdtype(x.dtype, np.floating):
         raise CalibrationDataError(
-            f"{what} data has dtype {x.dtype}; the model input is float32 (give samples scaled "
+            f"{what} has dtype {x.dtype}; the model input is float32 (give samples scaled "
             "as during training, e.g. x.astype(np.float32) / 255)")
     if len(x) == 0:
-        raise CalibrationDataError(f"{what} data has no samples")
+        raise CalibrationDataError(f"{what} has no samples")
     return x.astype(np.float32, copy=False)
 
 

@@ -27,6 +27,13 @@ def load(spec: str | os.PathLike, input_shape: tuple[int, ...], outputs: int | N
     if path.suffix != ".npz" or not path.is_file():
         raise CalibrationDataError(f"data {str(spec)!r}: expected 'digits' or an existing .npz "
                                    "file with arrays x (samples) and y (labels)")
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            x = arrays["x"] if "x" in arrays.files else None
+    except (OSError, ValueError):  # load_npz explains unreadable files
+        x = None
+    if x is not None:  # load_npz would cast integer pixels to float silently
+        check_samples(x, input_shape, f"{path}: x")
     return data.load_npz(path, input_shape)
 
 

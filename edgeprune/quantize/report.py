@@ -31,6 +31,7 @@ class QuantizeReport:
     float_accuracy: float | None  # None when the outputs are not class scores of the data's labels
     int8_accuracy: float | None
     agreement: float
+    float_nodes: list[str] = field(default_factory=list)  # compute nodes left in float
     tensors: list[TensorSqnr] = field(default_factory=list)
 
     @property
@@ -55,7 +56,8 @@ class QuantizeReport:
                 f"calibration samples of {self.calibration})\n"
                 f"top-1 on {self.evaluation_samples} samples of {self.evaluation}: float "
                 f"{pct(self.float_accuracy)}, int8 {pct(self.int8_accuracy)}; "
-                f"agreement {pct(self.agreement)}")
+                f"agreement {pct(self.agreement)}\n"
+                f"left in float: {', '.join(self.float_nodes) or 'nothing'}")
 
     def table(self, limit: int | None = None) -> str:
         """SQNR per quantized tensor, worst first (the first `limit` rows)."""
