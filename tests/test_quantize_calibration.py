@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgeprune.models import zoo
+from edgeprune.models import data, zoo
 from edgeprune.models.data import DataError
 from edgeprune.quantize import quantize
 from edgeprune.quantize.calibration import ArrayReader, check_samples
@@ -71,3 +71,15 @@ def test_quantized_model_is_refused(tmp_path):
     first = quantize("digits_cnn", "digits", tmp_path / "a.onnx", samples=10, eval_samples=10)
     with pytest.raises(QuantizeError, match="already quantized"):
         quantize(first.output, "digits", tmp_path / "b.onnx")
+
+
+def test_user_npz_calibrates_on_train_split_and_evaluates_on_test_split(tmp_path):
+    digits = data.digits(SHAPE)
+    path = tmp_path / "mine.npz"
+    np.savez(path, x=digits.x_train, y=digits.y_train)
+    report = quantize("digits_cnn", path, tmp_path / "m.onnx", samples=20, evaluation=path)
+    held_out = data.load_npz(path, SHAPE)
+    assert report.calibration == report.evaluation == str(path)
+    assert report.calibration_samples == 20
+    assert report.evaluation_samples == len(held_out.x_test)
+    assert report.float_accuracy is not None

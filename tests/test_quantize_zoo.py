@@ -25,6 +25,8 @@ def test_mlperf_tiny_models_quantize_without_float_islands(tmp_path):
             assert q_w.dtype == np.int8 and s_w.shape == (q_w.shape[0],), node.name
             assert values[producers[node.input[2]].input[0]].dtype == np.int32, node.name
         ops[name] = model.graph.node
+        scores = {"ic_resnet8": True, "vww_mobilenet": True}.get(name, False)  # digits labels
+        assert (report.float_accuracy is not None) == scores, name
     adds = [n for n in ops["ic_resnet8"] if n.op_type == "Add"]
     assert len(adds) == 3
     assert all(len(n.input) == 2 for n in adds)

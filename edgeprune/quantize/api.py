@@ -51,15 +51,15 @@ def quantize(model: ModelSpec, calibration: datasets.DataSpec, out: str | os.Pat
         outputs = output_width(float_model)
         reader = ArrayReader(datasets.calibration_samples(calibration, shape, outputs),
                              input_name, samples)
+        if evaluation is None:
+            evaluation = "digits" if isinstance(calibration, np.ndarray) else calibration
+        test = datasets.load(evaluation, shape, outputs)
+        x_eval = check_samples(test.x_test[:eval_samples], shape, "evaluation data")
         with contextlib.redirect_stdout(io.StringIO()):  # calibrators print progress
             ranges = calibrate(scratch / "float.onnx", reader, method, scratch)
             quantize_static(scratch / "float.onnx", scratch / "int8.onnx",
                             calibration_cache_path=ranges, **kwargs)
         qdq_model = prepare.drop_unused_opsets(onnx.load(scratch / "int8.onnx"))
-    if evaluation is None:
-        evaluation = "digits" if isinstance(calibration, np.ndarray) else calibration
-    test = datasets.load(evaluation, shape, outputs)
-    x_eval = check_samples(test.x_test[:eval_samples], shape, "evaluation data")
     y_eval = test.y_test[:eval_samples]
     probes = find_probes(float_model, qdq_model)
     result = compare(float_model, qdq_model, input_name, x_eval, probes)

@@ -42,7 +42,7 @@ def compare(float_model: onnx.ModelProto, qdq_model: onnx.ModelProto, input_name
             x: np.ndarray, probes: list[Probe]) -> Comparison:
     """Run both models on each sample of `x` (batch 1).
 
-    Predictions come from the models as written (onnxruntime fuses QDQ into integer kernels);
+    Predictions come from the models as written (onnxruntime runs QDQ with integer kernels);
     SQNR from copies exposing the probed tensors (which keeps the QDQ graph unfused).
     """
     params = dequantized_parameters(qdq_model)
@@ -52,11 +52,11 @@ def compare(float_model: onnx.ModelProto, qdq_model: onnx.ModelProto, input_name
         if probe.dequantized in params:
             meter.add(probe.tensor, initializers[probe.tensor], params[probe.dequantized])
     activations = [p for p in probes if p.dequantized not in params]
-    plain_float, plain_int8 = session(float_model), session(qdq_model)
-    probe_float = session(with_outputs(float_model, [p.tensor for p in activations]))
-    probe_int8 = session(with_outputs(qdq_model, [p.dequantized for p in activations]))
     float_names = [p.tensor for p in activations]
     int8_names = [p.dequantized for p in activations]
+    plain_float, plain_int8 = session(float_model), session(qdq_model)
+    probe_float = session(with_outputs(float_model, float_names))
+    probe_int8 = session(with_outputs(qdq_model, int8_names))
     float_top, int8_top = [], []
     for sample in x:
         feed = {input_name: sample[None]}
