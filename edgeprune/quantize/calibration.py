@@ -15,7 +15,7 @@ DEFAULT_SAMPLES = 300
 
 def check_samples(x: np.ndarray, input_shape: tuple[int, ...],
                   what: str = "calibration data") -> np.ndarray:
-    """`x` as float32 (N, *input_shape[1:]); raises CalibrationDataError naming both shapes/dtypes."""
+    """`x` as float32 (N, *input_shape[1:]); else CalibrationDataError naming both shapes/dtypes."""
     x = np.asarray(x)
     if x.ndim != len(input_shape) or tuple(x.shape[1:]) != tuple(input_shape[1:]):
         raise CalibrationDataError(
@@ -31,7 +31,7 @@ def check_samples(x: np.ndarray, input_shape: tuple[int, ...],
 
 
 class ArrayReader(CalibrationDataReader):
-    """Feeds the first `samples` rows of `x` to input `input_name`, one sample (batch 1) per call."""
+    """Feeds the first `samples` rows of `x` to input `input_name`, one (batch 1) per call."""
 
     def __init__(self, x: np.ndarray, input_name: str, samples: int = DEFAULT_SAMPLES):
         if samples < 1:

@@ -43,7 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     report = quantize(args.model, args.calib, args.out, method=args.method, samples=args.samples,
-                      evaluation=args.eval, eval_samples=args.eval_samples, train_epochs=args.train_epochs)
+                      evaluation=args.eval, eval_samples=args.eval_samples,
+                      train_epochs=args.train_epochs)
     print(report.summary())
     print(report.table(args.rows))
     print(f"report: {report_path(args.out)}")

@@ -15,7 +15,7 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 
 
 def preprocess(source: Path, target: Path) -> onnx.ModelProto:
-    """onnxruntime's pre-processing (shape inference, basic graph optimisation) + pooling rewrite."""
+    """onnxruntime's pre-processing (shape inference, basic optimisation), then the rewrite."""
     quant_pre_process(str(source), str(target))
     model = pool_spatial_means(onnx.load(target))
     onnx.save(model, target)

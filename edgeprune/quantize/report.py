@@ -1,4 +1,4 @@
-"""What quantization did to a model: float vs int8 accuracy, agreement, SQNR per quantized tensor."""
+"""What quantization did to a model: float vs int8 accuracy, agreement, per-tensor SQNR."""
 from __future__ import annotations
 
 import math

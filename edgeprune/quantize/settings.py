@@ -1,4 +1,4 @@
-"""The exact onnxruntime static-quantization settings edgeprune uses (the compiler relies on them)."""
+"""The exact onnxruntime static quantization settings (the int8 compiler relies on them)."""
 from __future__ import annotations
 
 from typing import Any
@@ -29,7 +29,7 @@ EXTRA_OPTIONS = {"WeightSymmetric": True, "ActivationSymmetric": False}
 
 
 def quantizer_kwargs(method: str) -> dict[str, Any]:
-    """Keyword arguments for `onnxruntime.quantization.quantize_static` with calibration `method`."""
+    """Keyword arguments of `onnxruntime.quantization.quantize_static` for `method`."""
     if method not in METHODS:
         raise QuantizeError(f"unknown calibration method {method!r}; use one of "
                             f"{', '.join(METHODS)}")

@@ -1,4 +1,4 @@
-"""The float model to quantize, as an ONNX file: exported from the zoo or a torch module, or given."""
+"""The float model to quantize as an ONNX file: exported (zoo, torch module) or given."""
 from __future__ import annotations
 
 import os

@@ -1,4 +1,4 @@
-"""Per-tensor signal-to-quantization-noise ratio: float model tensors vs the QDQ model's dequantized ones.
+"""Per-tensor signal-to-quantization-noise ratio: float tensors vs the QDQ model's dequantized ones.
 
 Activations are matched by tensor name (the float tensor is the QuantizeLinear input, or the
 DequantizeLinear output where onnxruntime renamed the graph output); weights and biases by the
