@@ -14,6 +14,7 @@ from tvm import tirx
 from edgeprune._atomic import atomic_directory
 from edgeprune.compile import codegen, firmware, frontend, passes
 from edgeprune.compile.plan import Plan, build_plan
+from edgeprune.compile.qdq_edges import is_quantized, strip_qdq_edges
 from edgeprune.compile.workspace import workspace_bytes
 from edgeprune.errors import EdgepruneError
 from edgeprune.profile.elfsize import memory_breakdown
@@ -82,8 +83,12 @@ def plan_model(onnx_model: onnx.ModelProto, tvm_target) -> tuple[tvm.IRModule, P
     return graph, build_plan(graph)
 
 
-def _tensor_entries(refs) -> list[dict]:
-    return [{"shape": list(r.shape), "dtype": r.dtype, "bytes": r.nbytes} for r in refs]
+def _tensor_entries(refs, quantization) -> list[dict]:
+    """Shape, dtype and bytes of each input or output, with scale and zero point if int8."""
+    entries = [{"shape": list(r.shape), "dtype": r.dtype, "bytes": r.nbytes} for r in refs]
+    for entry, edge in zip(entries, quantization):
+        entry.update(scale=edge.scale, zero_point=edge.zero_point)
+    return entries
 
 
 def compile_model(
@@ -102,6 +107,9 @@ def compile_model(
     board = load_target(target)
     started = time.perf_counter()
     onnx_model = frontend.load_onnx(model, input_shape)
+    edges: tuple[list, list] = ([], [])
+    if is_quantized(onnx_model):
+        onnx_model, *edges = strip_qdq_edges(onnx_model)
     tvm_target = board.llvm_target() if backend == "llvm" else _c_target(board)
     graph, plan = plan_model(onnx_model, tvm_target)
     kernels = passes.run_passes(_kernel_module(graph, plan), passes.KERNEL_PASSES, tvm_target)
@@ -115,7 +123,7 @@ def compile_model(
         src.mkdir()
         kernels_file = _kernel_code(kernels, board, backend, src)
         (src / "model.c").write_text(codegen.model_source(plan, arity, workspace))
-        (src / "edgeprune_model.h").write_text(codegen.model_header(plan, name, workspace))
+        (src / "edgeprune_model.h").write_text(codegen.model_header(plan, name, workspace, *edges))
         onnx.save(onnx_model, folder / "model.onnx")
         firmware.write_project(folder, board, kernels_file, stack_bytes)
         elf = firmware.build(folder, board)
@@ -123,8 +131,8 @@ def compile_model(
             "model": name,
             "board": board.name,
             "options": {"backend": backend, "stack_bytes": stack_bytes},
-            "inputs": _tensor_entries(plan.inputs),
-            "outputs": _tensor_entries(plan.outputs),
+            "inputs": _tensor_entries(plan.inputs, edges[0]),
+            "outputs": _tensor_entries(plan.outputs, edges[1]),
             "steps": [{"kernel": s.kernel, "workspace_bytes": per_kernel_workspace[s.kernel],
                        "args": [asdict(a) for a in s.args]} for s in plan.steps],
             "memory": {

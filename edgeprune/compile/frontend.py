@@ -11,9 +11,9 @@ from edgeprune.errors import EdgepruneError, UnsupportedOpError
 
 # ONNX operators whose import and lowering are tested end to end (tests/test_compile_ops.py).
 SUPPORTED_OPS = frozenset({
-    "Add", "AveragePool", "BatchNormalization", "Clip", "Concat", "Constant", "Conv", "Div",
+    "Add", "AveragePool", "BatchNormalization", "Clip", "Concat", "Constant", "Conv", "DequantizeLinear", "Div",
     "Flatten", "Gemm", "GlobalAveragePool", "HardSigmoid", "HardSwish", "Identity", "MatMul",
-    "MaxPool", "Mul", "ReduceMean", "Relu", "Reshape", "Sigmoid", "Softmax", "Squeeze", "Sub",
+    "MaxPool", "Mul", "QuantizeLinear", "ReduceMean", "Relu", "Reshape", "Sigmoid", "Softmax", "Squeeze", "Sub",
     "Tanh", "Transpose", "Unsqueeze",
 })
 

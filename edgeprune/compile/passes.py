@@ -8,6 +8,8 @@ from typing import Callable
 import tvm
 from tvm import relax, s_tir, tirx
 
+from edgeprune.compile.int8 import LowerQDQToInteger
+from edgeprune.compile.integer_guard import CheckIntegerOnly
 from edgeprune.compile.pointer_signature import PlainPointerSignature
 from edgeprune.compile.schedule import LeanSchedule
 
@@ -24,6 +26,9 @@ def _relax(name: str, doc: str) -> NamedPass:
 
 
 GRAPH_PASSES: list[NamedPass] = [
+    NamedPass("LowerQDQToInteger", "int8 QDQ regions into integer-only ops (TFLM requantize)",
+              lambda _t: LowerQDQToInteger()),
+    NamedPass("CheckIntegerOnly", "an int8 model computes nothing in float", lambda _t: CheckIntegerOnly()),
     _relax("DecomposeOpsForInference", "BatchNorm and friends into elementwise ops"),
     _relax("LegalizeOps", "every Relax op into a TIR PrimFunc (TOPI compute)"),
     _relax("AnnotateTIROpPattern", "mark kernels as elementwise / injective / reduction"),

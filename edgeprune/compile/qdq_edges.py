@@ -1,0 +1,73 @@
+"""A QDQ model's float edges: the input QuantizeLinear and output DequantizeLinear come off, so the
+compiled model takes and returns int8, with each edge's scale and zero point recorded for the C
+header (and its optional float wrappers)."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from edgeprune.errors import UnsupportedOpError
+
+
+@dataclass(frozen=True)
+class EdgeQuantization:
+    name: str
+    scale: float
+    zero_point: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def is_quantized(model: onnx.ModelProto) -> bool:
+    return any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in model.graph.node)
+
+
+def _scalar(model: onnx.ModelProto, name: str) -> np.ndarray:
+    for init in model.graph.initializer:
+        if init.name == name:
+            return numpy_helper.to_array(init).reshape(-1)
+    raise UnsupportedOpError(f"quantization parameter {name} is not a constant")
+
+
+def _value_info(name: str, elem_type: int, like: onnx.ValueInfoProto) -> onnx.ValueInfoProto:
+    dims = [d.dim_value for d in like.type.tensor_type.shape.dim]
+    return onnx.helper.make_tensor_value_info(name, elem_type, dims)
+
+
+def strip_qdq_edges(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[EdgeQuantization], list[EdgeQuantization]]:
+    """The model with int8 inputs/outputs in place of its quantize/dequantize edges."""
+    model = onnx.ModelProto.FromString(model.SerializeToString())
+    graph = model.graph
+    inputs, outputs = [], []
+    for position, graph_input in enumerate(list(graph.input)):
+        users = [n for n in graph.node if graph_input.name in n.input]
+        if len(users) != 1 or users[0].op_type != "QuantizeLinear":
+            raise UnsupportedOpError(
+                f"input {graph_input.name} of a quantized model must feed exactly one QuantizeLinear "
+                f"(it feeds {', '.join(n.op_type for n in users) or 'nothing'}); float ops at the input are not lowered"
+            )
+        node = users[0]
+        scale, zero = _scalar(model, node.input[1]), _scalar(model, node.input[2])
+        inputs.append(EdgeQuantization(node.output[0], float(scale[0]), int(zero[0])))
+        graph.input.remove(graph_input)
+        graph.input.insert(position, _value_info(node.output[0], onnx.TensorProto.INT8, graph_input))
+        graph.node.remove(node)
+    for position, graph_output in enumerate(list(graph.output)):
+        producers = [n for n in graph.node if graph_output.name in n.output]
+        if len(producers) != 1 or producers[0].op_type != "DequantizeLinear":
+            op = producers[0].op_type if producers else "nothing"
+            raise UnsupportedOpError(
+                f"output {graph_output.name} of a quantized model comes from {op}, not DequantizeLinear; "
+                "float ops after the last DequantizeLinear are not lowered to integers"
+            )
+        node = producers[0]
+        scale, zero = _scalar(model, node.input[1]), _scalar(model, node.input[2])
+        outputs.append(EdgeQuantization(node.input[0], float(scale[0]), int(zero[0])))
+        graph.output.remove(graph_output)
+        graph.output.insert(position, _value_info(node.input[0], onnx.TensorProto.INT8, graph_output))
+        graph.node.remove(node)
+    return model, inputs, outputs
