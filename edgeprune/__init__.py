@@ -31,3 +31,10 @@ def prune(*args: Any, **kwargs: Any):
     from edgeprune.prune.api import prune as prune_model
 
     return prune_model(*args, **kwargs)
+
+
+def quantize(*args: Any, **kwargs: Any):
+    """int8-quantize a model with onnxruntime's static quantizer (see edgeprune.quantize.api)."""
+    from edgeprune.quantize import quantize as quantize_model
+
+    return quantize_model(*args, **kwargs)
