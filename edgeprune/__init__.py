@@ -38,3 +38,10 @@ def quantize(*args: Any, **kwargs: Any):
     from edgeprune.quantize import quantize as quantize_model
 
     return quantize_model(*args, **kwargs)
+
+
+def search(*args: Any, **kwargs: Any):
+    """Hardware-aware per-layer sparsity search (see edgeprune.search.api.search)."""
+    from edgeprune.search import search as search_model
+
+    return search_model(*args, **kwargs)

@@ -13,6 +13,7 @@ COMMAND_MODULES = (
     "edgeprune.profile.commands",
     "edgeprune.quantize.commands",
     "edgeprune.prune.commands",
+    "edgeprune.search.commands",
     "edgeprune.targets",
 )
 

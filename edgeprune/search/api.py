@@ -1,0 +1,200 @@
+"""`edgeprune.search(...)`: hardware-aware per-layer sparsity search with Optuna, every candidate
+pruned, finetuned, quantized, compiled and measured on the device."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import optuna
+from tqdm.auto import tqdm
+
+from edgeprune._atomic import write_text_atomic
+from edgeprune.errors import EdgepruneError
+from edgeprune.models.train import Recipe
+from edgeprune.search import report, space, storage as studies
+from edgeprune.search.base import load_base
+from edgeprune.search.budgets import Budgets
+from edgeprune.search.cache import MeasurementCache
+from edgeprune.search.candidate import Settings, build
+from edgeprune.search.export import export_candidate
+from edgeprune.search.measure import measure
+from edgeprune.search.results import Candidate, candidate, choose, pareto_front
+
+UNIFORM = (0.0, 0.3, 0.5, 0.7)
+WORKER = f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class SearchResult:
+    """Everything the search found; `chosen` is None when no candidate meets the budgets."""
+
+    model: str
+    study: str
+    storage: str
+    sampler: str
+    settings: Settings
+    budgets: Budgets
+    finished: int
+    candidates: list[Candidate]
+    failed: list[tuple[int, str]]
+    front: list[Candidate] = field(default_factory=list)
+    uniform: list[Candidate] = field(default_factory=list)
+    chosen: Candidate | None = None
+    reference: Candidate | None = None  # the unpruned (uniform 0.0) candidate, if measured
+    exported: Path | None = None
+    message: str = ""
+
+    @property
+    def cache_hits(self) -> int:
+        return sum(c.cached for c in self.candidates)
+
+    def to_dict(self) -> dict:
+        return {"model": self.model, "study": self.study, "storage": self.storage,
+                "sampler": self.sampler, "settings": self.settings.to_dict(),
+                "budgets": self.budgets.__dict__, "finished": self.finished,
+                "message": self.message, "cache_hits": self.cache_hits,
+                "latency_estimate_used": False,
+                "candidates": [c.to_dict() for c in self.candidates],
+                "pareto": [c.number for c in self.front],
+                "uniform": [c.number for c in self.uniform],
+                "chosen": self.chosen.to_dict() if self.chosen else None,
+                "reference": self.reference.number if self.reference else None,
+                "exported": str(self.exported) if self.exported else None,
+                "failed": self.failed}
+
+
+def outcome(candidates: list[Candidate], budgets: Budgets) -> tuple[Candidate | None, str]:
+    """The chosen candidate and a one-line verdict (what is closest when nothing fits)."""
+    feasible = [c for c in candidates if c.feasible]
+    chosen = choose(feasible)
+    if chosen:
+        return chosen, (f"chosen: trial {chosen.number}, {chosen.accuracy:.2%} top-1, "
+                        f"{chosen.instructions:,.0f} instructions, flash {chosen.flash_bytes:,} B, "
+                        f"RAM {chosen.ram_bytes:,} B")
+    if not candidates:
+        return None, "no candidate was measured"
+    fastest = min(candidates, key=lambda c: c.instructions)
+    return None, (f"no candidate meets the budgets ({budgets.describe()}) in {len(candidates)} "
+                  f"measured candidates; the closest reach {fastest.instructions:,.0f} "
+                  f"instructions, flash {min(c.flash_bytes for c in candidates):,} B, RAM "
+                  f"{min(c.ram_bytes for c in candidates):,} B; relax a budget or prune further "
+                  f"(larger max ratio)")
+
+
+def search(model: str | os.PathLike, *, device: str = "qemu:mps2-an386", trials: int = 20,
+           out: str | os.PathLike = "build/search", max_latency: float | None = None,
+           max_flash: int | None = None, max_ram: int | None = None,
+           storage: str | None = None, study: str | None = None, resume: bool = False,
+           sampler: str = "tpe", seed: int | None = None, uniform: Sequence[float] = UNIFORM,
+           precision: str = "int8", round_to: int = 4, max_ratio: float = 0.8,
+           step: float = 0.1, finetune_epochs: int = 10, train_epochs: int = 30,
+           export: bool = True, progress: bool = True) -> SearchResult:
+    """Search per-layer pruning ratios of `model` (zoo name, trained here on the digits first, or
+    a `.pt` saved by edgeprune) for `trials` finished trials in total (all workers of the study).
+
+    Objectives: validation top-1 (max) and instructions measured on `device` (min); latency,
+    flash and RAM budgets are constraints. Writes OUT/report.md, pareto.png, search.json and the
+    chosen candidate in OUT/chosen (model.pt, model.int8.onnx, firmware/).
+    """
+    if trials < 1:
+        raise EdgepruneError(f"trials must be at least 1, got {trials}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    settings = Settings(device=device, precision=precision, round_to=round_to,
+                        max_ratio=max_ratio, step=step, finetune=Recipe(epochs=finetune_epochs,
+                                                                        lr=5e-3))
+    budgets = Budgets(max_latency, max_flash, max_ram)
+    base, label, shape, ds = load_base(model, out, train_epochs)
+    names = space.groups(base, shape)
+    url = storage or f"sqlite:///{(out / 'study.db').resolve()}"
+    name = study or f"{label}-{device.replace(':', '-')}"
+    grid = space.grid(max_ratio, step)
+    warm = [r for r in dict.fromkeys(min(grid, key=lambda g: abs(g - u)) for u in uniform)]
+    chosen_sampler = studies.sampler(sampler, seed, min(10, max(len(warm) + 2, trials // 4)))
+    the_study = studies.open_study(url, name, chosen_sampler,
+                                   {"model": label, **settings.to_dict(), "groups": names,
+                                    "budgets": budgets.__dict__, "train_epochs": train_epochs},
+                                   resume)
+    for ratio in warm:
+        the_study.enqueue_trial(space.uniform(names, ratio), user_attrs={"uniform": ratio},
+                                skip_if_exists=True)
+    cache = MeasurementCache(out / "measurements.sqlite")
+    work = out / "work"
+
+    def objective(trial: optuna.Trial) -> tuple[float, float]:
+        work.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix=f"trial-{trial.number}-", dir=work))
+        try:
+            built = build(base, shape, ds, space.suggest(trial, names, max_ratio, step),
+                          settings, folder)
+            measured = cache.get(built.architecture)
+            trial.set_user_attr("cached", measured is not None)
+            if measured is None:
+                try:
+                    measured = measure(built.onnx_path, device, folder / "firmware")
+                except EdgepruneError as exc:
+                    trial.set_user_attr("error", f"{type(exc).__name__}: {exc}")
+                    raise optuna.TrialPruned(str(exc)) from exc
+                cache.put(built.architecture, measured)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        for key, value in {"flash_bytes": measured.flash_bytes, "ram_bytes": measured.ram_bytes,
+                           "channels": built.channels, "macs": built.macs,
+                           "relative_error": measured.relative_error,
+                           "layer_instructions": measured.layer_instructions,
+                           "architecture": built.architecture, "worker": WORKER}.items():
+            trial.set_user_attr(key, value)
+        for key, value in budgets.violations(measured).items():
+            trial.set_constraint(key, value)
+        return built.accuracy, measured.instructions
+
+    bar = tqdm(total=trials, desc="search", unit="trial", disable=not progress)
+
+    def show_progress() -> None:
+        done = [c for c in map(candidate, the_study.get_trials(deepcopy=False)) if c]
+        bar.n = min(trials, studies.count(the_study, studies.FINISHED))
+        best = choose([c for c in done if c.feasible])
+        bar.set_postfix_str(f"best {best.accuracy:.1%} @ {best.instructions:,.0f} instr"
+                            if best else "best: none within budgets yet")
+        bar.refresh()
+
+    try:
+        studies.run_until(the_study, objective, trials, show_progress)
+    finally:
+        bar.close()
+        cache.close()
+    result = collect(the_study, label, url, sampler, settings, budgets)
+    if export and result.chosen:
+        result.exported = export_candidate(result.chosen, base, shape, ds, settings, label,
+                                           out / "chosen")
+    write_outputs(result, out)
+    return result
+
+
+def collect(the_study: optuna.Study, label: str, url: str, sampler: str, settings: Settings,
+            budgets: Budgets) -> SearchResult:
+    """The study's finished trials as a SearchResult (front, baseline, choice, verdict)."""
+    trials = the_study.get_trials(deepcopy=False)
+    candidates = [c for c in map(candidate, trials) if c]
+    failed = [(t.number, t.user_attrs.get("error", "pruned")) for t in trials
+              if t.state == optuna.trial.TrialState.PRUNED]
+    chosen, message = outcome(candidates, budgets)
+    uniform = sorted((c for c in candidates if c.uniform is not None), key=lambda c: c.uniform)
+    return SearchResult(label, the_study.study_name, url, sampler, settings, budgets,
+                        studies.count(the_study, studies.FINISHED), candidates, failed,
+                        pareto_front([c for c in candidates if c.feasible]), uniform, chosen,
+                        next((c for c in uniform if c.uniform == 0.0), None), message=message)
+
+
+def write_outputs(result: SearchResult, out: Path) -> None:
+    """search.json, pareto.png and report.md in `out` (each written atomically)."""
+    write_text_atomic(out / "search.json", json.dumps(result.to_dict(), indent=1) + "\n")
+    report.plot(result, out / "pareto.png")
+    report.markdown(result, out / "report.md")
+

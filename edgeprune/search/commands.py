@@ -1,0 +1,79 @@
+"""`edgeprune search`: the command line face of `edgeprune.search.search`."""
+from __future__ import annotations
+
+import argparse
+
+from edgeprune.search.storage import SAMPLERS
+
+EPILOG = """examples:
+  edgeprune search digits_cnn --device qemu:mps2-an386 --max-latency 600000 --trials 30 -o build/s
+  edgeprune search digits_cnn --trials 30 -o build/s --resume          # continue a killed search
+  edgeprune search digits_cnn --trials 60 --storage postgresql://edge@db/search --resume -o w1
+      (run the same line on several machines: the workers share one study and stop together)
+
+Writes OUT/report.md, OUT/pareto.png, OUT/search.json and the chosen candidate in OUT/chosen
+(model.pt, model.int8.onnx, firmware/). The study lives in OUT/study.db unless --storage is given;
+measurements are cached by architecture in OUT/measurements.sqlite.
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "search", help="hardware-aware per-layer sparsity search, measured on the device",
+        description="Search one pruning ratio per layer group with Optuna: every candidate is "
+        "pruned, finetuned, int8-quantized, compiled and measured on the device; objectives "
+        "are validation accuracy and measured instructions, within latency/flash/RAM budgets.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", help="zoo model name (trained here on digits first) or a .pt file "
+                   "saved by edgeprune")
+    p.add_argument("-o", "--out", required=True, help="output folder")
+    p.add_argument("--device", default="qemu:mps2-an386", help="default qemu:mps2-an386")
+    p.add_argument("--trials", type=int, default=20,
+                   help="finished trials in the study, all workers together (default 20)")
+    g = p.add_argument_group("budgets")
+    g.add_argument("--max-latency", type=float, metavar="INSTR",
+                   help="instructions per inference")
+    g.add_argument("--max-flash", type=int, metavar="BYTES")
+    g.add_argument("--max-ram", type=int, metavar="BYTES")
+    g = p.add_argument_group("study")
+    g.add_argument("--storage", help="Optuna RDB URL (default sqlite:///OUT/study.db); "
+                   "postgresql://... lets several workers share the study")
+    g.add_argument("--study", help="study name (default MODEL-DEVICE)")
+    g.add_argument("--resume", action="store_true",
+                   help="continue an existing study (or join it as another worker)")
+    g.add_argument("--sampler", choices=SAMPLERS, default="tpe")
+    g.add_argument("--seed", type=int, help="sampler seed (default: random)")
+    g = p.add_argument_group("candidates")
+    g.add_argument("--uniform", type=float, nargs="*", default=[0.0, 0.3, 0.5, 0.7],
+                   metavar="RATIO", help="uniform-pruning candidates tried first (the baseline)")
+    g.add_argument("--max-ratio", type=float, default=0.8, help="largest ratio per group")
+    g.add_argument("--step", type=float, default=0.1, help="ratio grid step")
+    g.add_argument("--round-to", type=int, default=4, help="channel counts multiples of N")
+    g.add_argument("--finetune-epochs", type=int, default=10)
+    g.add_argument("--train-epochs", type=int, default=30,
+                   help="zoo models: training on digits before the search (default 30)")
+    g.add_argument("--precision", choices=("int8", "fp32"), default="int8",
+                   help="int8 (default) or fp32: a fallback measuring float models, labelled so")
+    p.add_argument("--no-export", action="store_true", help="do not export the chosen candidate")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from edgeprune.search.api import search
+    from edgeprune.search.report import table
+
+    result = search(args.model, device=args.device, trials=args.trials, out=args.out,
+                    max_latency=args.max_latency, max_flash=args.max_flash,
+                    max_ram=args.max_ram, storage=args.storage, study=args.study,
+                    resume=args.resume, sampler=args.sampler, seed=args.seed,
+                    uniform=args.uniform, precision=args.precision, round_to=args.round_to,
+                    max_ratio=args.max_ratio, step=args.step,
+                    finetune_epochs=args.finetune_epochs, train_epochs=args.train_epochs,
+                    export=not args.no_export, progress=not args.quiet)
+    print(f"Pareto front ({len(result.front)} of {len(result.candidates)} candidates, "
+          f"within budgets: {result.budgets.describe()}):")
+    print(table(result.front, result.reference))
+    print(result.message)
+    print(f"report: {args.out}/report.md  plot: {args.out}/pareto.png")
+    return 0 if result.chosen else 1

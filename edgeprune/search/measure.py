@@ -1,0 +1,54 @@
+"""Compile a candidate and measure it on a device: the one place the search touches hardware.
+
+Today this compiles with `edgeprune.compile` and runs `edgeprune.profile.run` on QEMU; the device
+harness (`edgeprune profile --device ...`) can replace `measure` without touching the search.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from edgeprune.compile.api import CompiledModel, compile_model
+from edgeprune.profile.devices import parse_device_url
+from edgeprune.profile.run import run
+from edgeprune.search.errors import SearchError
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Instructions per inference (QEMU -icount), per kernel, and the ELF's flash and RAM."""
+
+    instructions: float
+    layer_instructions: list[float]
+    flash_bytes: int
+    ram_bytes: int
+    memory: dict
+    relative_error: float  # device outputs vs onnxruntime on random inputs
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def board_of(device: str) -> str:
+    """The board of a device string; only QEMU devices can be measured for now."""
+    url = parse_device_url(device)
+    if url.scheme != "qemu" or not url.board:
+        raise SearchError(f"device {device!r}: the search measures on QEMU for now "
+                          "(qemu:BOARD, e.g. qemu:mps2-an386)")
+    return url.board
+
+
+def compile_for(onnx_path: Path, device: str, out: Path) -> CompiledModel:
+    """Compile `onnx_path` for the device's board into the firmware folder `out`."""
+    return compile_model(str(onnx_path), board_of(device), out)
+
+
+def measure(onnx_path: Path, device: str, out: Path) -> Measurement:
+    """Compile `onnx_path` into `out` and run it once on `device`."""
+    compiled = compile_for(onnx_path, device, out)
+    report = run(compiled)
+    elf = compiled.manifest["elf"]
+    return Measurement(float(report.device.instructions),
+                       [float(v) for v in report.device.layer_instructions],
+                       int(elf["flash_total"]), int(elf["ram_total"]), compiled.manifest["memory"],
+                       float(report.relative_error))

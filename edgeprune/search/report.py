@@ -1,0 +1,116 @@
+"""The search's outputs: a terminal table of the Pareto front, a PNG plot and a Markdown report."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from edgeprune._atomic import write_bytes_atomic, write_text_atomic
+from edgeprune.search.results import Candidate
+
+if TYPE_CHECKING:
+    from edgeprune.search.api import SearchResult
+
+
+def kib(n: int) -> str:
+    return f"{n / 1024:.1f}"
+
+
+def agreement(rows: list[Candidate]) -> str:
+    """The worst relative error between device and onnxruntime outputs among `rows`."""
+    if not rows:
+        return "-"
+    worst = max(rows, key=lambda c: c.relative_error)
+    verdict = "agree" if worst.relative_error < 0.05 else "DISAGREE (compiler issue, reported)"
+    return f"largest relative error {worst.relative_error:.3g} (trial {worst.number}): {verdict}"
+
+
+def table(rows: list[Candidate], reference: Candidate | None = None) -> str:
+    """Fixed-width rows: trial, accuracy, instructions (and speed-up vs `reference`), memory,
+    channels per layer."""
+    lines = [f"{'trial':>5} {'val top-1':>9} {'instructions':>12} {'speed-up':>8} "
+             f"{'flash KiB':>9} {'RAM KiB':>8}  {'kind':<12} channels"]
+    for c in rows:
+        speedup = f"{reference.instructions / c.instructions:.2f}x" if reference else "-"
+        kind = "uniform " + f"{c.uniform:.1f}" if c.uniform is not None else "searched"
+        kind += "" if c.feasible else " (over)"
+        lines.append(f"{c.number:>5} {c.accuracy:>9.2%} {c.instructions:>12,.0f} {speedup:>8} "
+                     f"{kib(c.flash_bytes):>9} {kib(c.ram_bytes):>8}  {kind:<12} "
+                     f"{'/'.join(str(n) for n in c.channels.values())}")
+    return "\n".join(lines)
+
+
+def plot(result: "SearchResult", path: Path) -> None:
+    """Accuracy vs measured instructions: all candidates, the Pareto front annotated with flash
+    and RAM, the uniform-pruning baseline, the latency budget and the chosen candidate."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    others = [c for c in result.candidates if c.uniform is None]
+    ax.scatter([c.instructions for c in others], [100 * c.accuracy for c in others], s=18,
+               c=["tab:blue" if c.feasible else "lightgray" for c in others],
+               label="searched (gray: over budget)")
+    uniform = sorted(result.uniform, key=lambda c: c.instructions)
+    ax.plot([c.instructions for c in uniform], [100 * c.accuracy for c in uniform], "s--",
+            color="tab:orange", label="uniform pruning (baseline)")
+    for c in uniform:
+        ax.annotate(f"{c.uniform:.1f}", (c.instructions, 100 * c.accuracy), fontsize=7,
+                    textcoords="offset points", xytext=(4, -10), color="tab:orange")
+    front = result.front
+    ax.step([c.instructions for c in front], [100 * c.accuracy for c in front], "o-",
+            where="post", color="tab:green", label="Pareto front (within budgets)")
+    for c in front:
+        ax.annotate(f"F {kib(c.flash_bytes)}K R {kib(c.ram_bytes)}K",
+                    (c.instructions, 100 * c.accuracy), fontsize=7,
+                    textcoords="offset points", xytext=(4, 4))
+    if result.budgets.max_latency:
+        ax.axvline(result.budgets.max_latency, color="tab:red", ls=":", label="latency budget")
+    if result.chosen:
+        ax.scatter([result.chosen.instructions], [100 * result.chosen.accuracy], marker="*",
+                   s=220, color="tab:red", zorder=5, label="chosen")
+    ax.set_xlabel(f"measured instructions per inference ({result.settings.device}, "
+                  f"{result.settings.precision})")
+    ax.set_ylabel("validation top-1 (%)")
+    ax.set_title(f"{result.model}: hardware-aware sparsity search, {len(result.candidates)} trials")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    write_bytes_atomic(path, buffer.getvalue())
+
+
+def markdown(result: "SearchResult", path: Path) -> None:
+    """The report: settings, budgets, outcome, Pareto table, baseline table, the chosen one."""
+    s = result.settings
+    fp32 = "" if s.precision == "int8" else (
+        "\n**fp32 fallback: candidates were measured as float models, not int8.**\n")
+    parts = [
+        f"# Sparsity search: {result.model} on {s.device}\n", fp32,
+        f"- study `{result.study}` in `{result.storage}`, sampler {result.sampler}",
+        f"- {result.finished} finished trials ({len(result.candidates)} measured or cached, "
+        f"{result.cache_hits} from the architecture cache, {len(result.failed)} skipped)",
+        f"- per candidate: {s.criterion} structured pruning (ratios 0..{s.max_ratio} step "
+        f"{s.step}, channels multiples of {s.round_to}), {s.finetune.epochs} finetune epochs, "
+        f"{s.precision}, compiled and run once on QEMU (instructions, -icount)",
+        "- accuracy: top-1 on the validation split (onnxruntime on the host); latency: "
+        "instructions per inference measured on the device; flash/RAM from the ELF",
+        "- per-layer latency estimate: not used (every candidate is measured)",
+        f"- budgets: {result.budgets.describe()}",
+        f"- device outputs vs onnxruntime (random inputs): {agreement(result.candidates)}\n",
+        f"**{result.message}**\n",
+        "## Pareto front (within budgets)\n", "```", table(result.front, result.reference), "```\n",
+        "## Uniform pruning (baseline)\n", "```", table(result.uniform, result.reference), "```\n",
+    ]
+    if result.failed:
+        parts += ["## Skipped candidates\n", *[f"- trial {n}: {e}" for n, e in result.failed], ""]
+    if result.chosen:
+        parts += ["## Chosen candidate\n",
+                  f"trial {result.chosen.number}; ratios "
+                  + ", ".join(f"`{k}` {v:.1f}" for k, v in result.chosen.ratios.items()),
+                  f"\nexported to `{result.exported}`\n"]
+    parts += ["![Pareto front](pareto.png)\n"]
+    write_text_atomic(path, "\n".join(parts))

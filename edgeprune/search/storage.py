@@ -1,0 +1,97 @@
+"""The Optuna study: RDB storage (SQLite file or PostgreSQL), heartbeats, retry of killed trials.
+
+A trial whose process dies stops sending heartbeats; after the grace period any worker marks it
+FAIL and re-enqueues its parameters, so a resumed or shared search neither loses a finished trial
+nor repeats one.
+"""
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable, Sequence
+
+import optuna
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback, fail_stale_trials
+from optuna.trial import TrialState
+
+from edgeprune.search.errors import SearchError
+
+HEARTBEAT_SECONDS = 2
+GRACE_SECONDS = 6
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+SAMPLERS = ("tpe", "nsga2")
+DIRECTIONS = ("maximize", "minimize")  # accuracy, instructions
+
+def storage(url: str) -> RDBStorage:
+    """An RDB storage with heartbeats; `sqlite:///path` or `postgresql://user@host/db`."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        try:
+            return RDBStorage(url, engine_kwargs=engine_options(url),
+                              heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
+                              heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(3))
+        except ImportError as exc:
+            raise SearchError(f"storage {url}: missing database driver ({exc}); for PostgreSQL "
+                              "install psycopg2-binary") from exc
+        except Exception as exc:
+            raise SearchError(f"cannot open storage {url}: {exc}") from exc
+
+
+def engine_options(url: str) -> dict:
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": 60}}
+    return {"pool_pre_ping": True}
+
+
+def sampler(name: str, seed: int | None, startup: int) -> optuna.samplers.BaseSampler:
+    """TPE (default: few, expensive trials) or NSGA-II; both read the budgets from the trials'
+    constraints (`Trial.set_constraint`)."""
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup)
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=max(4, startup))
+    raise SearchError(f"unknown sampler {name!r}; use one of {', '.join(SAMPLERS)}")
+
+
+def open_study(url: str, name: str, chosen_sampler: optuna.samplers.BaseSampler,
+               settings: dict, resume: bool) -> optuna.Study:
+    """Create the study, or load it with `resume` (its settings must equal `settings`)."""
+    store = storage(url)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(storage=store, study_name=name, sampler=chosen_sampler,
+                                directions=list(DIRECTIONS), load_if_exists=True)
+    stored = study.user_attrs.get("settings")
+    if stored is None:
+        study.set_user_attr("settings", settings)
+    elif not resume:
+        raise SearchError(f"study {name!r} already exists in {url}; pass --resume to continue "
+                          "it (or join it as another worker), or choose another --study name")
+    elif stored != settings:
+        changed = sorted(k for k in {*stored, *settings} if stored.get(k) != settings.get(k))
+        raise SearchError(f"study {name!r} was started with other settings ({', '.join(changed)}"
+                          f"): stored {[stored.get(k) for k in changed]}, "
+                          f"given {[settings.get(k) for k in changed]}")
+    return study
+
+
+def count(study: optuna.Study, states: Sequence[TrialState]) -> int:
+    return len(study.get_trials(deepcopy=False, states=tuple(states)))
+
+
+def run_until(study: optuna.Study, objective: Callable[[optuna.Trial], Sequence[float]],
+              target: int, on_progress: Callable[[], None]) -> None:
+    """Run trials in this process until the study has `target` finished trials in total (all
+    workers together). Trials still running elsewhere count; a dead worker's stale trial is
+    failed and retried after the grace period."""
+    while True:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            fail_stale_trials(study)
+        finished = count(study, FINISHED)
+        on_progress()
+        if finished >= target:
+            return
+        if finished + count(study, (TrialState.RUNNING,)) >= target:
+            time.sleep(HEARTBEAT_SECONDS)
+            continue
+        study.optimize(objective, n_trials=1, catch=())
