@@ -30,6 +30,9 @@ DEBIAN_PACKAGES = {
 }
 
 
+TIMERS = ("systick", "dwt")
+
+
 @dataclass(frozen=True)
 class MemoryRegion:
     origin: int
@@ -55,6 +58,8 @@ class Target:
     qemu_cpu: str | None = None
     qemu_user: str | None = None  # qemu-user program for Linux boards (qemu-aarch64, qemu-arm)
     gcc_prefix: str = "arm-none-eabi-"
+    uart_base: int | None = None  # the UART the profiling protocol uses (`[uart] base`)
+    timer: str = "systick"        # "systick", or "dwt": the DWT cycle counter (real silicon)
     source: Path = field(default=TARGETS_DIR, compare=False)
 
     @property
@@ -69,6 +74,16 @@ class Target:
     @property
     def gcc(self) -> str:
         return self.gcc_prefix + "gcc"
+
+    @property
+    def c_defines(self) -> tuple[str, ...]:
+        """-D flags for the board runtime: clock, profiling UART, timer."""
+        flags = [f"-DEP_CLOCK_HZ={self.clock_hz}u"]
+        if self.uart_base is not None:
+            flags.append(f"-DEP_UART_BASE={self.uart_base:#x}u")
+        if self.timer == "dwt":
+            flags.append("-DEP_TIMER_DWT=1")
+        return tuple(flags)
 
     def llvm_target(self):
         """The TVM target (a JSON dict, as TVM 0.27 wants it)."""
@@ -98,6 +113,12 @@ def _region(spec: dict | None) -> MemoryRegion | None:
     return None if spec is None else MemoryRegion(int(spec["origin"]), int(spec["length"]))
 
 
+def _timer(name: str, path: Path) -> str:
+    if name not in TIMERS:
+        raise EdgepruneError(f"board file {path}: timer {name!r} is not one of {', '.join(TIMERS)}")
+    return name
+
+
 @cache
 def _parse(path: Path) -> Target:
     try:
@@ -119,6 +140,8 @@ def _parse(path: Path) -> Target:
             qemu_machine=qemu.get("machine"),
             qemu_cpu=qemu.get("cpu"),
             qemu_user=qemu.get("user"),
+            uart_base=data["uart"]["base"] if "uart" in data else None,
+            timer=_timer(data.get("timer", "systick"), path),
             source=path,
         )
     except (KeyError, tomllib.TOMLDecodeError, TypeError, ValueError) as exc:

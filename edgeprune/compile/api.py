@@ -18,6 +18,7 @@ from edgeprune.compile.qdq_edges import is_quantized, strip_qdq_edges
 from edgeprune.compile.workspace import workspace_bytes
 from edgeprune.errors import EdgepruneError
 from edgeprune.profile.elfsize import memory_breakdown
+from edgeprune.profile.store import content_hash
 from edgeprune.targets import Target, load_target
 
 BACKENDS = ("llvm", "c")
@@ -125,6 +126,8 @@ def compile_model(
         (src / "model.c").write_text(codegen.model_source(plan, arity, workspace))
         (src / "edgeprune_model.h").write_text(codegen.model_header(plan, name, workspace, *edges))
         onnx.save(onnx_model, folder / "model.onnx")
+        (src / "ep_model_desc.c").write_text(codegen.model_descriptor(  # for profile.elf
+            plan, board.name, content_hash(folder / "model.onnx"), board.clock_hz, workspace, *edges))
         firmware.write_project(folder, board, kernels_file, stack_bytes)
         elf = firmware.build(folder, board)
         manifest = {

@@ -43,11 +43,15 @@ def write_project(folder: Path, target: Target, kernels_file: str, stack_bytes: 
     for source_dir in (target.runtime_dir, TARGETS_DIR / "aot"):
         for path in source_dir.glob("*.[ch]"):
             shutil.copy2(path, runtime / path.name)
+    protocol = runtime / "protocol"  # the profiling protocol (targets/runtime), for apps that speak it
+    protocol.mkdir(exist_ok=True)
+    for path in (TARGETS_DIR / "runtime").glob("*.[ch]"):
+        shutil.copy2(path, protocol / path.name)
     if _template(target, "linker.ld.in"):
         (folder / "linker.ld").write_text(linker_script(target, stack_bytes))
     (folder / "Makefile").write_text(_template(target, "Makefile.in").substitute(
         board=target.name, description=target.description, gcc=target.gcc,
-        cflags=" ".join(target.cflags), kernels=kernels_file,
+        cflags=" ".join(target.cflags + target.c_defines), kernels=kernels_file,
     ))
 
 

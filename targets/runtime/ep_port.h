@@ -13,6 +13,10 @@ int ep_port_read_byte(uint32_t timeout_ms);
 void ep_port_write(const uint8_t *data, uint32_t length);
 /* A free-running tick counter (cycles on silicon; QEMU's timer under -icount). */
 uint64_t ep_timer_ticks(void);
+/* Optional, with EP_PORT_TIMER_ALIGN defined: called before each timed run so that the timer's
+ * period starts at a fixed point of the instruction stream. A timer slower than the clock it
+ * divides (QEMU's SysTick under -icount) then gives the same counts whatever ran before. */
+void ep_timer_align(void);
 /* Bytes of stack used so far (from stack painting at reset). */
 uint32_t ep_stack_high_water(void);
 
