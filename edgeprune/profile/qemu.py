@@ -3,16 +3,20 @@ goes in as a file, outputs and per-run / per-layer timer ticks come back."""
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Sequence
 
 import numpy as np
 
 from edgeprune.errors import DeviceError, EdgepruneError
-from edgeprune.targets import Target, require_program
+from edgeprune.profile.client import DeviceClient
+from edgeprune.profile.devices import Device, DeviceURL, Measurement, measure, register_device
+from edgeprune.targets import Target, load_target, require_program
 
 QEMU_SYSTEM = "qemu-system-arm"
 _LINE = re.compile(r"^EP_(RUN|LAYER|STACK) (\d+) (\d+)$")
@@ -40,14 +44,16 @@ class QemuRun:
         return [t * self.instructions_per_tick for t in self.layer_ticks]
 
 
-def qemu_command(target: Target, elf: Path) -> list[str]:
+def qemu_command(target: Target, elf: Path, serial: str = "none") -> list[str]:
+    """QEMU for `elf` on `target` under `-icount shift=0`; semihosting writes console.txt in the
+    working folder; `serial` is the board UART's chardev (e.g. a TCP server)."""
     if not target.qemu_machine:
         raise EdgepruneError(
             f"board {target.name} has no QEMU model; run it on the board itself (edgeprune profile --device serial://...)"
         )
     return [
         require_program(QEMU_SYSTEM), "-M", target.qemu_machine, "-cpu", target.qemu_cpu,
-        "-nographic", "-monitor", "none", "-serial", "none",
+        "-nographic", "-monitor", "none", "-serial", serial,
         "-chardev", "file,id=console,path=console.txt",
         "-semihosting-config", "enable=on,target=native,chardev=console",
         "-icount", "shift=0", "-kernel", str(elf),
@@ -59,6 +65,7 @@ def _read(path: Path) -> str:
 
 
 def _tail(text: str, lines: int = 15) -> str:
+    """The last `lines` lines of `text` (or "(no output)")."""
     return "\n".join(text.strip().splitlines()[-lines:]) or "(no output)"
 
 
@@ -106,3 +113,149 @@ def run_on_qemu(
         stack_bytes=found["STACK"][0][1] if found["STACK"] else 0,
         instructions_per_tick=1e9 / target.clock_hz,
     )
+
+
+# --- The QEMU device: the profiling firmware (profile.elf) with its UART on a loopback socket ---
+
+PROFILE_APP = "profile.elf"
+
+
+def build_profile_app(firmware_dir: Path, target: Target) -> Path:
+    """`make profile.elf` in a compiled-model folder (incremental: a no-op when it is up to date)."""
+    from edgeprune.compile import firmware
+
+    if not (Path(firmware_dir) / "src" / "ep_model_desc.c").is_file():
+        raise EdgepruneError(f"{firmware_dir} has no src/ep_model_desc.c (compiled by an older "
+                             "edgeprune); compile the model again to profile it")
+    firmware.build(Path(firmware_dir), target, PROFILE_APP)
+    return Path(firmware_dir) / PROFILE_APP
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@register_device("qemu")
+class QemuDevice(Device):
+    """The model on QEMU (`qemu:<board>`): profile.elf boots with the board's UART on a loopback
+    TCP port and the host talks to it through `socket://`, the code path of a real board.
+    Figures are instructions (`-icount shift=0`), not cycles."""
+
+    method = "QEMU, -icount shift=0"
+
+    def __init__(self, url: DeviceURL, *, timeout: float = 2.0, retries: int = 3,
+                 boot_timeout: float = 20.0, run_timeout: float = 120.0) -> None:
+        super().__init__(url)
+        self.timeout, self.retries = timeout, retries
+        self.boot_timeout, self.run_timeout = boot_timeout, run_timeout
+        self.target = load_target(url.board)
+        if not self.target.qemu_machine:
+            raise EdgepruneError(f"board {self.target.name} has no QEMU model; profile it on the board "
+                                 f"(--device serial:///dev/ttyACM0?board={self.target.name})")
+        if self.target.uart_base is None:
+            raise EdgepruneError(f"board {self.target.name} names no UART for the profiling protocol "
+                                 f"([uart] base in {self.target.source})")
+        self.process: subprocess.Popen | None = None
+        self.client: DeviceClient | None = None
+        self.port: int | None = None
+        self._scratch: tempfile.TemporaryDirectory | None = None
+
+    @property
+    def socket_url(self) -> str:
+        return f"socket://127.0.0.1:{self.port}"
+
+    def prepare(self, firmware_dir: Path) -> None:
+        self.close()
+        elf = build_profile_app(firmware_dir, self.target)
+        for _ in range(3):  # another program may take the free port before QEMU does
+            self._boot(elf)
+            try:
+                self.client = self._connect()
+                return
+            except _PortTaken:
+                self._stop()
+        raise DeviceError(f"QEMU ({self.target.qemu_machine}) found no free TCP port for its UART")
+
+    def run(self, inputs: Sequence[np.ndarray | bytes], repeats: int = 1) -> Measurement:
+        if self.client is None:
+            raise DeviceError(f"{self.url.text}: run() before prepare()")
+        try:
+            return measure(self.client, inputs, repeats, unit="instructions",
+                           units_per_tick=1e9 / self.target.clock_hz)
+        except DeviceError as exc:
+            raise self._failure(str(exc)) from None
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+            self.client = None
+        self._stop()
+
+    def _boot(self, elf: Path) -> None:
+        self._scratch = tempfile.TemporaryDirectory(prefix="edgeprune-qemu-")
+        self.port = _free_port()
+        serial = f"tcp:127.0.0.1:{self.port},server=on,wait=off,nodelay=on"
+        with open(Path(self._scratch.name) / "stderr.txt", "w") as stderr:
+            self.process = subprocess.Popen(qemu_command(self.target, elf, serial), cwd=self._scratch.name,
+                                            stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr)
+
+    def _connect(self) -> DeviceClient:
+        deadline = time.monotonic() + self.boot_timeout
+        while True:
+            if self.process.poll() is not None:
+                if "in use" in self._output():
+                    raise _PortTaken()
+                raise self._failure("QEMU stopped while booting")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    pass  # QEMU listens: its UART is up
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise self._failure(f"QEMU did not open its UART socket within {self.boot_timeout:g} s")
+                time.sleep(0.02)
+        try:
+            return DeviceClient(self.socket_url, timeout=self.timeout, retries=self.retries,
+                                infer_timeout=self.run_timeout)
+        except DeviceError as exc:
+            raise self._failure(str(exc)) from None
+
+    def _output(self) -> str:
+        """QEMU's stderr and the firmware's semihosting console so far."""
+        if self._scratch is None:
+            return ""
+        folder = Path(self._scratch.name)
+        return _read(folder / "stderr.txt") + _read(folder / "console.txt")
+
+    def _failure(self, problem: str) -> DeviceError:
+        """Stops QEMU and says what happened, with the end of QEMU's output."""
+        if self.process is None:
+            state = "QEMU is not running"
+        elif self.process.poll() is None:
+            state = "QEMU was still running and has been stopped"
+        else:
+            code = self.process.returncode
+            state = (f"QEMU exited with code {code}" if code >= 0 else f"QEMU was killed (signal {-code})") \
+                + (" after a CPU fault" if code == 0xFA else "")
+        output = self._output()
+        self.close()
+        return DeviceError(f"{self.url.text}: {problem}; {state}. Last output of QEMU:\n{_tail(output)}")
+
+    def _stop(self) -> None:
+        if self.process is not None:
+            if self.process.poll() is None:
+                self.process.kill()
+            self.process.wait()
+            self.process = None
+        if self._scratch is not None:
+            self._scratch.cleanup()
+            self._scratch = None
+
+
+class _PortTaken(Exception):
+    """QEMU could not listen on the chosen port."""
