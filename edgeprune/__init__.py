@@ -45,3 +45,10 @@ def search(*args: Any, **kwargs: Any):
     from edgeprune.search import search as search_model
 
     return search_model(*args, **kwargs)
+
+
+def profile(compiled: Any, device: str = "qemu:mps2-an386", **options: Any):
+    """Profile a compiled model on a device and store the record (see edgeprune.profile.api.profile)."""
+    from edgeprune.profile.api import profile as profile_model
+
+    return profile_model(compiled, device, **options)

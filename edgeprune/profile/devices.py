@@ -26,6 +26,7 @@ import numpy as np
 from edgeprune.errors import DeviceError, EdgepruneError
 from edgeprune.profile.client import DeviceClient
 from edgeprune.profile.closing import Closing
+from edgeprune.targets import Target, load_target
 
 # Modules that register device classes when imported (a missing one is skipped).
 DEVICE_MODULES = ("edgeprune.profile.qemu",)
@@ -110,7 +111,8 @@ class Device(Closing, ABC):
 
     @abstractmethod
     def prepare(self, firmware_dir: Path) -> None:
-        """Loads the firmware in `firmware_dir` (firmware.elf) onto the device."""
+        """Loads the profiling firmware of the compiled-model folder `firmware_dir` (profile.elf,
+        built on demand) onto the device."""
 
     @abstractmethod
     def run(self, inputs: Sequence[np.ndarray | bytes], repeats: int = 1) -> Measurement:
@@ -188,7 +190,9 @@ class SerialDevice(Device):
 
     def prepare(self, firmware_dir: Path) -> None:
         if self.url.options.get("flash", "none" if self.url.scheme == "socket" else "pyocd") == "pyocd":
-            flash_with_pyocd(Path(firmware_dir) / "firmware.elf", self.url.options.get("pyocd_target"))
+            board = self.url.board or _folder_board(Path(firmware_dir))
+            flash_with_pyocd(build_profile_app(Path(firmware_dir), load_target(board)),
+                             self.url.options.get("pyocd_target"))
         self.client = DeviceClient(self.port_url, baudrate=int(self.url.options.get("baud", 115200)),
                                    timeout=self.timeout, retries=self.retries)
 
@@ -202,6 +206,30 @@ class SerialDevice(Device):
         if self.client is not None:
             self.client.close()
             self.client = None
+
+
+PROFILE_APP = "profile.elf"
+
+
+def build_profile_app(firmware_dir: Path, target: Target) -> Path:
+    """`make profile.elf` (the protocol firmware) in a compiled-model folder; a no-op when it is
+    up to date."""
+    from edgeprune.compile import firmware
+
+    if not (firmware_dir / "src" / "ep_model_desc.c").is_file():
+        raise EdgepruneError(f"{firmware_dir} has no src/ep_model_desc.c (compiled by an older "
+                             "edgeprune); compile the model again to profile it")
+    firmware.build(firmware_dir, target, PROFILE_APP)
+    return firmware_dir / PROFILE_APP
+
+
+def _folder_board(firmware_dir: Path) -> str:
+    import json
+
+    manifest = firmware_dir / "manifest.json"
+    if not manifest.is_file():
+        raise EdgepruneError(f"{firmware_dir} is not a compiled-model folder (no manifest.json)")
+    return json.loads(manifest.read_text())["board"]
 
 
 def flash_with_pyocd(elf: Path, pyocd_target: str | None) -> None:

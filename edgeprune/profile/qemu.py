@@ -15,7 +15,8 @@ import numpy as np
 
 from edgeprune.errors import DeviceError, EdgepruneError
 from edgeprune.profile.client import DeviceClient
-from edgeprune.profile.devices import Device, DeviceURL, Measurement, measure, register_device
+from edgeprune.profile.devices import (Device, DeviceURL, Measurement, build_profile_app, measure,
+                                       register_device)
 from edgeprune.targets import Target, load_target, require_program
 
 QEMU_SYSTEM = "qemu-system-arm"
@@ -117,20 +118,6 @@ def run_on_qemu(
 
 # --- The QEMU device: the profiling firmware (profile.elf) with its UART on a loopback socket ---
 
-PROFILE_APP = "profile.elf"
-
-
-def build_profile_app(firmware_dir: Path, target: Target) -> Path:
-    """`make profile.elf` in a compiled-model folder (incremental: a no-op when it is up to date)."""
-    from edgeprune.compile import firmware
-
-    if not (Path(firmware_dir) / "src" / "ep_model_desc.c").is_file():
-        raise EdgepruneError(f"{firmware_dir} has no src/ep_model_desc.c (compiled by an older "
-                             "edgeprune); compile the model again to profile it")
-    firmware.build(Path(firmware_dir), target, PROFILE_APP)
-    return Path(firmware_dir) / PROFILE_APP
-
-
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -168,7 +155,7 @@ class QemuDevice(Device):
 
     def prepare(self, firmware_dir: Path) -> None:
         self.close()
-        elf = build_profile_app(firmware_dir, self.target)
+        elf = build_profile_app(Path(firmware_dir), self.target)
         for _ in range(3):  # another program may take the free port before QEMU does
             self._boot(elf)
             try:

@@ -1,0 +1,105 @@
+"""`edgeprune.profile(...)`: measure a compiled model on a device, check its outputs against
+onnxruntime, keep the record in the results store and optionally write it as JSON."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgeprune._atomic import write_text_atomic
+from edgeprune.compile.api import CompiledModel
+from edgeprune.errors import DeviceError, EdgepruneError
+from edgeprune.profile.devices import Measurement, open_device, parse_device_url
+from edgeprune.profile.elfsize import MemoryBreakdown
+from edgeprune.profile.run import random_inputs, reference_outputs
+from edgeprune.profile.store import Record, ResultsStore, content_hash
+
+DEFAULT_DEVICE = "qemu:mps2-an386"
+FLOAT_RTOL = 1e-4  # largest error relative to the output's largest magnitude
+INT_ATOL = 1       # quantized outputs: one step
+
+
+@dataclass
+class ProfileReport:
+    """A measurement with its reference check; `record` is what the store holds."""
+
+    compiled: CompiledModel
+    inputs: list[np.ndarray]
+    measurement: Measurement
+    reference: list[np.ndarray]
+    record: Record
+    method: str  # how the figures were measured
+
+    @property
+    def relative_error(self) -> float:
+        return max(float(np.abs(d.astype(np.float64) - r).max() / max(float(np.abs(r).max()), 1e-30))
+                   for d, r in zip(self.measurement.outputs, self.reference))
+
+    @property
+    def layer_coverage(self) -> float:
+        """Sum of the per-layer figures over the last run's total (1.0: the layers cover it all)."""
+        total = self.measurement.run_ticks[-1]
+        return sum(self.measurement.layer_ticks) / total if total else float("nan")
+
+    def to_dict(self) -> dict:
+        return {**self.record.to_dict(), "model": self.compiled.manifest.get("model"),
+                "folder": str(self.compiled.path), "method": self.method,
+                "relative_error": self.relative_error, "layer_coverage": self.layer_coverage,
+                "outputs": [o.tolist() for o in self.measurement.outputs]}
+
+
+def outputs_match(outputs: list[np.ndarray], reference: list[np.ndarray]) -> tuple[bool, float]:
+    """Whether the device's outputs agree with the reference, and the largest absolute error."""
+    match, worst = True, 0.0
+    for device, ref in zip(outputs, reference):
+        error = float(np.abs(device.astype(np.float64) - ref.astype(np.float64)).max(initial=0.0))
+        worst = max(worst, error)
+        if np.issubdtype(device.dtype, np.integer):
+            match &= error <= INT_ATOL
+        else:
+            match &= error <= FLOAT_RTOL * max(float(np.abs(ref).max(initial=0.0)), 1e-30)
+    return bool(match), worst
+
+
+def profile(
+    compiled: str | Path | CompiledModel, device: str = DEFAULT_DEVICE, *, runs: int = 5,
+    inputs: list[np.ndarray] | None = None, seed: int = 0, store: str | Path | bool | None = None,
+    json_path: str | Path | None = None, **device_options,
+) -> ProfileReport:
+    """Profile `compiled` on `device` (`runs` inferences): outputs vs onnxruntime, per-run and
+    per-layer figures, stack, memory. `store`: a results file, None for the default one, False
+    for none. A failed run stores nothing."""
+    if runs < 1:
+        raise EdgepruneError(f"runs must be at least 1, not {runs}")
+    model = compiled if isinstance(compiled, CompiledModel) else CompiledModel.load(compiled)
+    url = parse_device_url(device)
+    board = model.manifest["board"]
+    if url.board is not None and url.board != board:
+        raise EdgepruneError(f"{model.path} is compiled for {board}, not {url.board}; compile it for "
+                             f"{url.board} or profile it on {board}")
+    inputs = inputs if inputs is not None else random_inputs(model.manifest, seed)
+    model_hash = content_hash(model.onnx)
+    with open_device(url, **device_options) as dev:
+        dev.prepare(model.path)
+        measurement = dev.run(inputs, runs)
+    if measurement.model_id != model_hash:
+        raise DeviceError(f"{url.text} runs another model ({measurement.model_id[:12]}), not "
+                          f"{model.path} ({model_hash[:12]}); flash its profile.elf")
+    names = [step["kernel"] for step in model.manifest["steps"]]
+    reference = reference_outputs(model.onnx, inputs)
+    match, error = outputs_match(measurement.outputs, reference)
+    record = Record.from_measurement(
+        measurement, model_hash=model_hash, options=model.manifest["options"], device=url.text,
+        layer_names=names, memory=MemoryBreakdown.from_dict(model.manifest["elf"]),
+        outputs_match=match, max_abs_error=error)
+    if store is not False:
+        with ResultsStore(None if store in (None, True) else store) as results:
+            record = results.get(results.add(record))
+    report = ProfileReport(model, inputs, measurement, reference, record,
+                           getattr(dev, "method", measurement.unit))
+    if json_path is not None:
+        write_text_atomic(Path(json_path), json.dumps(report.to_dict(), indent=2) + "\n")
+    return report
+

@@ -1,0 +1,110 @@
+"""`edgeprune profile` (measure a compiled model on a device, store the record) and
+`edgeprune report` (charts and an HTML page of one record, or two compared)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from edgeprune.errors import EdgepruneError
+
+
+def _figure(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def print_profile(report) -> None:
+    """The table `edgeprune profile` prints."""
+    record, m = report.record, report.measurement
+    unit = record.unit
+    print(f"{report.compiled.manifest.get('model', report.compiled.path.name)} on {record.device} "
+          f"({report.method}), {len(record.runs)} runs")
+    print(f"  {unit} per inference: median {_figure(record.median)}, min {_figure(record.minimum)}, "
+          f"max {_figure(record.maximum)}")
+    width = max([len(name) for name, _ in record.layers] + [5])
+    total = sum(value for _, value in record.layers) or 1.0
+    print(f"  {'layer':<{width}} {unit:>14} {'share':>7}")
+    for name, value in record.layers:
+        print(f"  {name:<{width}} {_figure(value):>14} {100 * value / total:6.1f}%")
+    print(f"  the layers add up to {100 * report.layer_coverage:.2f} % of the last run")
+    print(f"  stack high-water {m.stack_bytes:,} B")
+    if record.memory is not None:
+        flash, ram = record.memory.flash, record.memory.ram
+        print(f"  flash {record.memory.flash_total:,} B (weights {flash['weights']:,}, kernels "
+              f"{flash['kernels']:,}, runtime {flash['runtime']:,}, libc {flash['libc']:,})")
+        print(f"  RAM   {record.memory.ram_total:,} B (arena {ram['arena']:,}, workspace "
+              f"{ram['workspace']:,}, stack {ram['stack']:,}, runtime {ram['runtime']:,})")
+    verdict = "match" if record.outputs_match else "DIFFER"
+    print(f"  outputs vs onnxruntime: {verdict} (max abs error {record.max_abs_error:.3g}, "
+          f"relative {report.relative_error:.3g})")
+    if record.id is not None:
+        print(f"  stored as record {record.id}")
+
+
+def _profile(args: argparse.Namespace) -> int:
+    from edgeprune.profile.api import profile
+
+    report = profile(args.folder, args.device, runs=args.runs, seed=args.seed,
+                     store=False if args.no_store else args.store, json_path=args.json)
+    print_profile(report)
+    return 0 if report.record.outputs_match else 1
+
+
+def _report(args: argparse.Namespace) -> int:
+    from edgeprune.profile.report import write_report
+    from edgeprune.profile.store import ResultsStore
+
+    with ResultsStore(args.store) as store:
+        records = [store.get(i) for i in args.records] if args.records else store.latest(1)
+        if not records:
+            raise EdgepruneError(f"{store.path} holds no measurements; run edgeprune profile first")
+    Path(args.output).mkdir(parents=True, exist_ok=True)
+    page = write_report(records, Path(args.output))
+    print(f"report of record {' vs '.join(str(r.id) for r in records)}: {page}")
+    return 0
+
+
+def _runs(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--runs wants a positive number, got {text}")
+    return value
+
+
+def _record_ids(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a record id is a number, got {text!r}") from None
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "profile", help="measure a compiled model on a device (QEMU by default) and store the record",
+        description="Run a compiled model's profiling firmware (profile.elf) on a device, print the "
+                    "latency per inference and per layer, stack, flash and RAM, check the outputs "
+                    "against onnxruntime and keep the record in the results store. Exit status 1 if "
+                    "the outputs differ from the reference.")
+    p.add_argument("folder", help="a compiled-model folder (edgeprune compile -o FOLDER)")
+    p.add_argument("--device", default="qemu:mps2-an386",
+                   help="qemu:<board> (default qemu:mps2-an386), serial:///dev/ttyACM0?board=<board>"
+                        "&baud=115200&pyocd_target=<t>, or socket://host:port")
+    p.add_argument("--runs", type=_runs, default=5, help="inferences to time (default 5); "
+                   "the median, min and max are reported")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random input (default 0)")
+    p.add_argument("--store", type=Path, default=None,
+                   help="results store (SQLite file; default $EDGEPRUNE_STORE or "
+                        "~/.local/share/edgeprune/results.sqlite)")
+    p.add_argument("--no-store", action="store_true", help="do not keep the record")
+    p.add_argument("--json", type=Path, default=None, help="also write the record to this JSON file")
+    p.set_defaults(handler=_profile)
+
+    r = subparsers.add_parser(
+        "report", help="draw per-layer latency and memory of a stored record (or compare two)",
+        description="Write a PNG of per-layer latency, a PNG of the memory breakdown and an HTML "
+                    "page showing them, for one record of the results store (the latest if none "
+                    "is named) or two side by side.")
+    r.add_argument("records", nargs="*", type=_record_ids, metavar="RECORD_ID",
+                   help="one record, or two to compare (default: the latest)")
+    r.add_argument("--store", type=Path, default=None, help="results store (as for edgeprune profile)")
+    r.add_argument("-o", "--output", type=Path, required=True, help="folder for report.html and its images")
+    r.set_defaults(handler=_report)
