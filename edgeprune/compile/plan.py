@@ -71,7 +71,7 @@ class _Planner:
         self.refs: dict[relax.Var, TensorRef] = {}
         self.storage_offset: dict[relax.Var, int] = {}
         self.storage_size: dict[relax.Var, int] = {}
-        self.weight_index: dict[int, int] = {}
+        self.weight_index: list[tuple[object, int]] = []  # (constant, index): kept alive, compared by identity
         self.unplanned: list[relax.Var] = []  # tensors Relax allocated outside the plan
         for i, param in enumerate(main.params):
             dtype, shape, nbytes = _tensor_type(param)
@@ -129,13 +129,19 @@ class _Planner:
 
     def _arg(self, arg) -> TensorRef:
         if isinstance(arg, tvm.ir.GenericConst):
-            key = id(arg)
-            if key not in self.weight_index:
-                self.weight_index[key] = len(self.plan.weights)
-                self.plan.weights.append(arg.value.numpy())
             dtype, shape, nbytes = _tensor_type(arg)
-            return TensorRef("weight", self.weight_index[key], nbytes, dtype, shape)
+            return TensorRef("weight", self._weight(arg), nbytes, dtype, shape)
         return self.refs[arg]
+
+    def _weight(self, constant) -> int:
+        """The weight number of a constant; the same constant object is stored once (Python ids of
+        TVM wrappers are not stable, so identity is asked of TVM)."""
+        for known, index in self.weight_index:
+            if known.same_as(constant):
+                return index
+        self.weight_index.append((constant, len(self.plan.weights)))
+        self.plan.weights.append(constant.value.numpy())
+        return len(self.plan.weights) - 1
 
     def _place_outputs(self, returned_vars: list[relax.Var]) -> None:
         """Returned tensors are written straight into the caller's output buffers; any other

@@ -35,11 +35,12 @@ class RunReport:
 
 def reference_outputs(onnx_path: Path, inputs: list[np.ndarray]) -> list[np.ndarray]:
     """onnxruntime's outputs with graph optimisations off: QDQ graphs then run as written
-    (dequantize, float op, quantize). Its fused int8 kernels overflow on x86 CPUs without VNNI."""
+    (dequantize, float op, quantize), single-threaded. Its fused int8 kernels overflow on x86 CPUs without VNNI."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    options.intra_op_num_threads = 1  # a fixed summation order: the reference repeats exactly
     session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
     feeds = {spec.name: x for spec, x in zip(session.get_inputs(), inputs)}
     return session.run(None, feeds)
