@@ -117,13 +117,13 @@ def search(model: str | os.PathLike, *, device: str = "qemu:mps2-an386", trials:
     grid = space.grid(max_ratio, step)
     warm = [r for r in dict.fromkeys(min(grid, key=lambda g: abs(g - u)) for u in uniform)]
     chosen_sampler = studies.sampler(sampler, seed, min(10, max(len(warm) + 2, trials // 4)))
-    the_study = studies.open_study(url, name, chosen_sampler,
-                                   {"model": label, **settings.to_dict(), "groups": names,
+    the_study, created = studies.open_study(
+        url, name, chosen_sampler, {"model": label, **settings.to_dict(), "groups": names,
                                     "budgets": budgets.__dict__, "train_epochs": train_epochs},
-                                   resume)
-    for ratio in warm:
-        the_study.enqueue_trial(space.uniform(names, ratio), user_attrs={"uniform": ratio},
-                                skip_if_exists=True)
+        resume)
+    if created:  # the warm start: uniform-pruning candidates first, queued once per study
+        for ratio in warm:
+            the_study.enqueue_trial(space.uniform(names, ratio), user_attrs={"uniform": ratio})
     cache = MeasurementCache(out / "measurements.sqlite")
     work = out / "work"
 

@@ -23,7 +23,8 @@ SAMPLERS = ("tpe", "nsga2")
 DIRECTIONS = ("maximize", "minimize")  # accuracy, instructions
 
 def storage(url: str) -> RDBStorage:
-    """An RDB storage with heartbeats; `sqlite:///path` or `postgresql://user@host/db`."""
+    """An RDB storage with heartbeats; `sqlite:///path` or `postgresql://user@host/db` (driver:
+    psycopg 3, SQLAlchemy's default; `postgresql+psycopg2://` selects psycopg2)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         try:
@@ -32,7 +33,7 @@ def storage(url: str) -> RDBStorage:
                               heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(3))
         except ImportError as exc:
             raise SearchError(f"storage {url}: missing database driver ({exc}); for PostgreSQL "
-                              "install psycopg2-binary") from exc
+                              "install psycopg[binary]") from exc
         except Exception as exc:
             raise SearchError(f"cannot open storage {url}: {exc}") from exc
 
@@ -54,24 +55,30 @@ def sampler(name: str, seed: int | None, startup: int) -> optuna.samplers.BaseSa
 
 
 def open_study(url: str, name: str, chosen_sampler: optuna.samplers.BaseSampler,
-               settings: dict, resume: bool) -> optuna.Study:
-    """Create the study, or load it with `resume` (its settings must equal `settings`)."""
+               settings: dict, resume: bool) -> tuple[optuna.Study, bool]:
+    """(study, created here): create the study, or load it with `resume` (its settings must
+    equal `settings`). Exactly one of several workers starting together creates it."""
     store = storage(url)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(storage=store, study_name=name, sampler=chosen_sampler,
-                                directions=list(DIRECTIONS), load_if_exists=True)
-    stored = study.user_attrs.get("settings")
-    if stored is None:
+    try:
+        study = optuna.create_study(storage=store, study_name=name, sampler=chosen_sampler,
+                                    directions=list(DIRECTIONS))
         study.set_user_attr("settings", settings)
-    elif not resume:
-        raise SearchError(f"study {name!r} already exists in {url}; pass --resume to continue "
-                          "it (or join it as another worker), or choose another --study name")
-    elif stored != settings:
+        return study, True
+    except optuna.exceptions.DuplicatedStudyError:
+        if not resume:
+            raise SearchError(f"study {name!r} already exists in {url}; pass --resume to "
+                              "continue it (or join it as another worker), or choose another "
+                              "--study name") from None
+    study = optuna.load_study(storage=store, study_name=name, sampler=chosen_sampler)
+    stored = study.user_attrs.get("settings")
+    if stored != settings:
+        stored = stored or {}
         changed = sorted(k for k in {*stored, *settings} if stored.get(k) != settings.get(k))
         raise SearchError(f"study {name!r} was started with other settings ({', '.join(changed)}"
                           f"): stored {[stored.get(k) for k in changed]}, "
                           f"given {[settings.get(k) for k in changed]}")
-    return study
+    return study, False
 
 
 def count(study: optuna.Study, states: Sequence[TrialState]) -> int:

@@ -1,0 +1,86 @@
+"""The sparsity search on the digits CNN, measured on QEMU (real compiler, real emulator)."""
+from __future__ import annotations
+
+import itertools
+import json
+import re
+
+import pytest
+
+import edgeprune
+from edgeprune import cli
+from edgeprune.prune import serialize
+from edgeprune.search import api
+from edgeprune.search.cache import MeasurementCache
+from edgeprune.search.results import dominates
+
+pytestmark = pytest.mark.qemu
+FAST = {"train_epochs": 5, "finetune_epochs": 1, "seed": 0, "progress": False}
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory):
+    out = tmp_path_factory.mktemp("search")
+    return out, edgeprune.search("digits_cnn", out=out, trials=4, uniform=(0.0, 0.5, 0.7),
+                                 **FAST)
+
+
+def test_search_measures_and_reports_a_non_dominated_front(searched):
+    out, result = searched
+    assert result.finished == 4 and len(result.candidates) == 4
+    assert [c.uniform for c in result.uniform] == [0.0, 0.5, 0.7]
+    unpruned, most = result.uniform[0], result.uniform[-1]
+    assert unpruned.channels == {"0.0": 16, "1.0": 32, "2.0": 32, "3.2": 10}
+    assert most.instructions < unpruned.instructions and most.flash_bytes < unpruned.flash_bytes
+    assert result.front and not any(dominates(a, b)
+                                    for a, b in itertools.permutations(result.front, 2))
+    assert all(any(dominates(f, c) or (f.accuracy, f.instructions) == (c.accuracy, c.instructions)
+                   for f in result.front) for c in result.candidates)
+    assert result.chosen == max(result.candidates, key=lambda c: (c.accuracy, -c.instructions))
+    saved = json.loads((out / "search.json").read_text())
+    assert saved["pareto"] == [c.number for c in result.front]
+    assert (out / "pareto.png").read_bytes()[:4] == b"\x89PNG"
+    assert "Pareto front" in (out / "report.md").read_text()
+
+
+def test_chosen_candidate_is_exported(searched):
+    out, result = searched
+    chosen = out / "chosen"
+    model = serialize.load(chosen / "model.pt").model
+    assert model[0][0].out_channels == result.chosen.channels["0.0"]
+    assert (chosen / "model.int8.onnx").is_file() and (chosen / "firmware/firmware.elf").is_file()
+    assert "the same as the trial's" in (chosen / "README.txt").read_text()
+
+
+def test_architecture_cache_prevents_a_second_measurement(searched, monkeypatch):
+    out, first = searched
+    calls = []
+    monkeypatch.setattr(api, "measure", lambda *a: calls.append(a) or pytest.fail("measured"))
+    again = edgeprune.search("digits_cnn", out=out, trials=3, uniform=(0.0, 0.5, 0.7),
+                             study="same-architectures", export=False, **FAST)
+    assert calls == [] and again.cache_hits == 3
+    by_ratio = {c.uniform: c for c in first.uniform}
+    assert all(c.instructions == by_ratio[c.uniform].instructions for c in again.candidates)
+    cache = MeasurementCache(out / "measurements.sqlite")
+    assert len(cache) == len({json.dumps(c.channels) for c in first.candidates})
+    cache.close()
+
+
+def test_budgets_nothing_meets_give_a_clear_message(searched, capsys):
+    out, _ = searched
+    code = cli.main(["search", "digits_cnn", "-o", str(out), "--trials", "2", "--study", "tight",
+                     "--uniform", "0.0", "0.7", "--max-latency", "1000", "--max-ram", "64",
+                     "--train-epochs", "5", "--finetune-epochs", "1", "--quiet"])
+    printed = capsys.readouterr().out
+    assert code == 1
+    assert "no candidate meets the budgets (latency <= 1,000 instructions, RAM <= 64 B)" in printed
+    assert re.search(r"the closest reach [\d,]+ instructions, flash [\d,]+ B", printed)
+    assert "no candidate meets the budgets" in (out / "report.md").read_text()
+
+
+def test_an_existing_study_needs_resume(searched, capsys):
+    out, _ = searched
+    code = cli.main(["search", "digits_cnn", "-o", str(out), "--trials", "1", "--quiet",
+                     "--train-epochs", "5"])
+    assert code == 2
+    assert "pass --resume to continue it" in capsys.readouterr().err
