@@ -39,7 +39,7 @@ def test_serial_device_needs_a_way_to_flash(tmp_path: Path) -> None:
     (tmp_path / "firmware.elf").write_bytes(b"\x7fELF")
     device = open_device("serial:///dev/ttyACM0?board=nucleo-l4r5zi")
     assert isinstance(device, SerialDevice)
-    with pytest.raises(DeviceError, match=r"run `pyocd load -t TARGET .*firmware.elf` yourself"):
+    with pytest.raises(DeviceError, match=r"`pyocd load -t TARGET .*profile.elf` yourself"):
         device.prepare(tmp_path)
 
 

@@ -190,9 +190,10 @@ class SerialDevice(Device):
 
     def prepare(self, firmware_dir: Path) -> None:
         if self.url.options.get("flash", "none" if self.url.scheme == "socket" else "pyocd") == "pyocd":
-            board = self.url.board or _folder_board(Path(firmware_dir))
-            flash_with_pyocd(build_profile_app(Path(firmware_dir), load_target(board)),
-                             self.url.options.get("pyocd_target"))
+            folder, pyocd_target = Path(firmware_dir), self.url.options.get("pyocd_target")
+            require_pyocd(folder / PROFILE_APP, pyocd_target)
+            board = self.url.board or _folder_board(folder)
+            flash_with_pyocd(build_profile_app(folder, load_target(board)), pyocd_target)
         self.client = DeviceClient(self.port_url, baudrate=int(self.url.options.get("baud", 115200)),
                                    timeout=self.timeout, retries=self.retries)
 
@@ -232,15 +233,25 @@ def _folder_board(firmware_dir: Path) -> str:
     return json.loads(manifest.read_text())["board"]
 
 
-def flash_with_pyocd(elf: Path, pyocd_target: str | None) -> None:
-    """Flashes `elf` through the board's debug probe: `pyocd load -t TARGET ELF`."""
-    command = ["pyocd", "load", "-t", pyocd_target or "TARGET", str(elf)]
-    if not elf.is_file():
-        raise EdgepruneError(f"no firmware at {elf}; build it with `edgeprune compile` first")
+def _pyocd_command(elf: Path, pyocd_target: str | None) -> list[str]:
+    return ["pyocd", "load", "-t", pyocd_target or "TARGET", str(elf)]
+
+
+def require_pyocd(elf: Path, pyocd_target: str | None) -> None:
+    """A DeviceError saying how to flash by hand if pyocd or `pyocd_target=` is missing."""
     if pyocd_target is None or shutil.which("pyocd") is None:
         raise DeviceError(f"cannot flash with pyocd (it needs to be installed and `pyocd_target=` in "
-                          f"the device URL): run `{' '.join(command)}` yourself and add `flash=none` "
-                          f"to the device URL")
+                          f"the device URL): run `make -C {elf.parent} {elf.name}` and "
+                          f"`{' '.join(_pyocd_command(elf, pyocd_target))}` yourself and add "
+                          f"`flash=none` to the device URL")
+
+
+def flash_with_pyocd(elf: Path, pyocd_target: str | None) -> None:
+    """Flashes `elf` through the board's debug probe: `pyocd load -t TARGET ELF`."""
+    command = _pyocd_command(elf, pyocd_target)
+    if not elf.is_file():
+        raise EdgepruneError(f"no firmware at {elf}; build it with `edgeprune compile` first")
+    require_pyocd(elf, pyocd_target)
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         raise DeviceError(f"`{' '.join(command)}` failed:\n{result.stderr.strip()}")
