@@ -104,7 +104,7 @@ def search(model: str | os.PathLike, *, device: str = "qemu:mps2-an386", trials:
     """
     if trials < 1:
         raise EdgepruneError(f"trials must be at least 1, got {trials}")
-    out = Path(out)
+    out = Path(out).resolve()  # the emulator runs in another working directory
     out.mkdir(parents=True, exist_ok=True)
     settings = Settings(device=device, precision=precision, round_to=round_to,
                         max_ratio=max_ratio, step=step, finetune=Recipe(epochs=finetune_epochs,

@@ -74,7 +74,7 @@ def onnx_accuracy(path: Path, x: np.ndarray, y: np.ndarray) -> float:
 def build(base: nn.Module, input_shape: tuple[int, ...], ds: Dataset, ratios: dict[str, float],
           settings: Settings, folder: Path) -> Built:
     """Prune a copy of `base` by `ratios` (layer -> fraction), finetune it on the training split,
-    write `folder/model.int8.onnx` (or `model.onnx` for fp32) and score it on the validation split."""
+    write `folder/model.int8.onnx` (`model.onnx` for fp32), score it on the validation split."""
     model = copy.deepcopy(base)
     pruned = {name: r for name, r in ratios.items() if r > 0}
     if pruned:
