@@ -8,6 +8,9 @@ from pathlib import Path
 from edgeprune.errors import EdgepruneError
 
 
+NAME_WIDTH = 48  # longer fused-kernel names are cut in the table (the store keeps them whole)
+
+
 def _figure(value: float) -> str:
     return f"{value:,.0f}"
 
@@ -20,10 +23,11 @@ def print_profile(report) -> None:
           f"({report.method}), {len(record.runs)} runs")
     print(f"  {unit} per inference: median {_figure(record.median)}, min {_figure(record.minimum)}, "
           f"max {_figure(record.maximum)}")
-    width = max([len(name) for name, _ in record.layers] + [5])
+    width = min(max([len(name) for name, _ in record.layers] + [5]), NAME_WIDTH)
     total = sum(value for _, value in record.layers) or 1.0
     print(f"  {'layer':<{width}} {unit:>14} {'share':>7}")
     for name, value in record.layers:
+        name = name if len(name) <= width else name[:width - 3] + "..."
         print(f"  {name:<{width}} {_figure(value):>14} {100 * value / total:6.1f}%")
     print(f"  the layers add up to {100 * report.layer_coverage:.2f} % of the last run")
     print(f"  stack high-water {m.stack_bytes:,} B")
