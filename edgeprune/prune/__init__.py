@@ -1,4 +1,4 @@
-"""Pruning stage: structured channels, unstructured, block removal, low rank, iterative schedule."""
-from edgeprune.prune.api import prune
+"""Pruning stage: structured channels, unstructured, block removal, low rank, iterative schedule (`edgeprune.prune(...)`)."""
+from edgeprune._stage import make_stage
 
-__all__ = ["prune"]
+make_stage(__name__, "edgeprune.prune.api", "prune", ())

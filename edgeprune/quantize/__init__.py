@@ -1,5 +1,4 @@
-"""Quantize stage: int8 post-training quantization to onnxruntime's QDQ format, with a report."""
-from edgeprune.quantize.api import quantize
-from edgeprune.quantize.settings import METHODS
+"""Quantize stage: int8 post-training quantization to onnxruntime's QDQ format, with a report (`edgeprune.quantize(...)`)."""
+from edgeprune._stage import make_stage
 
-__all__ = ["METHODS", "quantize"]
+make_stage(__name__, "edgeprune.quantize.api", "quantize", ())

@@ -1,21 +1,4 @@
-"""Hardware-aware per-layer sparsity search (Optuna; every candidate measured on the device).
+"""Hardware-aware per-layer sparsity search, every candidate measured on the device (`edgeprune.search(...)`)."""
+from edgeprune._stage import make_stage
 
-Importing a submodule rebinds `edgeprune.search` from the lazy function in `edgeprune/__init__.py`
-to this package, so the package itself is callable: `edgeprune.search(...)` works either way.
-"""
-from __future__ import annotations
-
-import sys
-import types
-
-from edgeprune.search.api import SearchResult, search
-
-__all__ = ["SearchResult", "search"]
-
-
-class _CallablePackage(types.ModuleType):
-    def __call__(self, *args, **kwargs) -> SearchResult:
-        return search(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallablePackage
+make_stage(__name__, "edgeprune.search.api", "search", ('SearchResult',))
