@@ -22,3 +22,19 @@ def compiled(tmp_path_factory) -> Callable[..., CompiledModel]:
         return cache[key]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def quantized(tmp_path_factory) -> Callable[[str], Path]:
+    """quantized(zoo_name) -> a QDQ int8 ONNX file (onnxruntime static quantizer, digits calibration)."""
+    from edgeprune.quantize import quantize
+
+    cache: dict[str, Path] = {}
+
+    def get(name: str) -> Path:
+        if name not in cache:
+            out = tmp_path_factory.mktemp("quantized") / f"{name}.int8.onnx"
+            cache[name] = quantize(name, "digits", out, train_epochs=0, samples=32, write_report=False).output
+        return cache[name]
+
+    return get

@@ -207,15 +207,10 @@ class _Rewrites:
         return func
 
 
-def LowerQDQToInteger() -> tvm.transform.Pass:
-    """Module pass: rewrite the QDQ regions of every Relax function into integer-only ops."""
-
-    @tvm.transform.module_pass(opt_level=0, name="LowerQDQToInteger")
-    def _pass(mod: tvm.IRModule, _ctx) -> tvm.IRModule:
-        updated = tvm.IRModule(dict(mod.functions), attrs=mod.attrs)
-        for gv, func in mod.functions.items():
-            if isinstance(func, relax.Function):
-                updated[gv] = _Rewrites().apply(func)
-        return relax.transform.DeadCodeElimination()(updated)
-
-    return _pass
+def lower_qdq_to_integer(mod: tvm.IRModule) -> tvm.IRModule:
+    """Rewrite the QDQ regions of every Relax function into integer-only ops."""
+    updated = tvm.IRModule(dict(mod.functions), attrs=mod.attrs)
+    for gv, func in mod.functions.items():
+        if isinstance(func, relax.Function):
+            updated[gv] = _Rewrites().apply(func)
+    return relax.transform.DeadCodeElimination()(updated)

@@ -27,21 +27,20 @@ def float_bindings(func: relax.Function) -> list[str]:
     return found
 
 
-def CheckIntegerOnly() -> tvm.transform.Pass:
-    """Module pass: a model whose inputs are integers must stay integer inside; else name the ops."""
+def is_integer_model(mod: tvm.IRModule) -> bool:
+    """True when `main` takes only integer tensors (an int8 model after edge stripping)."""
+    params = [_dtype(p) for p in mod["main"].params]
+    return bool(params) and all(d is not None and d not in _FLOATS for d in params)
 
-    @tvm.transform.module_pass(opt_level=0, name="CheckIntegerOnly")
-    def _pass(mod: tvm.IRModule, _ctx) -> tvm.IRModule:
-        main = mod["main"]
-        if all(_dtype(p) not in _FLOATS for p in main.params) and any(_dtype(p) for p in main.params):
-            floats = float_bindings(main)
-            if floats:
-                raise UnsupportedOpError(
-                    "these operations have no integer lowering and would compute in float inside an int8 "
-                    "model: " + "; ".join(floats[:8]) + ("; ..." if len(floats) > 8 else "")
-                    + ". Supported in int8: conv2d (incl. depthwise, strided, padded), dense/Gemm/MatMul, "
-                    "residual add, global average, max pool, reshape/flatten/transpose, ReLU/ReLU6/clip"
-                )
-        return mod
 
-    return _pass
+def check_integer_only(mod: tvm.IRModule) -> tvm.IRModule:
+    """An integer model must stay integer inside; otherwise name the float operations."""
+    floats = float_bindings(mod["main"]) if is_integer_model(mod) else []
+    if floats:
+        raise UnsupportedOpError(
+            "these operations have no integer lowering and would compute in float inside an int8 "
+            "model: " + "; ".join(floats[:8]) + ("; ..." if len(floats) > 8 else "")
+            + ". Supported in int8: conv2d (incl. depthwise, strided, padded), dense/Gemm/MatMul, "
+            "residual add, global average, max pool, reshape/flatten/transpose, ReLU/ReLU6/clip"
+        )
+    return mod

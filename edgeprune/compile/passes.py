@@ -8,8 +8,8 @@ from typing import Callable
 import tvm
 from tvm import relax, s_tir, tirx
 
-from edgeprune.compile.int8 import LowerQDQToInteger
-from edgeprune.compile.integer_guard import CheckIntegerOnly
+from edgeprune.compile.int8 import lower_qdq_to_integer
+from edgeprune.compile.integer_guard import check_integer_only, is_integer_model
 from edgeprune.compile.pointer_signature import PlainPointerSignature
 from edgeprune.compile.schedule import LeanSchedule
 
@@ -18,7 +18,7 @@ from edgeprune.compile.schedule import LeanSchedule
 class NamedPass:
     name: str
     doc: str
-    make: Callable[..., tvm.transform.Pass]  # called with the TVM target
+    make: Callable[..., Callable[[tvm.IRModule], tvm.IRModule]]  # target -> TVM pass or function
 
 
 def _relax(name: str, doc: str) -> NamedPass:
@@ -27,12 +27,13 @@ def _relax(name: str, doc: str) -> NamedPass:
 
 GRAPH_PASSES: list[NamedPass] = [
     NamedPass("LowerQDQToInteger", "int8 QDQ regions into integer-only ops (TFLM requantize)",
-              lambda _t: LowerQDQToInteger()),
-    NamedPass("CheckIntegerOnly", "an int8 model computes nothing in float", lambda _t: CheckIntegerOnly()),
+              lambda _t: lower_qdq_to_integer),
+    NamedPass("CheckIntegerOnly", "an int8 model computes nothing in float", lambda _t: check_integer_only),
     _relax("DecomposeOpsForInference", "BatchNorm and friends into elementwise ops"),
     _relax("LegalizeOps", "every Relax op into a TIR PrimFunc (TOPI compute)"),
     _relax("AnnotateTIROpPattern", "mark kernels as elementwise / injective / reduction"),
-    _relax("FoldConstant", "evaluate what depends only on weights (BN folding, transposes)"),
+    NamedPass("FoldConstant", "evaluate what depends only on weights (float models; int8 keeps int32 constants)",
+              lambda _t: fold_float_constants),
     _relax("FuseOps", "group producers with their elementwise epilogues"),
     _relax("FuseTIR", "merge each group into one PrimFunc"),
     _relax("DeadCodeElimination", "drop unused kernels and bindings"),
@@ -42,6 +43,12 @@ GRAPH_PASSES: list[NamedPass] = [
     _relax("CallTIRRewrite", "destination-passing calls with explicit output tensors"),
     _relax("StaticPlanBlockMemory", "static activation plan: storages and tensor offsets"),
 ]
+
+
+def fold_float_constants(mod: tvm.IRModule) -> tvm.IRModule:
+    """FoldConstant, except in integer models: there it would widen the int32 per-channel
+    constants that the kernels cast to int64 into int64 constants (twice the flash)."""
+    return mod if is_integer_model(mod) else relax.transform.FoldConstant()(mod)
 
 
 def _stir(name: str, doc: str) -> NamedPass:

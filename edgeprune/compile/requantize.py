@@ -43,32 +43,34 @@ def _trunc_shift(value: np.ndarray, bits: int) -> np.ndarray:
     return np.where(value >= 0, value >> bits, -((-value) >> bits))
 
 
-def _const(values: np.ndarray | int, shape: tuple[int, ...]) -> relax.Constant:
-    return relax.const(np.asarray(values, np.int64).reshape(shape), "int64")
+def _per_channel(values: np.ndarray, shape: tuple[int, ...]) -> relax.Expr:
+    """A per-channel int32 constant widened to int64 inside the kernel (4 bytes of flash each)."""
+    return R.astype(relax.const(np.asarray(values, np.int32).reshape(shape), "int32"), "int64")
+
+
+def _i64(value: int) -> relax.Constant:
+    return relax.const(value, "int64")
 
 
 def requantize(acc: relax.Expr, multiplier: np.ndarray, shift: np.ndarray, zero_point: int,
                qmin: int, qmax: int, channel_shape: tuple[int, ...], out_dtype: str = "int8") -> relax.Expr:
-    """out_dtype = clamp(zero_point + MBQM(acc, multiplier, shift), qmin, qmax), per-channel
-    constants broadcast as `channel_shape` (e.g. (1, C, 1, 1), or () per tensor).
+    """out_dtype = clamp(zero_point + MBQM(acc, multiplier, shift), qmin, qmax), with one int32
+    multiplier and one int32 shift per channel broadcast as `channel_shape` ((1, C, 1, 1), or ()).
 
     Two identities keep the fused kernel small (each intermediate is read at most twice, so
     inlining does not blow up the expression), with results equal to TFLM's formulas:
     - SRDHM's nudged division truncating toward zero is `(a*b + 2**30) >> 31` (arithmetic shift);
     - the rounding divide by 2**e (half away from zero) is `(x + 2**(e-1) - (x < 0)) >> e`.
-    `tests/test_requantize.py` checks both against `multiply_by_quantized_multiplier`."""
+    `tests/test_int8.py` checks both against `multiply_by_quantized_multiplier`."""
+    zero, one = _i64(0), _i64(1)
     x = R.astype(acc, "int64")
-    left = np.maximum(shift, 0)
-    if np.any(left):
-        x = R.multiply(x, _const(np.int64(1) << left, channel_shape))
-    high = R.right_shift(R.add(R.multiply(x, _const(multiplier, channel_shape)), relax.const(1 << 30, "int64")),
-                         relax.const(31, "int64"))
-    right = np.maximum(-shift, 0)
-    half = np.where(right > 0, np.int64(1) << np.maximum(right - 1, 0), 0)
-    negative_fix = R.where(R.less(high, relax.const(0, "int64")), _const(right > 0, channel_shape),
-                           relax.const(0, "int64"))
-    rounded = R.right_shift(R.subtract(R.add(high, _const(half, channel_shape)), negative_fix),
-                            _const(right, channel_shape))
-    shifted = R.add(rounded, relax.const(zero_point, "int64"))
-    clamped = R.minimum(R.maximum(shifted, relax.const(qmin, "int64")), relax.const(qmax, "int64"))
+    shift_ = _per_channel(shift, channel_shape)
+    if np.any(shift > 0):
+        x = R.left_shift(x, R.maximum(shift_, zero))
+    high = R.right_shift(R.add(R.multiply(x, _per_channel(multiplier, channel_shape)), _i64(1 << 30)), _i64(31))
+    right = R.maximum(R.negative(shift_), zero)
+    half = R.right_shift(R.left_shift(one, right), one)  # 2**(right-1), or 0 when right == 0
+    negative_fix = R.where(R.less(high, zero), R.minimum(right, one), zero)
+    rounded = R.right_shift(R.subtract(R.add(high, half), negative_fix), right)
+    clamped = R.minimum(R.maximum(R.add(rounded, _i64(zero_point)), _i64(qmin)), _i64(qmax))
     return R.astype(clamped, out_dtype)
