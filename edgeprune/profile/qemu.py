@@ -20,6 +20,7 @@ from edgeprune.profile.devices import (Device, DeviceURL, Measurement, build_pro
 from edgeprune.targets import Target, load_target, require_program
 
 QEMU_SYSTEM = "qemu-system-arm"
+EXIT_GRACE_SECONDS = 0.5
 _LINE = re.compile(r"^EP_(RUN|LAYER|STACK) (\d+) (\d+)$")
 
 
@@ -219,11 +220,19 @@ class QemuDevice(Device):
         folder = Path(self._scratch.name)
         return _read(folder / "stderr.txt") + _read(folder / "console.txt")
 
+    def _exited_within(self, seconds: float) -> bool:
+        """A lost link is often QEMU dying: give the kernel a moment to report its exit."""
+        try:
+            self.process.wait(timeout=seconds)
+            return True
+        except subprocess.TimeoutExpired:
+            return False
+
     def _failure(self, problem: str) -> DeviceError:
         """Stops QEMU and says what happened, with the end of QEMU's output."""
         if self.process is None:
             state = "QEMU is not running"
-        elif self.process.poll() is None:
+        elif not self._exited_within(EXIT_GRACE_SECONDS):
             state = "QEMU was still running and has been stopped"
         else:
             code = self.process.returncode

@@ -21,21 +21,29 @@ GRACE_SECONDS = 6
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 SAMPLERS = ("tpe", "nsga2")
 DIRECTIONS = ("maximize", "minimize")  # accuracy, instructions
+SCHEMA_ATTEMPTS = 5  # workers starting together race to create Optuna's tables
+
 
 def storage(url: str) -> RDBStorage:
     """An RDB storage with heartbeats; `sqlite:///path` or `postgresql://user@host/db` (driver:
-    psycopg 3, SQLAlchemy's default; `postgresql+psycopg2://` selects psycopg2)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        try:
-            return RDBStorage(url, engine_kwargs=engine_options(url),
-                              heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
-                              heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(3))
-        except ImportError as exc:
-            raise SearchError(f"storage {url}: missing database driver ({exc}); for PostgreSQL "
-                              "install psycopg[binary]") from exc
-        except Exception as exc:
-            raise SearchError(f"cannot open storage {url}: {exc}") from exc
+    psycopg 3, SQLAlchemy's default; `postgresql+psycopg2://` selects psycopg2). When another
+    worker is creating the schema at the same moment, the losing worker tries again."""
+    for attempt in range(SCHEMA_ATTEMPTS):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            try:
+                return RDBStorage(url, engine_kwargs=engine_options(url),
+                                  heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
+                                  heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(3))
+            except ImportError as exc:
+                raise SearchError(f"storage {url}: missing database driver ({exc}); for PostgreSQL "
+                                  "install psycopg[binary]") from exc
+            except Exception as exc:
+                if attempt + 1 < SCHEMA_ATTEMPTS and "already exists" in str(exc):
+                    time.sleep(0.5 * (attempt + 1))
+                    continue
+                raise SearchError(f"cannot open storage {url}: {exc}") from exc
+    raise AssertionError("unreachable")
 
 
 def engine_options(url: str) -> dict:

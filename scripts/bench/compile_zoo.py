@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
-"""Benchmark: the zoo models, fp32, compiled for Cortex-M4 / M7 / M55 and measured on QEMU.
+"""Benchmark: the zoo models, fp32 and int8, compiled for Cortex-M4 / M7 / M55, measured on QEMU.
 
-Prints, per model and board: MACs, instructions per inference (QEMU -icount: instructions, not
+int8 models come from onnxruntime's static quantizer (QDQ, digits calibration, untrained weights:
+the figures are about the kernels, not accuracy). Prints, per model, precision and board: MACs, instructions per inference (QEMU -icount: instructions, not
 cycles), instructions per MAC, flash (weights / code), RAM (arena / workspace / stack used),
 planned arena vs liveness bound, compile seconds, and agreement with onnxruntime; writes JSON.
 
-    .venv/bin/python scripts/bench/compile_zoo.py [--out build/bench/compile_zoo.json]
+    .venv/bin/python scripts/bench/compile_zoo.py [--precisions fp32 int8] [--out build/bench/compile_zoo.json]
 """
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import tempfile
@@ -19,6 +21,7 @@ from edgeprune._atomic import write_text_atomic
 from edgeprune.compile.api import compile_model
 from edgeprune.models import stats, zoo
 from edgeprune.profile.run import run
+from edgeprune.quantize import quantize
 
 BOARDS = ("mps2-an386", "mps2-an500", "mps3-an547")
 # Published MLPerf Tiny v1.0 closed-division latency on NUCLEO-L4R5ZI (Cortex-M4F, 120 MHz), ms,
@@ -29,14 +32,24 @@ PUBLISHED_M4_MS = {"kws_dscnn": {"X-CUBE-AI": 43.2, "TFLM+CMSIS-NN": 181.9},
                    "ad_autoencoder": {"X-CUBE-AI": 4.79, "TFLM+CMSIS-NN": 10.05}}
 
 
-def measure(name: str, board: str, scratch: Path) -> dict:
-    compiled = compile_model(name, board, scratch / f"{name}-{board}")
+def model_file(name: str, precision: str, scratch: Path) -> str | Path:
+    """The zoo name for fp32; an int8 QDQ file (quantized once) for int8."""
+    if precision == "fp32":
+        return name
+    path = scratch / f"{name}.int8.onnx"
+    if not path.exists():
+        quantize(name, "digits", path, train_epochs=0, samples=64, write_report=False)
+    return path
+
+
+def measure(name: str, precision: str, board: str, scratch: Path) -> dict:
+    compiled = compile_model(model_file(name, precision, scratch), board, scratch / f"{name}-{precision}-{board}")
     report = run(compiled)
     macs = stats.count(zoo.build_model(name), zoo.input_shape(name)).macs
     elf, mem = compiled.manifest["elf"], compiled.manifest["memory"]
     code = sum(elf["flash"][k] for k in ("kernels", "runtime", "libc", "unattributed", "other"))
     return {
-        "model": name, "board": board, "macs": macs,
+        "model": name, "precision": precision, "board": board, "macs": macs,
         "instructions": round(report.device.instructions),
         "instructions_per_mac": report.device.instructions / macs,
         "flash_weights": elf["flash"]["weights"], "flash_code": code, "flash_total": elf["flash_total"],
@@ -45,6 +58,7 @@ def measure(name: str, board: str, scratch: Path) -> dict:
         "arena_planned": mem["arena_bytes"], "arena_liveness_bound": mem["liveness_bound_bytes"],
         "compile_seconds": compiled.manifest["compile_seconds"],
         "relative_error_vs_onnxruntime": report.relative_error,
+        "max_abs_error_vs_onnxruntime": report.max_abs_error,
         "per_layer_instructions": [round(x) for x in report.device.layer_instructions],
     }
 
@@ -54,21 +68,23 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("build/bench/compile_zoo.json"))
     parser.add_argument("--models", nargs="*", default=zoo.model_names())
     parser.add_argument("--boards", nargs="*", default=list(BOARDS))
+    parser.add_argument("--precisions", nargs="*", default=["fp32", "int8"], choices=["fp32", "int8"])
     args = parser.parse_args()
     rows = []
-    header = (f"{'model':<15} {'board':<11} {'MACs':>11} {'instructions':>13} {'instr/MAC':>9} "
-              f"{'weights B':>10} {'code B':>8} {'arena B':>9} {'bound B':>9} {'stack B':>7} {'compile s':>9} {'rel.err':>8}")
+    header = (f"{'model':<15} {'prec':<5} {'board':<11} {'MACs':>11} {'instructions':>13} {'instr/MAC':>9} "
+              f"{'weights B':>10} {'code B':>8} {'arena B':>9} {'bound B':>9} {'stack B':>7} {'compile s':>9} {'error':>8}")
     print(header)
     with tempfile.TemporaryDirectory() as scratch:
-        for name in args.models:
-            for board in args.boards:
-                r = measure(name, board, Path(scratch))
-                rows.append(r)
-                print(f"{name:<15} {board:<11} {r['macs']:>11,} {r['instructions']:>13,} {r['instructions_per_mac']:>9.2f} "
-                      f"{r['flash_weights']:>10,} {r['flash_code']:>8,} {r['arena_planned']:>9,} {r['arena_liveness_bound']:>9,} "
-                      f"{r['ram_stack_used']:>7,} {r['compile_seconds']:>9.1f} {r['relative_error_vs_onnxruntime']:>8.1e}",
-                      flush=True)
-    result = {"benchmark": "compile_zoo", "precision": "fp32", "unit": "guest instructions (QEMU -icount shift=0)",
+        for name, precision, board in itertools.product(args.models, args.precisions, args.boards):
+            r = measure(name, precision, board, Path(scratch))
+            rows.append(r)
+            error = r["relative_error_vs_onnxruntime"] if precision == "fp32" else r["max_abs_error_vs_onnxruntime"]
+            print(f"{name:<15} {precision:<5} {board:<11} {r['macs']:>11,} {r['instructions']:>13,} "
+                  f"{r['instructions_per_mac']:>9.2f} {r['flash_weights']:>10,} {r['flash_code']:>8,} "
+                  f"{r['arena_planned']:>9,} {r['arena_liveness_bound']:>9,} {r['ram_stack_used']:>7,} "
+                  f"{r['compile_seconds']:>9.1f} {error:>8.2g}", flush=True)
+    result = {"benchmark": "compile_zoo", "unit": "guest instructions (QEMU -icount shift=0)",
+              "error": "fp32: largest error relative to the output scale; int8: largest difference in LSB",
               "rows": rows, "published_nucleo_l4r5zi_int8_ms": PUBLISHED_M4_MS}
     write_text_atomic(args.out, json.dumps(result, indent=2))
     print(f"wrote {args.out}")
