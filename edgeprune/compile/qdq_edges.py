@@ -38,6 +38,17 @@ def _value_info(name: str, elem_type: int, like: onnx.ValueInfoProto) -> onnx.Va
     return onnx.helper.make_tensor_value_info(name, elem_type, dims)
 
 
+def _take_edge(model: onnx.ModelProto, values, position: int, edge: onnx.ValueInfoProto,
+               node: onnx.NodeProto, tensor: str) -> EdgeQuantization:
+    """Put the int8 `tensor` in place of the graph input/output `edge`, drop its quantize or
+    dequantize `node`, and return that node's scale and zero point."""
+    scale, zero = _scalar(model, node.input[1]), _scalar(model, node.input[2])
+    values.remove(edge)
+    values.insert(position, _value_info(tensor, onnx.TensorProto.INT8, edge))
+    model.graph.node.remove(node)
+    return EdgeQuantization(tensor, float(scale[0]), int(zero[0]))
+
+
 def strip_qdq_edges(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[EdgeQuantization], list[EdgeQuantization]]:
     """The model with int8 inputs/outputs in place of its quantize/dequantize edges."""
     model = onnx.ModelProto.FromString(model.SerializeToString())
@@ -50,12 +61,7 @@ def strip_qdq_edges(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[EdgeQ
                 f"input {graph_input.name} of a quantized model must feed exactly one QuantizeLinear "
                 f"(it feeds {', '.join(n.op_type for n in users) or 'nothing'}); float ops at the input are not lowered"
             )
-        node = users[0]
-        scale, zero = _scalar(model, node.input[1]), _scalar(model, node.input[2])
-        inputs.append(EdgeQuantization(node.output[0], float(scale[0]), int(zero[0])))
-        graph.input.remove(graph_input)
-        graph.input.insert(position, _value_info(node.output[0], onnx.TensorProto.INT8, graph_input))
-        graph.node.remove(node)
+        inputs.append(_take_edge(model, graph.input, position, graph_input, users[0], users[0].output[0]))
     for position, graph_output in enumerate(list(graph.output)):
         producers = [n for n in graph.node if graph_output.name in n.output]
         if len(producers) != 1 or producers[0].op_type != "DequantizeLinear":
@@ -64,10 +70,5 @@ def strip_qdq_edges(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[EdgeQ
                 f"output {graph_output.name} of a quantized model comes from {op}, not DequantizeLinear; "
                 "float ops after the last DequantizeLinear are not lowered to integers"
             )
-        node = producers[0]
-        scale, zero = _scalar(model, node.input[1]), _scalar(model, node.input[2])
-        outputs.append(EdgeQuantization(node.input[0], float(scale[0]), int(zero[0])))
-        graph.output.remove(graph_output)
-        graph.output.insert(position, _value_info(node.input[0], onnx.TensorProto.INT8, graph_output))
-        graph.node.remove(node)
+        outputs.append(_take_edge(model, graph.output, position, graph_output, producers[0], producers[0].input[0]))
     return model, inputs, outputs
