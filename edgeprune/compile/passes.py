@@ -9,7 +9,7 @@ import tvm
 from tvm import relax, s_tir, tirx
 
 from edgeprune.compile.int8 import lower_qdq_to_integer
-from edgeprune.compile.integer_guard import check_integer_only, is_integer_model
+from edgeprune.compile.integer_guard import check_integer_only
 from edgeprune.compile.pointer_signature import PlainPointerSignature
 from edgeprune.compile.schedule import LeanSchedule
 
@@ -32,8 +32,7 @@ GRAPH_PASSES: list[NamedPass] = [
     _relax("DecomposeOpsForInference", "BatchNorm and friends into elementwise ops"),
     _relax("LegalizeOps", "every Relax op into a TIR PrimFunc (TOPI compute)"),
     _relax("AnnotateTIROpPattern", "mark kernels as elementwise / injective / reduction"),
-    NamedPass("FoldConstant", "evaluate what depends only on weights (float models; int8 keeps int32 constants)",
-              lambda _t: fold_float_constants),
+    _relax("FoldConstant", "evaluate what depends only on weights (BN folding, transposes)"),
     _relax("FuseOps", "group producers with their elementwise epilogues"),
     _relax("FuseTIR", "merge each group into one PrimFunc"),
     _relax("DeadCodeElimination", "drop unused kernels and bindings"),
@@ -43,12 +42,6 @@ GRAPH_PASSES: list[NamedPass] = [
     _relax("CallTIRRewrite", "destination-passing calls with explicit output tensors"),
     _relax("StaticPlanBlockMemory", "static activation plan: storages and tensor offsets"),
 ]
-
-
-def fold_float_constants(mod: tvm.IRModule) -> tvm.IRModule:
-    """FoldConstant, except in integer models: there it would widen the int32 per-channel
-    constants that the kernels cast to int64 into int64 constants (twice the flash)."""
-    return mod if is_integer_model(mod) else relax.transform.FoldConstant()(mod)
 
 
 def _stir(name: str, doc: str) -> NamedPass:
