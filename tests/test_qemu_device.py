@@ -9,7 +9,7 @@ from edgeprune.errors import DeviceError
 from edgeprune.profile.client import DeviceClient
 from edgeprune.profile.devices import measure, open_device
 from edgeprune.profile.faults import TO_DEVICE, TO_HOST, FaultProxy
-from edgeprune.profile.run import random_inputs, reference_outputs
+from edgeprune.profile.run import random_inputs, reference_outputs, relative_error
 from edgeprune.profile.store import content_hash
 from edgeprune.targets import load_target
 
@@ -22,11 +22,6 @@ def _measure_once(model, board, inputs, runs=3):
         return device.run(inputs, runs)
 
 
-def _relative_error(outputs, reference):
-    return max(float(np.abs(o.astype(np.float64) - r).max() / np.abs(r).max())
-               for o, r in zip(outputs, reference))
-
-
 @pytest.mark.parametrize("board", ["mps2-an386", "mps3-an547"])
 def test_socket_path_matches_reference_and_repeats_exactly(compiled, board):
     model = compiled("digits_cnn", board)
@@ -34,7 +29,7 @@ def test_socket_path_matches_reference_and_repeats_exactly(compiled, board):
     first = _measure_once(model, board, inputs)
     second = _measure_once(model, board, inputs)
 
-    assert _relative_error(first.outputs, reference_outputs(model.onnx, inputs)) < 1e-4
+    assert relative_error(first.outputs, reference_outputs(model.onnx, inputs)) < 1e-4
     assert first.unit == "instructions"
     assert first.units_per_tick == 1e9 / load_target(board).clock_hz
     assert first.board == board and first.model_id == content_hash(model.onnx)

@@ -13,7 +13,7 @@ from edgeprune.compile.api import CompiledModel
 from edgeprune.errors import DeviceError, EdgepruneError
 from edgeprune.profile.devices import Measurement, open_device, parse_device_url
 from edgeprune.profile.elfsize import MemoryBreakdown
-from edgeprune.profile.run import random_inputs, reference_outputs
+from edgeprune.profile.run import max_abs_error, output_errors, random_inputs, reference_outputs, relative_error
 from edgeprune.profile.store import Record, ResultsStore, content_hash
 
 DEFAULT_DEVICE = "qemu:mps2-an386"
@@ -34,8 +34,7 @@ class ProfileReport:
 
     @property
     def relative_error(self) -> float:
-        return max(float(np.abs(d.astype(np.float64) - r).max() / max(float(np.abs(r).max()), 1e-30))
-                   for d, r in zip(self.measurement.outputs, self.reference))
+        return relative_error(self.measurement.outputs, self.reference)
 
     @property
     def layer_coverage(self) -> float:
@@ -52,15 +51,11 @@ class ProfileReport:
 
 def outputs_match(outputs: list[np.ndarray], reference: list[np.ndarray]) -> tuple[bool, float]:
     """Whether the device's outputs agree with the reference, and the largest absolute error."""
-    match, worst = True, 0.0
-    for device, ref in zip(outputs, reference):
-        error = float(np.abs(device.astype(np.float64) - ref.astype(np.float64)).max(initial=0.0))
-        worst = max(worst, error)
-        if np.issubdtype(device.dtype, np.integer):
-            match &= error <= INT_ATOL
-        else:
-            match &= error <= FLOAT_RTOL * max(float(np.abs(ref).max(initial=0.0)), 1e-30)
-    return bool(match), worst
+    match = all(
+        error <= (INT_ATOL if np.issubdtype(device.dtype, np.integer) else FLOAT_RTOL * max(scale, 1e-30))
+        for device, (error, scale) in zip(outputs, output_errors(outputs, reference))
+    )
+    return match, max_abs_error(outputs, reference)
 
 
 def profile(

@@ -13,6 +13,23 @@ from edgeprune.errors import EdgepruneError
 from edgeprune.targets import Target, load_target
 
 
+def output_errors(outputs: list[np.ndarray], reference: list[np.ndarray]):
+    """(largest |difference|, output's largest |value|) for each output tensor."""
+    for device, ref in zip(outputs, reference):
+        ref64 = ref.astype(np.float64)
+        yield float(np.abs(device.astype(np.float64) - ref64).max(initial=0.0)), float(np.abs(ref64).max(initial=0.0))
+
+
+def max_abs_error(outputs: list[np.ndarray], reference: list[np.ndarray]) -> float:
+    """Largest absolute difference between device outputs and the reference."""
+    return max(error for error, _ in output_errors(outputs, reference))
+
+
+def relative_error(outputs: list[np.ndarray], reference: list[np.ndarray]) -> float:
+    """Largest difference relative to each output's scale (its largest magnitude)."""
+    return max(error / max(scale, 1e-30) for error, scale in output_errors(outputs, reference))
+
+
 @dataclass
 class RunReport:
     compiled: CompiledModel
@@ -22,15 +39,11 @@ class RunReport:
 
     @property
     def max_abs_error(self) -> float:
-        return max(float(np.abs(d.astype(np.float64) - r).max()) for d, r in zip(self.device.outputs, self.reference))
+        return max_abs_error(self.device.outputs, self.reference)
 
     @property
     def relative_error(self) -> float:
-        """Largest error relative to the output's scale (its largest magnitude)."""
-        return max(
-            float(np.abs(d.astype(np.float64) - r).max() / max(float(np.abs(r).max()), 1e-30))
-            for d, r in zip(self.device.outputs, self.reference)
-        )
+        return relative_error(self.device.outputs, self.reference)
 
 
 def reference_outputs(onnx_path: Path, inputs: list[np.ndarray]) -> list[np.ndarray]:
