@@ -5,12 +5,13 @@ import onnx
 import pytest
 import tvm
 from onnx import TensorProto, helper
-from tvm import relax
+from tvm import relax, te
 
 from edgeprune.compile.api import compile_model
 from edgeprune.compile.frontend import to_relax
 from edgeprune.compile.int8 import lower_qdq_to_integer
-from edgeprune.compile.requantize import multiply_by_quantized_multiplier, quantize_multiplier, requantize
+from edgeprune.compile.int8_kernels import Requantize
+from edgeprune.compile.requantize import multiply_by_quantized_multiplier, quantize_multiplier
 from edgeprune.errors import UnsupportedOpError
 from edgeprune.models import zoo
 from edgeprune.profile.run import run
@@ -25,16 +26,17 @@ def test_requantize_matches_the_tflm_reference():
     channels = 64
     real = np.exp(rng.uniform(np.log(1e-5), np.log(2.0), channels))
     multiplier, shift = quantize_multiplier(real)
-    acc = np.concatenate([rng.integers(-(1 << 22), 1 << 22, (1, channels, 200)),
-                          rng.integers(-300, 300, (1, channels, 200))], axis=2).astype(np.int32)
-    x = relax.Var("acc", relax.TensorType(acc.shape, "int32"))
-    bb = relax.BlockBuilder()
-    with bb.function("main", [x]):
-        bb.emit_func_output(requantize(x, multiplier, shift, -5, -128, 127, (1, channels, 1)))
-    got = _host_vm(bb.get())["main"](tvm.runtime.tensor(acc)).numpy()
-    expected = np.clip(multiply_by_quantized_multiplier(acc, multiplier[None, :, None], shift[None, :, None]) - 5,
-                       -128, 127)
-    assert np.array_equal(got, expected)
+    acc = np.concatenate([rng.integers(-(1 << 22), 1 << 22, (channels, 200)),
+                          rng.integers(-300, 300, (channels, 200))], axis=1).astype(np.int32)
+    acc_t = te.placeholder(acc.shape, "int32", "acc")
+    mult_t, shift_t = te.placeholder((channels,), "int32", "multiplier"), te.placeholder((channels,), "int8", "shift")
+    out = te.compute(acc.shape, lambda c, i: Requantize(-5, -128, 127)(acc_t[c, i], mult_t[c], shift_t[c]))
+    kernel = tvm.compile(te.create_prim_func([acc_t, mult_t, shift_t, out]), target="llvm")
+    got = tvm.runtime.tensor(np.zeros(acc.shape, np.int8))
+    kernel(tvm.runtime.tensor(acc), tvm.runtime.tensor(multiplier.astype(np.int32)),
+           tvm.runtime.tensor(shift.astype(np.int8)), got)
+    expected = np.clip(multiply_by_quantized_multiplier(acc, multiplier[:, None], shift[:, None]) - 5, -128, 127)
+    assert np.array_equal(got.numpy(), expected)
 
 
 def test_quantize_multiplier_is_q31():

@@ -1,12 +1,14 @@
 """Integer-only int8: the Relax rewrite of onnxruntime's QDQ graphs into int8 kernels.
 
 Each pattern is a `quantize(op(dequantize(x), ...))` region found with TVM's dataflow pattern
-language and rewritten to integer ops: int8 x int8 -> int32 accumulation, a per-channel int32
-constant (bias minus the input zero point times the weight sums), and TFLM's Q31 requantize
-(`requantize.py`), whose elementwise integer ops fuse into the kernel. What no pattern covers is
-left in float, and `CheckIntegerOnly` then names it."""
+language and rewritten to one int8 kernel (`int8_kernels.py`, added to the module as a PrimFunc):
+int8 x int8 -> int32 accumulation, a per-channel int32 constant (bias minus the input zero point
+times the weight sums) and TFLM's Q31 requantize with the activation clamp. Ops that keep the
+quantization (reshape, max pool, ReLU at the same scale) stay Relax ops on int8. What no pattern
+covers is left in float, and `CheckIntegerOnly` then names it."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,10 +17,14 @@ from tvm import relax
 from tvm.relax import op as R
 from tvm.relax.dpl import is_const, is_op, rewrite_call, wildcard
 
-from edgeprune.compile.requantize import quantize_multiplier, requantize
+from edgeprune.compile import int8_kernels
+from edgeprune.compile.int8_kernels import AddInput, Requantize
+from edgeprune.compile.requantize import quantize_multiplier
 from edgeprune.errors import UnsupportedOpError
 
 INT8_MIN, INT8_MAX = -128, 127
+ADD_LEFT_SHIFT = 20  # TFLM's headroom for int8 residual adds
+OPAQUE = 8  # relax.transform.AnnotateTIROpPattern's kOpaque: FuseOps fuses nothing into the kernel
 
 
 def _value(expr) -> np.ndarray:
@@ -67,9 +73,10 @@ def _with_activation(pattern):
 
 
 class _Rewrites:
-    """Builds each pattern and its rewriter; `apply` runs them until nothing changes."""
+    """Builds each pattern and its rewriter; `apply` runs them in turn. Kernels go into `builder`'s module."""
 
-    def __init__(self):
+    def __init__(self, builder: relax.BlockBuilder):
+        self.builder = builder
         self.x, self.w, self.b, self.y = _QDQ.of(), _QDQ.of(is_const()), _QDQ.of(is_const()), _QDQ.of()
 
     # ---- convolution: quantize(act(conv2d(dq(x), dq(w)) [+ reshape(dq(b))])) ----
@@ -81,26 +88,15 @@ class _Rewrites:
         return self.y.quantize_of(self.conv_act)
 
     def conv_rewrite(self, _matched, m):
-        conv = m[self.conv]
-        attrs = conv.attrs
-        w = _value(m[self.w.data]).astype(np.int32)
-        sx, zx = _scalar(m[self.x.scale]), int(_scalar(m[self.x.zero_point]))
-        sw = _value(m[self.w.scale]).astype(np.float64).reshape(-1)
-        if np.any(_value(m[self.w.zero_point]) != 0):
-            raise UnsupportedOpError("int8 conv2d needs symmetric weights (weight zero point 0)")
-        channels = w.shape[0]
-        bias = (_value(m[self.b.data]).astype(np.int64).reshape(-1) if self.conv_biased in m
-                else np.zeros(channels, np.int64))
-        bias = bias - zx * w.reshape(channels, -1).sum(axis=1)
-        pad = [int(p) for p in attrs.padding]  # top, left, bottom, right
-        x = m[self.x.data]
-        if any(pad):
-            x = R.nn.pad(x, [0, 0, 0, 0, pad[0], pad[2], pad[1], pad[3]], pad_value=float(zx))
-        acc = R.nn.conv2d(x, relax.const(w.astype(np.int8)), strides=attrs.strides, padding=[0, 0, 0, 0],
-                          dilation=attrs.dilation, groups=attrs.groups, out_dtype="int32")
-        acc = R.add(acc, relax.const(bias.astype(np.int32).reshape(1, channels, 1, 1)))
-        sy = _scalar(m[self.y.scale])
-        return self._requantize(m, acc, sx * np.broadcast_to(sw, channels) / sy, (1, channels, 1, 1), self.conv_act)
+        attrs = m[self.conv].attrs
+        weight = self._symmetric_weight(m, "conv2d")
+        channels = weight.shape[0]
+        bias, multiplier, shift = self._channel_constants(m, weight.reshape(channels, -1), self.conv_biased)
+        return self._kernel(
+            "conv2d_int8", int8_kernels.conv2d, m[self.x.data], relax.const(weight.astype(np.int8)), bias, multiplier, shift,
+            strides=[int(s) for s in attrs.strides], padding=[int(p) for p in attrs.padding],
+            dilation=[int(d) for d in attrs.dilation], groups=int(attrs.groups),
+            input_zero_point=self._zero_point(m, self.x), requantize=self._output(m, self.conv_act))
 
     # ---- dense: quantize(act(matmul(dq(x), permute_dims(dq(w))) [+ dq(b)])) ----
     def dense_pattern(self):
@@ -111,18 +107,11 @@ class _Rewrites:
         return self.y.quantize_of(self.dense_act)
 
     def dense_rewrite(self, _matched, m):
-        w = _value(m[self.w.data]).astype(np.int32)  # (N, K)
-        sx, zx = _scalar(m[self.x.scale]), int(_scalar(m[self.x.zero_point]))
-        sw = _value(m[self.w.scale]).astype(np.float64).reshape(-1)
-        if np.any(_value(m[self.w.zero_point]) != 0):
-            raise UnsupportedOpError("int8 dense needs symmetric weights (weight zero point 0)")
-        n = w.shape[0]
-        bias = _value(m[self.b.data]).astype(np.int64).reshape(-1) if self.dense_biased in m else np.zeros(n, np.int64)
-        bias = bias - zx * w.sum(axis=1)
-        acc = R.matmul(m[self.x.data], relax.const(np.ascontiguousarray(w.T).astype(np.int8)), out_dtype="int32")
-        acc = R.add(acc, relax.const(bias.astype(np.int32)))
-        sy = _scalar(m[self.y.scale])
-        return self._requantize(m, acc, sx * np.broadcast_to(sw, n) / sy, (n,), self.dense_act)
+        weight = self._symmetric_weight(m, "dense")  # (N, K)
+        bias, multiplier, shift = self._channel_constants(m, weight, self.dense_biased)
+        return self._kernel(
+            "dense_int8", int8_kernels.dense, m[self.x.data], relax.const(weight.astype(np.int8)), bias, multiplier, shift,
+            requantize=self._output(m, self.dense_act))
 
     # ---- global average: quantize([reshape](mean(dq(x)))) ----
     def mean_pattern(self):
@@ -131,17 +120,16 @@ class _Rewrites:
         return self.y.quantize_of(self.mean_reshaped | self.mean)
 
     def mean_rewrite(self, _matched, m):
-        mean = m[self.mean]
-        axes = [int(a) for a in mean.attrs.axis]
+        attrs = m[self.mean].attrs
+        axes = [int(a) for a in attrs.axis]
         shape = [int(d) for d in m[self.x.data].ty.shape]
         count = int(np.prod([shape[a] for a in axes]))
-        sx, zx = _scalar(m[self.x.scale]), int(_scalar(m[self.x.zero_point]))
-        acc = R.sum(R.astype(m[self.x.data], "int32"), axis=axes, keepdims=bool(mean.attrs.keepdims))
-        acc = R.subtract(acc, relax.const(count * zx, "int32"))
-        out = self._requantize(m, acc, np.array(sx / (count * _scalar(m[self.y.scale]))), (), None)
-        if self.mean_reshaped in m:
-            out = R.reshape(out, m[self.mean_reshaped].args[1])
-        return out
+        multiplier, shift = _q31(_scalar(m[self.x.scale]) / (count * _scalar(m[self.y.scale])))
+        out = self._kernel(
+            "mean_int8", int8_kernels.mean, m[self.x.data], axes=axes, keepdims=bool(attrs.keepdims),
+            offset=count * self._zero_point(m, self.x), multiplier=multiplier, shift=shift,
+            requantize=self._output(m, None))
+        return R.reshape(out, m[self.mean_reshaped].args[1]) if self.mean_reshaped in m else out
 
     # ---- residual add: quantize(act(add(dq(a), dq(b)))) with TFLM's 20-bit headroom ----
     def add_pattern(self):
@@ -150,20 +138,16 @@ class _Rewrites:
         self.add_act = _with_activation(self.add)
         return self.y.quantize_of(self.add_act)
 
-    def add_rewrite(self, _matched, m):
-        sa, za = _scalar(m[self.a.scale]), int(_scalar(m[self.a.zero_point]))
-        sb, zb = _scalar(m[self.x.scale]), int(_scalar(m[self.x.zero_point]))
-        sy = _scalar(m[self.y.scale])
-        twice_max = 2 * max(sa, sb)
-        left_shift = 20
-        terms = []
-        for data, scale, zero in ((m[self.a.data], sa, za), (m[self.x.data], sb, zb)):
-            shifted = R.multiply(R.subtract(R.astype(data, "int32"), relax.const(zero, "int32")),
-                                 relax.const(1 << left_shift, "int32"))
-            mult, shift = quantize_multiplier(np.array(scale / twice_max))
-            terms.append(requantize(shifted, mult, shift, 0, -(1 << 31), (1 << 31) - 1, (), "int32"))
-        total = R.add(terms[0], terms[1])
-        return self._requantize(m, total, np.array(twice_max / ((1 << left_shift) * sy)), (), self.add_act)
+    def add_rewrite(self, matched, m):
+        a, b = m[self.a.data], m[self.x.data]
+        if [int(d) for d in a.ty.shape] != [int(d) for d in b.ty.shape]:
+            return matched  # broadcasting adds stay in float; CheckIntegerOnly names them
+        twice_max = 2 * max(_scalar(m[self.a.scale]), _scalar(m[self.x.scale]))
+        inputs = tuple(AddInput(self._zero_point(m, q), *_q31(_scalar(m[q.scale]) / twice_max)) for q in (self.a, self.x))
+        multiplier, shift = _q31(twice_max / ((1 << ADD_LEFT_SHIFT) * _scalar(m[self.y.scale])))
+        return self._kernel(
+            "add_int8", int8_kernels.add, a, b, inputs=inputs, left_shift=ADD_LEFT_SHIFT, output_multiplier=multiplier,
+            output_shift=shift, requantize=self._output(m, self.add_act), fusible=False)
 
     # ---- ops that keep the quantization: quantize(op(dq(x))) with the same scale/zero point ----
     def same_scale_pattern(self):
@@ -180,7 +164,7 @@ class _Rewrites:
         op = m[self.same]
         name = op.op.name
         if name == "relax.nn.relu":
-            return R.maximum(m[self.x.data], relax.const(int(_scalar(m[self.y.zero_point])), "int8"))
+            return R.maximum(m[self.x.data], relax.const(self._zero_point(m, self.y), "int8"))
         return relax.Call(op.op, [m[self.x.data], *op.args[1:]], op.attrs)
 
     # ---- quantize(dequantize(x)) with equal parameters is x ----
@@ -190,12 +174,41 @@ class _Rewrites:
     def identity_rewrite(self, _matched, m):
         return m[self.x.data]
 
-    def _requantize(self, m, acc, real_multiplier, channel_shape, activation):
-        """acc (int32, in units of the real multiplier's numerator) to the output's int8."""
-        sy, zy = _scalar(m[self.y.scale]), int(_scalar(m[self.y.zero_point]))
-        multiplier, shift = quantize_multiplier(np.asarray(real_multiplier, np.float64))
+    def _kernel(self, name: str, compute, *tensors: relax.Expr, fusible: bool = True, **options) -> relax.Call:
+        """A call_tir of `compute` (a TE kernel of int8_kernels) on `tensors`; the options are fixed
+        when the PrimFunc is built. A kernel that is not `fusible` takes no producer into it: a
+        residual add would otherwise inline each convolution's requantize three times per use."""
+        attrs = {} if fusible else {"op_pattern": OPAQUE}
+        return self.builder.call_te(functools.partial(compute, **options), *tensors, primfunc_name_hint=name,
+                                    primfunc_attrs=attrs)
+
+    @staticmethod
+    def _zero_point(m, qdq: _QDQ) -> int:
+        return int(_scalar(m[qdq.zero_point]))
+
+    def _symmetric_weight(self, m, op: str) -> np.ndarray:
+        if np.any(_value(m[self.w.zero_point]) != 0):
+            raise UnsupportedOpError(f"int8 {op} needs symmetric weights (weight zero point 0)")
+        return _value(m[self.w.data]).astype(np.int32)
+
+    def _channel_constants(self, m, weight_rows: np.ndarray, biased) -> tuple[relax.Constant, ...]:
+        """Per output channel: the int32 bias minus the input zero point times the weight sum, and
+        the Q31 multiplier (int32) and shift (int8) of input scale x weight scale / output scale."""
+        channels = weight_rows.shape[0]
+        bias = (_value(m[self.b.data]).astype(np.int64).reshape(-1) if biased in m
+                else np.zeros(channels, np.int64))
+        bias = bias - self._zero_point(m, self.x) * weight_rows.sum(axis=1)
+        real = (_scalar(m[self.x.scale]) * np.broadcast_to(_value(m[self.w.scale]).astype(np.float64).reshape(-1),
+                                                           channels) / _scalar(m[self.y.scale]))
+        multiplier, shift = quantize_multiplier(real)
+        return (relax.const(bias.astype(np.int32)), relax.const(multiplier.astype(np.int32)),
+                relax.const(shift.astype(np.int8)))
+
+    def _output(self, m, activation) -> Requantize:
+        """The output's zero point and its clamp: int8's range narrowed by a fused ReLU/ReLU6/clip."""
+        sy, zy = _scalar(m[self.y.scale]), self._zero_point(m, self.y)
         low, high = (INT8_MIN, INT8_MAX) if activation is None else _activation_bounds(m[activation], sy, zy)
-        return requantize(acc, multiplier, shift, zy, low, high, channel_shape)
+        return Requantize(zy, low, high)
 
     def apply(self, func: relax.Function) -> relax.Function:
         rules = [(self.conv_pattern(), self.conv_rewrite), (self.dense_pattern(), self.dense_rewrite),
@@ -207,10 +220,15 @@ class _Rewrites:
         return func
 
 
+def _q31(real: float) -> tuple[int, int]:
+    multiplier, shift = quantize_multiplier(np.array(real))
+    return int(multiplier), int(shift)
+
+
 def lower_qdq_to_integer(mod: tvm.IRModule) -> tvm.IRModule:
-    """Rewrite the QDQ regions of every Relax function into integer-only ops."""
-    updated = tvm.IRModule(dict(mod.functions), attrs=mod.attrs)
-    for gv, func in mod.functions.items():
+    """Rewrite the QDQ regions of every Relax function into integer-only kernels."""
+    builder = relax.BlockBuilder(mod)
+    for gv, func in list(mod.functions.items()):
         if isinstance(func, relax.Function):
-            updated[gv] = _Rewrites().apply(func)
-    return relax.transform.DeadCodeElimination()(updated)
+            builder.update_func(gv, _Rewrites(builder).apply(func))
+    return relax.transform.DeadCodeElimination()(builder.get())

@@ -52,6 +52,11 @@ def _tirx(name: str, doc: str, *args) -> NamedPass:
     return NamedPass(name, doc, lambda _target: getattr(tirx.transform, name)(*args))
 
 
+def _partition_loops(mod: tvm.IRModule) -> tvm.IRModule:
+    with tvm.transform.PassContext(config={"s_tir.LoopPartition": {"partition_const_loop": True}}):
+        return s_tir.transform.LoopPartition()(mod)
+
+
 KERNEL_PASSES: list[NamedPass] = [
     NamedPass("LeanSchedule", "inline elementwise stages; no full-size intermediates", lambda _t: LeanSchedule()),
     _stir("CanonicalizeLoop", "loops start at zero"),
@@ -63,7 +68,8 @@ KERNEL_PASSES: list[NamedPass] = [
     _stir("LowerOpaqueBlock", "remove the remaining blocks"),
     _tirx("FlattenBuffer", "multi-dimensional buffers to flat arrays"),
     _tirx("NarrowDataType", "int64 indices to int32 (32-bit cores)", 32),
-    _stir("LoopPartition", "split loops at boundary conditions"),
+    NamedPass("LoopPartition", "split border iterations off loops with likely() bounds (padding)",
+              lambda _t: _partition_loops),
     _tirx("VectorizeLoop", "vectorized loops to vector instructions", True),
     _tirx("StorageRewrite", "reuse local buffers"),
     _tirx("UnrollLoop", "unroll small constant loops"),

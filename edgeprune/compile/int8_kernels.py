@@ -1,0 +1,156 @@
+"""The int8 kernels as TE computes: each is one PrimFunc from its int8 inputs to its int8 output.
+
+A kernel holds everything between two int8 tensors: the zero-point padding, the int32
+accumulation, the bias and TFLM's requantize with the activation clamp. LeanSchedule then inlines
+the padding into the reduction and computes the requantize at it, so a kernel needs no buffer of
+its own. (Built as separate Relax ops, the zero-point `pad` would be a kernel of its own writing a
+padded copy of the input to the arena: FuseOps never fuses a producer into a convolution.)
+
+The requantize is written with `Let` bindings so that every operand appears once; when a kernel
+is fused into its consumer (a convolution into a residual add), the expressions add up instead of
+multiplying."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from tvm import te, tirx
+
+_ROUND_BIT = 1 << 30
+
+
+@dataclass(frozen=True)
+class Requantize:
+    """acc -> clamp(zero_point + MultiplyByQuantizedMultiplier(acc, multiplier, shift), low, high).
+
+    TFLM's arithmetic in 32 bits, as CMSIS-NN does it: the left shift on int32, one 32x32->64
+    multiply for the rounding doubling high multiply, and the rounding divide by a power of two
+    with a mask. `multiplier` and `shift` are Python ints (one for the tensor) or TIR expressions
+    (a load from a per-channel constant). `low`/`high` None means no clamp (an int32 intermediate)."""
+
+    zero_point: int
+    low: int | None
+    high: int | None
+    dtype: str = "int8"
+
+    def __call__(self, acc: tirx.PrimExpr, multiplier, shift) -> tirx.PrimExpr:
+        i32, i64 = "int32", "int64"
+        multiplier, shift = (tirx.const(v, i32) if isinstance(v, int) else v.astype(i32) for v in (multiplier, shift))
+        zero, one = tirx.const(0, i32), tirx.const(1, i32)
+        x = tirx.shift_left(acc, tirx.max(shift, zero))
+        # Rounding doubling high multiply: TFLM's nudged, truncating division equals this shift.
+        high = tirx.shift_right(x.astype(i64) * multiplier.astype(i64) + tirx.const(_ROUND_BIT, i64),
+                                tirx.const(31, i64)).astype(i32)
+        # Rounding divide by 2**right, half away from zero (gemmlowp's RoundingDivideByPOT).
+        right = tirx.max(zero - shift, zero)
+        mask = tirx.shift_left(one, right) - one
+        threshold = tirx.shift_right(mask, one) + (high < zero).astype(i32)
+        value = tirx.shift_right(high, right) + ((high & mask) > threshold).astype(i32) + self.zero_point
+        if self.low is not None:
+            value = tirx.min(tirx.max(value, self.low), self.high)
+        return value.astype(self.dtype)
+
+
+def _shape(tensor: te.Tensor) -> tuple[int, ...]:
+    """A static shape as Python ints, so that the kernels' loops and indices are int32."""
+    return tuple(int(d) for d in tensor.shape)
+
+
+def _int32(value: tirx.PrimExpr) -> tirx.PrimExpr:
+    return value.astype("int32")
+
+
+def _pad(x: te.Tensor, top: int, left: int, bottom: int, right: int, value: int) -> te.Tensor:
+    """x padded spatially with `value`. Each bound is its own `likely` test (LoopPartition splits
+    on single comparisons, not on conjunctions), so the interior runs without any of them."""
+    batch, channels, height, width = _shape(x)
+    fill = tirx.const(value, x.dtype)
+
+    def element(n, c, y, w):
+        inside = x[n, c, y - top, w - left]
+        for bound in (w < width + left, w >= left, y < height + top, y >= top):
+            inside = tirx.if_then_else(tirx.likely(bound), inside, fill)
+        return inside
+
+    return te.compute((batch, channels, height + top + bottom, width + left + right), element, name="pad")
+
+
+def conv2d(x: te.Tensor, weight: te.Tensor, bias: te.Tensor, multiplier: te.Tensor, shift: te.Tensor, *,
+           strides: Sequence[int], padding: Sequence[int], dilation: Sequence[int], groups: int,
+           input_zero_point: int, requantize: Requantize) -> te.Tensor:
+    """NCHW int8 convolution (regular, grouped, depthwise), padded with the input's zero point;
+    per output channel an int32 bias and a Q31 multiplier and shift. padding: top, left, bottom, right."""
+    batch, _, height, width = _shape(x)
+    channels, group_channels, kernel_h, kernel_w = _shape(weight)
+    top, left, bottom, right = padding
+    padded = _pad(x, top, left, bottom, right, input_zero_point)
+    out_h = (height + top + bottom - dilation[0] * (kernel_h - 1) - 1) // strides[0] + 1
+    out_w = (width + left + right - dilation[1] * (kernel_w - 1) - 1) // strides[1] + 1
+    per_group = channels // groups
+    rc = te.reduce_axis((0, group_channels), "rc")
+    ry, rx = te.reduce_axis((0, kernel_h), "ry"), te.reduce_axis((0, kernel_w), "rx")
+
+    def in_channel(c):
+        return rc if groups == 1 else c // per_group * group_channels + rc
+
+    acc = te.compute(
+        (batch, channels, out_h, out_w),
+        lambda n, c, y, w: te.sum(
+            _int32(padded[n, in_channel(c), y * strides[0] + ry * dilation[0], w * strides[1] + rx * dilation[1]])
+            * _int32(weight[c, rc, ry, rx]), axis=[rc, ry, rx]),
+        name="conv")
+    return te.compute(acc.shape, lambda n, c, y, w: requantize(acc[n, c, y, w] + bias[c], multiplier[c], shift[c]),
+                      name="requantize")
+
+
+def dense(x: te.Tensor, weight: te.Tensor, bias: te.Tensor, multiplier: te.Tensor, shift: te.Tensor, *,
+          requantize: Requantize) -> te.Tensor:
+    """x (..., K) int8 times weight (N, K) int8, an int32 bias and a Q31 multiplier/shift per output."""
+    outputs, depth = _shape(weight)
+    k = te.reduce_axis((0, depth), "k")
+    shape = (*_shape(x)[:-1], outputs)
+    acc = te.compute(shape, lambda *i: te.sum(_int32(x[(*i[:-1], k)]) * _int32(weight[i[-1], k]), axis=k), name="dense")
+    return te.compute(shape, lambda *i: requantize(acc[i] + bias[i[-1]], multiplier[i[-1]], shift[i[-1]]),
+                      name="requantize")
+
+
+def mean(x: te.Tensor, *, axes: Sequence[int], keepdims: bool, offset: int, multiplier: int, shift: int,
+         requantize: Requantize) -> te.Tensor:
+    """The sum over `axes` minus `offset` (count times the zero point), requantized (the 1/count is in
+    the multiplier)."""
+    shape = _shape(x)
+    reduced = {axis: te.reduce_axis((0, shape[axis]), f"r{axis}") for axis in axes}
+    kept = [axis for axis in range(len(shape)) if axis not in reduced]
+    out_shape = [1 if axis in reduced else extent for axis, extent in enumerate(shape)] if keepdims \
+        else [shape[axis] for axis in kept]
+
+    def source_index(index):
+        spatial = iter(index[axis] for axis in kept) if keepdims else iter(index)
+        return tuple(reduced[axis] if axis in reduced else next(spatial) for axis in range(len(shape)))
+
+    total = te.compute(out_shape, lambda *i: te.sum(_int32(x[source_index(i)]), axis=list(reduced.values())),
+                       name="sum")
+    return te.compute(out_shape, lambda *i: requantize(total[i] - offset, multiplier, shift), name="requantize")
+
+
+@dataclass(frozen=True)
+class AddInput:
+    """One input of a residual add: its zero point and the Q31 rescale to the common scale."""
+
+    zero_point: int
+    multiplier: int
+    shift: int
+
+
+def add(a: te.Tensor, b: te.Tensor, *, inputs: tuple[AddInput, AddInput], left_shift: int,
+        output_multiplier: int, output_shift: int, requantize: Requantize) -> te.Tensor:
+    """TFLM's int8 add: both inputs shifted left by `left_shift`, rescaled to twice the larger
+    input scale, summed and requantized to the output (a, b of one shape)."""
+    rescale = Requantize(0, None, None, "int32")
+
+    def term(tensor: te.Tensor, spec: AddInput, index) -> tirx.PrimExpr:
+        shifted = (_int32(tensor[index]) - spec.zero_point) * (1 << left_shift)
+        return rescale(shifted, spec.multiplier, spec.shift)
+
+    return te.compute(_shape(a), lambda *i: requantize(term(a, inputs[0], i) + term(b, inputs[1], i),
+                                                     output_multiplier, output_shift), name="add")
