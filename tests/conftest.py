@@ -11,14 +11,15 @@ from edgeprune.compile.api import CompiledModel, compile_model
 
 @pytest.fixture(scope="session")
 def compiled(tmp_path_factory) -> Callable[..., CompiledModel]:
-    """compiled(model, board="mps2-an386", backend="llvm") -> CompiledModel, compiled once."""
+    """compiled(model, board="mps2-an386", backend="llvm", rounding="double") -> CompiledModel, compiled once."""
     cache: dict[tuple, CompiledModel] = {}
 
-    def get(model: str | Path, board: str = "mps2-an386", backend: str = "llvm") -> CompiledModel:
-        key = (str(model), board, backend)
+    def get(model: str | Path, board: str = "mps2-an386", backend: str = "llvm",
+            rounding: str = "double") -> CompiledModel:
+        key = (str(model), board, backend, rounding)
         if key not in cache:
-            out = tmp_path_factory.mktemp("compiled") / f"{Path(str(model)).stem}-{board}-{backend}"
-            cache[key] = compile_model(model, board, out, backend=backend)
+            out = tmp_path_factory.mktemp("compiled") / f"{Path(str(model)).stem}-{board}-{backend}-{rounding}"
+            cache[key] = compile_model(model, board, out, backend=backend, rounding=rounding)
         return cache[key]
 
     return get

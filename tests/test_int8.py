@@ -5,23 +5,19 @@ import onnx
 import pytest
 import tvm
 from onnx import TensorProto, helper
-from tvm import relax, te
+from tvm import te
 
 from edgeprune.compile.api import compile_model
-from edgeprune.compile.frontend import to_relax
-from edgeprune.compile.int8 import lower_qdq_to_integer
 from edgeprune.compile.int8_kernels import Requantize
-from edgeprune.compile.requantize import multiply_by_quantized_multiplier, quantize_multiplier
-from edgeprune.errors import UnsupportedOpError
+from edgeprune.compile.layer_agreement import host_build
+from edgeprune.compile.requantize import ROUNDINGS, multiply_by_quantized_multiplier, quantize_multiplier
+from edgeprune.errors import EdgepruneError, UnsupportedOpError
 from edgeprune.models import zoo
 from edgeprune.profile.run import run
 
 
-def _host_vm(mod):
-    return relax.VirtualMachine(tvm.compile(mod, target="llvm"), tvm.cpu())
-
-
-def test_requantize_matches_the_tflm_reference():
+@pytest.mark.parametrize("rounding", ROUNDINGS)
+def test_requantize_matches_the_tflm_reference(rounding):
     rng = np.random.default_rng(0)
     channels = 64
     real = np.exp(rng.uniform(np.log(1e-5), np.log(2.0), channels))
@@ -30,13 +26,24 @@ def test_requantize_matches_the_tflm_reference():
                           rng.integers(-300, 300, (channels, 200))], axis=1).astype(np.int32)
     acc_t = te.placeholder(acc.shape, "int32", "acc")
     mult_t, shift_t = te.placeholder((channels,), "int32", "multiplier"), te.placeholder((channels,), "int8", "shift")
-    out = te.compute(acc.shape, lambda c, i: Requantize(-5, -128, 127)(acc_t[c, i], mult_t[c], shift_t[c]))
+    requantize = Requantize(-5, -128, 127, rounding=rounding)
+    out = te.compute(acc.shape, lambda c, i: requantize(acc_t[c, i], mult_t[c], shift_t[c]))
     kernel = tvm.compile(te.create_prim_func([acc_t, mult_t, shift_t, out]), target="llvm")
     got = tvm.runtime.tensor(np.zeros(acc.shape, np.int8))
     kernel(tvm.runtime.tensor(acc), tvm.runtime.tensor(multiplier.astype(np.int32)),
            tvm.runtime.tensor(shift.astype(np.int8)), got)
-    expected = np.clip(multiply_by_quantized_multiplier(acc, multiplier[:, None], shift[:, None]) - 5, -128, 127)
-    assert np.array_equal(got.numpy(), expected)
+    expected = multiply_by_quantized_multiplier(acc, multiplier[:, None], shift[:, None], rounding)
+    assert np.array_equal(got.numpy(), np.clip(expected - 5, -128, 127))
+
+
+def test_single_and_double_rounding_part_only_near_half():
+    acc = np.arange(-5000, 5000)
+    multiplier, shift = quantize_multiplier(np.array(0.0371))
+    double, single = (multiply_by_quantized_multiplier(acc, multiplier, shift, r) for r in ROUNDINGS)
+    real = acc * multiplier * 2.0 ** (shift - 31)
+    assert np.array_equal(single, np.floor(real + 0.5))
+    parted = single != double
+    assert 0 < parted.sum() and np.all(np.abs(np.abs(real - np.floor(real)) - 0.5)[parted] < 2.0 ** (shift + 1))
 
 
 def test_quantize_multiplier_is_q31():
@@ -46,18 +53,18 @@ def test_quantize_multiplier_is_q31():
 
 
 @pytest.mark.qemu
-@pytest.mark.parametrize("name", zoo.model_names())
-def test_int8_zoo_model_on_m4(quantized, compiled, name):
-    model = compiled(quantized(name))
+@pytest.mark.parametrize("name, rounding", [(name, "double") for name in zoo.model_names()] + [("kws_dscnn", "single")])
+def test_int8_zoo_model_on_m4(quantized, compiled, name, rounding):
+    model = compiled(quantized(name), rounding=rounding)
     assert model.manifest["inputs"][0]["dtype"] == "int8" and "scale" in model.manifest["inputs"][0]
     x = np.random.default_rng(3).integers(-128, 128, model.manifest["inputs"][0]["shape"]).astype(np.int8)
     report = run(model, [x])
     device = report.device.outputs[0].astype(np.int64)
     # The device computes exactly what the same integer graph computes on the host.
-    host = _host_vm(lower_qdq_to_integer(to_relax(onnx.load(model.onnx))))["main"](tvm.runtime.tensor(x)).numpy()
+    host = host_build(onnx.load(model.onnx), rounding)(x)
     assert np.array_equal(device, host.astype(np.int64))
-    # onnxruntime requantizes in float; TFLM's two-step rounding differs by 1 LSB on near-ties,
-    # and such a flip can move later layers' values by 1 LSB too.
+    # onnxruntime requantizes in float; a near-tie that rounds the other way (test_int8_layers)
+    # can move later layers' values by 1 LSB too.
     ort = report.reference[0].astype(np.int64)
     assert np.abs(device - ort).max() <= 1
     assert (device == ort).mean() >= 0.9
@@ -69,9 +76,22 @@ def test_int8_weight_flash_is_a_byte_per_parameter_plus_per_channel_constants(qu
     counted = stats.count(zoo.build_model("kws_dscnn"), zoo.input_shape("kws_dscnn"))
     channels = sum(layer.output_shape[0] for layer in counted.layers)
     fp32, int8 = compiled("kws_dscnn").manifest["memory"], compiled(quantized("kws_dscnn")).manifest["memory"]
-    # int8 weights, then per output channel an int32 bias and an int64 multiplier and shift.
-    assert counted.params <= int8["weights_bytes"] <= counted.params + 32 * channels
+    # int8 weights, then per output channel an int32 bias, an int32 multiplier and an int8 shift.
+    assert counted.params <= int8["weights_bytes"] <= counted.params + 9 * channels + 64
     assert fp32["weights_bytes"] / int8["weights_bytes"] > 2
+
+
+@pytest.mark.parametrize("name", ["kws_dscnn", "ic_resnet8"])
+def test_int8_arena_is_a_quarter_of_fp32(quantized, compiled, name):
+    # Padding is inlined into each int8 convolution: no padded copy in the arena.
+    fp32, int8 = compiled(name).manifest["memory"], compiled(quantized(name)).manifest["memory"]
+    assert int8["arena_bytes"] <= fp32["arena_bytes"] / 3.9
+    assert int8["arena_bytes"] <= 1.01 * int8["liveness_bound_bytes"]
+
+
+def test_unknown_rounding_lists_the_known_ones(quantized, tmp_path):
+    with pytest.raises(EdgepruneError, match="double, single"):
+        compile_model(quantized("digits_cnn"), "mps2-an386", tmp_path / "out", rounding="nearest")
 
 
 def test_int8_header_has_scale_and_zero_point(quantized, compiled):

@@ -78,9 +78,10 @@ def _c_target(target: Target):
     return tvm.target.Target({"kind": "c", "mcpu": target.cpu})
 
 
-def plan_model(onnx_model: onnx.ModelProto, tvm_target) -> tuple[tvm.IRModule, Plan]:
+def plan_model(onnx_model: onnx.ModelProto, tvm_target,
+               options: passes.PassOptions = passes.PassOptions()) -> tuple[tvm.IRModule, Plan]:
     """Run the graph passes and plan memory: the Relax module and its execution plan."""
-    graph = passes.run_passes(frontend.to_relax(onnx_model), passes.GRAPH_PASSES, tvm_target)
+    graph = passes.run_passes(frontend.to_relax(onnx_model), passes.GRAPH_PASSES, tvm_target, options)
     return graph, build_plan(graph)
 
 
@@ -100,9 +101,11 @@ def compile_model(
     backend: str = "llvm",
     input_shape: tuple[int, ...] | None = None,
     stack_bytes: int = DEFAULT_STACK_BYTES,
+    rounding: str = "double",
 ) -> CompiledModel:
     """Compile `model` (ONNX path, zoo name, ModelProto or torch module with `input_shape`) for a
-    board into the folder `out`: C driver, kernels, runtime, Makefile, firmware.elf, manifest."""
+    board into the folder `out`: C driver, kernels, runtime, Makefile, firmware.elf, manifest.
+    An int8 model requantizes with TFLM's `rounding`: "double" (its default) or "single"."""
     if backend not in BACKENDS:
         raise EdgepruneError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     board = load_target(target)
@@ -112,8 +115,9 @@ def compile_model(
     if is_quantized(onnx_model):
         onnx_model, *edges = strip_qdq_edges(onnx_model)
     tvm_target = board.llvm_target() if backend == "llvm" else _c_target(board)
-    graph, plan = plan_model(onnx_model, tvm_target)
-    kernels = passes.run_passes(_kernel_module(graph, plan), passes.KERNEL_PASSES, tvm_target)
+    options = passes.PassOptions(rounding=rounding)
+    graph, plan = plan_model(onnx_model, tvm_target, options)
+    kernels = passes.run_passes(_kernel_module(graph, plan), passes.KERNEL_PASSES, tvm_target, options)
     per_kernel_workspace = workspace_bytes(kernels)
     workspace = max(per_kernel_workspace.values(), default=0)
     arity = {gv.name_hint: len(f.params) for gv, f in kernels.functions.items()}
@@ -133,7 +137,7 @@ def compile_model(
         manifest = {
             "model": name,
             "board": board.name,
-            "options": {"backend": backend, "stack_bytes": stack_bytes},
+            "options": {"backend": backend, "stack_bytes": stack_bytes, "rounding": rounding},
             "inputs": _tensor_entries(plan.inputs, edges[0]),
             "outputs": _tensor_entries(plan.outputs, edges[1]),
             "steps": [{"kernel": s.kernel, "workspace_bytes": per_kernel_workspace[s.kernel],

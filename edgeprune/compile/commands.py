@@ -27,7 +27,7 @@ def _compile(args: argparse.Namespace) -> int:
     if args.model is None:
         raise EdgepruneError("name a model: an .onnx file or a zoo model (edgeprune compile --help)")
     compiled = compile_model(args.model, args.target, args.output, backend=args.backend,
-                             input_shape=args.input_shape, stack_bytes=args.stack_bytes)
+                             input_shape=args.input_shape, stack_bytes=args.stack_bytes, rounding=args.rounding)
     m = compiled.manifest
     mem = m["memory"]
     print(f"compiled {m['model']} for {m['board']} in {m['compile_seconds']:.1f} s -> {compiled.path}")
@@ -76,6 +76,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from edgeprune.compile.api import BACKENDS, DEFAULT_STACK_BYTES
+    from edgeprune.compile.requantize import ROUNDINGS
 
     p = subparsers.add_parser(
         "compile", help="compile a model into a firmware folder for a board",
@@ -88,6 +89,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", choices=BACKENDS, default="llvm", help="kernels as an LLVM object (default) or C source")
     p.add_argument("--input-shape", type=_shape, help="input shape for a torch model, e.g. 1,3,32,32")
     p.add_argument("--stack-bytes", type=int, default=DEFAULT_STACK_BYTES, help="stack reserved on the device")
+    p.add_argument("--rounding", choices=ROUNDINGS, default="double",
+                   help="int8 requantize as TFLM: double (its default) or single (TFLITE_SINGLE_ROUNDING)")
     p.add_argument("--list-passes", action="store_true", help="print the compiler's passes and exit")
     p.set_defaults(handler=_compile)
 

@@ -19,8 +19,8 @@ from tvm.relax.dpl import is_const, is_op, rewrite_call, wildcard
 
 from edgeprune.compile import int8_kernels
 from edgeprune.compile.int8_kernels import AddInput, Requantize
-from edgeprune.compile.requantize import quantize_multiplier
-from edgeprune.errors import UnsupportedOpError
+from edgeprune.compile.requantize import ROUNDINGS, quantize_multiplier
+from edgeprune.errors import EdgepruneError, UnsupportedOpError
 
 INT8_MIN, INT8_MAX = -128, 127
 ADD_LEFT_SHIFT = 20  # TFLM's headroom for int8 residual adds
@@ -75,8 +75,8 @@ def _with_activation(pattern):
 class _Rewrites:
     """Builds each pattern and its rewriter; `apply` runs them in turn. Kernels go into `builder`'s module."""
 
-    def __init__(self, builder: relax.BlockBuilder):
-        self.builder = builder
+    def __init__(self, builder: relax.BlockBuilder, rounding: str):
+        self.builder, self.rounding = builder, rounding
         self.x, self.w, self.b, self.y = _QDQ.of(), _QDQ.of(is_const()), _QDQ.of(is_const()), _QDQ.of()
 
     # ---- convolution: quantize(act(conv2d(dq(x), dq(w)) [+ reshape(dq(b))])) ----
@@ -208,7 +208,7 @@ class _Rewrites:
         """The output's zero point and its clamp: int8's range narrowed by a fused ReLU/ReLU6/clip."""
         sy, zy = _scalar(m[self.y.scale]), self._zero_point(m, self.y)
         low, high = (INT8_MIN, INT8_MAX) if activation is None else _activation_bounds(m[activation], sy, zy)
-        return Requantize(zy, low, high)
+        return Requantize(zy, low, high, rounding=self.rounding)
 
     def apply(self, func: relax.Function) -> relax.Function:
         rules = [(self.conv_pattern(), self.conv_rewrite), (self.dense_pattern(), self.dense_rewrite),
@@ -225,10 +225,13 @@ def _q31(real: float) -> tuple[int, int]:
     return int(multiplier), int(shift)
 
 
-def lower_qdq_to_integer(mod: tvm.IRModule) -> tvm.IRModule:
-    """Rewrite the QDQ regions of every Relax function into integer-only kernels."""
+def lower_qdq_to_integer(mod: tvm.IRModule, rounding: str = "double") -> tvm.IRModule:
+    """Rewrite the QDQ regions of every Relax function into integer-only kernels, requantizing
+    with TFLM's `rounding` ("double", its default, or "single"; see int8_kernels.Requantize)."""
+    if rounding not in ROUNDINGS:
+        raise EdgepruneError(f"unknown requantize rounding {rounding!r}; choose one of {', '.join(ROUNDINGS)}")
     builder = relax.BlockBuilder(mod)
     for gv, func in list(mod.functions.items()):
         if isinstance(func, relax.Function):
-            builder.update_func(gv, _Rewrites(builder).apply(func))
+            builder.update_func(gv, _Rewrites(builder, rounding).apply(func))
     return relax.transform.DeadCodeElimination()(builder.get())

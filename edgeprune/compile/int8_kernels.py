@@ -11,7 +11,7 @@ is fused into its consumer (a convolution into a residual add), the expressions 
 multiplying."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 from tvm import te, tirx
@@ -23,32 +23,52 @@ _ROUND_BIT = 1 << 30
 class Requantize:
     """acc -> clamp(zero_point + MultiplyByQuantizedMultiplier(acc, multiplier, shift), low, high).
 
-    TFLM's arithmetic in 32 bits, as CMSIS-NN does it: the left shift on int32, one 32x32->64
-    multiply for the rounding doubling high multiply, and the rounding divide by a power of two
-    with a mask. `multiplier` and `shift` are Python ints (one for the tensor) or TIR expressions
-    (a load from a per-channel constant). `low`/`high` None means no clamp (an int32 intermediate)."""
+    `rounding` picks TFLM's variant. "double" (TFLM's and CMSIS-NN's default) is the saturating
+    rounding doubling high multiply and then a rounding divide by a power of two, in 32 bits as
+    CMSIS-NN does it; "single" (TFLITE_SINGLE_ROUNDING, CMSIS_NN_USE_SINGLE_ROUNDING) rounds once,
+    half up: (acc * multiplier + 2**(30 - shift)) >> (31 - shift). `multiplier` and `shift` are
+    Python ints (one for the tensor) or TIR expressions (a load from a per-channel constant).
+    `low`/`high` None means no clamp (an int32 intermediate)."""
 
     zero_point: int
     low: int | None
     high: int | None
     dtype: str = "int8"
+    rounding: str = "double"
 
     def __call__(self, acc: tirx.PrimExpr, multiplier, shift) -> tirx.PrimExpr:
-        i32, i64 = "int32", "int64"
-        multiplier, shift = (tirx.const(v, i32) if isinstance(v, int) else v.astype(i32) for v in (multiplier, shift))
-        zero, one = tirx.const(0, i32), tirx.const(1, i32)
-        x = tirx.shift_left(acc, tirx.max(shift, zero))
-        # Rounding doubling high multiply: TFLM's nudged, truncating division equals this shift.
-        high = tirx.shift_right(x.astype(i64) * multiplier.astype(i64) + tirx.const(_ROUND_BIT, i64),
-                                tirx.const(31, i64)).astype(i32)
-        # Rounding divide by 2**right, half away from zero (gemmlowp's RoundingDivideByPOT).
-        right = tirx.max(zero - shift, zero)
-        mask = tirx.shift_left(one, right) - one
-        threshold = tirx.shift_right(mask, one) + (high < zero).astype(i32)
-        value = tirx.shift_right(high, right) + ((high & mask) > threshold).astype(i32) + self.zero_point
+        multiplier, shift = (tirx.const(v, "int32") if isinstance(v, int) else v.astype("int32")
+                             for v in (multiplier, shift))
+        value = (_single_rounding if self.rounding == "single" else _double_rounding)(acc, multiplier, shift)
+        value = value + self.zero_point
         if self.low is not None:
             value = tirx.min(tirx.max(value, self.low), self.high)
         return value.astype(self.dtype)
+
+    def unclamped(self) -> "Requantize":
+        """The same rounding into int32 with no zero point or clamp (an intermediate rescale)."""
+        return replace(self, zero_point=0, low=None, high=None, dtype="int32")
+
+
+def _double_rounding(acc: tirx.PrimExpr, multiplier: tirx.PrimExpr, shift: tirx.PrimExpr) -> tirx.PrimExpr:
+    i32, i64 = "int32", "int64"
+    zero, one = tirx.const(0, i32), tirx.const(1, i32)
+    x = tirx.shift_left(acc, tirx.max(shift, zero))
+    # Rounding doubling high multiply: TFLM's nudged, truncating division equals this shift.
+    high = tirx.shift_right(x.astype(i64) * multiplier.astype(i64) + tirx.const(_ROUND_BIT, i64),
+                            tirx.const(31, i64)).astype(i32)
+    # Rounding divide by 2**right, half away from zero (gemmlowp's RoundingDivideByPOT).
+    right = tirx.max(zero - shift, zero)
+    mask = tirx.shift_left(one, right) - one
+    threshold = tirx.shift_right(mask, one) + (high < zero).astype(i32)
+    return tirx.shift_right(high, right) + ((high & mask) > threshold).astype(i32)
+
+
+def _single_rounding(acc: tirx.PrimExpr, multiplier: tirx.PrimExpr, shift: tirx.PrimExpr) -> tirx.PrimExpr:
+    i64 = "int64"
+    total = (tirx.const(31, "int32") - shift).astype(i64)
+    half = tirx.shift_left(tirx.const(1, i64), total - tirx.const(1, i64))
+    return tirx.shift_right(acc.astype(i64) * multiplier.astype(i64) + half, total).astype("int32")
 
 
 def _shape(tensor: te.Tensor) -> tuple[int, ...]:
@@ -146,7 +166,7 @@ def add(a: te.Tensor, b: te.Tensor, *, inputs: tuple[AddInput, AddInput], left_s
         output_multiplier: int, output_shift: int, requantize: Requantize) -> te.Tensor:
     """TFLM's int8 add: both inputs shifted left by `left_shift`, rescaled to twice the larger
     input scale, summed and requantized to the output (a, b of one shape)."""
-    rescale = Requantize(0, None, None, "int32")
+    rescale = requantize.unclamped()
 
     def term(tensor: te.Tensor, spec: AddInput, index) -> tirx.PrimExpr:
         shifted = (_int32(tensor[index]) - spec.zero_point) * (1 << left_shift)

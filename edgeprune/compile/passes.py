@@ -2,6 +2,7 @@
 runnable one by one. Graph passes work on the Relax module; kernel passes on its PrimFuncs."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Callable
 
@@ -15,20 +16,27 @@ from edgeprune.compile.schedule import LeanSchedule
 
 
 @dataclass(frozen=True)
+class PassOptions:
+    """The user's choices that passes read: TFLM's requantize rounding ("double" or "single")."""
+
+    rounding: str = "double"
+
+
+@dataclass(frozen=True)
 class NamedPass:
     name: str
     doc: str
-    make: Callable[..., Callable[[tvm.IRModule], tvm.IRModule]]  # target -> TVM pass or function
+    make: Callable[..., Callable[[tvm.IRModule], tvm.IRModule]]  # (target, PassOptions) -> pass or function
 
 
 def _relax(name: str, doc: str) -> NamedPass:
-    return NamedPass(name, doc, lambda _target: getattr(relax.transform, name)())
+    return NamedPass(name, doc, lambda _target, _options: getattr(relax.transform, name)())
 
 
 GRAPH_PASSES: list[NamedPass] = [
     NamedPass("LowerQDQToInteger", "int8 QDQ regions into integer-only ops (TFLM requantize)",
-              lambda _t: lower_qdq_to_integer),
-    NamedPass("CheckIntegerOnly", "an int8 model computes nothing in float", lambda _t: check_integer_only),
+              lambda _t, options: functools.partial(lower_qdq_to_integer, rounding=options.rounding)),
+    NamedPass("CheckIntegerOnly", "an int8 model computes nothing in float", lambda _t, _o: check_integer_only),
     _relax("DecomposeOpsForInference", "BatchNorm and friends into elementwise ops"),
     _relax("LegalizeOps", "every Relax op into a TIR PrimFunc (TOPI compute)"),
     _relax("AnnotateTIROpPattern", "mark kernels as elementwise / injective / reduction"),
@@ -45,11 +53,11 @@ GRAPH_PASSES: list[NamedPass] = [
 
 
 def _stir(name: str, doc: str) -> NamedPass:
-    return NamedPass(name, doc, lambda _target: getattr(s_tir.transform, name)())
+    return NamedPass(name, doc, lambda _target, _options: getattr(s_tir.transform, name)())
 
 
 def _tirx(name: str, doc: str, *args) -> NamedPass:
-    return NamedPass(name, doc, lambda _target: getattr(tirx.transform, name)(*args))
+    return NamedPass(name, doc, lambda _target, _options: getattr(tirx.transform, name)(*args))
 
 
 def _partition_loops(mod: tvm.IRModule) -> tvm.IRModule:
@@ -58,7 +66,7 @@ def _partition_loops(mod: tvm.IRModule) -> tvm.IRModule:
 
 
 KERNEL_PASSES: list[NamedPass] = [
-    NamedPass("LeanSchedule", "inline elementwise stages; no full-size intermediates", lambda _t: LeanSchedule()),
+    NamedPass("LeanSchedule", "inline elementwise stages; no full-size intermediates", lambda _t, _o: LeanSchedule()),
     _stir("CanonicalizeLoop", "loops start at zero"),
     _stir("LowerInitBlock", "reduction init into the loop body"),
     _stir("PlanAndUpdateBufferAllocationLocation", "allocate buffers at their narrowest scope"),
@@ -69,7 +77,7 @@ KERNEL_PASSES: list[NamedPass] = [
     _tirx("FlattenBuffer", "multi-dimensional buffers to flat arrays"),
     _tirx("NarrowDataType", "int64 indices to int32 (32-bit cores)", 32),
     NamedPass("LoopPartition", "split border iterations off loops with likely() bounds (padding)",
-              lambda _t: _partition_loops),
+              lambda _t, _o: _partition_loops),
     _tirx("VectorizeLoop", "vectorized loops to vector instructions", True),
     _tirx("StorageRewrite", "reuse local buffers"),
     _tirx("UnrollLoop", "unroll small constant loops"),
@@ -77,17 +85,18 @@ KERNEL_PASSES: list[NamedPass] = [
     _tirx("RemoveNoOp", "drop statements without effect"),
     _tirx("CommonSubexprElim", "share repeated index arithmetic"),
     NamedPass("PlainPointerSignature", "kernels as int32_t f(T *a, T *b, ...): no packed API",
-              lambda target: PlainPointerSignature(target)),
+              lambda target, _o: PlainPointerSignature(target)),
     _tirx("LowerTVMBuiltin", "large temporaries via TVMBackendAllocWorkspace"),
     _tirx("LowerIntrin", "math intrinsics for the target"),
     _tirx("SkipAssert", "no assertion strings on the device"),
 ]
 
 
-def run_passes(mod: tvm.IRModule, passes: list[NamedPass], target) -> tvm.IRModule:
+def run_passes(mod: tvm.IRModule, passes: list[NamedPass], target,
+               options: PassOptions = PassOptions()) -> tvm.IRModule:
     with target:
         for named in passes:
-            mod = named.make(target)(mod)
+            mod = named.make(target, options)(mod)
     return mod
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+ROUNDINGS = ("double", "single")  # TFLM's default, and its TFLITE_SINGLE_ROUNDING variant
+
 
 def quantize_multiplier(real: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(multiplier, shift) per element with real = multiplier * 2**(shift - 31), multiplier in
@@ -23,9 +25,15 @@ def quantize_multiplier(real: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.where(tiny, 0, fixed).astype(np.int64), np.where(tiny, 0, exponent).astype(np.int64)
 
 
-def multiply_by_quantized_multiplier(x: np.ndarray, multiplier: np.ndarray, shift: np.ndarray) -> np.ndarray:
-    """The reference semantics in numpy (int64), used by tests against the compiled kernels."""
-    x = np.asarray(x, np.int64) * (np.int64(1) << np.maximum(shift, 0))
+def multiply_by_quantized_multiplier(x: np.ndarray, multiplier: np.ndarray, shift: np.ndarray,
+                                     rounding: str = "double") -> np.ndarray:
+    """The reference semantics in numpy (int64), used by tests against the compiled kernels:
+    TFLM's default two roundings, or its TFLITE_SINGLE_ROUNDING variant."""
+    x, multiplier, shift = (np.asarray(v, np.int64) for v in (x, multiplier, shift))
+    if rounding == "single":
+        total = 31 - shift
+        return (x * multiplier + (np.int64(1) << (total - 1))) >> total
+    x = x * (np.int64(1) << np.maximum(shift, 0))
     product = x * multiplier
     nudge = np.where(product >= 0, 1 << 30, 1 - (1 << 30))
     high = _trunc_shift(product + nudge, 31)

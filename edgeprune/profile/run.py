@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import onnx
 
 from edgeprune.compile.api import CompiledModel
 from edgeprune.profile.qemu import QemuRun, run_on_qemu
@@ -46,7 +47,7 @@ class RunReport:
         return relative_error(self.device.outputs, self.reference)
 
 
-def reference_outputs(onnx_path: Path, inputs: list[np.ndarray]) -> list[np.ndarray]:
+def reference_outputs(model: Path | onnx.ModelProto, inputs: list[np.ndarray]) -> list[np.ndarray]:
     """onnxruntime's outputs with graph optimisations off: QDQ graphs then run as written
     (dequantize, float op, quantize), single-threaded. Its fused int8 kernels overflow on x86 CPUs without VNNI."""
     import onnxruntime as ort
@@ -54,7 +55,8 @@ def reference_outputs(onnx_path: Path, inputs: list[np.ndarray]) -> list[np.ndar
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     options.intra_op_num_threads = 1  # a fixed summation order: the reference repeats exactly
-    session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+    source = model.SerializeToString() if isinstance(model, onnx.ModelProto) else str(model)
+    session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
     feeds = {spec.name: x for spec, x in zip(session.get_inputs(), inputs)}
     return session.run(None, feeds)
 

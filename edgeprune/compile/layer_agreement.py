@@ -1,0 +1,127 @@
+"""Layer by layer, the int8 lowering against onnxruntime.
+
+Every activation QuantizeLinear of a QDQ model closes a layer: the region that computes it from
+int8 tensors (earlier layers' outputs) and constants. Each region is cut out with onnx's
+Extractor, lowered to integer kernels and run on the host, fed onnxruntime's own values of its
+int8 inputs, so that a difference is the layer's own and not one carried from an earlier layer."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import onnx
+import tvm
+from onnx.utils import Extractor
+from tvm import relax
+
+from edgeprune.compile.frontend import to_relax
+from edgeprune.compile.int8 import lower_qdq_to_integer
+from edgeprune.compile.integer_guard import check_integer_only
+
+_QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
+
+
+TIE_TOLERANCE = 1 / 16  # output LSBs: how close to a half-integer a value must be to round either way
+
+
+@dataclass(frozen=True)
+class Layer:
+    """The int8 tensor a QuantizeLinear writes, the ops of its region and the int8 tensors it reads;
+    `real` is the float tensor it quantizes, with `scale` and `zero_point`."""
+
+    output: str
+    ops: tuple[str, ...]
+    inputs: tuple[str, ...]
+    real: str
+    scale: float
+    zero_point: int
+
+
+@dataclass(frozen=True)
+class LayerAgreement:
+    """`differ` elements are not equal to onnxruntime's; `ties` of them are within TIE_TOLERANCE of a
+    half-integer before rounding, where TFLM's rounding (half away from zero, in two steps) and
+    onnxruntime's (half to even, in float32) legitimately part."""
+
+    layer: Layer
+    elements: int
+    differ: int
+    ties: int
+    max_abs_diff: int
+
+    @property
+    def exact_fraction(self) -> float:
+        return 1.0 - self.differ / self.elements
+
+
+def host_build(model: onnx.ModelProto, rounding: str = "double") -> Callable[..., np.ndarray]:
+    """The integer graph of a QDQ model (edges already int8), built for the host CPU."""
+    mod = check_integer_only(lower_qdq_to_integer(to_relax(model), rounding))
+    vm = relax.VirtualMachine(tvm.compile(mod, target="llvm"), tvm.cpu())
+    return lambda *arrays: vm["main"](*(tvm.runtime.tensor(a) for a in arrays)).numpy()
+
+
+def integer_layers(model: onnx.ModelProto) -> list[Layer]:
+    """The layers of a QDQ model in graph order; the float input's QuantizeLinear is not one."""
+    producer = {out: node for node in model.graph.node for out in node.output}
+    constants_values = {init.name: onnx.numpy_helper.to_array(init) for init in model.graph.initializer}
+    quantized = {node.output[0] for node in model.graph.node if node.op_type == "QuantizeLinear"}
+    constants = set(constants_values)
+    graph_inputs = {i.name for i in model.graph.input}
+    layers = []
+    for node in model.graph.node:
+        if node.op_type != "QuantizeLinear" or node.input[0] in graph_inputs:
+            continue
+        inputs, ops, pending, seen = [], [], [node.input[0]], set()
+        while pending:
+            tensor = pending.pop()
+            if tensor in seen or not tensor or tensor in constants:
+                continue
+            seen.add(tensor)
+            if tensor in quantized:
+                inputs.append(tensor)
+                continue
+            source = producer[tensor]
+            if source.op_type not in _QDQ_OPS:
+                ops.append(source.op_type)
+            pending.extend(source.input)
+        scale, zero_point = (constants_values[name].reshape(-1)[0] for name in node.input[1:3])
+        layers.append(Layer(node.output[0], tuple(reversed(ops)), tuple(sorted(inputs)), node.input[0],
+                            float(scale), int(zero_point)))
+    return layers
+
+
+def _onnxruntime_values(model: onnx.ModelProto, names: list[str], x: np.ndarray) -> dict[str, np.ndarray]:
+    from edgeprune.profile.run import reference_outputs
+    from edgeprune.quantize.evaluate import with_outputs
+
+    exposed = with_outputs(model, names)
+    values = reference_outputs(exposed, [x])
+    return dict(zip((o.name for o in exposed.graph.output), values))
+
+
+def layer_agreement(model: onnx.ModelProto, samples: list[np.ndarray], rounding: str = "double") -> list[LayerAgreement]:
+    """Each layer of a QDQ model (float input), lowered by edgeprune with TFLM's `rounding` and fed
+    onnxruntime's values of its inputs, against onnxruntime's value of its output, over all `samples`."""
+    model = onnx.shape_inference.infer_shapes(model)
+    layers = integer_layers(model)
+    exposed = sorted({name for layer in layers for name in (layer.output, layer.real, *layer.inputs)})
+    reference = [_onnxruntime_values(model, exposed, x) for x in samples]
+    extractor = Extractor(model)
+    return [_compare(layer, host_build(extractor.extract_model(list(layer.inputs), [layer.output]), rounding), reference)
+            for layer in layers]
+
+
+def _compare(layer: Layer, run: Callable[..., np.ndarray], reference: list[dict[str, np.ndarray]]) -> LayerAgreement:
+    diffs, ties = [], []
+    for values in reference:
+        diff = (run(*(values[name] for name in layer.inputs)).astype(np.int32)
+                - values[layer.output].astype(np.int32)).reshape(-1)
+        real = values[layer.real].astype(np.float64).reshape(-1) / layer.scale + layer.zero_point
+        near_tie = np.abs(np.abs(real - np.floor(real)) - 0.5) < TIE_TOLERANCE
+        diffs.append(diff)
+        ties.append((diff != 0) & near_tie)
+    diff = np.concatenate(diffs)
+    return LayerAgreement(layer, diff.size, int((diff != 0).sum()), int(np.concatenate(ties).sum()),
+                          int(np.abs(diff).max()))
