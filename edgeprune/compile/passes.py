@@ -82,7 +82,6 @@ KERNEL_PASSES: list[NamedPass] = [
     _tirx("StorageRewrite", "reuse local buffers"),
     _tirx("UnrollLoop", "unroll small constant loops"),
     _tirx("StmtSimplify", "arithmetic simplification"),
-    _tirx("RemoveNoOp", "drop statements without effect"),
     _tirx("CommonSubexprElim", "share repeated index arithmetic"),
     NamedPass("PlainPointerSignature", "kernels as int32_t f(T *a, T *b, ...): no packed API",
               lambda target, _o: PlainPointerSignature(target)),
