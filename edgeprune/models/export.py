@@ -1,6 +1,7 @@
 """Export a torch model to ONNX the way the compiler wants it (BN folded, shapes constant)."""
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -18,6 +19,8 @@ def to_onnx(model: nn.Module, input_shape: tuple[int, ...], path: str | os.PathL
     and shape `Expand` nodes TVM's importer rejects. Returns the path written.
     """
     path = Path(path)
+    # The exporter warns once per torchvision operator it cannot register; edgeprune uses none.
+    logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
     was_training = model.training
     model.eval()
     try:
