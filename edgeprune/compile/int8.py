@@ -18,7 +18,7 @@ from tvm.relax import op as R
 from tvm.relax.dpl import is_const, is_op, rewrite_call, wildcard
 
 from edgeprune.compile import int8_kernels
-from edgeprune.compile.int8_kernels import AddInput, Requantize
+from edgeprune.compile.int8_kernels import RescaleInput, Requantize
 from edgeprune.compile.requantize import ROUNDINGS, quantize_multiplier
 from edgeprune.errors import EdgepruneError, UnsupportedOpError
 
@@ -77,6 +77,7 @@ class _Rewrites:
 
     def __init__(self, builder: relax.BlockBuilder, rounding: str):
         self.builder, self.rounding = builder, rounding
+        self.bindings: dict = {}
         self.x, self.w, self.b, self.y = _QDQ.of(), _QDQ.of(is_const()), _QDQ.of(is_const()), _QDQ.of()
 
     # ---- convolution: quantize(act(conv2d(dq(x), dq(w)) [+ reshape(dq(b))])) ----
@@ -124,10 +125,11 @@ class _Rewrites:
         axes = [int(a) for a in attrs.axis]
         shape = [int(d) for d in m[self.x.data].ty.shape]
         count = int(np.prod([shape[a] for a in axes]))
-        multiplier, shift = _q31(_scalar(m[self.x.scale]) / (count * _scalar(m[self.y.scale])))
+        left_shift = _headroom(count)
+        multiplier, shift = _q31(_scalar(m[self.x.scale]) / (count * _scalar(m[self.y.scale]) * (1 << left_shift)))
         out = self._kernel(
             "mean_int8", int8_kernels.mean, m[self.x.data], axes=axes, keepdims=bool(attrs.keepdims),
-            offset=count * self._zero_point(m, self.x), multiplier=multiplier, shift=shift,
+            offset=count * self._zero_point(m, self.x), left_shift=left_shift, multiplier=multiplier, shift=shift,
             requantize=self._output(m, None))
         return R.reshape(out, m[self.mean_reshaped].args[1]) if self.mean_reshaped in m else out
 
@@ -143,11 +145,58 @@ class _Rewrites:
         if [int(d) for d in a.ty.shape] != [int(d) for d in b.ty.shape]:
             return matched  # broadcasting adds stay in float; CheckIntegerOnly names them
         twice_max = 2 * max(_scalar(m[self.a.scale]), _scalar(m[self.x.scale]))
-        inputs = tuple(AddInput(self._zero_point(m, q), *_q31(_scalar(m[q.scale]) / twice_max)) for q in (self.a, self.x))
+        inputs = tuple(RescaleInput(self._zero_point(m, q), *_q31(_scalar(m[q.scale]) / twice_max)) for q in (self.a, self.x))
         multiplier, shift = _q31(twice_max / ((1 << ADD_LEFT_SHIFT) * _scalar(m[self.y.scale])))
         return self._kernel(
             "add_int8", int8_kernels.add, a, b, inputs=inputs, left_shift=ADD_LEFT_SHIFT, output_multiplier=multiplier,
             output_shift=shift, requantize=self._output(m, self.add_act), fusible=False)
+
+    # ---- average pool: quantize(avg_pool2d(dq(x))) (count_include_pad, or no padding) ----
+    def avg_pool_pattern(self):
+        self.avg_pool = is_op("relax.nn.avg_pool2d")(self.x.dequantize())
+        return self.y.quantize_of(self.avg_pool)
+
+    def avg_pool_rewrite(self, matched, m):
+        attrs = m[self.avg_pool].attrs
+        padding = [int(p) for p in attrs.padding]
+        if attrs.ceil_mode or any(int(d) != 1 for d in attrs.dilation) or (any(padding) and not attrs.count_include_pad):
+            return matched  # stays in float; CheckIntegerOnly names it
+        pool = [int(k) for k in attrs.pool_size]
+        count = pool[0] * pool[1]
+        left_shift = _headroom(count)
+        multiplier, shift = _q31(_scalar(m[self.x.scale]) / (count * _scalar(m[self.y.scale]) * (1 << left_shift)))
+        return self._kernel(
+            "avg_pool2d_int8", int8_kernels.avg_pool2d, m[self.x.data], pool=pool,
+            strides=[int(s) for s in attrs.strides], padding=padding, input_zero_point=self._zero_point(m, self.x),
+            left_shift=left_shift, multiplier=multiplier, shift=shift, requantize=self._output(m, None))
+
+    # ---- concat: quantize(concat((dq(a), dq(b), ...))), each input rescaled to the output ----
+    def concat_pattern(self):
+        self.concat = is_op("relax.concat")(wildcard())
+        return self.y.quantize_of(self.concat)
+
+    def concat_rewrite(self, matched, m):
+        sy, zy = _scalar(m[self.y.scale]), self._zero_point(m, self.y)
+        fields = self._bound(m[self.concat].args[0])
+        tensors, specs = [], []
+        for field in getattr(fields, "fields", ()):
+            dq = self._bound(field)
+            if not (isinstance(dq, relax.Call) and getattr(dq.op, "name", "") == "relax.dequantize"
+                    and all(isinstance(a, tvm.ir.Constant) for a in dq.args[1:3])):
+                return matched
+            scale, zero_point = _scalar(dq.args[1]), int(_scalar(dq.args[2]))
+            tensors.append(dq.args[0])
+            same = np.isclose(scale, sy, rtol=1e-6) and zero_point == zy
+            specs.append(None if same else RescaleInput(zero_point, *_q31(scale / (sy * (1 << ADD_LEFT_SHIFT)))))
+        if not tensors:
+            return matched
+        return self._kernel("concat_int8", int8_kernels.concat, *tensors, axis=int(m[self.concat].attrs.axis),
+                            inputs=tuple(specs), left_shift=ADD_LEFT_SHIFT, requantize=self._output(m, None),
+                            fusible=False)
+
+    def _bound(self, expr):
+        """What a dataflow variable is bound to (the expression itself otherwise)."""
+        return self.bindings.get(expr, expr) if isinstance(expr, relax.Var) else expr
 
     # ---- ops that keep the quantization: quantize(op(dq(x))) with the same scale/zero point ----
     def same_scale_pattern(self):
@@ -191,7 +240,7 @@ class _Rewrites:
             raise UnsupportedOpError(f"int8 {op} needs symmetric weights (weight zero point 0)")
         return _value(m[self.w.data]).astype(np.int32)
 
-    def _channel_constants(self, m, weight_rows: np.ndarray, biased) -> tuple[relax.Constant, ...]:
+    def _channel_constants(self, m, weight_rows: np.ndarray, biased) -> tuple[tvm.ir.Constant, ...]:
         """Per output channel: the int32 bias minus the input zero point times the weight sum, and
         the Q31 multiplier (int32) and shift (int8) of input scale x weight scale / output scale."""
         channels = weight_rows.shape[0]
@@ -213,11 +262,19 @@ class _Rewrites:
     def apply(self, func: relax.Function) -> relax.Function:
         rules = [(self.conv_pattern(), self.conv_rewrite), (self.dense_pattern(), self.dense_rewrite),
                  (self.mean_pattern(), self.mean_rewrite), (self.add_pattern(), self.add_rewrite),
+                 (self.avg_pool_pattern(), self.avg_pool_rewrite), (self.concat_pattern(), self.concat_rewrite),
                  (self.same_scale_pattern(), self.same_scale_rewrite),
                  (self.identity_pattern(), self.identity_rewrite)]
         for pattern, rewriter in rules:
+            self.bindings = relax.analysis.get_var2val(func)
             func = rewrite_call(pattern, rewriter, func)
         return func
+
+
+def _headroom(count: int) -> int:
+    """The left shift (at most ADD_LEFT_SHIFT) that keeps a sum of `count` int8 differences below
+    2**30: the requantize's first rounding then falls far below an output LSB."""
+    return max(0, min(ADD_LEFT_SHIFT, 30 - (count * 255).bit_length()))
 
 
 def _q31(real: float) -> tuple[int, int]:

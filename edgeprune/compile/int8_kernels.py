@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Sequence
 
-from tvm import te, tirx
+from tvm import te, tirx, topi
 
 _ROUND_BIT = 1 << 30
 
@@ -134,10 +134,10 @@ def dense(x: te.Tensor, weight: te.Tensor, bias: te.Tensor, multiplier: te.Tenso
                       name="requantize")
 
 
-def mean(x: te.Tensor, *, axes: Sequence[int], keepdims: bool, offset: int, multiplier: int, shift: int,
-         requantize: Requantize) -> te.Tensor:
-    """The sum over `axes` minus `offset` (count times the zero point), requantized (the 1/count is in
-    the multiplier)."""
+def mean(x: te.Tensor, *, axes: Sequence[int], keepdims: bool, offset: int, left_shift: int, multiplier: int,
+         shift: int, requantize: Requantize) -> te.Tensor:
+    """The sum over `axes` minus `offset` (count times the zero point), shifted left by `left_shift`
+    and requantized (the 1/count and 2**-left_shift are in the multiplier)."""
     shape = _shape(x)
     reduced = {axis: te.reduce_axis((0, shape[axis]), f"r{axis}") for axis in axes}
     kept = [axis for axis in range(len(shape)) if axis not in reduced]
@@ -150,27 +150,62 @@ def mean(x: te.Tensor, *, axes: Sequence[int], keepdims: bool, offset: int, mult
 
     total = te.compute(out_shape, lambda *i: te.sum(_int32(x[source_index(i)]), axis=list(reduced.values())),
                        name="sum")
-    return te.compute(out_shape, lambda *i: requantize(total[i] - offset, multiplier, shift), name="requantize")
+    return te.compute(out_shape, lambda *i: requantize((total[i] - offset) * (1 << left_shift), multiplier, shift),
+                      name="requantize")
+
+
+def avg_pool2d(x: te.Tensor, *, pool: Sequence[int], strides: Sequence[int], padding: Sequence[int],
+               input_zero_point: int, left_shift: int, multiplier: int, shift: int,
+               requantize: Requantize) -> te.Tensor:
+    """Window sums padded with the zero point, less the window's zero points, shifted left by
+    `left_shift` and requantized (1/window size and 2**-left_shift are in the multiplier; padding
+    counts, as with count_include_pad)."""
+    batch, channels, height, width = _shape(x)
+    top, left, bottom, right = padding
+    padded = _pad(x, top, left, bottom, right, input_zero_point)
+    out_h = (height + top + bottom - pool[0]) // strides[0] + 1
+    out_w = (width + left + right - pool[1]) // strides[1] + 1
+    ry, rx = te.reduce_axis((0, pool[0]), "ry"), te.reduce_axis((0, pool[1]), "rx")
+    total = te.compute((batch, channels, out_h, out_w),
+                       lambda n, c, y, w: te.sum(_int32(padded[n, c, y * strides[0] + ry, w * strides[1] + rx]),
+                                                 axis=[ry, rx]), name="sum")
+    offset = pool[0] * pool[1] * input_zero_point
+    return te.compute(total.shape, lambda *i: requantize((total[i] - offset) * (1 << left_shift), multiplier, shift),
+                      name="requantize")
 
 
 @dataclass(frozen=True)
-class AddInput:
-    """One input of a residual add: its zero point and the Q31 rescale to the common scale."""
+class RescaleInput:
+    """One input of an add or concat: its zero point and the Q31 rescale to the common scale."""
 
     zero_point: int
     multiplier: int
     shift: int
 
 
-def add(a: te.Tensor, b: te.Tensor, *, inputs: tuple[AddInput, AddInput], left_shift: int,
+def add(a: te.Tensor, b: te.Tensor, *, inputs: tuple[RescaleInput, RescaleInput], left_shift: int,
         output_multiplier: int, output_shift: int, requantize: Requantize) -> te.Tensor:
     """TFLM's int8 add: both inputs shifted left by `left_shift`, rescaled to twice the larger
     input scale, summed and requantized to the output (a, b of one shape)."""
     rescale = requantize.unclamped()
 
-    def term(tensor: te.Tensor, spec: AddInput, index) -> tirx.PrimExpr:
+    def term(tensor: te.Tensor, spec: RescaleInput, index) -> tirx.PrimExpr:
         shifted = (_int32(tensor[index]) - spec.zero_point) * (1 << left_shift)
         return rescale(shifted, spec.multiplier, spec.shift)
 
     return te.compute(_shape(a), lambda *i: requantize(term(a, inputs[0], i) + term(b, inputs[1], i),
                                                      output_multiplier, output_shift), name="add")
+
+
+def concat(*tensors: te.Tensor, axis: int, inputs: tuple[RescaleInput | None, ...], left_shift: int,
+           requantize: Requantize) -> te.Tensor:
+    """The inputs joined along `axis`, each first rescaled to the output's quantization (None: it
+    is already in it), from its value less the zero point shifted left by `left_shift`."""
+
+    def rescaled(tensor: te.Tensor, spec: RescaleInput | None) -> te.Tensor:
+        if spec is None:
+            return tensor
+        return te.compute(_shape(tensor), lambda *i: requantize((_int32(tensor[i]) - spec.zero_point) * (1 << left_shift),
+                                                                spec.multiplier, spec.shift), name="rescale")
+
+    return topi.concatenate([rescaled(t, spec) for t, spec in zip(tensors, inputs)], axis)

@@ -41,6 +41,7 @@ def check_integer_only(mod: tvm.IRModule) -> tvm.IRModule:
             "these operations have no integer lowering and would compute in float inside an int8 "
             "model: " + "; ".join(floats[:8]) + ("; ..." if len(floats) > 8 else "")
             + ". Supported in int8: conv2d (incl. depthwise, strided, padded), dense/Gemm/MatMul, "
-            "residual add, global average, max pool, reshape/flatten/transpose, ReLU/ReLU6/clip"
+            "residual add, concat (rescaled), average pool, global average, max pool, reshape/flatten/transpose, "
+            "ReLU/ReLU6/clip"
         )
     return mod
