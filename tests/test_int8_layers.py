@@ -33,8 +33,8 @@ def test_double_rounding_differs_from_onnxruntime_only_next_to_a_tie(quantized, 
     for result in layers:
         assert result.max_abs_diff <= 1, result
         assert result.ties == result.differ, f"{result}: a difference farther than {TIE_TOLERANCE} LSB from a tie"
-    elements = sum(r.elements for r in layers)
-    assert sum(r.differ for r in layers) / elements <= 0.002
+    # Over all intermediate tensors of the model, at least 99.9 % of elements are exact.
+    assert sum(r.differ for r in layers) / sum(r.elements for r in layers) <= 0.001
 
 
 def test_layers_are_found_with_their_int8_inputs(quantized):
