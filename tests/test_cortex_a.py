@@ -1,7 +1,8 @@
 """Cortex-A boards: the zoo models as static Linux executables under qemu-user agree with
-onnxruntime on the host; the plugin's instruction counts repeat exactly; the model builds as a
-library that links into another program; bad input gives clear errors. Real QEMU, real cross
-compilers, the real plugin (scripts/bootstrap-qemu-plugin builds it)."""
+onnxruntime on the host (fp32) or equal the host build of the same integer graph bit for bit
+(int8); the plugin's instruction counts repeat exactly; the model builds as a library that links
+into another program; bad input gives clear errors. Real QEMU, real cross compilers, the real
+plugin (scripts/bootstrap-qemu-plugin builds it)."""
 import subprocess
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 
 from edgeprune.cli import main as cli_main
+from edgeprune.compile.host import host_outputs
 from edgeprune.errors import ToolchainMissingError, UnknownTargetError
 from edgeprune.models import zoo
 from edgeprune.profile.qemu_user import IllegalInstructionError, PLUGIN_ENV
@@ -28,6 +30,20 @@ def test_zoo_model_matches_onnxruntime(compiled, board, name):
     # The instruction clock is exact: two inferences in one process count the same.
     assert report.device.run_ticks[0] == report.device.run_ticks[1] > 0
     assert report.device.cpu == load_target(board).qemu_cpu
+
+
+@pytest.mark.parametrize("board", BOARDS)
+@pytest.mark.parametrize("name", zoo.model_names())
+def test_int8_zoo_model_equals_the_host_build_bit_for_bit(quantized, compiled, board, name):
+    model = compiled(quantized(name), board)
+    x = random_inputs(model.manifest, seed=3)
+    first, second = (run(model, x, runs=2).device for _ in range(2))
+    assert [o.dtype for o in first.outputs] == [np.dtype(np.int8)] * len(first.outputs)
+    for got, expected in zip(first.outputs, host_outputs(model, x), strict=True):
+        assert np.array_equal(got, expected)
+    # Exact counts: two inferences in one process, and two processes, count the same.
+    assert first.run_ticks[0] == first.run_ticks[1] > 0
+    assert (first.run_ticks, first.layer_ticks) == (second.run_ticks, second.layer_ticks)
 
 
 @pytest.mark.parametrize("board", BOARDS)

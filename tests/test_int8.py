@@ -5,20 +5,15 @@ import onnx
 import pytest
 import tvm
 from onnx import TensorProto, helper
-from tvm import relax, te
+from tvm import te
 
 from edgeprune.compile.api import compile_model
-from edgeprune.compile.frontend import to_relax
-from edgeprune.compile.int8 import lower_qdq_to_integer
+from edgeprune.compile.host import host_outputs
 from edgeprune.compile.int8_kernels import Requantize
 from edgeprune.compile.requantize import multiply_by_quantized_multiplier, quantize_multiplier
 from edgeprune.errors import UnsupportedOpError
 from edgeprune.models import zoo
 from edgeprune.profile.run import run
-
-
-def _host_vm(mod):
-    return relax.VirtualMachine(tvm.compile(mod, target="llvm"), tvm.cpu())
 
 
 def test_requantize_matches_the_tflm_reference():
@@ -54,7 +49,7 @@ def test_int8_zoo_model_on_m4(quantized, compiled, name):
     report = run(model, [x])
     device = report.device.outputs[0].astype(np.int64)
     # The device computes exactly what the same integer graph computes on the host.
-    host = _host_vm(lower_qdq_to_integer(to_relax(onnx.load(model.onnx))))["main"](tvm.runtime.tensor(x)).numpy()
+    host = host_outputs(model, [x])[0]
     assert np.array_equal(device, host.astype(np.int64))
     # onnxruntime requantizes in float; TFLM's two-step rounding differs by 1 LSB on near-ties,
     # and such a flip can move later layers' values by 1 LSB too.
