@@ -13,7 +13,8 @@ from edgeprune.cli import main as cli_main
 from edgeprune.compile.host import host_outputs
 from edgeprune.errors import ToolchainMissingError, UnknownTargetError
 from edgeprune.models import zoo
-from edgeprune.profile.qemu_user import IllegalInstructionError, PLUGIN_ENV
+from edgeprune.profile.linux_app import IllegalInstructionError
+from edgeprune.profile.qemu_user import PLUGIN_ENV
 from edgeprune.profile.run import random_inputs, run
 from edgeprune.targets import load_target
 
