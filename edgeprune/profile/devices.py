@@ -3,11 +3,11 @@
     qemu:mps2-an386                                  QEMU (edgeprune.profile.qemu)
     serial:///dev/ttyACM0?board=nucleo-l4r5zi&baud=115200   a board on a serial port
     socket://127.0.0.1:5555?board=host-sim           the protocol on a TCP socket
-    ssh://pi@host                                    (parsed; no device class yet)
+    ssh://pi@host[:port]                             a Linux board over SSH (edgeprune.profile.ssh)
 
 A device class registers its schemes with `@register_device(...)`; `open_device(text)` parses
-the string and builds the device. Every device runs firmware that speaks the profiling protocol
-and returns a `Measurement`.
+the string and builds the device. Every device returns a `Measurement`; the bare-metal ones run
+firmware that speaks the profiling protocol, the SSH one the Linux boards' run application.
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from edgeprune.profile.closing import Closing
 from edgeprune.targets import Target, load_target
 
 # Modules that register device classes when imported (a missing one is skipped).
-DEVICE_MODULES = ("edgeprune.profile.qemu",)
+DEVICE_MODULES = ("edgeprune.profile.qemu", "edgeprune.profile.ssh")
 DEVICE_CLASSES: dict[str, type[Device]] = {}
 
 
@@ -72,7 +72,7 @@ class Measurement:
 
     outputs: list[np.ndarray]
     run_ticks: list[int]    # each run
-    layer_ticks: list[int]  # each layer, last run
+    layer_ticks: list[int]  # each layer, last run (Linux boards over SSH: median over the runs)
     stack_bytes: int        # high-water mark
     unit: str
     units_per_tick: float
