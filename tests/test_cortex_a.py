@@ -11,11 +11,13 @@ import pytest
 
 from edgeprune.cli import main as cli_main
 from edgeprune.compile.host import host_outputs
-from edgeprune.errors import ToolchainMissingError, UnknownTargetError
+from edgeprune.errors import EdgepruneError, ToolchainMissingError, UnknownTargetError
 from edgeprune.models import zoo
 from edgeprune.profile.linux_app import IllegalInstructionError
 from edgeprune.profile.qemu_user import PLUGIN_ENV
+from edgeprune.profile.api import profile
 from edgeprune.profile.run import random_inputs, run
+from edgeprune.profile.store import ResultsStore
 from edgeprune.targets import load_target
 
 pytestmark = pytest.mark.qemu
@@ -108,6 +110,20 @@ def test_the_model_links_into_an_application_as_a_library(compiled, board, tmp_p
     assert np.array_equal(y, run(model, [x]).device.outputs[0].reshape(-1))
 
 
+def test_profile_on_qemu_user_stores_the_instruction_counts(compiled, tmp_path):
+    model = compiled("kws_dscnn", "cortex-a53")
+    report = profile(model, "qemu-user:cortex-a53", runs=2, store=tmp_path / "results.db")
+    counted = run(model, report.inputs).device
+    record = report.record
+    assert record.outputs_match and record.unit == "instructions"
+    assert record.runs == [counted.instructions] * 2
+    assert [value for _, value in record.layers] == counted.layer_instructions
+    with ResultsStore(tmp_path / "results.db") as store:
+        assert store.get(record.id).device == "qemu-user:cortex-a53"
+    a72 = profile(model, "qemu-user:cortex-a53?cpu=cortex-a72", store=False)
+    assert "-cpu cortex-a72" in a72.method and a72.record.outputs_match
+
+
 def test_cli_run_prints_instructions_per_layer(compiled, capsys):
     model = compiled("digits_cnn", "cortex-a7")
     assert cli_main(["run", str(model.path)]) == 0
@@ -153,6 +169,11 @@ def test_missing_plugin_says_how_to_build_it(compiled, monkeypatch, tmp_path):
     monkeypatch.setenv(PLUGIN_ENV, str(tmp_path / "libep_insn.so"))
     with pytest.raises(ToolchainMissingError, match="scripts/bootstrap-qemu-plugin"):
         run(compiled("digits_cnn", "cortex-a53"))
+
+
+def test_a_bare_metal_board_on_the_qemu_user_device_is_refused(compiled):
+    with pytest.raises(EdgepruneError, match=r"runs Linux \(Cortex-A\) boards; mps2-an386 is bare metal"):
+        profile(compiled("digits_cnn", "mps2-an386"), "qemu-user:mps2-an386", store=False)
 
 
 def test_a_bare_metal_board_cannot_switch_cores(compiled):

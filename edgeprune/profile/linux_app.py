@@ -6,13 +6,17 @@ from __future__ import annotations
 import re
 import signal
 from dataclasses import dataclass
-from typing import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from edgeprune.errors import DeviceError
+from edgeprune.errors import DeviceError, EdgepruneError
 from edgeprune.profile.qemu import _tail as tail
-from edgeprune.targets import Target
+from edgeprune.targets import Target, load_target
+
+if TYPE_CHECKING:
+    from edgeprune.compile.api import CompiledModel
 
 _LINE = re.compile(r"^EP_([A-Z_]+) (\S+)(?: (\d+))?$")
 
@@ -33,9 +37,25 @@ class AppReport:
     timer_cost: int
 
 
-def input_payload(inputs: Sequence[np.ndarray], runs: int) -> bytes:
+def linux_build(folder: Path, board: str | None, device: str) -> tuple[CompiledModel, Target]:
+    """The compiled-model folder a Linux-board device runs, and its board (`board`, or the one it
+    was compiled for); an error if that is a bare-metal board or the executable is missing."""
+    from edgeprune.compile.api import CompiledModel
+
+    model = CompiledModel.load(folder)
+    target = load_target(board or model.manifest["board"])
+    if target.family != "linux":
+        raise EdgepruneError(f"{device} runs Linux (Cortex-A) boards; {target.name} is bare metal "
+                             f"(use qemu:{target.name} or serial://)")
+    if not model.elf.is_file():
+        raise EdgepruneError(f"{folder} has no firmware.elf; compile the model for {target.name} again")
+    return model, target
+
+
+def input_payload(inputs: Sequence[np.ndarray | bytes], runs: int) -> bytes:
     """input.bin: the run count (u32), then every input tensor's bytes."""
-    return np.uint32(runs).tobytes() + b"".join(np.ascontiguousarray(x).tobytes() for x in inputs)
+    return np.uint32(runs).tobytes() + b"".join(
+        x if isinstance(x, bytes) else np.ascontiguousarray(x).tobytes() for x in inputs)
 
 
 def parse_report(stdout: str, runs: int, where: str) -> AppReport:

@@ -1,6 +1,7 @@
 """Run a compiled model's static Linux executable (Cortex-A boards) under qemu-user, with
 edgeprune's TCG plugin as an instruction clock: the input goes in as a file, outputs and
-per-run / per-layer guest instruction counts come back.
+per-run / per-layer guest instruction counts come back. `edgeprune run` calls
+`run_on_qemu_user`; `edgeprune profile --device qemu-user:BOARD[?cpu=CORE]` the device below.
 
 Wall time under qemu-user is host noise, so the executable's clock is the plugin's count of
 guest instructions (targets/linux/qemu-plugin/ep_insn_plugin.c, built by
@@ -16,13 +17,19 @@ import tempfile
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from edgeprune.errors import DeviceError, ToolchainMissingError, UnknownTargetError
-from edgeprune.profile.linux_app import input_payload, parse_report, signal_error, split_outputs, tail
+from edgeprune.profile.devices import Device, DeviceURL, Measurement, register_device
+from edgeprune.profile.linux_app import input_payload, linux_build, parse_report, signal_error, split_outputs, tail
 from edgeprune.profile.qemu import QemuRun
+from edgeprune.profile.store import content_hash
 from edgeprune.targets import TARGETS_DIR, Target, load_target, require_program, target_names
+
+if TYPE_CHECKING:
+    from edgeprune.compile.api import CompiledModel
 
 PLUGIN_ENV = "EDGEPRUNE_QEMU_PLUGIN"  # overrides where the plugin .so is looked for
 PLUGIN_NAME = "libep_insn.so"
@@ -97,7 +104,7 @@ def qemu_user_command(target: Target, elf: Path, counter: Path, cpu: str | None 
 
 
 def run_on_qemu_user(
-    target: Target, elf: Path, inputs: list[np.ndarray], output_specs: list[dict],
+    target: Target, elf: Path, inputs: Sequence[np.ndarray | bytes], output_specs: list[dict],
     runs: int = 1, timeout: float = 120.0, cpu: str | None = None,
 ) -> QemuUserRun:
     """Run the executable under qemu-user, the model `runs` times on `inputs`; read back what it
@@ -138,3 +145,32 @@ def run_on_qemu_user(
         cpu=cpu,
         timer_cost=report.timer_cost,
     )
+
+
+@register_device("qemu-user")
+class QemuUserDevice(Device):
+    """A Linux board's executable under qemu-user (`qemu-user:cortex-a53`, `?cpu=` for another
+    core), with the counting plugin: figures are guest instructions, net of the clock's own."""
+
+    def __init__(self, url: DeviceURL, *, run_timeout: float = 600.0) -> None:
+        super().__init__(url)
+        self.run_timeout = run_timeout
+        self.model: CompiledModel | None = None
+        self.target: Target | None = None
+
+    @property
+    def method(self) -> str:
+        cpu = self.url.options.get("cpu") or (self.target.qemu_cpu if self.target else self.url.board)
+        return f"qemu-user -cpu {cpu}, guest instructions counted by edgeprune's TCG plugin"
+
+    def prepare(self, firmware_dir: Path) -> None:
+        self.model, self.target = linux_build(Path(firmware_dir), self.url.board, self.url.text)
+
+    def run(self, inputs: Sequence[np.ndarray | bytes], repeats: int = 1) -> Measurement:
+        if self.model is None:
+            raise DeviceError(f"{self.url.text}: run() before prepare()")
+        done = run_on_qemu_user(self.target, self.model.elf, inputs, self.model.manifest["outputs"], runs=repeats,
+                                timeout=self.run_timeout, cpu=self.url.options.get("cpu"))
+        return Measurement(done.outputs, [t - done.timer_cost for t in done.run_ticks],
+                           [round(x) for x in done.layer_instructions], done.stack_bytes, "instructions", 1.0,
+                           self.target.name, content_hash(self.model.onnx))

@@ -14,19 +14,21 @@ user's SSH configuration has it; edgeprune never turns it off. URL options:
 """
 from __future__ import annotations
 
-import json
 import shlex
 import subprocess
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from edgeprune.errors import DeviceError, EdgepruneError
-from edgeprune.profile.devices import Device, DeviceURL, Measurement, _folder_board, register_device
-from edgeprune.profile.linux_app import input_payload, parse_report, signal_error, split_outputs, tail
+from edgeprune.profile.devices import Device, DeviceURL, Measurement, register_device
+from edgeprune.profile.linux_app import input_payload, linux_build, parse_report, signal_error, split_outputs, tail
 from edgeprune.profile.store import content_hash
-from edgeprune.targets import Target, load_target, require_program
+from edgeprune.targets import Target, require_program
+
+if TYPE_CHECKING:
+    from edgeprune.compile.api import CompiledModel
 
 SSH_ERROR = 255           # ssh's own exit status (connection, authentication, host key)
 CONNECT_TIMEOUT_SECONDS = 10
@@ -44,9 +46,8 @@ class SshDevice(Device):
         self.run_timeout = run_timeout
         self.login = f"{url.user}@{url.target}" if url.user else url.target
         self.remote_dir: str | None = None
-        self.folder: Path | None = None
+        self.model: CompiledModel | None = None
         self.target: Target | None = None
-        self.manifest: dict = {}
 
     @property
     def method(self) -> str:
@@ -104,30 +105,22 @@ class SshDevice(Device):
 
     def prepare(self, firmware_dir: Path) -> None:
         self.close()
-        folder = Path(firmware_dir)
-        target = load_target(self.url.board or _folder_board(folder))
-        if target.family != "linux":
-            raise EdgepruneError(f"{self.url.text}: ssh:// runs Linux (Cortex-A) boards; {target.name} is "
-                                 f"bare metal (use qemu:{target.name} or serial://)")
-        if not (folder / "firmware.elf").is_file():
-            raise EdgepruneError(f"{folder} has no firmware.elf; compile the model for {target.name} first")
+        model, target = linux_build(Path(firmware_dir), self.url.board, self.url.text)
         copied = self._ssh('d=$(mktemp -d /tmp/edgeprune-XXXXXX) && cat > "$d/firmware.elf" && '
-                           'chmod +x "$d/firmware.elf" && echo "$d"', (folder / "firmware.elf").read_bytes())
+                           'chmod +x "$d/firmware.elf" && echo "$d"', model.elf.read_bytes())
         if copied.returncode != 0:
             raise DeviceError(f"{self.url.text}: cannot copy the executable to the board: "
                               f"{tail(copied.stderr.decode(errors='replace'))}")
         self.remote_dir = copied.stdout.decode().strip()
-        self.folder, self.target = folder, target
-        self.manifest = json.loads((folder / "manifest.json").read_text())
+        self.model, self.target = model, target
 
     def run(self, inputs: Sequence[np.ndarray | bytes], repeats: int = 1) -> Measurement:
         if self.remote_dir is None:
             raise DeviceError(f"{self.url.text}: run() before prepare()")
-        arrays = [np.frombuffer(x, np.uint8) if isinstance(x, bytes) else x for x in inputs]
         wrapper = self.url.options.get("exec", "")
         folder = shlex.quote(self.remote_dir)
         done = self._ssh(f"cd {folder} && cat > input.bin && {wrapper} ./firmware.elf; echo {EXIT_MARK} $?",
-                         input_payload(arrays, repeats), self.run_timeout)
+                         input_payload(inputs, repeats), self.run_timeout)
         text = done.stdout.decode(errors="replace")
         status = self._exit_status(text, done.stderr.decode(errors="replace"))
         if status != 0:
@@ -137,8 +130,8 @@ class SshDevice(Device):
             raise DeviceError(f"{self.url.text}: the executable reported a {report.clock!r} clock, not the "
                               f"wall clock; output:\n{tail(text)}")
         raw = self._ssh(f"cat {folder}/output.bin").stdout
-        return Measurement(split_outputs(raw, self.manifest["outputs"]), report.run_ticks, report.layer_ticks,
-                           report.stack_bytes, "ns", 1.0, self.target.name, content_hash(self.folder / "model.onnx"))
+        return Measurement(split_outputs(raw, self.model.manifest["outputs"]), report.run_ticks, report.layer_ticks,
+                           report.stack_bytes, "ns", 1.0, self.target.name, content_hash(self.model.onnx))
 
     def _exit_status(self, stdout: str, stderr: str) -> int:
         for line in reversed(stdout.splitlines()):
