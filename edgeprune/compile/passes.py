@@ -10,8 +10,9 @@ from tvm import relax, s_tir, tirx
 
 from edgeprune.compile.int8 import lower_qdq_to_integer
 from edgeprune.compile.integer_guard import check_integer_only
-from edgeprune.compile.pointer_signature import PlainPointerSignature
+from edgeprune.compile.pointer_signature import PlainPointerSignature, ReturnZero
 from edgeprune.compile.schedule import LeanSchedule
+from edgeprune.compile.vector_schedule import VectorSchedule, is_linux_target
 
 
 @dataclass(frozen=True)
@@ -52,13 +53,20 @@ def _tirx(name: str, doc: str, *args) -> NamedPass:
     return NamedPass(name, doc, lambda _target: getattr(tirx.transform, name)(*args))
 
 
+def _unchanged(mod: tvm.IRModule) -> tvm.IRModule:
+    return mod
+
+
 def _partition_loops(mod: tvm.IRModule) -> tvm.IRModule:
     with tvm.transform.PassContext(config={"s_tir.LoopPartition": {"partition_const_loop": True}}):
         return s_tir.transform.LoopPartition()(mod)
 
 
 KERNEL_PASSES: list[NamedPass] = [
-    NamedPass("LeanSchedule", "inline elementwise stages; no full-size intermediates", lambda _t: LeanSchedule()),
+    NamedPass("LeanSchedule", "bare metal: inline elementwise stages; no full-size intermediates",
+              lambda t: _unchanged if is_linux_target(t) else LeanSchedule()),
+    NamedPass("VectorSchedule", "Linux (Cortex-A): NEON register tiles; a padded input copy",
+              lambda t: VectorSchedule() if is_linux_target(t) else _unchanged),
     _stir("CanonicalizeLoop", "loops start at zero"),
     _stir("LowerInitBlock", "reduction init into the loop body"),
     _stir("PlanAndUpdateBufferAllocationLocation", "allocate buffers at their narrowest scope"),
@@ -79,6 +87,7 @@ KERNEL_PASSES: list[NamedPass] = [
     NamedPass("PlainPointerSignature", "kernels as int32_t f(T *a, T *b, ...): no packed API",
               lambda target: PlainPointerSignature(target)),
     _tirx("LowerTVMBuiltin", "large temporaries via TVMBackendAllocWorkspace"),
+    NamedPass("ReturnZero", "kernels end with `return 0`, after their workspace frees", lambda _t: ReturnZero()),
     _tirx("LowerIntrin", "math intrinsics for the target"),
     _tirx("SkipAssert", "no assertion strings on the device"),
 ]
