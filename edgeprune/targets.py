@@ -27,6 +27,7 @@ DEBIAN_PACKAGES = {
     "aarch64-linux-gnu-gcc": "gcc-aarch64-linux-gnu",
     "arm-linux-gnueabihf-gcc": "gcc-arm-linux-gnueabihf",
     "make": "make",
+    "ssh": "openssh-client",
 }
 
 

@@ -1,7 +1,8 @@
 """Cortex-A boards: the zoo models as static Linux executables under qemu-user agree with
-onnxruntime on the host; the plugin's instruction counts repeat exactly; the model builds as a
-library that links into another program; bad input gives clear errors. Real QEMU, real cross
-compilers, the real plugin (scripts/bootstrap-qemu-plugin builds it)."""
+onnxruntime on the host (fp32) or equal the host build of the same integer graph bit for bit
+(int8); the plugin's instruction counts repeat exactly; the model builds as a library that links
+into another program; bad input gives clear errors. Real QEMU, real cross compilers, the real
+plugin (scripts/bootstrap-qemu-plugin builds it)."""
 import subprocess
 from pathlib import Path
 
@@ -9,10 +10,14 @@ import numpy as np
 import pytest
 
 from edgeprune.cli import main as cli_main
-from edgeprune.errors import ToolchainMissingError, UnknownTargetError
+from edgeprune.compile.host import host_outputs
+from edgeprune.errors import EdgepruneError, ToolchainMissingError, UnknownTargetError
 from edgeprune.models import zoo
-from edgeprune.profile.qemu_user import IllegalInstructionError, PLUGIN_ENV
+from edgeprune.profile.linux_app import IllegalInstructionError
+from edgeprune.profile.qemu_user import PLUGIN_ENV
+from edgeprune.profile.api import profile
 from edgeprune.profile.run import random_inputs, run
+from edgeprune.profile.store import ResultsStore
 from edgeprune.targets import load_target
 
 pytestmark = pytest.mark.qemu
@@ -28,6 +33,20 @@ def test_zoo_model_matches_onnxruntime(compiled, board, name):
     # The instruction clock is exact: two inferences in one process count the same.
     assert report.device.run_ticks[0] == report.device.run_ticks[1] > 0
     assert report.device.cpu == load_target(board).qemu_cpu
+
+
+@pytest.mark.parametrize("board", BOARDS)
+@pytest.mark.parametrize("name", zoo.model_names())
+def test_int8_zoo_model_equals_the_host_build_bit_for_bit(quantized, compiled, board, name):
+    model = compiled(quantized(name), board)
+    x = random_inputs(model.manifest, seed=3)
+    first, second = (run(model, x, runs=2).device for _ in range(2))
+    assert [o.dtype for o in first.outputs] == [np.dtype(np.int8)] * len(first.outputs)
+    for got, expected in zip(first.outputs, host_outputs(model, x), strict=True):
+        assert np.array_equal(got, expected)
+    # Exact counts: two inferences in one process, and two processes, count the same.
+    assert first.run_ticks[0] == first.run_ticks[1] > 0
+    assert (first.run_ticks, first.layer_ticks) == (second.run_ticks, second.layer_ticks)
 
 
 @pytest.mark.parametrize("board", BOARDS)
@@ -91,6 +110,20 @@ def test_the_model_links_into_an_application_as_a_library(compiled, board, tmp_p
     assert np.array_equal(y, run(model, [x]).device.outputs[0].reshape(-1))
 
 
+def test_profile_on_qemu_user_stores_the_instruction_counts(compiled, tmp_path):
+    model = compiled("kws_dscnn", "cortex-a53")
+    report = profile(model, "qemu-user:cortex-a53", runs=2, store=tmp_path / "results.db")
+    counted = run(model, report.inputs).device
+    record = report.record
+    assert record.outputs_match and record.unit == "instructions"
+    assert record.runs == [counted.instructions] * 2
+    assert [value for _, value in record.layers] == counted.layer_instructions
+    with ResultsStore(tmp_path / "results.db") as store:
+        assert store.get(record.id).device == "qemu-user:cortex-a53"
+    a72 = profile(model, "qemu-user:cortex-a53?cpu=cortex-a72", store=False)
+    assert "-cpu cortex-a72" in a72.method and a72.record.outputs_match
+
+
 def test_cli_run_prints_instructions_per_layer(compiled, capsys):
     model = compiled("digits_cnn", "cortex-a7")
     assert cli_main(["run", str(model.path)]) == 0
@@ -136,6 +169,11 @@ def test_missing_plugin_says_how_to_build_it(compiled, monkeypatch, tmp_path):
     monkeypatch.setenv(PLUGIN_ENV, str(tmp_path / "libep_insn.so"))
     with pytest.raises(ToolchainMissingError, match="scripts/bootstrap-qemu-plugin"):
         run(compiled("digits_cnn", "cortex-a53"))
+
+
+def test_a_bare_metal_board_on_the_qemu_user_device_is_refused(compiled):
+    with pytest.raises(EdgepruneError, match=r"runs Linux \(Cortex-A\) boards; mps2-an386 is bare metal"):
+        profile(compiled("digits_cnn", "mps2-an386"), "qemu-user:mps2-an386", store=False)
 
 
 def test_a_bare_metal_board_cannot_switch_cores(compiled):

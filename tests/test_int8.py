@@ -8,8 +8,8 @@ from onnx import TensorProto, helper
 from tvm import te
 
 from edgeprune.compile.api import compile_model
+from edgeprune.compile.host import host_outputs
 from edgeprune.compile.int8_kernels import Requantize
-from edgeprune.compile.layer_agreement import host_build
 from edgeprune.compile.requantize import ROUNDINGS, multiply_by_quantized_multiplier, quantize_multiplier
 from edgeprune.errors import EdgepruneError, UnsupportedOpError
 from edgeprune.models import zoo
@@ -61,7 +61,7 @@ def test_int8_zoo_model_on_m4(quantized, compiled, name, rounding):
     report = run(model, [x])
     device = report.device.outputs[0].astype(np.int64)
     # The device computes exactly what the same integer graph computes on the host.
-    host = host_build(onnx.load(model.onnx), rounding)(x)
+    host = host_outputs(model, [x])[0]
     assert np.array_equal(device, host.astype(np.int64))
     # onnxruntime requantizes in float; a near-tie that rounds the other way (test_int8_layers)
     # can move later layers' values by 1 LSB too.

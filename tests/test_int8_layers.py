@@ -62,7 +62,7 @@ class _ConcatPool(nn.Module):
 @pytest.mark.qemu
 def test_concat_with_rescale_and_average_pool(tmp_path):
     from edgeprune.compile.api import compile_model
-    from edgeprune.compile.layer_agreement import host_build
+    from edgeprune.compile.host import host_outputs
     from edgeprune.profile.run import run
     from edgeprune.quantize import quantize
 
@@ -73,7 +73,7 @@ def test_concat_with_rescale_and_average_pool(tmp_path):
     compiled = compile_model(qdq, "mps2-an386", tmp_path / "out")
     assert {"concat_int8", "avg_pool2d_int8"} <= {step["kernel"] for step in compiled.manifest["steps"]}
     x = np.random.default_rng(1).integers(-128, 128, (1, 1, 8, 8)).astype(np.int8)
-    assert np.array_equal(run(compiled, [x]).device.outputs[0], host_build(onnx.load(compiled.onnx))(x))
+    assert np.array_equal(run(compiled, [x]).device.outputs[0], host_outputs(compiled, [x])[0])
     layers = layer_agreement(onnx.load(qdq), [samples[i:i + 1] for i in range(4)])
     assert [r.layer.ops for r in layers if r.layer.ops[0] in ("Concat", "AveragePool")] == [("Concat",), ("AveragePool",)]
     for result in layers:

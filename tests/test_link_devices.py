@@ -25,7 +25,8 @@ def test_parse_the_three_kinds() -> None:
 
 
 @pytest.mark.parametrize("text, message", [
-    ("ssh://pi@host", r"scheme 'ssh'.*known schemes: .*serial:, socket:"),
+    ("usb://board", r"scheme 'usb'.*known schemes: qemu:, qemu-user:, serial:, socket:, ssh:"),
+    ("ssh://", "names no ssh target"),
     ("/dev/ttyACM0", "has no scheme"),
     ("serial://", "names no serial target"),
     ("socket://host:port", "Port could not be cast"),

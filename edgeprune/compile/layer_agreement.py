@@ -11,13 +11,9 @@ from typing import Callable
 
 import numpy as np
 import onnx
-import tvm
 from onnx.utils import Extractor
-from tvm import relax
 
-from edgeprune.compile.frontend import to_relax
-from edgeprune.compile.int8 import lower_qdq_to_integer
-from edgeprune.compile.integer_guard import check_integer_only
+from edgeprune.compile.host import host_build
 
 _QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 
@@ -53,13 +49,6 @@ class LayerAgreement:
     @property
     def exact_fraction(self) -> float:
         return 1.0 - self.differ / self.elements
-
-
-def host_build(model: onnx.ModelProto, rounding: str = "double") -> Callable[..., np.ndarray]:
-    """The integer graph of a QDQ model (edges already int8), built for the host CPU."""
-    mod = check_integer_only(lower_qdq_to_integer(to_relax(model), rounding))
-    vm = relax.VirtualMachine(tvm.compile(mod, target="llvm"), tvm.cpu())
-    return lambda *arrays: vm["main"](*(tvm.runtime.tensor(a) for a in arrays)).numpy()
 
 
 def integer_layers(model: onnx.ModelProto) -> list[Layer]:
@@ -116,7 +105,7 @@ def layer_agreement(model: onnx.ModelProto, samples: list[np.ndarray], rounding:
 def _compare(layer: Layer, run: Callable[..., np.ndarray], reference: list[dict[str, np.ndarray]]) -> LayerAgreement:
     diffs, ties = [], []
     for values in reference:
-        diff = (run(*(values[name] for name in layer.inputs)).astype(np.int32)
+        diff = (run(*(values[name] for name in layer.inputs))[0].astype(np.int32)
                 - values[layer.output].astype(np.int32)).reshape(-1)
         real = values[layer.real].astype(np.float64).reshape(-1) / layer.scale + layer.zero_point
         near_tie = np.abs(np.abs(real - np.floor(real)) - 0.5) < TIE_TOLERANCE

@@ -11,8 +11,9 @@ from tvm import relax, s_tir, tirx
 
 from edgeprune.compile.int8 import lower_qdq_to_integer
 from edgeprune.compile.integer_guard import check_integer_only
-from edgeprune.compile.pointer_signature import PlainPointerSignature
+from edgeprune.compile.pointer_signature import PlainPointerSignature, ReturnZero
 from edgeprune.compile.schedule import LeanSchedule
+from edgeprune.compile.vector_schedule import VectorSchedule, is_linux_target
 
 
 @dataclass(frozen=True)
@@ -60,13 +61,20 @@ def _tirx(name: str, doc: str, *args) -> NamedPass:
     return NamedPass(name, doc, lambda _target, _options: getattr(tirx.transform, name)(*args))
 
 
+def _unchanged(mod: tvm.IRModule) -> tvm.IRModule:
+    return mod
+
+
 def _partition_loops(mod: tvm.IRModule) -> tvm.IRModule:
     with tvm.transform.PassContext(config={"s_tir.LoopPartition": {"partition_const_loop": True}}):
         return s_tir.transform.LoopPartition()(mod)
 
 
 KERNEL_PASSES: list[NamedPass] = [
-    NamedPass("LeanSchedule", "inline elementwise stages; no full-size intermediates", lambda _t, _o: LeanSchedule()),
+    NamedPass("LeanSchedule", "bare metal: inline elementwise stages; no full-size intermediates",
+              lambda t, _o: _unchanged if is_linux_target(t) else LeanSchedule()),
+    NamedPass("VectorSchedule", "Linux (Cortex-A): NEON register tiles; a padded input copy",
+              lambda t, _o: VectorSchedule() if is_linux_target(t) else _unchanged),
     _stir("CanonicalizeLoop", "loops start at zero"),
     _stir("LowerInitBlock", "reduction init into the loop body"),
     _stir("PlanAndUpdateBufferAllocationLocation", "allocate buffers at their narrowest scope"),
@@ -86,6 +94,7 @@ KERNEL_PASSES: list[NamedPass] = [
     NamedPass("PlainPointerSignature", "kernels as int32_t f(T *a, T *b, ...): no packed API",
               lambda target, _o: PlainPointerSignature(target)),
     _tirx("LowerTVMBuiltin", "large temporaries via TVMBackendAllocWorkspace"),
+    NamedPass("ReturnZero", "kernels end with `return 0`, after their workspace frees", lambda _t, _o: ReturnZero()),
     _tirx("LowerIntrin", "math intrinsics for the target"),
     _tirx("SkipAssert", "no assertion strings on the device"),
 ]

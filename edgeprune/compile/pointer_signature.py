@@ -1,5 +1,7 @@
-"""The pass that stands in for TVM's MakePackedAPI on bare metal: every kernel becomes a plain C
-function `int32_t kernel(T *arg0, T *arg1, ...)` that returns 0, or -1 if its workspace ran out."""
+"""The passes that stand in for TVM's MakePackedAPI on bare metal: every kernel becomes a plain C
+function `int32_t kernel(T *arg0, T *arg1, ...)` that returns 0, or -1 if its workspace ran out.
+`return 0` is added after LowerTVMBuiltin (ReturnZero), so that it follows the workspace frees
+LowerTVMBuiltin puts at the end of the body: before it, the frees were unreachable."""
 from __future__ import annotations
 
 import tvm
@@ -21,7 +23,6 @@ def _to_plain_pointers(func: tirx.PrimFunc, name: str, target) -> tirx.PrimFunc:
 
     body = tvm_ffi.structural_mutate(func.body, [(tvm.ir.expr.Call, replace_buffer_data)])
     zero = tirx.const(0, "int32")
-    body = tirx.SeqStmt([body, tirx.Return(zero)])
     # LowerTVMBuiltin reads the device from these attributes (MakePackedAPI would add them).
     body = tirx.AttrStmt(zero, "device_id", zero, body)
     body = tirx.AttrStmt(tvm.runtime.convert("default"), "device_type", tirx.const(_KDL_CPU, "int32"), body)
@@ -37,5 +38,16 @@ def PlainPointerSignature(target) -> tvm.transform.Pass:
         return tvm.IRModule(
             {gv: _to_plain_pointers(f, gv.name_hint, target) for gv, f in mod.functions.items()}
         )
+
+    return _pass
+
+
+def ReturnZero() -> tvm.transform.Pass:
+    """Module pass: end each kernel's body with `return 0` (run it after LowerTVMBuiltin)."""
+
+    @tvm.transform.module_pass(opt_level=0, name="ReturnZero")
+    def _pass(mod: tvm.IRModule, _ctx) -> tvm.IRModule:
+        return tvm.IRModule({gv: f.with_body(tirx.SeqStmt([f.body, tirx.Return(tirx.const(0, "int32"))]))
+                             for gv, f in mod.functions.items()})
 
     return _pass

@@ -1,13 +1,15 @@
 """Devices chosen by a URL-like string, the way pyserial picks a port handler by scheme.
 
     qemu:mps2-an386                                  QEMU (edgeprune.profile.qemu)
+    qemu-user:cortex-a53?cpu=cortex-a72              qemu-user (edgeprune.profile.qemu_user)
     serial:///dev/ttyACM0?board=nucleo-l4r5zi&baud=115200   a board on a serial port
     socket://127.0.0.1:5555?board=host-sim           the protocol on a TCP socket
-    ssh://pi@host                                    (parsed; no device class yet)
+    ssh://pi@host[:port]                             a Linux board over SSH (edgeprune.profile.ssh)
 
 A device class registers its schemes with `@register_device(...)`; `open_device(text)` parses
-the string and builds the device. Every device runs firmware that speaks the profiling protocol
-and returns a `Measurement`.
+the string and builds the device. Every device returns a `Measurement`; the bare-metal ones run
+firmware that speaks the profiling protocol, the qemu-user and SSH ones the Linux boards' run
+application (targets/linux/ep_main_linux.c).
 """
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ from edgeprune.profile.closing import Closing
 from edgeprune.targets import Target, load_target
 
 # Modules that register device classes when imported (a missing one is skipped).
-DEVICE_MODULES = ("edgeprune.profile.qemu",)
+DEVICE_MODULES = ("edgeprune.profile.qemu", "edgeprune.profile.qemu_user", "edgeprune.profile.ssh")
 DEVICE_CLASSES: dict[str, type[Device]] = {}
 
 
@@ -44,8 +46,8 @@ class DeviceURL:
 
     @property
     def board(self) -> str | None:
-        """The board name (targets/<board>.toml): `?board=`, or the QEMU machine."""
-        return self.options.get("board") or (self.target if self.scheme == "qemu" else None)
+        """The board name (targets/<board>.toml): `?board=`, or the qemu: / qemu-user: board."""
+        return self.options.get("board") or (self.target if self.scheme in ("qemu", "qemu-user") else None)
 
 
 def parse_device_url(text: str) -> DeviceURL:
@@ -72,7 +74,7 @@ class Measurement:
 
     outputs: list[np.ndarray]
     run_ticks: list[int]    # each run
-    layer_ticks: list[int]  # each layer, last run
+    layer_ticks: list[int]  # each layer, last run (Linux boards over SSH: median over the runs)
     stack_bytes: int        # high-water mark
     unit: str
     units_per_tick: float

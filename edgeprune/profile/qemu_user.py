@@ -1,6 +1,7 @@
 """Run a compiled model's static Linux executable (Cortex-A boards) under qemu-user, with
 edgeprune's TCG plugin as an instruction clock: the input goes in as a file, outputs and
-per-run / per-layer guest instruction counts come back.
+per-run / per-layer guest instruction counts come back. `edgeprune run` calls
+`run_on_qemu_user`; `edgeprune profile --device qemu-user:BOARD[?cpu=CORE]` the device below.
 
 Wall time under qemu-user is host noise, so the executable's clock is the plugin's count of
 guest instructions (targets/linux/qemu-plugin/ep_insn_plugin.c, built by
@@ -10,29 +11,29 @@ Cortex-M figures they are instructions, not cycles.
 from __future__ import annotations
 
 import os
-import re
-import signal
 import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from edgeprune.errors import DeviceError, ToolchainMissingError, UnknownTargetError
-from edgeprune.profile.qemu import QemuRun, _tail
+from edgeprune.profile.devices import Device, DeviceURL, Measurement, register_device
+from edgeprune.profile.linux_app import input_payload, linux_build, parse_report, signal_error, split_outputs, tail
+from edgeprune.profile.qemu import QemuRun
+from edgeprune.profile.store import content_hash
 from edgeprune.targets import TARGETS_DIR, Target, load_target, require_program, target_names
+
+if TYPE_CHECKING:
+    from edgeprune.compile.api import CompiledModel
 
 PLUGIN_ENV = "EDGEPRUNE_QEMU_PLUGIN"  # overrides where the plugin .so is looked for
 PLUGIN_NAME = "libep_insn.so"
 COUNTER_ENV = "EP_INSN_COUNTER"  # tells the guest where the plugin stores its count
-_LINE = re.compile(r"^EP_([A-Z_]+) (\S+)(?: (\d+))?$")
-
-
-class IllegalInstructionError(DeviceError):
-    """The executable uses an instruction the emulated core does not have (SIGILL)."""
 
 
 @dataclass
@@ -102,29 +103,8 @@ def qemu_user_command(target: Target, elf: Path, counter: Path, cpu: str | None 
     return [program, "-cpu", cpu, "-plugin", f"{plugin_path()},counter={counter}", str(Path(elf).resolve())]
 
 
-def _signal_error(target: Target, cpu: str, code: int, text: str) -> DeviceError:
-    number = -code
-    if number == signal.SIGILL:
-        features = ", ".join([target.llvm.get("mcpu", target.cpu), *target.llvm.get("mattr", [])])
-        return IllegalInstructionError(
-            f"the executable stopped with SIGILL (illegal instruction) on {cpu}: it uses an "
-            f"instruction {cpu} does not have. It was built for {target.name} ({features}); compile "
-            f"for a board with this core, or run it on a core with those features"
-        )
-    name = signal.Signals(number).name if number in signal.valid_signals() else f"signal {number}"
-    return DeviceError(f"the executable on qemu-user ({cpu}) was killed by {name}; last output:\n{_tail(text)}")
-
-
-def _outputs(raw: bytes, specs: list[dict]) -> list[np.ndarray]:
-    ends = np.cumsum([spec["bytes"] for spec in specs])
-    if len(raw) < (ends[-1] if len(ends) else 0):
-        raise DeviceError(f"output.bin has {len(raw)} bytes, the model's outputs {int(ends[-1])}")
-    return [np.frombuffer(raw[end - spec["bytes"]:end], dtype=spec["dtype"]).reshape(spec["shape"])
-            for spec, end in zip(specs, ends)]
-
-
 def run_on_qemu_user(
-    target: Target, elf: Path, inputs: list[np.ndarray], output_specs: list[dict],
+    target: Target, elf: Path, inputs: Sequence[np.ndarray | bytes], output_specs: list[dict],
     runs: int = 1, timeout: float = 120.0, cpu: str | None = None,
 ) -> QemuUserRun:
     """Run the executable under qemu-user, the model `runs` times on `inputs`; read back what it
@@ -134,42 +114,63 @@ def run_on_qemu_user(
         work = Path(scratch)
         counter = work / "insn.counter"
         command = qemu_user_command(target, elf, counter, cpu)
-        payload = np.uint32(runs).tobytes() + b"".join(np.ascontiguousarray(x).tobytes() for x in inputs)
-        (work / "input.bin").write_bytes(payload)
+        (work / "input.bin").write_bytes(input_payload(inputs, runs))
         env = dict(os.environ, **{COUNTER_ENV: str(counter)})
         try:
             done = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired as exc:
             raise DeviceError(
                 f"{target.qemu_user} ({cpu}) did not finish within {timeout:g} s and was stopped; last output:\n"
-                f"{_tail(exc.stdout.decode(errors='replace') if isinstance(exc.stdout, bytes) else exc.stdout or '')}"
+                f"{tail(exc.stdout.decode(errors='replace') if isinstance(exc.stdout, bytes) else exc.stdout or '')}"
             ) from None
         text = done.stdout + done.stderr
         if done.returncode < 0:
-            raise _signal_error(target, cpu, done.returncode, text)
+            raise signal_error(target, cpu, -done.returncode, text)
         if done.returncode != 0:
             raise DeviceError(
                 f"the executable on {target.qemu_user} ({cpu}) stopped with code {done.returncode}; "
-                f"last output:\n{_tail(text)}"
+                f"last output:\n{tail(text)}"
             )
         raw = (work / "output.bin").read_bytes()
-    found: dict[str, list[tuple[str, int]]] = {}
-    for line in done.stdout.splitlines():
-        match = _LINE.match(line.strip())
-        if match:
-            found.setdefault(match[1], []).append((match[2], int(match[3] or 0)))
-    clock = found.get("CLOCK", [("none", 0)])[0][0]
-    if clock != "insn":
-        raise DeviceError(f"the executable did not get the plugin's instruction clock (clock: {clock}); output:\n{_tail(text)}")
-    run_ticks = [t for _, t in found.get("RUN", [])]
-    if len(run_ticks) != runs:
-        raise DeviceError(f"the executable reported {len(run_ticks)} of {runs} runs; output:\n{_tail(text)}")
+    report = parse_report(done.stdout, runs, f"{target.qemu_user} ({cpu})")
+    if report.clock != "insn":
+        raise DeviceError(f"the executable did not get the plugin's instruction clock (clock: {report.clock}); "
+                          f"output:\n{tail(text)}")
     return QemuUserRun(
-        outputs=_outputs(raw, output_specs),
-        run_ticks=run_ticks,
-        layer_ticks=[t for _, t in sorted(found.get("LAYER", []), key=lambda item: int(item[0]))],
-        stack_bytes=found["STACK"][0][1] if "STACK" in found else 0,
+        outputs=split_outputs(raw, output_specs),
+        run_ticks=report.run_ticks,
+        layer_ticks=report.layer_ticks,
+        stack_bytes=report.stack_bytes,
         instructions_per_tick=1.0,
         cpu=cpu,
-        timer_cost=found["TIMER_COST"][0][1] if "TIMER_COST" in found else 0,
+        timer_cost=report.timer_cost,
     )
+
+
+@register_device("qemu-user")
+class QemuUserDevice(Device):
+    """A Linux board's executable under qemu-user (`qemu-user:cortex-a53`, `?cpu=` for another
+    core), with the counting plugin: figures are guest instructions, net of the clock's own."""
+
+    def __init__(self, url: DeviceURL, *, run_timeout: float = 600.0) -> None:
+        super().__init__(url)
+        self.run_timeout = run_timeout
+        self.model: CompiledModel | None = None
+        self.target: Target | None = None
+
+    @property
+    def method(self) -> str:
+        cpu = self.url.options.get("cpu") or (self.target.qemu_cpu if self.target else self.url.board)
+        return f"qemu-user -cpu {cpu}, guest instructions counted by edgeprune's TCG plugin"
+
+    def prepare(self, firmware_dir: Path) -> None:
+        self.model, self.target = linux_build(Path(firmware_dir), self.url.board, self.url.text)
+
+    def run(self, inputs: Sequence[np.ndarray | bytes], repeats: int = 1) -> Measurement:
+        if self.model is None:
+            raise DeviceError(f"{self.url.text}: run() before prepare()")
+        done = run_on_qemu_user(self.target, self.model.elf, inputs, self.model.manifest["outputs"], runs=repeats,
+                                timeout=self.run_timeout, cpu=self.url.options.get("cpu"))
+        return Measurement(done.outputs, [t - done.timer_cost for t in done.run_ticks],
+                           [round(x) for x in done.layer_instructions], done.stack_bytes, "instructions", 1.0,
+                           self.target.name, content_hash(self.model.onnx))

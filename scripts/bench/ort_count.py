@@ -6,7 +6,9 @@ with edgeprune's counting plugin: guest instructions of onnxruntime's `session.r
 WORK holds NAME.onnx and NAME.npy (the input) pairs. For each model it runs one warm-up
 inference, then RUNS counted ones, and writes WORK/NAME.out.npy (the output) and WORK/counts.json:
 {NAME: [instructions of each run]} plus "clock_cost", the instructions of one clock reading from
-Python (already taken off every count). The clock is the same as the edgeprune executable's: the
+Python (already taken off every count), "session_options" (the onnxruntime options every session
+used); and WORK/NAME.optimized, the graph onnxruntime ran after its optimizations (ONNX; e.g. QDQ
+groups fused into QLinearConv). The clock is the same as the edgeprune executable's: the
 marker system call makes the plugin store its count in the counter file EP_INSN_COUNTER.
 """
 import ctypes
@@ -34,10 +36,16 @@ def main() -> None:
     options.intra_op_num_threads = 1  # one thread: the plugin's counter is per process
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3  # saving the optimized graph warns that it is hardware specific: it is meant to be
     start = instructions_so_far()
     cost = instructions_so_far() - start
-    counts = {"clock_cost": cost}
+    counts = {"clock_cost": cost, "session_options": {
+        "graph_optimization_level": str(options.graph_optimization_level),
+        "intra_op_num_threads": options.intra_op_num_threads, "inter_op_num_threads": options.inter_op_num_threads,
+        "execution_mode": str(options.execution_mode),
+        "providers": ["CPUExecutionProvider"], "onnxruntime": ort.__version__}}
     for model in sorted(work.glob("*.onnx")):
+        options.optimized_model_filepath = str(model.with_suffix(".optimized"))
         session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
         feeds = {session.get_inputs()[0].name: np.load(model.with_suffix(".npy"))}
         np.save(model.with_suffix(".out.npy"), session.run(None, feeds)[0])

@@ -1,0 +1,35 @@
+"""A model's graph built for the host CPU and run in TVM's Relax VM: the reference an int8 device
+must equal bit for bit. It is the same integer graph (QDQ regions lowered to integer-only ops by
+the same pass, with the same rounding), so any difference comes from the device build."""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+import onnx
+import tvm
+from tvm import relax
+
+from edgeprune.compile.api import CompiledModel
+from edgeprune.compile.frontend import to_relax
+from edgeprune.compile.int8 import lower_qdq_to_integer
+from edgeprune.compile.integer_guard import check_integer_only
+
+
+def host_build(model: onnx.ModelProto, rounding: str = "double") -> Callable[..., list[np.ndarray]]:
+    """The graph of an ONNX model (a QDQ model with int8 edges becomes its integer graph), built
+    for the host; the function returns every output."""
+    graph = check_integer_only(lower_qdq_to_integer(to_relax(model), rounding))
+    main = relax.VirtualMachine(tvm.compile(graph, target="llvm"), tvm.cpu())["main"]
+
+    def run(*inputs: np.ndarray) -> list[np.ndarray]:
+        result = main(*(tvm.runtime.tensor(np.ascontiguousarray(x)) for x in inputs))
+        return [t.numpy() for t in ([result] if hasattr(result, "numpy") else result)]
+
+    return run
+
+
+def host_outputs(model: CompiledModel, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """What a compiled model's graph computes on the host, with the rounding it was compiled with."""
+    rounding = model.manifest.get("options", {}).get("rounding", "double")
+    return host_build(onnx.load(model.onnx), rounding)(*inputs)
