@@ -93,7 +93,8 @@ def search(model: str | os.PathLike, *, device: str = "qemu:mps2-an386", trials:
            storage: str | None = None, study: str | None = None, resume: bool = False,
            sampler: str = "tpe", seed: int | None = None, uniform: Sequence[float] = UNIFORM,
            precision: str = "int8", round_to: int = 4, max_ratio: float = 0.8,
-           step: float = 0.1, finetune_epochs: int = 10, train_epochs: int = 30,
+           step: float = 0.1, finetune_epochs: int = 60, distill: float = 0.8,
+           train_epochs: int = 30,
            export: bool = True, progress: bool = True) -> SearchResult:
     """Search per-layer pruning ratios of `model` (zoo name, trained here on the digits first, or
     a `.pt` saved by edgeprune) for `trials` finished trials in total (all workers of the study).
@@ -107,8 +108,8 @@ def search(model: str | os.PathLike, *, device: str = "qemu:mps2-an386", trials:
     out = Path(out).resolve()  # the emulator runs in another working directory
     out.mkdir(parents=True, exist_ok=True)
     settings = Settings(device=device, precision=precision, round_to=round_to,
-                        max_ratio=max_ratio, step=step, finetune=Recipe(epochs=finetune_epochs,
-                                                                        lr=5e-3))
+                        max_ratio=max_ratio, step=step,
+                        finetune=Recipe(epochs=finetune_epochs, lr=5e-3, distill=distill))
     budgets = Budgets(max_latency, max_flash, max_ram)
     base, label, shape, ds = load_base(model, out, train_epochs)
     names = space.groups(base, shape)
@@ -146,6 +147,7 @@ def search(model: str | os.PathLike, *, device: str = "qemu:mps2-an386", trials:
             shutil.rmtree(folder, ignore_errors=True)
         for key, value in {"flash_bytes": measured.flash_bytes, "ram_bytes": measured.ram_bytes,
                            "channels": built.channels, "macs": built.macs,
+                           "test_accuracy": built.test_accuracy,
                            "relative_error": measured.relative_error,
                            "layer_instructions": measured.layer_instructions,
                            "architecture": built.architecture, "worker": WORKER}.items():

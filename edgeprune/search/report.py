@@ -26,15 +26,17 @@ def agreement(rows: list[Candidate]) -> str:
 
 
 def table(rows: list[Candidate], reference: Candidate | None = None) -> str:
-    """Fixed-width rows: trial, accuracy, instructions (and speed-up vs `reference`), memory,
-    channels per layer."""
-    lines = [f"{'trial':>5} {'val top-1':>9} {'instructions':>12} {'speed-up':>8} "
+    """Fixed-width rows: trial, validation and test accuracy, instructions (and speed-up vs
+    `reference`), memory, channels per layer."""
+    lines = [f"{'trial':>5} {'val top-1':>9} {'test':>7} {'instructions':>12} {'speed-up':>8} "
              f"{'flash KiB':>9} {'RAM KiB':>8}  {'kind':<12} channels"]
     for c in rows:
         speedup = f"{reference.instructions / c.instructions:.2f}x" if reference else "-"
-        kind = "uniform " + f"{c.uniform:.1f}" if c.uniform is not None else "searched"
+        kind = f"uniform {c.uniform:g}" if c.uniform is not None else "searched"
         kind += "" if c.feasible else " (over)"
-        lines.append(f"{c.number:>5} {c.accuracy:>9.2%} {c.instructions:>12,.0f} {speedup:>8} "
+        test = f"{c.test_accuracy:.2%}" if c.test_accuracy is not None else "-"
+        lines.append(f"{c.number:>5} {c.accuracy:>9.2%} {test:>7} {c.instructions:>12,.0f} "
+                     f"{speedup:>8} "
                      f"{kib(c.flash_bytes):>9} {kib(c.ram_bytes):>8}  {kind:<12} "
                      f"{'/'.join(str(n) for n in c.channels.values())}")
     return "\n".join(lines)
@@ -57,7 +59,7 @@ def plot(result: "SearchResult", path: Path) -> None:
     ax.plot([c.instructions for c in uniform], [100 * c.accuracy for c in uniform], "s--",
             color="tab:orange", label="uniform pruning (baseline)")
     for c in uniform:
-        ax.annotate(f"{c.uniform:.1f}", (c.instructions, 100 * c.accuracy), fontsize=7,
+        ax.annotate(f"{c.uniform:g}", (c.instructions, 100 * c.accuracy), fontsize=7,
                     textcoords="offset points", xytext=(4, -10), color="tab:orange")
     front = result.front
     ax.step([c.instructions for c in front], [100 * c.accuracy for c in front], "o-",
@@ -94,9 +96,11 @@ def markdown(result: "SearchResult", path: Path) -> None:
         f"- {result.finished} finished trials ({len(result.candidates)} measured or cached, "
         f"{result.cache_hits} from the architecture cache, {len(result.failed)} skipped)",
         f"- per candidate: {s.criterion} structured pruning (ratios 0..{s.max_ratio} step "
-        f"{s.step}, channels multiples of {s.round_to}), {s.finetune.epochs} finetune epochs, "
+        f"{s.step}, channels multiples of {s.round_to}), {s.finetune.epochs} finetune epochs "
+        f"(distillation weight {s.finetune.distill} from the unpruned model), "
         f"{s.precision}, compiled and run once on QEMU (instructions, -icount)",
-        "- accuracy: top-1 on the validation split (onnxruntime on the host); latency: "
+        "- accuracy: top-1 on the validation split (onnxruntime on the host; the search optimizes "
+        "it), test: the held-out test split (reported, never used to choose); latency: "
         "instructions per inference measured on the device; flash/RAM from the ELF",
         "- per-layer latency estimate: not used (every candidate is measured)",
         f"- budgets: {result.budgets.describe()}",
@@ -110,7 +114,7 @@ def markdown(result: "SearchResult", path: Path) -> None:
     if result.chosen:
         parts += ["## Chosen candidate\n",
                   f"trial {result.chosen.number}; ratios "
-                  + ", ".join(f"`{k}` {v:.1f}" for k, v in result.chosen.ratios.items()),
+                  + ", ".join(f"`{k}` {v:g}" for k, v in result.chosen.ratios.items()),
                   f"\nexported to `{result.exported}`\n"]
     parts += ["![Pareto front](pareto.png)\n"]
     write_text_atomic(path, "\n".join(parts))

@@ -24,6 +24,7 @@ class Candidate:
     channels: dict[str, int]
     macs: int
     relative_error: float
+    test_accuracy: float | None = None  # held-out test split: reported, never used to choose
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -37,7 +38,8 @@ def candidate(trial: FrozenTrial) -> Candidate | None:
     return Candidate(trial.number, space.ratios(trial.params), trial.values[0], trial.values[1],
                      a["flash_bytes"], a["ram_bytes"],
                      all(c <= 0 for c in trial.constraints.values()), a.get("uniform"),
-                     a.get("cached", False), a["channels"], a["macs"], a["relative_error"])
+                     a.get("cached", False), a["channels"], a["macs"], a["relative_error"],
+                     a.get("test_accuracy"))
 
 
 def dominates(a: Candidate, b: Candidate) -> bool:
