@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from edgeprune._atomic import write_bytes_atomic, write_text_atomic
+from edgeprune.search.estimate import MARGIN
 from edgeprune.search.results import Candidate
 
 if TYPE_CHECKING:
@@ -85,6 +86,15 @@ def plot(result: "SearchResult", path: Path) -> None:
     write_bytes_atomic(path, buffer.getvalue())
 
 
+def latency_table(result: "SearchResult") -> str:
+    """The report line saying whether the learned per-layer latency table skipped candidates."""
+    if not result.skipped:
+        return "- per-layer latency table: not used (every candidate was measured)"
+    return (f"- per-layer latency table (learned from the measured candidates): used, "
+            f"{len(result.skipped)} candidates not measured (estimated over the latency budget or "
+            f"dominated with a {MARGIN:.0%} margin; listed below, outside the front)")
+
+
 def markdown(result: "SearchResult", path: Path) -> None:
     """The report: settings, budgets, outcome, Pareto table, baseline table, the chosen one."""
     s = result.settings
@@ -94,7 +104,8 @@ def markdown(result: "SearchResult", path: Path) -> None:
         f"# Sparsity search: {result.model} on {s.device}\n", fp32,
         f"- study `{result.study}` in `{result.storage}`, sampler {result.sampler}",
         f"- {result.finished} finished trials ({len(result.candidates)} measured or cached, "
-        f"{result.cache_hits} from the architecture cache, {len(result.failed)} skipped)",
+        f"{result.cache_hits} from the architecture cache, {len(result.failed)} failed, "
+        f"{len(result.skipped)} not measured)",
         f"- per candidate: {s.criterion} structured pruning (ratios 0..{s.max_ratio} step "
         f"{s.step}, channels multiples of {s.round_to}), {s.finetune.epochs} finetune epochs "
         f"(distillation weight {s.finetune.distill} from the unpruned model), "
@@ -102,7 +113,7 @@ def markdown(result: "SearchResult", path: Path) -> None:
         "- accuracy: top-1 on the validation split (onnxruntime on the host; the search optimizes "
         "it), test: the held-out test split (reported, never used to choose); latency: "
         "instructions per inference measured on the device; flash/RAM from the ELF",
-        "- per-layer latency estimate: not used (every candidate is measured)",
+        latency_table(result),
         f"- budgets: {result.budgets.describe()}",
         f"- device outputs vs onnxruntime (random inputs): {agreement(result.candidates)}\n",
         f"**{result.message}**\n",
@@ -110,7 +121,10 @@ def markdown(result: "SearchResult", path: Path) -> None:
         "## Uniform pruning (baseline)\n", "```", table(result.uniform, result.reference), "```\n",
     ]
     if result.failed:
-        parts += ["## Skipped candidates\n", *[f"- trial {n}: {e}" for n, e in result.failed], ""]
+        parts += ["## Failed candidates\n", *[f"- trial {n}: {e}" for n, e in result.failed], ""]
+    if result.skipped:
+        parts += ["## Not measured (per-layer latency table)\n",
+                  *[f"- trial {n}: {e}" for n, e in result.skipped], ""]
     if result.chosen:
         parts += ["## Chosen candidate\n",
                   f"trial {result.chosen.number}; ratios "

@@ -31,8 +31,9 @@ class Candidate:
 
 
 def candidate(trial: FrozenTrial) -> Candidate | None:
-    """The record of a COMPLETE trial; None for others."""
-    if trial.state != TrialState.COMPLETE:
+    """The record of a COMPLETE, measured trial; None for others (and for candidates the latency
+    table skipped)."""
+    if trial.state != TrialState.COMPLETE or "skipped" in trial.user_attrs:
         return None
     a = trial.user_attrs
     return Candidate(trial.number, space.ratios(trial.params), trial.values[0], trial.values[1],
