@@ -10,7 +10,7 @@ from edgeprune.models import data
 from edgeprune.models.train import Recipe
 from edgeprune.search import crossval
 from edgeprune.search.candidate import Settings
-from edgeprune.search.compare import compare
+from edgeprune.search.compare import compare, confirm, decisive
 from edgeprune.search.crossval import CrossValidation, folds
 from edgeprune.search.results import Candidate
 
@@ -36,6 +36,18 @@ def test_figures_follow_the_written_definitions():
     assert by_uniform[0.2]["matched"] is None  # nothing searched reaches 97.8
     assert by_uniform[0.6]["matched"]["trial"] == 12
     assert json.dumps(f) and "fastest searched" in f["definitions"]["equal_accuracy"]
+
+
+def test_confirmation_rescores_the_deciding_candidates():
+    accuracy = {0: 0.98, 1: 0.978, 2: 0.972, 3: 0.95, 10: 0.975, 11: 0.973, 12: 0.96}
+    f = compare(UNIFORM + SEARCHED, accuracy)
+    assert decisive(f) == [0, 2, 11]
+    held = confirm(f, {0: 0.985, 2: 0.970, 11: 0.976})
+    assert held["speedup_confirmed"] and held["reduction_confirmed"]
+    assert held["accuracy"]["searched_at_uniform_accuracy"] == 0.976
+    lost = confirm(f, {0: 0.98, 2: 0.975, 11: 0.974})  # 11 is now less accurate than 2
+    assert lost["speedup_confirmed"] and not lost["reduction_confirmed"]
+    assert not confirm(f, {0: 0.99, 2: 0.975, 11: 0.979})["speedup_confirmed"]  # 1.1 points
 
 
 def test_only_scored_candidates_count_and_misses_are_reported():

@@ -19,6 +19,8 @@ from edgeprune.search.results import Candidate
 POINT = 0.01
 SPEEDUP_TARGET = 2.0
 REDUCTION_TARGET = 0.15
+ROLES = ("reference", "best_uniform_within_1pt", "best_searched_within_1pt",
+         "searched_at_uniform_accuracy")
 DEFINITIONS = {
     "reference": "the unpruned int8 model (uniform ratio 0)",
     "within_one_point": "accuracy >= reference accuracy - 0.01",
@@ -42,6 +44,22 @@ def row(c: Candidate | None, accuracy: Mapping[int, float]) -> dict | None:
     return None if c is None else {"trial": c.number, "uniform": c.uniform,
                                    "accuracy": accuracy[c.number], "validation": c.accuracy,
                                    "instructions": c.instructions, "channels": c.channels}
+
+
+def confirm(figures: dict, accuracy: Mapping[int, float], tolerance: float = POINT) -> dict:
+    """The candidates that decide both figures, scored again independently (`accuracy`, e.g.
+    cross-validated on other folds): do the verdicts hold there? Choosing among many noisy
+    scores favours the lucky; a fresh score of the chosen few does not."""
+    again = {role: accuracy[figures[role]["trial"]] if figures[role] else None for role in ROLES}
+    ref, uniform, searched, matched = (again[role] for role in ROLES)
+    return {"accuracy": again,
+            "speedup_confirmed": figures["speedup_met"] and searched >= ref - tolerance - 1e-9,
+            "reduction_confirmed": figures["reduction_met"] and matched >= uniform - 1e-9}
+
+
+def decisive(figures: dict) -> list[int]:
+    """Trials whose accuracy decides the verdicts (for `confirm`)."""
+    return sorted({figures[role]["trial"] for role in ROLES if figures[role]})
 
 
 def compare(candidates: list[Candidate], accuracy: Mapping[int, float],

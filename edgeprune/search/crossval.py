@@ -48,15 +48,17 @@ class Score:
 
 
 class CrossValidation:
-    """k-fold scores of pruning plans of one zoo model, cached in `path` (JSON)."""
+    """k-fold scores of pruning plans of one zoo model, cached in `path` (JSON); `seed` draws
+    the folds (another seed: another partition, so other trained models)."""
 
     def __init__(self, model: str, ds: Dataset, settings: Settings, train_epochs: int,
-                 path: Path, k: int = 5) -> None:
+                 path: Path, k: int = 5, seed: int = SPLIT_SEED) -> None:
         self.model, self.settings, self.train_epochs, self.path = model, settings, train_epochs, path
-        self.folds = folds(ds, k)
+        self.folds = folds(ds, k, seed)
         self.shape = zoo.input_shape(model)
         self._bases: dict[int, nn.Module] = {}
-        self.context = json.dumps({"model": model, "k": k, "train_epochs": train_epochs,
+        self.context = json.dumps({"model": model, "k": k, "seed": seed,
+                                   "train_epochs": train_epochs,
                                    **settings.to_dict()}, sort_keys=True)
         stored = json.loads(path.read_text()) if path.is_file() else {}
         self.scores: dict[str, list[int]] = (stored.get("scores", {})

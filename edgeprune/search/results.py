@@ -59,6 +59,14 @@ def pareto_front(candidates: list[Candidate]) -> list[Candidate]:
     return front
 
 
+def near_front(candidates: list[Candidate], slack: float) -> list[Candidate]:
+    """The candidates no other one beats on instructions while being more than `slack` more
+    accurate: the Pareto front widened by the noise of the accuracy estimate."""
+    return [c for c in candidates
+            if not any(d.instructions <= c.instructions and d.accuracy > c.accuracy + slack
+                       for d in candidates)]
+
+
 def choose(feasible: list[Candidate]) -> Candidate | None:
     """The most accurate candidate within the budgets; of equals the fastest."""
     return min(feasible, key=lambda c: (-c.accuracy, c.instructions, c.number), default=None)
