@@ -28,33 +28,36 @@ def test_figures_follow_the_written_definitions():
     f = compare(UNIFORM + SEARCHED, accuracy)
     assert f["reference"]["trial"] == 0
     assert f["best_uniform_within_1pt"]["trial"] == 2  # 97.2 >= 98 - 1; 0.6 is 3 points off
-    assert f["best_searched_within_1pt"]["trial"] == 11
-    assert f["speedup_vs_unpruned"] == pytest.approx(1000 / 300) and f["speedup_met"]
-    assert f["searched_at_uniform_accuracy"]["trial"] == 11  # 97.3 >= 97.2, fastest such
+    assert f["speedup_candidate"]["trial"] == 10  # the most accurate with <= 500 instructions
+    assert f["speedup_vs_unpruned"] == pytest.approx(1000 / 450) and f["speedup_met"]
+    assert f["reduction_candidate"]["trial"] == 11  # the most accurate with <= 340
     assert f["reduction_vs_best_uniform"] == pytest.approx(0.25) and f["reduction_met"]
+    assert f["fastest_searched_within_1pt"]["trial"] == 11
+    assert f["fastest_searched_at_uniform_accuracy"]["trial"] == 11
     by_uniform = {r["uniform"]: r for r in f["per_uniform"]}
     assert by_uniform[0.2]["matched"] is None  # nothing searched reaches 97.8
     assert by_uniform[0.6]["matched"]["trial"] == 12
-    assert json.dumps(f) and "fastest searched" in f["definitions"]["equal_accuracy"]
+    assert json.dumps(f) and "most accurate searched" in f["definitions"]["equal_accuracy"]
 
 
 def test_confirmation_rescores_the_deciding_candidates():
     accuracy = {0: 0.98, 1: 0.978, 2: 0.972, 3: 0.95, 10: 0.975, 11: 0.973, 12: 0.96}
     f = compare(UNIFORM + SEARCHED, accuracy)
-    assert decisive(f) == [0, 2, 11]
-    held = confirm(f, {0: 0.985, 2: 0.970, 11: 0.976})
+    assert decisive(f) == [0, 2, 10, 11]
+    held = confirm(f, {0: 0.985, 2: 0.970, 10: 0.976, 11: 0.971})
     assert held["speedup_confirmed"] and held["reduction_confirmed"]
-    assert held["accuracy"]["searched_at_uniform_accuracy"] == 0.976
-    lost = confirm(f, {0: 0.98, 2: 0.975, 11: 0.974})  # 11 is now less accurate than 2
+    assert held["accuracy"]["reduction_candidate"] == 0.971
+    lost = confirm(f, {0: 0.98, 2: 0.975, 10: 0.976, 11: 0.974})  # 11 now below 2
     assert lost["speedup_confirmed"] and not lost["reduction_confirmed"]
-    assert not confirm(f, {0: 0.99, 2: 0.975, 11: 0.979})["speedup_confirmed"]  # 1.1 points
+    assert not confirm(f, {0: 0.99, 2: 0.975, 10: 0.979, 11: 0.979})["speedup_confirmed"]
 
 
 def test_only_scored_candidates_count_and_misses_are_reported():
-    f = compare(UNIFORM + SEARCHED, {0: 0.98, 1: 0.975, 10: 0.96})
+    f = compare(UNIFORM + SEARCHED, {0: 0.98, 1: 0.975, 12: 0.96})
     assert f["best_uniform_within_1pt"]["trial"] == 1
-    assert f["best_searched_within_1pt"] is None and not f["speedup_met"]
-    assert f["reduction_vs_best_uniform"] is None and not f["reduction_met"]
+    assert f["speedup_candidate"]["trial"] == 12 and not f["speedup_met"]  # 2 points off
+    assert f["reduction_candidate"]["trial"] == 12 and not f["reduction_met"]
+    assert f["fastest_searched_within_1pt"] is None
     with pytest.raises(ValueError, match="unpruned"):
         compare(SEARCHED, {10: 0.9})
 

@@ -4,11 +4,15 @@ accuracy per candidate (e.g. cross-validated).
 Definitions (also written into the JSON):
 - reference: the unpruned int8 model (the uniform candidate of ratio 0).
 - within one point: accuracy >= reference accuracy - `tolerance`.
-- speed-up: reference instructions / instructions of the fastest searched candidate within
-  one point (target >= 2).
-- equal accuracy: the best uniform candidate is the fastest uniform one within one point; the
-  searched candidate matched to it is the fastest searched one at least as accurate as it;
-  reduction = 1 - its instructions / the uniform one's (target >= 15 %).
+- target 1: of the searched candidates with at least 2x fewer instructions than the reference,
+  the most accurate; met when it is within one point.
+- target 2: the best uniform candidate is the fastest uniform one within one point; of the
+  searched candidates with at least 15 % fewer instructions than it, the most accurate; met
+  when it is at least as accurate as the best uniform one (equal accuracy).
+Both pick the candidate with the most accuracy to spare under the target's instruction limit,
+so a fresh score of it (`confirm`) tests the target, not the luck of a marginal candidate. For
+information: the fastest searched candidate within one point, and the fastest one at least as
+accurate as the best uniform one.
 """
 from __future__ import annotations
 
@@ -19,17 +23,16 @@ from edgeprune.search.results import Candidate
 POINT = 0.01
 SPEEDUP_TARGET = 2.0
 REDUCTION_TARGET = 0.15
-ROLES = ("reference", "best_uniform_within_1pt", "best_searched_within_1pt",
-         "searched_at_uniform_accuracy")
+ROLES = ("reference", "best_uniform_within_1pt", "speedup_candidate", "reduction_candidate")
 DEFINITIONS = {
     "reference": "the unpruned int8 model (uniform ratio 0)",
     "within_one_point": "accuracy >= reference accuracy - 0.01",
-    "speedup": "reference instructions / instructions of the fastest searched candidate within "
-               "one point; target >= 2",
-    "equal_accuracy": "best uniform = fastest uniform candidate within one point; matched = "
-                      "fastest searched candidate at least as accurate as the best uniform; "
-                      "reduction = 1 - matched instructions / best uniform instructions; "
-                      "target >= 0.15",
+    "speedup": "speedup candidate = the most accurate searched candidate with at least 2x fewer "
+               "instructions than the reference; met when it is within one point",
+    "equal_accuracy": "best uniform = fastest uniform candidate within one point; reduction "
+                      "candidate = the most accurate searched candidate with at least 15 % fewer "
+                      "instructions than the best uniform; met when it is at least as accurate "
+                      "as the best uniform (reduction = 1 - its instructions / best uniform's)",
 }
 
 
@@ -38,6 +41,13 @@ def fastest(candidates: list[Candidate], accuracy: Mapping[int, float],
     """The candidate with the fewest instructions whose accuracy is at least `floor`."""
     ok = [c for c in candidates if accuracy[c.number] >= floor - 1e-9]
     return min(ok, key=lambda c: (c.instructions, -accuracy[c.number], c.number), default=None)
+
+
+def most_accurate(candidates: list[Candidate], accuracy: Mapping[int, float],
+                  limit: float) -> Candidate | None:
+    """The most accurate candidate with at most `limit` instructions (of equals the fastest)."""
+    ok = [c for c in candidates if c.instructions <= limit]
+    return min(ok, key=lambda c: (-accuracy[c.number], c.instructions, c.number), default=None)
 
 
 def row(c: Candidate | None, accuracy: Mapping[int, float]) -> dict | None:
@@ -51,10 +61,10 @@ def confirm(figures: dict, accuracy: Mapping[int, float], tolerance: float = POI
     cross-validated on other folds): do the verdicts hold there? Choosing among many noisy
     scores favours the lucky; a fresh score of the chosen few does not."""
     again = {role: accuracy[figures[role]["trial"]] if figures[role] else None for role in ROLES}
-    ref, uniform, searched, matched = (again[role] for role in ROLES)
+    ref, uniform, fast, lean = (again[role] for role in ROLES)
     return {"accuracy": again,
-            "speedup_confirmed": figures["speedup_met"] and searched >= ref - tolerance - 1e-9,
-            "reduction_confirmed": figures["reduction_met"] and matched >= uniform - 1e-9}
+            "speedup_confirmed": figures["speedup_met"] and fast >= ref - tolerance - 1e-9,
+            "reduction_confirmed": figures["reduction_met"] and lean >= uniform - 1e-9}
 
 
 def decisive(figures: dict) -> list[int]:
@@ -73,20 +83,25 @@ def compare(candidates: list[Candidate], accuracy: Mapping[int, float],
         raise ValueError("the unpruned candidate (uniform ratio 0) has no accuracy")
     floor = accuracy[reference.number] - tolerance
     best_uniform = fastest(uniform, accuracy, floor)
-    best_searched = fastest(searched, accuracy, floor)
+    fast = most_accurate(searched, accuracy, reference.instructions / SPEEDUP_TARGET)
+    lean = most_accurate(searched, accuracy,
+                         (1 - REDUCTION_TARGET) * best_uniform.instructions)
+    quickest = fastest(searched, accuracy, floor)
     matched = fastest(searched, accuracy, accuracy[best_uniform.number])
-    speedup = reference.instructions / best_searched.instructions if best_searched else None
-    reduction = 1 - matched.instructions / best_uniform.instructions if matched else None
     return {
         "definitions": DEFINITIONS, "tolerance": tolerance,
         "reference": row(reference, accuracy),
         "best_uniform_within_1pt": row(best_uniform, accuracy),
-        "best_searched_within_1pt": row(best_searched, accuracy),
-        "speedup_vs_unpruned": speedup,
-        "speedup_met": speedup is not None and speedup >= SPEEDUP_TARGET,
-        "searched_at_uniform_accuracy": row(matched, accuracy),
-        "reduction_vs_best_uniform": reduction,
-        "reduction_met": reduction is not None and reduction >= REDUCTION_TARGET,
+        "speedup_candidate": row(fast, accuracy),
+        "speedup_vs_unpruned": reference.instructions / fast.instructions if fast else None,
+        "speedup_met": fast is not None and accuracy[fast.number] >= floor - 1e-9,
+        "reduction_candidate": row(lean, accuracy),
+        "reduction_vs_best_uniform": 1 - lean.instructions / best_uniform.instructions
+        if lean else None,
+        "reduction_met": lean is not None and (accuracy[lean.number]
+                                               >= accuracy[best_uniform.number] - 1e-9),
+        "fastest_searched_within_1pt": row(quickest, accuracy),
+        "fastest_searched_at_uniform_accuracy": row(matched, accuracy),
         "per_uniform": [{**row(u, accuracy), "matched": row(m, accuracy),
                          "reduction": 1 - m.instructions / u.instructions if m else None}
                         for u in sorted(uniform, key=lambda c: c.instructions)
