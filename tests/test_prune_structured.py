@@ -81,6 +81,18 @@ def test_per_layer_ratios_only_touch_named_layers():
     assert changed == {"1.0": (32, 24), "2.0": (32, 32)}  # 2.0 only loses input channels
 
 
+@pytest.mark.parametrize("ratio, round_to, expected", [
+    (0.8, 4, [4, 8, 8]),  # 3.2 and 6.4 kept: the nearest multiples, none pruned away entirely
+    (0.1, 4, [16, 28, 28]),  # 14.4 -> 16: the first layer stays whole rather than losing 4
+    (0.8, 1, [3, 6, 6]),
+    (0.2, 1, [12, 25, 25]),
+])
+def test_channels_kept_round_to_the_nearest_multiple(ratio, round_to, expected):
+    model = zoo.build_model("digits_cnn")
+    prune_channels(model, (1, 1, 8, 8), ratio, round_to=round_to)
+    assert channel_counts(model) == expected
+
+
 @pytest.mark.parametrize("ratio", [1.0, -0.1, 1.5])
 def test_ratio_outside_range(ratio):
     with pytest.raises(PruneError, match=r"outside \[0, 1\)"):

@@ -9,7 +9,7 @@ import pytest
 from edgeprune.search.budgets import Budgets
 from edgeprune.search.errors import SearchError
 from edgeprune.search.measure import Measurement
-from edgeprune.search.results import Candidate, choose, dominates, pareto_front
+from edgeprune.search.results import Candidate, choose, dominates, near_front, pareto_front
 
 
 def point(number: int, accuracy: float, instructions: float, feasible: bool = True) -> Candidate:
@@ -31,6 +31,13 @@ def test_front_is_non_dominated_and_complete():
 
 def test_equal_points_keep_the_earliest_trial():
     assert [p.number for p in pareto_front([point(3, 0.9, 100), point(1, 0.9, 100)])] == [1]
+
+
+def test_near_front_keeps_what_the_noise_cannot_separate():
+    points = [point(0, 0.97, 100), point(1, 0.968, 150), point(2, 0.96, 200), point(3, 0.98, 300)]
+    assert [p.number for p in pareto_front(points)] == [0, 3]
+    assert [p.number for p in near_front(points, 0.005)] == [0, 1, 3]  # 2 is 1 point worse
+    assert near_front(points, 0.0) == pareto_front(points)
 
 
 def test_choice_is_most_accurate_then_fastest():

@@ -1,4 +1,5 @@
-"""A short CPU training recipe: Adam, cosine learning rate, cross entropy, fixed seed."""
+"""A short CPU training recipe: Adam, one-cycle learning rate, cross entropy (optionally distilled
+from a teacher model), fixed seed."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
+
+from edgeprune.errors import EdgepruneError
 
 # Extra loss term computed from the model each step (e.g. an L1 penalty on BN scales).
 Regularizer = Callable[[nn.Module], torch.Tensor]
@@ -23,13 +26,33 @@ class Recipe:
     batch_size: int = 64
     weight_decay: float = 1e-4
     seed: int = 0
+    distill: float = 0.0  # weight of the distillation term (needs a teacher), 1 - it for labels
+    temperature: float = 4.0  # softens teacher and student logits in the distillation term
+
+
+def distillation_loss(logits: torch.Tensor, teacher_logits: torch.Tensor,
+                      temperature: float) -> torch.Tensor:
+    """Hinton et al.'s soft-target loss: KL(teacher || student) at `temperature`, scaled by T^2
+    so its gradients keep the size of the cross entropy's."""
+    return temperature ** 2 * F.kl_div(F.log_softmax(logits / temperature, dim=1),
+                                       F.softmax(teacher_logits / temperature, dim=1),
+                                       reduction="batchmean")
 
 
 def train(model: nn.Module, x: np.ndarray, y: np.ndarray, recipe: Recipe = Recipe(),
-          regularizer: Regularizer | None = None, progress: bool = False) -> nn.Module:
-    """Train `model` in place on arrays `x`, `y` with `recipe`; returns it in eval mode."""
+          regularizer: Regularizer | None = None, progress: bool = False,
+          teacher: nn.Module | None = None) -> nn.Module:
+    """Train `model` in place on arrays `x`, `y` with `recipe`; returns it in eval mode. With
+    `recipe.distill` > 0 the loss mixes in the soft targets of `teacher` (knowledge distillation,
+    e.g. from the unpruned model while finetuning a pruned one)."""
+    if recipe.distill and teacher is None:
+        raise EdgepruneError("recipe.distill > 0 needs a teacher model")
     generator = torch.Generator().manual_seed(recipe.seed)
     inputs, labels = torch.from_numpy(x), torch.from_numpy(y)
+    soft = None
+    if recipe.distill:
+        with torch.no_grad():
+            soft = teacher.eval()(inputs)
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr,
                                  weight_decay=recipe.weight_decay)
     steps_per_epoch = -(-len(x) // recipe.batch_size)
@@ -41,7 +64,11 @@ def train(model: nn.Module, x: np.ndarray, y: np.ndarray, recipe: Recipe = Recip
         order = torch.randperm(len(x), generator=generator)
         for start in range(0, len(x), recipe.batch_size):
             batch = order[start:start + recipe.batch_size]
-            loss = F.cross_entropy(model(inputs[batch]), labels[batch])
+            logits = model(inputs[batch])
+            loss = F.cross_entropy(logits, labels[batch])
+            if soft is not None:
+                loss = ((1 - recipe.distill) * loss + recipe.distill
+                        * distillation_loss(logits, soft[batch], recipe.temperature))
             if regularizer is not None:
                 loss = loss + regularizer(model)
             optimizer.zero_grad()

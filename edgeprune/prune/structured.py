@@ -76,6 +76,22 @@ def resolve_ratios(model: nn.Module, ratios: Ratios) -> tuple[float, dict[nn.Mod
     return check_ratio("the model", ratios), {}
 
 
+class NearestRoundingPruner(tp.pruner.BasePruner):
+    """torch-pruning's pruner with channels kept rounded to the nearest multiple, at least one
+    multiple (torch-pruning rounds down, so a layer of 16 at ratio 0.8 with round_to 4 would
+    keep 0 channels, which it refuses, and the layer stayed whole)."""
+
+    def _round_to(self, n_pruned: int, current_channels: int, round_to: int) -> int:
+        return current_channels - kept_channels(current_channels - n_pruned, current_channels,
+                                                round_to)
+
+
+def kept_channels(kept: int, channels: int, round_to: int) -> int:
+    """`kept` rounded to the nearest multiple of `round_to` (halves up), at least one multiple,
+    at most `channels`."""
+    return min(channels, max(round_to, (kept + round_to // 2) // round_to * round_to))
+
+
 def dependency_pruner(model: nn.Module, input_shape: tuple[int, ...], ratios: Ratios,
                       scorer: Criterion, round_to: int = 1,
                       ignored: Iterable[str] = ()) -> tp.pruner.BasePruner:
@@ -86,7 +102,7 @@ def dependency_pruner(model: nn.Module, input_shape: tuple[int, ...], ratios: Ra
     default, per_layer = resolve_ratios(model, ratios)
     keep = [order[-1], *layer_by_name(model, ignored)]
     try:
-        return tp.pruner.BasePruner(
+        return NearestRoundingPruner(
             model, torch.zeros(input_shape), importance=scorer, pruning_ratio=default,
             pruning_ratio_dict=per_layer, ignored_layers=keep,
             round_to=round_to if round_to > 1 else None)
@@ -101,7 +117,8 @@ def prune_channels(model: nn.Module, input_shape: tuple[int, ...], ratios: Ratio
     """Remove output channels of conv/linear layers in place, keeping coupled layers consistent.
 
     `ratios` is the fraction of channels to remove, either for every prunable layer or per layer
-    name (others untouched); channel counts left are multiples of `round_to`. Coupled layers
+    name (others untouched); channels kept are floor(channels * (1 - ratio)) rounded to the
+    nearest multiple of `round_to` (at least one multiple). Coupled layers
     (residual adds, concat, depthwise, BN, the Linear after a flatten) follow. `x`, `y` feed
     data-driven criteria (Taylor). Returns the per-layer MACs/params report.
     """

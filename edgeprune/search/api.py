@@ -23,7 +23,8 @@ from edgeprune.search.budgets import Budgets
 from edgeprune.search.cache import MeasurementCache
 from edgeprune.search.candidate import Settings, build
 from edgeprune.search.export import export_candidate
-from edgeprune.search.measure import measure
+from edgeprune.search.estimate import LatencyTable, Work, hopeless, layer_work
+from edgeprune.search.measure import Measurement, measure
 from edgeprune.search.results import Candidate, candidate, choose, pareto_front
 
 UNIFORM = (0.0, 0.3, 0.5, 0.7)
@@ -48,6 +49,7 @@ class SearchResult:
     chosen: Candidate | None = None
     reference: Candidate | None = None  # the unpruned (uniform 0.0) candidate, if measured
     exported: Path | None = None
+    skipped: list[tuple[int, str]] = field(default_factory=list)  # not measured: latency table
     message: str = ""
 
     @property
@@ -59,7 +61,7 @@ class SearchResult:
                 "sampler": self.sampler, "settings": self.settings.to_dict(),
                 "budgets": self.budgets.__dict__, "finished": self.finished,
                 "message": self.message, "cache_hits": self.cache_hits,
-                "latency_estimate_used": False,
+                "latency_estimate_used": bool(self.skipped), "skipped": self.skipped,
                 "candidates": [c.to_dict() for c in self.candidates],
                 "pareto": [c.number for c in self.front],
                 "uniform": [c.number for c in self.uniform],
@@ -87,13 +89,35 @@ def outcome(candidates: list[Candidate], budgets: Budgets) -> tuple[Candidate | 
                   f"(larger max ratio)")
 
 
+def screen(the_study: optuna.Study, features: Work, accuracy: float,
+           budgets: Budgets) -> tuple[float, str] | None:
+    """(estimate, reason) when the latency table learned from the study's measured trials says a
+    candidate is hopeless; None when it must be measured (or the table has too few samples)."""
+    trials = the_study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    measured = [(t, c) for t in trials if (c := candidate(t)) and "layer_work" in t.user_attrs]
+    table = LatencyTable.learn(
+        *([(t.user_attrs["layer_work"], c.instructions) for t, c in measured
+           if (c.uniform is None) == searched] for searched in (False, True)))
+    if table is None:
+        return None
+    estimate = table.predict(features)
+    reason = hopeless(estimate, accuracy, [c for _, c in measured], budgets)
+    return (estimate, reason) if reason else None
+
+
+def estimated(instructions: float) -> Measurement:
+    """A stand-in measurement for a skipped candidate: only its latency is known (estimated)."""
+    return Measurement(instructions, [], 0, 0, {}, float("nan"))
+
+
 def search(model: str | os.PathLike, *, device: str = "qemu:mps2-an386", trials: int = 20,
            out: str | os.PathLike = "build/search", max_latency: float | None = None,
            max_flash: int | None = None, max_ram: int | None = None,
            storage: str | None = None, study: str | None = None, resume: bool = False,
            sampler: str = "tpe", seed: int | None = None, uniform: Sequence[float] = UNIFORM,
            precision: str = "int8", round_to: int = 4, max_ratio: float = 0.8,
-           step: float = 0.1, finetune_epochs: int = 10, train_epochs: int = 30,
+           step: float = 0.1, finetune_epochs: int = 60, distill: float = 0.8,
+           train_epochs: int = 30,
            export: bool = True, progress: bool = True) -> SearchResult:
     """Search per-layer pruning ratios of `model` (zoo name, trained here on the digits first, or
     a `.pt` saved by edgeprune) for `trials` finished trials in total (all workers of the study).
@@ -107,8 +131,8 @@ def search(model: str | os.PathLike, *, device: str = "qemu:mps2-an386", trials:
     out = Path(out).resolve()  # the emulator runs in another working directory
     out.mkdir(parents=True, exist_ok=True)
     settings = Settings(device=device, precision=precision, round_to=round_to,
-                        max_ratio=max_ratio, step=step, finetune=Recipe(epochs=finetune_epochs,
-                                                                        lr=5e-3))
+                        max_ratio=max_ratio, step=step,
+                        finetune=Recipe(epochs=finetune_epochs, lr=5e-3, distill=distill))
     budgets = Budgets(max_latency, max_flash, max_ram)
     base, label, shape, ds = load_base(model, out, train_epochs)
     names = space.groups(base, shape)
@@ -133,8 +157,18 @@ def search(model: str | os.PathLike, *, device: str = "qemu:mps2-an386", trials:
         try:
             built = build(base, shape, ds, space.suggest(trial, names, max_ratio, step),
                           settings, folder)
+            features = layer_work(built.model, shape)
+            trial.set_user_attr("layer_work", features)
             measured = cache.get(built.architecture)
             trial.set_user_attr("cached", measured is not None)
+            if measured is None and trial.user_attrs.get("uniform") is None:
+                skipped = screen(the_study, features, built.accuracy, budgets)
+                if skipped:
+                    estimate, reason = skipped
+                    trial.set_user_attr("skipped", reason)
+                    for key, value in budgets.violations(estimated(estimate)).items():
+                        trial.set_constraint(key, value)
+                    return built.accuracy, estimate
             if measured is None:
                 try:
                     measured = measure(built.onnx_path, device, folder / "firmware")
@@ -146,6 +180,7 @@ def search(model: str | os.PathLike, *, device: str = "qemu:mps2-an386", trials:
             shutil.rmtree(folder, ignore_errors=True)
         for key, value in {"flash_bytes": measured.flash_bytes, "ram_bytes": measured.ram_bytes,
                            "channels": built.channels, "macs": built.macs,
+                           "test_accuracy": built.test_accuracy,
                            "relative_error": measured.relative_error,
                            "layer_instructions": measured.layer_instructions,
                            "architecture": built.architecture, "worker": WORKER}.items():
@@ -184,12 +219,15 @@ def collect(the_study: optuna.Study, label: str, url: str, sampler: str, setting
     candidates = [c for c in map(candidate, trials) if c]
     failed = [(t.number, t.user_attrs.get("error", "pruned")) for t in trials
               if t.state == optuna.trial.TrialState.PRUNED]
+    skipped = [(t.number, t.user_attrs["skipped"]) for t in trials
+               if t.state == optuna.trial.TrialState.COMPLETE and "skipped" in t.user_attrs]
     chosen, message = outcome(candidates, budgets)
     uniform = sorted((c for c in candidates if c.uniform is not None), key=lambda c: c.uniform)
     return SearchResult(label, the_study.study_name, url, sampler, settings, budgets,
                         studies.count(the_study, studies.FINISHED), candidates, failed,
                         pareto_front([c for c in candidates if c.feasible]), uniform, chosen,
-                        next((c for c in uniform if c.uniform == 0.0), None), message=message)
+                        next((c for c in uniform if c.uniform == 0.0), None), skipped=skipped,
+                        message=message)
 
 
 def write_outputs(result: SearchResult, out: Path) -> None:

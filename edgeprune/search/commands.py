@@ -49,7 +49,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--max-ratio", type=float, default=0.8, help="largest ratio per group")
     g.add_argument("--step", type=float, default=0.1, help="ratio grid step")
     g.add_argument("--round-to", type=int, default=4, help="channel counts multiples of N")
-    g.add_argument("--finetune-epochs", type=int, default=10)
+    g.add_argument("--finetune-epochs", type=int, default=60)
+    g.add_argument("--distill", type=float, default=0.8, metavar="WEIGHT",
+                   help="weight of distillation from the unpruned model while finetuning "
+                   "(0: labels only; default 0.8)")
     g.add_argument("--train-epochs", type=int, default=30,
                    help="zoo models: training on digits before the search (default 30)")
     g.add_argument("--precision", choices=("int8", "fp32"), default="int8",
@@ -69,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
                     resume=args.resume, sampler=args.sampler, seed=args.seed,
                     uniform=args.uniform, precision=args.precision, round_to=args.round_to,
                     max_ratio=args.max_ratio, step=args.step,
-                    finetune_epochs=args.finetune_epochs, train_epochs=args.train_epochs,
+                    finetune_epochs=args.finetune_epochs, distill=args.distill,
+                    train_epochs=args.train_epochs,
                     export=not args.no_export, progress=not args.quiet)
     print(f"Pareto front ({len(result.front)} of {len(result.candidates)} candidates, "
           f"within budgets: {result.budgets.describe()}):")

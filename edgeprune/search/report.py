@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from edgeprune._atomic import write_bytes_atomic, write_text_atomic
+from edgeprune.search.estimate import MARGIN
 from edgeprune.search.results import Candidate
 
 if TYPE_CHECKING:
@@ -26,15 +27,17 @@ def agreement(rows: list[Candidate]) -> str:
 
 
 def table(rows: list[Candidate], reference: Candidate | None = None) -> str:
-    """Fixed-width rows: trial, accuracy, instructions (and speed-up vs `reference`), memory,
-    channels per layer."""
-    lines = [f"{'trial':>5} {'val top-1':>9} {'instructions':>12} {'speed-up':>8} "
+    """Fixed-width rows: trial, validation and test accuracy, instructions (and speed-up vs
+    `reference`), memory, channels per layer."""
+    lines = [f"{'trial':>5} {'val top-1':>9} {'test':>7} {'instructions':>12} {'speed-up':>8} "
              f"{'flash KiB':>9} {'RAM KiB':>8}  {'kind':<12} channels"]
     for c in rows:
         speedup = f"{reference.instructions / c.instructions:.2f}x" if reference else "-"
-        kind = "uniform " + f"{c.uniform:.1f}" if c.uniform is not None else "searched"
+        kind = f"uniform {c.uniform:g}" if c.uniform is not None else "searched"
         kind += "" if c.feasible else " (over)"
-        lines.append(f"{c.number:>5} {c.accuracy:>9.2%} {c.instructions:>12,.0f} {speedup:>8} "
+        test = f"{c.test_accuracy:.2%}" if c.test_accuracy is not None else "-"
+        lines.append(f"{c.number:>5} {c.accuracy:>9.2%} {test:>7} {c.instructions:>12,.0f} "
+                     f"{speedup:>8} "
                      f"{kib(c.flash_bytes):>9} {kib(c.ram_bytes):>8}  {kind:<12} "
                      f"{'/'.join(str(n) for n in c.channels.values())}")
     return "\n".join(lines)
@@ -57,7 +60,7 @@ def plot(result: "SearchResult", path: Path) -> None:
     ax.plot([c.instructions for c in uniform], [100 * c.accuracy for c in uniform], "s--",
             color="tab:orange", label="uniform pruning (baseline)")
     for c in uniform:
-        ax.annotate(f"{c.uniform:.1f}", (c.instructions, 100 * c.accuracy), fontsize=7,
+        ax.annotate(f"{c.uniform:g}", (c.instructions, 100 * c.accuracy), fontsize=7,
                     textcoords="offset points", xytext=(4, -10), color="tab:orange")
     front = result.front
     ax.step([c.instructions for c in front], [100 * c.accuracy for c in front], "o-",
@@ -83,6 +86,15 @@ def plot(result: "SearchResult", path: Path) -> None:
     write_bytes_atomic(path, buffer.getvalue())
 
 
+def latency_table(result: "SearchResult") -> str:
+    """The report line saying whether the learned per-layer latency table skipped candidates."""
+    if not result.skipped:
+        return "- per-layer latency table: not used (every candidate was measured)"
+    return (f"- per-layer latency table (learned from the measured candidates): used, "
+            f"{len(result.skipped)} candidates not measured (estimated over the latency budget or "
+            f"dominated with a {MARGIN:.0%} margin; listed below, outside the front)")
+
+
 def markdown(result: "SearchResult", path: Path) -> None:
     """The report: settings, budgets, outcome, Pareto table, baseline table, the chosen one."""
     s = result.settings
@@ -92,13 +104,16 @@ def markdown(result: "SearchResult", path: Path) -> None:
         f"# Sparsity search: {result.model} on {s.device}\n", fp32,
         f"- study `{result.study}` in `{result.storage}`, sampler {result.sampler}",
         f"- {result.finished} finished trials ({len(result.candidates)} measured or cached, "
-        f"{result.cache_hits} from the architecture cache, {len(result.failed)} skipped)",
+        f"{result.cache_hits} from the architecture cache, {len(result.failed)} failed, "
+        f"{len(result.skipped)} not measured)",
         f"- per candidate: {s.criterion} structured pruning (ratios 0..{s.max_ratio} step "
-        f"{s.step}, channels multiples of {s.round_to}), {s.finetune.epochs} finetune epochs, "
+        f"{s.step}, channels multiples of {s.round_to}), {s.finetune.epochs} finetune epochs "
+        f"(distillation weight {s.finetune.distill} from the unpruned model), "
         f"{s.precision}, compiled and run once on QEMU (instructions, -icount)",
-        "- accuracy: top-1 on the validation split (onnxruntime on the host); latency: "
+        "- accuracy: top-1 on the validation split (onnxruntime on the host; the search optimizes "
+        "it), test: the held-out test split (reported, never used to choose); latency: "
         "instructions per inference measured on the device; flash/RAM from the ELF",
-        "- per-layer latency estimate: not used (every candidate is measured)",
+        latency_table(result),
         f"- budgets: {result.budgets.describe()}",
         f"- device outputs vs onnxruntime (random inputs): {agreement(result.candidates)}\n",
         f"**{result.message}**\n",
@@ -106,11 +121,14 @@ def markdown(result: "SearchResult", path: Path) -> None:
         "## Uniform pruning (baseline)\n", "```", table(result.uniform, result.reference), "```\n",
     ]
     if result.failed:
-        parts += ["## Skipped candidates\n", *[f"- trial {n}: {e}" for n, e in result.failed], ""]
+        parts += ["## Failed candidates\n", *[f"- trial {n}: {e}" for n, e in result.failed], ""]
+    if result.skipped:
+        parts += ["## Not measured (per-layer latency table)\n",
+                  *[f"- trial {n}: {e}" for n, e in result.skipped], ""]
     if result.chosen:
         parts += ["## Chosen candidate\n",
                   f"trial {result.chosen.number}; ratios "
-                  + ", ".join(f"`{k}` {v:.1f}" for k, v in result.chosen.ratios.items()),
+                  + ", ".join(f"`{k}` {v:g}" for k, v in result.chosen.ratios.items()),
                   f"\nexported to `{result.exported}`\n"]
     parts += ["![Pareto front](pareto.png)\n"]
     write_text_atomic(path, "\n".join(parts))

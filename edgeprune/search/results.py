@@ -24,20 +24,23 @@ class Candidate:
     channels: dict[str, int]
     macs: int
     relative_error: float
+    test_accuracy: float | None = None  # held-out test split: reported, never used to choose
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 def candidate(trial: FrozenTrial) -> Candidate | None:
-    """The record of a COMPLETE trial; None for others."""
-    if trial.state != TrialState.COMPLETE:
+    """The record of a COMPLETE, measured trial; None for others (and for candidates the latency
+    table skipped)."""
+    if trial.state != TrialState.COMPLETE or "skipped" in trial.user_attrs:
         return None
     a = trial.user_attrs
     return Candidate(trial.number, space.ratios(trial.params), trial.values[0], trial.values[1],
                      a["flash_bytes"], a["ram_bytes"],
                      all(c <= 0 for c in trial.constraints.values()), a.get("uniform"),
-                     a.get("cached", False), a["channels"], a["macs"], a["relative_error"])
+                     a.get("cached", False), a["channels"], a["macs"], a["relative_error"],
+                     a.get("test_accuracy"))
 
 
 def dominates(a: Candidate, b: Candidate) -> bool:
@@ -54,6 +57,14 @@ def pareto_front(candidates: list[Candidate]) -> list[Candidate]:
                    for f in front):
             front.append(c)
     return front
+
+
+def near_front(candidates: list[Candidate], slack: float) -> list[Candidate]:
+    """The candidates no other one beats on instructions while being more than `slack` more
+    accurate: the Pareto front widened by the noise of the accuracy estimate."""
+    return [c for c in candidates
+            if not any(d.instructions <= c.instructions and d.accuracy > c.accuracy + slack
+                       for d in candidates)]
 
 
 def choose(feasible: list[Candidate]) -> Candidate | None:
