@@ -84,3 +84,16 @@ def test_an_existing_study_needs_resume(searched, capsys):
                      "--train-epochs", "5"])
     assert code == 2
     assert "pass --resume to continue it" in capsys.readouterr().err
+
+
+def test_cached_measurements_are_keyed_by_the_compiler(monkeypatch):
+    from edgeprune.compile import fingerprint
+    from edgeprune.models import zoo
+    from edgeprune.search import space
+
+    model, shape = zoo.build_model("digits_cnn"), zoo.input_shape("digits_cnn")
+    before = space.architecture_hash(model, shape, compiler=fingerprint.compiler_fingerprint())
+    fingerprint.compiler_fingerprint.cache_clear()
+    monkeypatch.setattr(fingerprint.tvm, "__version__", "0.0-other")
+    assert space.architecture_hash(model, shape, compiler=fingerprint.compiler_fingerprint()) != before
+    fingerprint.compiler_fingerprint.cache_clear()

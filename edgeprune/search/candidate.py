@@ -11,6 +11,7 @@ import numpy as np
 import onnx
 from torch import nn
 
+from edgeprune.compile.fingerprint import compiler_fingerprint
 from edgeprune.models import stats
 from edgeprune.models.data import Dataset
 from edgeprune.models.export import to_onnx
@@ -100,5 +101,5 @@ def build(base: nn.Module, input_shape: tuple[int, ...], ds: Dataset, ratios: di
     counts = stats.count(model, input_shape)
     return Built(model, path, accuracy, test,
                  space.architecture_hash(model, input_shape, device=settings.device,
-                                         precision=settings.precision),
+                                         precision=settings.precision, compiler=compiler_fingerprint()),
                  {layer.name: layer.output_shape[0] for layer in counts.layers}, counts.macs)
