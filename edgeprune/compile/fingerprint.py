@@ -11,6 +11,7 @@ import tvm
 from edgeprune.targets import TARGETS_DIR
 
 _COMPILER_DIR = Path(__file__).resolve().parent
+_ROOT = TARGETS_DIR.parent
 
 
 @functools.cache
@@ -19,6 +20,6 @@ def compiler_fingerprint() -> str:
     digest = hashlib.sha256(tvm.__version__.encode())
     files = sorted(_COMPILER_DIR.glob("*.py")) + sorted(p for p in TARGETS_DIR.rglob("*") if p.is_file())
     for path in files:
-        digest.update(str(path.relative_to(path.parents[1])).encode())
+        digest.update(str(path.relative_to(_ROOT)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()

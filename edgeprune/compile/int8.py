@@ -125,8 +125,7 @@ class _Rewrites:
         axes = [int(a) for a in attrs.axis]
         shape = [int(d) for d in m[self.x.data].ty.shape]
         count = int(np.prod([shape[a] for a in axes]))
-        left_shift = _headroom(count)
-        multiplier, shift = _q31(_scalar(m[self.x.scale]) / (count * _scalar(m[self.y.scale]) * (1 << left_shift)))
+        left_shift, multiplier, shift = self._averaging(m, count)
         out = self._kernel(
             "mean_int8", int8_kernels.mean, m[self.x.data], axes=axes, keepdims=bool(attrs.keepdims),
             offset=count * self._zero_point(m, self.x), left_shift=left_shift, multiplier=multiplier, shift=shift,
@@ -162,9 +161,7 @@ class _Rewrites:
         if attrs.ceil_mode or any(int(d) != 1 for d in attrs.dilation) or (any(padding) and not attrs.count_include_pad):
             return matched  # stays in float; CheckIntegerOnly names it
         pool = [int(k) for k in attrs.pool_size]
-        count = pool[0] * pool[1]
-        left_shift = _headroom(count)
-        multiplier, shift = _q31(_scalar(m[self.x.scale]) / (count * _scalar(m[self.y.scale]) * (1 << left_shift)))
+        left_shift, multiplier, shift = self._averaging(m, pool[0] * pool[1])
         return self._kernel(
             "avg_pool2d_int8", int8_kernels.avg_pool2d, m[self.x.data], pool=pool,
             strides=[int(s) for s in attrs.strides], padding=padding, input_zero_point=self._zero_point(m, self.x),
@@ -193,10 +190,6 @@ class _Rewrites:
         return self._kernel("concat_int8", int8_kernels.concat, *tensors, axis=int(m[self.concat].attrs.axis),
                             inputs=tuple(specs), left_shift=ADD_LEFT_SHIFT, requantize=self._output(m, None),
                             fusible=False)
-
-    def _bound(self, expr):
-        """What a dataflow variable is bound to (the expression itself otherwise)."""
-        return self.bindings.get(expr, expr) if isinstance(expr, relax.Var) else expr
 
     # ---- ops that keep the quantization: quantize(op(dq(x))) with the same scale/zero point ----
     def same_scale_pattern(self):
@@ -230,6 +223,16 @@ class _Rewrites:
         attrs = {} if fusible else {"op_pattern": OPAQUE}
         return self.builder.call_te(functools.partial(compute, **options), *tensors, primfunc_name_hint=name,
                                     primfunc_attrs=attrs)
+
+    def _bound(self, expr):
+        """What a dataflow variable is bound to (the expression itself otherwise)."""
+        return self.bindings.get(expr, expr) if isinstance(expr, relax.Var) else expr
+
+    def _averaging(self, m, count: int) -> tuple[int, int, int]:
+        """(left shift, Q31 multiplier, shift) that turn a sum of `count` input differences into
+        the output's int8 mean: input scale / (count x output scale), with headroom."""
+        left_shift = _headroom(count)
+        return (left_shift, *_q31(_scalar(m[self.x.scale]) / (count * _scalar(m[self.y.scale]) * (1 << left_shift))))
 
     @staticmethod
     def _zero_point(m, qdq: _QDQ) -> int:

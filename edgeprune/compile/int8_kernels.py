@@ -6,9 +6,8 @@ the padding into the reduction and computes the requantize at it, so a kernel ne
 its own. (Built as separate Relax ops, the zero-point `pad` would be a kernel of its own writing a
 padded copy of the input to the arena: FuseOps never fuses a producer into a convolution.)
 
-The requantize is written with `Let` bindings so that every operand appears once; when a kernel
-is fused into its consumer (a convolution into a residual add), the expressions add up instead of
-multiplying."""
+Sums that are rescaled (pools, adds, concats) are first shifted left for headroom, as TFLM's add
+does, so the first of the requantize's two roundings falls far below an output LSB."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -78,6 +77,11 @@ def _shape(tensor: te.Tensor) -> tuple[int, ...]:
 
 def _int32(value: tirx.PrimExpr) -> tirx.PrimExpr:
     return value.astype("int32")
+
+
+def _shifted(value: tirx.PrimExpr, offset: int, left_shift: int) -> tirx.PrimExpr:
+    """(value - offset) * 2**left_shift in int32: a zero-point-free sum with headroom."""
+    return (_int32(value) - offset) * (1 << left_shift)
 
 
 def _pad(x: te.Tensor, top: int, left: int, bottom: int, right: int, value: int) -> te.Tensor:
@@ -150,7 +154,7 @@ def mean(x: te.Tensor, *, axes: Sequence[int], keepdims: bool, offset: int, left
 
     total = te.compute(out_shape, lambda *i: te.sum(_int32(x[source_index(i)]), axis=list(reduced.values())),
                        name="sum")
-    return te.compute(out_shape, lambda *i: requantize((total[i] - offset) * (1 << left_shift), multiplier, shift),
+    return te.compute(out_shape, lambda *i: requantize(_shifted(total[i], offset, left_shift), multiplier, shift),
                       name="requantize")
 
 
@@ -170,7 +174,7 @@ def avg_pool2d(x: te.Tensor, *, pool: Sequence[int], strides: Sequence[int], pad
                        lambda n, c, y, w: te.sum(_int32(padded[n, c, y * strides[0] + ry, w * strides[1] + rx]),
                                                  axis=[ry, rx]), name="sum")
     offset = pool[0] * pool[1] * input_zero_point
-    return te.compute(total.shape, lambda *i: requantize((total[i] - offset) * (1 << left_shift), multiplier, shift),
+    return te.compute(total.shape, lambda *i: requantize(_shifted(total[i], offset, left_shift), multiplier, shift),
                       name="requantize")
 
 
@@ -190,8 +194,7 @@ def add(a: te.Tensor, b: te.Tensor, *, inputs: tuple[RescaleInput, RescaleInput]
     rescale = requantize.unclamped()
 
     def term(tensor: te.Tensor, spec: RescaleInput, index) -> tirx.PrimExpr:
-        shifted = (_int32(tensor[index]) - spec.zero_point) * (1 << left_shift)
-        return rescale(shifted, spec.multiplier, spec.shift)
+        return rescale(_shifted(tensor[index], spec.zero_point, left_shift), spec.multiplier, spec.shift)
 
     return te.compute(_shape(a), lambda *i: requantize(term(a, inputs[0], i) + term(b, inputs[1], i),
                                                      output_multiplier, output_shift), name="add")
@@ -205,7 +208,7 @@ def concat(*tensors: te.Tensor, axis: int, inputs: tuple[RescaleInput | None, ..
     def rescaled(tensor: te.Tensor, spec: RescaleInput | None) -> te.Tensor:
         if spec is None:
             return tensor
-        return te.compute(_shape(tensor), lambda *i: requantize((_int32(tensor[i]) - spec.zero_point) * (1 << left_shift),
+        return te.compute(_shape(tensor), lambda *i: requantize(_shifted(tensor[i], spec.zero_point, left_shift),
                                                                 spec.multiplier, spec.shift), name="rescale")
 
     return topi.concatenate([rescaled(t, spec) for t, spec in zip(tensors, inputs)], axis)

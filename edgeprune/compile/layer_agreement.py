@@ -16,8 +16,6 @@ from onnx.utils import Extractor
 from edgeprune.compile.host import host_build
 
 _QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
-
-
 TIE_TOLERANCE = 1 / 16  # output LSBs: how close to a half-integer a value must be to round either way
 
 
@@ -54,9 +52,8 @@ class LayerAgreement:
 def integer_layers(model: onnx.ModelProto) -> list[Layer]:
     """The layers of a QDQ model in graph order; the float input's QuantizeLinear is not one."""
     producer = {out: node for node in model.graph.node for out in node.output}
-    constants_values = {init.name: onnx.numpy_helper.to_array(init) for init in model.graph.initializer}
+    constants = {init.name: onnx.numpy_helper.to_array(init) for init in model.graph.initializer}
     quantized = {node.output[0] for node in model.graph.node if node.op_type == "QuantizeLinear"}
-    constants = set(constants_values)
     graph_inputs = {i.name for i in model.graph.input}
     layers = []
     for node in model.graph.node:
@@ -75,7 +72,7 @@ def integer_layers(model: onnx.ModelProto) -> list[Layer]:
             if source.op_type not in _QDQ_OPS:
                 ops.append(source.op_type)
             pending.extend(source.input)
-        scale, zero_point = (constants_values[name].reshape(-1)[0] for name in node.input[1:3])
+        scale, zero_point = (constants[name].reshape(-1)[0] for name in node.input[1:3])
         layers.append(Layer(node.output[0], tuple(reversed(ops)), tuple(sorted(inputs)), node.input[0],
                             float(scale), int(zero_point)))
     return layers

@@ -10,7 +10,7 @@ import tvm
 from tvm import s_tir, tirx
 
 
-def _is_reduction(sch: s_tir.Schedule, block) -> bool:
+def is_reduction(sch: s_tir.Schedule, block) -> bool:
     return any(iv.iter_type == tirx.IterVar.CommReduce for iv in sch.get(block).iter_vars)
 
 
@@ -18,7 +18,8 @@ def _spatial_depth(sch: s_tir.Schedule, block) -> int:
     return sum(iv.iter_type == tirx.IterVar.DataPar for iv in sch.get(block).iter_vars)
 
 
-def _try(primitive, *args) -> bool:
+def try_primitive(primitive, *args) -> bool:
+    """Apply a schedule primitive if it is legal here; whether it was."""
     try:
         primitive(*args)
         return True
@@ -31,16 +32,16 @@ def schedule_lean(func: tirx.PrimFunc) -> tirx.PrimFunc:
     root = sch.get_sblock("root")
     outputs = {sch.get(b).name_hint for b in sch.get_output_blocks(root)}
     for block in sch.get_child_blocks(root):
-        if sch.get(block).name_hint not in outputs and not _is_reduction(sch, block):
-            _try(sch.compute_inline, block)
+        if sch.get(block).name_hint not in outputs and not is_reduction(sch, block):
+            try_primitive(sch.compute_inline, block)
     for block in sch.get_child_blocks(root):
-        if not _is_reduction(sch, block):
+        if not is_reduction(sch, block):
             continue
         consumers = sch.get_consumers(block)
         loops = sch.get_loops(block)
         depth = _spatial_depth(sch, block)
         if len(consumers) == 1 and 0 < depth <= len(loops):
-            _try(sch.reverse_compute_at, consumers[0], loops[depth - 1])
+            try_primitive(sch.reverse_compute_at, consumers[0], loops[depth - 1])
     return sch.mod["main"].with_attrs(func.attrs) if func.attrs else sch.mod["main"]
 
 

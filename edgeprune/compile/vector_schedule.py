@@ -23,7 +23,7 @@ import tvm
 import tvm_ffi
 from tvm import s_tir, tirx
 
-from edgeprune.compile.schedule import _is_reduction, _try
+from edgeprune.compile.schedule import is_reduction, try_primitive
 
 
 LANES, ROWS = 8, 4
@@ -49,8 +49,8 @@ def _inline_epilogue(sch: s_tir.Schedule, reduction) -> None:
     producers = {sch.get(b).name_hint for b in sch.get_producers(reduction)}
     for block in sch.get_child_blocks(root):
         name = sch.get(block).name_hint
-        if name not in outputs and name not in producers and not _is_reduction(sch, block):
-            _try(sch.compute_inline, block)
+        if name not in outputs and name not in producers and not is_reduction(sch, block):
+            try_primitive(sch.compute_inline, block)
 
 
 def _uses(expr, var: tirx.Var) -> bool:
@@ -82,7 +82,7 @@ def _vectorize_reduction(sch: s_tir.Schedule, reduction, lanes: int) -> None:
     k_outer, k_inner = sch.get_loops(partial)[-2:]
     sch.vectorize(k_inner)
     init = sch.decompose_reduction(partial, k_outer)
-    _try(sch.vectorize, sch.get_loops(init)[-1])
+    try_primitive(sch.vectorize, sch.get_loops(init)[-1])
 
 
 def _tile(sch: s_tir.Schedule, reduction, lanes: int, rows: int) -> None:
@@ -114,21 +114,21 @@ def _tile(sch: s_tir.Schedule, reduction, lanes: int, rows: int) -> None:
         order = [*spatial[:-1], x_outer, *reduce, x_inner]
     sch.reorder(*order)
     consumers = sch.get_consumers(reduction)
-    epilogue = consumers[0] if len(consumers) == 1 and _try(sch.reverse_compute_at, consumers[0], x_outer) else None
+    epilogue = consumers[0] if len(consumers) == 1 and try_primitive(sch.reverse_compute_at, consumers[0], x_outer) else None
     if row > 1:
         sch.unroll(c_inner)
     sch.vectorize(x_inner)
     init = sch.decompose_reduction(reduction, reduce[0])
-    _try(sch.vectorize, sch.get_loops(init)[-1])
+    try_primitive(sch.vectorize, sch.get_loops(init)[-1])
     if epilogue is not None and int(sch.get(sch.get_loops(epilogue)[-1]).extent) == lane:
-        _try(sch.vectorize, sch.get_loops(epilogue)[-1])
+        try_primitive(sch.vectorize, sch.get_loops(epilogue)[-1])
 
 
 def schedule_vector(func: tirx.PrimFunc, lanes: int = LANES, rows: int = ROWS) -> tirx.PrimFunc:
     """`func` with its reduction tiled and vectorized; unchanged if it has no reduction."""
     sch = s_tir.Schedule(tvm.IRModule({"main": func}))
     root = sch.get_sblock("root")
-    reductions = [b for b in sch.get_child_blocks(root) if _is_reduction(sch, b)]
+    reductions = [b for b in sch.get_child_blocks(root) if is_reduction(sch, b)]
     if len(reductions) != 1:
         return func
     _inline_epilogue(sch, reductions[0])
