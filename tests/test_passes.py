@@ -53,3 +53,35 @@ def test_workspace_visitor_follows_lifo_nesting():
     sequential = [calls[0], calls[2], calls[4], calls[5]]  # 2048 freed before 2500 is taken
     func = tirx.PrimFunc([pointer], tirx.SeqStmt([tirx.Evaluate(c) for c in sequential]))
     assert kernel_workspace_bytes(func) == 2512
+
+
+def _int8_conv(channels: int, groups: int = 1) -> tirx.PrimFunc:
+    from tvm import te
+
+    from edgeprune.compile.int8_kernels import Requantize, conv2d
+
+    x = te.placeholder((1, 12, 6, 6), "int8", name="x")
+    weight = te.placeholder((channels, 12 // groups, 3, 3), "int8", name="w")
+    per_channel = [te.placeholder((channels,), dtype, name=n)
+                   for n, dtype in (("bias", "int32"), ("multiplier", "int32"), ("shift", "int8"))]
+    y = conv2d(x, weight, *per_channel, strides=(1, 1), padding=(1, 1, 1, 1), dilation=(1, 1),
+               groups=groups, input_zero_point=-3, requantize=Requantize(-128, -128, 127))
+    return te.create_prim_func([x, weight, *per_channel, y])
+
+
+def _unrolled_extents(func: tirx.PrimFunc) -> list[int]:
+    import tvm_ffi
+
+    loops = []
+    tvm_ffi.structural_walk(func.body, [(tirx.For, loops.append)], order="pre")
+    return [int(loop.extent) for loop in loops if loop.kind == tirx.ForKind.UNROLLED]
+
+
+def test_lean_schedule_blocks_output_channels_in_registers_where_they_divide():
+    from edgeprune.compile.schedule import schedule_lean
+
+    # 12 channels: blocks of 4 (init, accumulate, epilogue); 10: of 2; 11, or depthwise: none.
+    assert _unrolled_extents(schedule_lean(_int8_conv(12))) == [4, 4, 4]
+    assert _unrolled_extents(schedule_lean(_int8_conv(10))) == [2, 2, 2]
+    assert _unrolled_extents(schedule_lean(_int8_conv(11))) == []
+    assert _unrolled_extents(schedule_lean(_int8_conv(12, groups=12))) == []

@@ -20,10 +20,9 @@ when vectorized along N)."""
 from __future__ import annotations
 
 import tvm
-import tvm_ffi
 from tvm import s_tir, tirx
 
-from edgeprune.compile.schedule import is_reduction, try_primitive
+from edgeprune.compile.schedule import is_reduction, largest_factor, try_primitive, uses
 
 
 LANES, ROWS = 8, 4
@@ -32,14 +31,6 @@ LANES, ROWS = 8, 4
 def is_linux_target(target) -> bool:
     """Whether a TVM target is a Linux (Cortex-A) one, by its LLVM triple."""
     return "linux" in str(target.attrs.get("mtriple", ""))
-
-
-def _factor(extent: int, widest: int) -> int:
-    """The largest power of two up to `widest` dividing `extent` (1 if none): no loop tails."""
-    factor = widest
-    while factor > 1 and extent % factor:
-        factor //= 2
-    return factor
 
 
 def _inline_epilogue(sch: s_tir.Schedule, reduction) -> None:
@@ -53,18 +44,12 @@ def _inline_epilogue(sch: s_tir.Schedule, reduction) -> None:
             try_primitive(sch.compute_inline, block)
 
 
-def _uses(expr, var: tirx.Var) -> bool:
-    found = []
-    tvm_ffi.structural_walk(expr, [(tirx.Var, lambda v: found.append(v.same_as(var)))], order="pre")
-    return any(found)
-
-
 def _gathers(sch: s_tir.Schedule, block, var: tirx.Var) -> bool:
     """Whether vectors along `var` would gather: a read indexed by it, but not in its last,
     contiguous dimension (a matmul's weights laid out [N, K] along N)."""
     for read in sch.get(block).reads:
-        uses = [_uses(r.min, var) for r in read.region]
-        if any(uses) and not uses[-1]:
+        used = [uses(r.min, var) for r in read.region]
+        if any(used) and not used[-1]:
             return True
     return False
 
@@ -73,7 +58,7 @@ def _vectorize_reduction(sch: s_tir.Schedule, reduction, lanes: int) -> None:
     """Vectors along the reduction instead: `lanes` partial sums of contiguous elements
     (rfactor; a buffer of lanes x outputs), added up once per output."""
     k = sch.get_loops(reduction)[-1]
-    lane = _factor(int(sch.get(k).extent), lanes)
+    lane = largest_factor(int(sch.get(k).extent), lanes)
     if lane == 1:
         return
     _, k_inner = sch.split(k, [None, lane])
@@ -100,13 +85,13 @@ def _tile(sch: s_tir.Schedule, reduction, lanes: int, rows: int) -> None:
         _vectorize_reduction(sch, reduction, lanes)
         return
     inner_extent = int(sch.get(spatial[-1]).extent)
-    lane = _factor(inner_extent, lanes)
+    lane = largest_factor(inner_extent, lanes)
     if lane == 1:
         return
     x_outer, x_inner = sch.split(spatial[-1], [None, lane])
     # The output-channel axis of an NCHW conv (four output axes); a matmul's one row is not split.
     channel = spatial[1] if len(spatial) == 4 else None
-    row = _factor(int(sch.get(channel).extent), rows) if channel is not None else 1
+    row = largest_factor(int(sch.get(channel).extent), rows) if channel is not None else 1
     if row > 1:
         c_outer, c_inner = sch.split(channel, [None, row])
         order = [*spatial[:1], c_outer, *spatial[2:-1], x_outer, *reduce, c_inner, x_inner]
