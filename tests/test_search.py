@@ -6,6 +6,7 @@ import json
 import re
 
 import pytest
+import torch
 
 import edgeprune
 from edgeprune import cli
@@ -54,11 +55,14 @@ def test_chosen_candidate_is_exported(searched):
 
 def test_architecture_cache_prevents_a_second_measurement(searched, monkeypatch):
     out, first = searched
-    calls = []
+    calls, threads, before = [], [], torch.get_num_threads()
     monkeypatch.setattr(api, "measure", lambda *a: calls.append(a) or pytest.fail("measured"))
+    build = api.build
+    monkeypatch.setattr(api, "build", lambda *a: threads.append(torch.get_num_threads()) or build(*a))
     again = edgeprune.search("digits_cnn", out=out, trials=3, uniform=(0.0, 0.5, 0.7),
-                             study="same-architectures", export=False, **FAST)
+                             study="same-architectures", export=False, threads=3, **FAST)
     assert calls == [] and again.cache_hits == 3
+    assert threads == [3, 3, 3] and torch.get_num_threads() == before  # set, then restored
     by_ratio = {c.uniform: c for c in first.uniform}
     assert all(c.instructions == by_ratio[c.uniform].instructions for c in again.candidates)
     cache = MeasurementCache(out / "measurements.sqlite")

@@ -6,7 +6,7 @@ from torch import nn
 
 from edgeprune.errors import EdgepruneError
 from edgeprune.models import data
-from edgeprune.models.train import Recipe, train
+from edgeprune.models.train import Recipe, torch_threads, train
 
 DIGITS = data.digits((1, 64))
 
@@ -36,3 +36,14 @@ def test_distillation_follows_the_teacher():
 def test_distillation_needs_a_teacher():
     with pytest.raises(EdgepruneError, match="needs a teacher"):
         train(student(), DIGITS.x_train, DIGITS.y_train, Recipe(epochs=1, distill=0.5))
+
+
+def test_torch_threads_are_set_inside_the_block_and_restored_after_it():
+    before = torch.get_num_threads()
+    with pytest.raises(RuntimeError), torch_threads(before + 1):
+        assert torch.get_num_threads() == before + 1
+        raise RuntimeError("interrupted")
+    assert torch.get_num_threads() == before
+    with pytest.raises(EdgepruneError, match="threads must be at least 1, got 0"):
+        with torch_threads(0):
+            pass

@@ -2,6 +2,8 @@
 from a teacher model), fixed seed."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable
 
@@ -28,6 +30,19 @@ class Recipe:
     seed: int = 0
     distill: float = 0.0  # weight of the distillation term (needs a teacher), 1 - it for labels
     temperature: float = 4.0  # softens teacher and student logits in the distillation term
+
+
+@contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """torch's intra-op thread count set to `count` inside the block, restored after it."""
+    if count < 1:
+        raise EdgepruneError(f"threads must be at least 1, got {count}")
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def distillation_loss(logits: torch.Tensor, teacher_logits: torch.Tensor,

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from edgeprune._atomic import write_text_atomic
 from edgeprune.errors import EdgepruneError
-from edgeprune.models.train import Recipe
+from edgeprune.models.train import Recipe, torch_threads
 from edgeprune.search import report, space, storage as studies
 from edgeprune.search.base import load_base
 from edgeprune.search.budgets import Budgets
@@ -117,14 +117,16 @@ def search(model: str | os.PathLike, *, device: str = "qemu:mps2-an386", trials:
            sampler: str = "tpe", seed: int | None = None, uniform: Sequence[float] = UNIFORM,
            precision: str = "int8", round_to: int = 4, max_ratio: float = 0.8,
            step: float = 0.1, finetune_epochs: int = 60, distill: float = 0.8,
-           train_epochs: int = 30,
+           train_epochs: int = 30, threads: int = 1,
            export: bool = True, progress: bool = True) -> SearchResult:
     """Search per-layer pruning ratios of `model` (zoo name, trained here on the digits first, or
     a `.pt` saved by edgeprune) for `trials` finished trials in total (all workers of the study).
 
     Objectives: validation top-1 (max) and instructions measured on `device` (min); latency,
-    flash and RAM budgets are constraints. Writes OUT/report.md, pareto.png, search.json and the
-    chosen candidate in OUT/chosen (model.pt, model.int8.onnx, firmware/).
+    flash and RAM budgets are constraints. torch trains with `threads` threads (default 1: the
+    candidates are small models, and on a shared machine more threads mostly spin). Writes
+    OUT/report.md, pareto.png, search.json and the chosen candidate in OUT/chosen (model.pt,
+    model.int8.onnx, firmware/).
     """
     if trials < 1:
         raise EdgepruneError(f"trials must be at least 1, got {trials}")
@@ -134,82 +136,83 @@ def search(model: str | os.PathLike, *, device: str = "qemu:mps2-an386", trials:
                         max_ratio=max_ratio, step=step,
                         finetune=Recipe(epochs=finetune_epochs, lr=5e-3, distill=distill))
     budgets = Budgets(max_latency, max_flash, max_ram)
-    base, label, shape, ds = load_base(model, out, train_epochs)
-    names = space.groups(base, shape)
-    url = storage or f"sqlite:///{(out / 'study.db').resolve()}"
-    name = study or f"{label}-{device.replace(':', '-')}"
-    grid = space.grid(max_ratio, step)
-    warm = [r for r in dict.fromkeys(min(grid, key=lambda g: abs(g - u)) for u in uniform)]
-    chosen_sampler = studies.sampler(sampler, seed, min(10, max(len(warm) + 2, trials // 4)))
-    the_study, created = studies.open_study(
-        url, name, chosen_sampler, {"model": label, **settings.to_dict(), "groups": names,
-                                    "budgets": budgets.__dict__, "train_epochs": train_epochs},
-        resume)
-    if created:  # the warm start: uniform-pruning candidates first, queued once per study
-        for ratio in warm:
-            the_study.enqueue_trial(space.uniform(names, ratio), user_attrs={"uniform": ratio})
-    cache = MeasurementCache(out / "measurements.sqlite")
-    work = out / "work"
+    with torch_threads(threads):  # the base model's training, the candidates, the export
+        base, label, shape, ds = load_base(model, out, train_epochs)
+        names = space.groups(base, shape)
+        url = storage or f"sqlite:///{(out / 'study.db').resolve()}"
+        name = study or f"{label}-{device.replace(':', '-')}"
+        grid = space.grid(max_ratio, step)
+        warm = [r for r in dict.fromkeys(min(grid, key=lambda g: abs(g - u)) for u in uniform)]
+        chosen_sampler = studies.sampler(sampler, seed, min(10, max(len(warm) + 2, trials // 4)))
+        the_study, created = studies.open_study(
+            url, name, chosen_sampler, {"model": label, **settings.to_dict(), "groups": names,
+                                        "budgets": budgets.__dict__, "train_epochs": train_epochs},
+            resume)
+        if created:  # the warm start: uniform-pruning candidates first, queued once per study
+            for ratio in warm:
+                the_study.enqueue_trial(space.uniform(names, ratio), user_attrs={"uniform": ratio})
+        cache = MeasurementCache(out / "measurements.sqlite")
+        work = out / "work"
 
-    def objective(trial: optuna.Trial) -> tuple[float, float]:
-        work.mkdir(parents=True, exist_ok=True)
-        folder = Path(tempfile.mkdtemp(prefix=f"trial-{trial.number}-", dir=work))
+        def objective(trial: optuna.Trial) -> tuple[float, float]:
+            work.mkdir(parents=True, exist_ok=True)
+            folder = Path(tempfile.mkdtemp(prefix=f"trial-{trial.number}-", dir=work))
+            try:
+                built = build(base, shape, ds, space.suggest(trial, names, max_ratio, step),
+                              settings, folder)
+                features = layer_work(built.model, shape)
+                trial.set_user_attr("layer_work", features)
+                measured = cache.get(built.architecture)
+                trial.set_user_attr("cached", measured is not None)
+                if measured is None and trial.user_attrs.get("uniform") is None:
+                    skipped = screen(the_study, features, built.accuracy, budgets)
+                    if skipped:
+                        estimate, reason = skipped
+                        trial.set_user_attr("skipped", reason)
+                        for key, value in budgets.violations(estimated(estimate)).items():
+                            trial.set_constraint(key, value)
+                        return built.accuracy, estimate
+                if measured is None:
+                    try:
+                        measured = measure(built.onnx_path, device, folder / "firmware")
+                    except EdgepruneError as exc:
+                        trial.set_user_attr("error", f"{type(exc).__name__}: {exc}")
+                        raise optuna.TrialPruned(str(exc)) from exc
+                    cache.put(built.architecture, measured)
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+            for key, value in {"flash_bytes": measured.flash_bytes, "ram_bytes": measured.ram_bytes,
+                               "channels": built.channels, "macs": built.macs,
+                               "test_accuracy": built.test_accuracy,
+                               "relative_error": measured.relative_error,
+                               "layer_instructions": measured.layer_instructions,
+                               "architecture": built.architecture, "worker": WORKER}.items():
+                trial.set_user_attr(key, value)
+            for key, value in budgets.violations(measured).items():
+                trial.set_constraint(key, value)
+            return built.accuracy, measured.instructions
+
+        bar = tqdm(total=trials, desc="search", unit="trial", disable=not progress)
+
+        def show_progress() -> None:
+            done = [c for c in map(candidate, the_study.get_trials(deepcopy=False)) if c]
+            bar.n = min(trials, studies.count(the_study, studies.FINISHED))
+            best = choose([c for c in done if c.feasible])
+            bar.set_postfix_str(f"best {best.accuracy:.1%} @ {best.instructions:,.0f} instr"
+                                if best else "best: none within budgets yet")
+            bar.refresh()
+
         try:
-            built = build(base, shape, ds, space.suggest(trial, names, max_ratio, step),
-                          settings, folder)
-            features = layer_work(built.model, shape)
-            trial.set_user_attr("layer_work", features)
-            measured = cache.get(built.architecture)
-            trial.set_user_attr("cached", measured is not None)
-            if measured is None and trial.user_attrs.get("uniform") is None:
-                skipped = screen(the_study, features, built.accuracy, budgets)
-                if skipped:
-                    estimate, reason = skipped
-                    trial.set_user_attr("skipped", reason)
-                    for key, value in budgets.violations(estimated(estimate)).items():
-                        trial.set_constraint(key, value)
-                    return built.accuracy, estimate
-            if measured is None:
-                try:
-                    measured = measure(built.onnx_path, device, folder / "firmware")
-                except EdgepruneError as exc:
-                    trial.set_user_attr("error", f"{type(exc).__name__}: {exc}")
-                    raise optuna.TrialPruned(str(exc)) from exc
-                cache.put(built.architecture, measured)
+            studies.run_until(the_study, objective, trials, show_progress)
         finally:
-            shutil.rmtree(folder, ignore_errors=True)
-        for key, value in {"flash_bytes": measured.flash_bytes, "ram_bytes": measured.ram_bytes,
-                           "channels": built.channels, "macs": built.macs,
-                           "test_accuracy": built.test_accuracy,
-                           "relative_error": measured.relative_error,
-                           "layer_instructions": measured.layer_instructions,
-                           "architecture": built.architecture, "worker": WORKER}.items():
-            trial.set_user_attr(key, value)
-        for key, value in budgets.violations(measured).items():
-            trial.set_constraint(key, value)
-        return built.accuracy, measured.instructions
-
-    bar = tqdm(total=trials, desc="search", unit="trial", disable=not progress)
-
-    def show_progress() -> None:
-        done = [c for c in map(candidate, the_study.get_trials(deepcopy=False)) if c]
-        bar.n = min(trials, studies.count(the_study, studies.FINISHED))
-        best = choose([c for c in done if c.feasible])
-        bar.set_postfix_str(f"best {best.accuracy:.1%} @ {best.instructions:,.0f} instr"
-                            if best else "best: none within budgets yet")
-        bar.refresh()
-
-    try:
-        studies.run_until(the_study, objective, trials, show_progress)
-    finally:
-        bar.close()
-        cache.close()
-    result = collect(the_study, label, url, sampler, settings, budgets)
-    if export and result.chosen:
-        result.exported = export_candidate(result.chosen, base, shape, ds, settings, label,
-                                           out / "chosen")
-    write_outputs(result, out)
-    return result
+            bar.close()
+            cache.close()
+        result = collect(the_study, label, url, sampler, settings, budgets)
+        if export and result.chosen:
+            result.exported = export_candidate(result.chosen, base, shape, ds, settings, label,
+                                               out / "chosen")
+        write_outputs(result, out)
+        return result
 
 
 def collect(the_study: optuna.Study, label: str, url: str, sampler: str, settings: Settings,

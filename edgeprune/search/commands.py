@@ -57,6 +57,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="zoo models: training on digits before the search (default 30)")
     g.add_argument("--precision", choices=("int8", "fp32"), default="int8",
                    help="int8 (default) or fp32: a fallback measuring float models, labelled so")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads for finetuning (default 1: small models; on a shared "
+                   "machine more threads mostly spin)")
     p.add_argument("--no-export", action="store_true", help="do not export the chosen candidate")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=run)
@@ -73,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
                     uniform=args.uniform, precision=args.precision, round_to=args.round_to,
                     max_ratio=args.max_ratio, step=args.step,
                     finetune_epochs=args.finetune_epochs, distill=args.distill,
-                    train_epochs=args.train_epochs,
+                    train_epochs=args.train_epochs, threads=args.threads,
                     export=not args.no_export, progress=not args.quiet)
     print(f"Pareto front ({len(result.front)} of {len(result.candidates)} candidates, "
           f"within budgets: {result.budgets.describe()}):")
