@@ -59,8 +59,8 @@ class Plan:
 PLANS = {
     "digits_cnn": Plan(trials=80, step=0.05, max_ratio=0.8, finetune_epochs=60, train_epochs=30,
                        folds=5),
-    "kws_dscnn": Plan(trials=48, step=0.1, max_ratio=0.8, finetune_epochs=8, train_epochs=12,
-                      folds=0),
+    "kws_dscnn": Plan(trials=96, step=0.05, max_ratio=0.8, finetune_epochs=8, train_epochs=12,
+                      folds=5),
 }
 
 
@@ -206,8 +206,9 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", choices=sorted(PLANS), default=sorted(PLANS))
     parser.add_argument("--out", default="build/bench")
     parser.add_argument("--round-to", type=int, default=1,
-                        help="channel multiple (default 1: the int8 kernels measured no fast "
-                        "path at multiples of 2 or 4)")
+                        help="channel multiple of both uniform and searched candidates "
+                        "(default 1: every count open to both; the kernels' fast path at "
+                        "multiples of 4 is for the search to find by measuring)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(1)  # small models on a shared machine: more threads only spin
