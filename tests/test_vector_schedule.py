@@ -59,8 +59,8 @@ def test_kernels_free_their_workspace_before_they_return():
 @pytest.mark.qemu
 @pytest.mark.parametrize("name, int8, per_mac", [("digits_cnn", False, 0.8), ("ad_autoencoder", True, 0.65)])
 def test_vector_code_takes_fewer_instructions_than_multiply_accumulates(compiled, quantized, name, int8, per_mac):
-    """Measured with LeanSchedule instead (before its register blocks): 6.0 instructions per MAC for the fp32 digits CNN, 0.78
-    for the int8 autoencoder (2.6 when its [N, K] weights were vectorized along N, gathering)."""
+    """Measured with LeanSchedule instead (before its register blocks): 6.0 instructions per MAC
+    for the fp32 digits CNN, 0.78 for the int8 autoencoder (2.6 when its [N, K] weights were vectorized along N, gathering)."""
     macs = stats.count(zoo.build_model(name), zoo.input_shape(name)).macs
     model = compiled(quantized(name) if int8 else name, "cortex-a53")
     assert run(model).device.instructions < per_mac * macs
