@@ -64,7 +64,8 @@ def _register_block(sch: s_tir.Schedule, block, rows: int) -> bool:
     loops = sch.get_loops(block)
     kinds = [iv.iter_type for iv in sch.get(block).iter_vars]
     spatial = _spatial_depth(sch, block)
-    if len(loops) != len(kinds) or spatial < 2 or kinds[spatial:] != [tirx.IterVar.CommReduce] * (len(kinds) - spatial):
+    reductions_last = all(kind == tirx.IterVar.CommReduce for kind in kinds[spatial:])
+    if len(loops) != len(kinds) or spatial < 2 or not reductions_last:
         return False
     if not _shares_inputs(sch, block, sch.get(block).iter_vars[1].var):
         return False

@@ -136,83 +136,85 @@ def search(model: str | os.PathLike, *, device: str = "qemu:mps2-an386", trials:
                         max_ratio=max_ratio, step=step,
                         finetune=Recipe(epochs=finetune_epochs, lr=5e-3, distill=distill))
     budgets = Budgets(max_latency, max_flash, max_ram)
-    with torch_threads(threads):  # the base model's training, the candidates, the export
+    with torch_threads(threads):
         base, label, shape, ds = load_base(model, out, train_epochs)
-        names = space.groups(base, shape)
-        url = storage or f"sqlite:///{(out / 'study.db').resolve()}"
-        name = study or f"{label}-{device.replace(':', '-')}"
-        grid = space.grid(max_ratio, step)
-        warm = [r for r in dict.fromkeys(min(grid, key=lambda g: abs(g - u)) for u in uniform)]
-        chosen_sampler = studies.sampler(sampler, seed, min(10, max(len(warm) + 2, trials // 4)))
-        the_study, created = studies.open_study(
-            url, name, chosen_sampler, {"model": label, **settings.to_dict(), "groups": names,
-                                        "budgets": budgets.__dict__, "train_epochs": train_epochs},
-            resume)
-        if created:  # the warm start: uniform-pruning candidates first, queued once per study
-            for ratio in warm:
-                the_study.enqueue_trial(space.uniform(names, ratio), user_attrs={"uniform": ratio})
-        cache = MeasurementCache(out / "measurements.sqlite")
-        work = out / "work"
+    names = space.groups(base, shape)
+    url = storage or f"sqlite:///{(out / 'study.db').resolve()}"
+    name = study or f"{label}-{device.replace(':', '-')}"
+    grid = space.grid(max_ratio, step)
+    warm = [r for r in dict.fromkeys(min(grid, key=lambda g: abs(g - u)) for u in uniform)]
+    chosen_sampler = studies.sampler(sampler, seed, min(10, max(len(warm) + 2, trials // 4)))
+    the_study, created = studies.open_study(
+        url, name, chosen_sampler, {"model": label, **settings.to_dict(), "groups": names,
+                                    "budgets": budgets.__dict__, "train_epochs": train_epochs},
+        resume)
+    if created:  # the warm start: uniform-pruning candidates first, queued once per study
+        for ratio in warm:
+            the_study.enqueue_trial(space.uniform(names, ratio), user_attrs={"uniform": ratio})
+    cache = MeasurementCache(out / "measurements.sqlite")
+    work = out / "work"
 
-        def objective(trial: optuna.Trial) -> tuple[float, float]:
-            work.mkdir(parents=True, exist_ok=True)
-            folder = Path(tempfile.mkdtemp(prefix=f"trial-{trial.number}-", dir=work))
-            try:
-                built = build(base, shape, ds, space.suggest(trial, names, max_ratio, step),
-                              settings, folder)
-                features = layer_work(built.model, shape)
-                trial.set_user_attr("layer_work", features)
-                measured = cache.get(built.architecture)
-                trial.set_user_attr("cached", measured is not None)
-                if measured is None and trial.user_attrs.get("uniform") is None:
-                    skipped = screen(the_study, features, built.accuracy, budgets)
-                    if skipped:
-                        estimate, reason = skipped
-                        trial.set_user_attr("skipped", reason)
-                        for key, value in budgets.violations(estimated(estimate)).items():
-                            trial.set_constraint(key, value)
-                        return built.accuracy, estimate
-                if measured is None:
-                    try:
-                        measured = measure(built.onnx_path, device, folder / "firmware")
-                    except EdgepruneError as exc:
-                        trial.set_user_attr("error", f"{type(exc).__name__}: {exc}")
-                        raise optuna.TrialPruned(str(exc)) from exc
-                    cache.put(built.architecture, measured)
-            finally:
-                shutil.rmtree(folder, ignore_errors=True)
-            for key, value in {"flash_bytes": measured.flash_bytes, "ram_bytes": measured.ram_bytes,
-                               "channels": built.channels, "macs": built.macs,
-                               "test_accuracy": built.test_accuracy,
-                               "relative_error": measured.relative_error,
-                               "layer_instructions": measured.layer_instructions,
-                               "architecture": built.architecture, "worker": WORKER}.items():
-                trial.set_user_attr(key, value)
-            for key, value in budgets.violations(measured).items():
-                trial.set_constraint(key, value)
-            return built.accuracy, measured.instructions
-
-        bar = tqdm(total=trials, desc="search", unit="trial", disable=not progress)
-
-        def show_progress() -> None:
-            done = [c for c in map(candidate, the_study.get_trials(deepcopy=False)) if c]
-            bar.n = min(trials, studies.count(the_study, studies.FINISHED))
-            best = choose([c for c in done if c.feasible])
-            bar.set_postfix_str(f"best {best.accuracy:.1%} @ {best.instructions:,.0f} instr"
-                                if best else "best: none within budgets yet")
-            bar.refresh()
-
+    def objective(trial: optuna.Trial) -> tuple[float, float]:
+        work.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix=f"trial-{trial.number}-", dir=work))
         try:
-            studies.run_until(the_study, objective, trials, show_progress)
+            built = build(base, shape, ds, space.suggest(trial, names, max_ratio, step),
+                          settings, folder)
+            features = layer_work(built.model, shape)
+            trial.set_user_attr("layer_work", features)
+            measured = cache.get(built.architecture)
+            trial.set_user_attr("cached", measured is not None)
+            if measured is None and trial.user_attrs.get("uniform") is None:
+                skipped = screen(the_study, features, built.accuracy, budgets)
+                if skipped:
+                    estimate, reason = skipped
+                    trial.set_user_attr("skipped", reason)
+                    for key, value in budgets.violations(estimated(estimate)).items():
+                        trial.set_constraint(key, value)
+                    return built.accuracy, estimate
+            if measured is None:
+                try:
+                    measured = measure(built.onnx_path, device, folder / "firmware")
+                except EdgepruneError as exc:
+                    trial.set_user_attr("error", f"{type(exc).__name__}: {exc}")
+                    raise optuna.TrialPruned(str(exc)) from exc
+                cache.put(built.architecture, measured)
         finally:
-            bar.close()
-            cache.close()
-        result = collect(the_study, label, url, sampler, settings, budgets)
-        if export and result.chosen:
-            result.exported = export_candidate(result.chosen, base, shape, ds, settings, label,
-                                               out / "chosen")
-        write_outputs(result, out)
-        return result
+            shutil.rmtree(folder, ignore_errors=True)
+        for key, value in {"flash_bytes": measured.flash_bytes, "ram_bytes": measured.ram_bytes,
+                           "channels": built.channels, "macs": built.macs,
+                           "test_accuracy": built.test_accuracy,
+                           "relative_error": measured.relative_error,
+                           "layer_instructions": measured.layer_instructions,
+                           "architecture": built.architecture, "worker": WORKER}.items():
+            trial.set_user_attr(key, value)
+        for key, value in budgets.violations(measured).items():
+            trial.set_constraint(key, value)
+        return built.accuracy, measured.instructions
+
+    bar = tqdm(total=trials, desc="search", unit="trial", disable=not progress)
+
+    def show_progress() -> None:
+        done = [c for c in map(candidate, the_study.get_trials(deepcopy=False)) if c]
+        bar.n = min(trials, studies.count(the_study, studies.FINISHED))
+        best = choose([c for c in done if c.feasible])
+        bar.set_postfix_str(f"best {best.accuracy:.1%} @ {best.instructions:,.0f} instr"
+                            if best else "best: none within budgets yet")
+        bar.refresh()
+
+    try:
+        with torch_threads(threads):
+            studies.run_until(the_study, objective, trials, show_progress)
+    finally:
+        bar.close()
+        cache.close()
+    result = collect(the_study, label, url, sampler, settings, budgets)
+    if export and result.chosen:
+        with torch_threads(threads):
+            result.exported = export_candidate(result.chosen, base, shape, ds, settings,
+                                               label, out / "chosen")
+    write_outputs(result, out)
+    return result
 
 
 def collect(the_study: optuna.Study, label: str, url: str, sampler: str, settings: Settings,
