@@ -94,14 +94,15 @@ def screen(the_study: optuna.Study, features: Work, accuracy: float,
     """(estimate, reason) when the latency table learned from the study's measured trials says a
     candidate is hopeless; None when it must be measured (or the table has too few samples)."""
     trials = the_study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    measured = [(t, c) for t in trials if (c := candidate(t)) and "layer_work" in t.user_attrs]
+    measured = [(t, c) for t in trials
+                if (c := candidate(t)) and "layer_features" in t.user_attrs]
     table = LatencyTable.learn(
-        *([(t.user_attrs["layer_work"], c.instructions) for t, c in measured
+        *([(t.user_attrs["layer_features"], c.instructions) for t, c in measured
            if (c.uniform is None) == searched] for searched in (False, True)))
     if table is None:
         return None
     estimate = table.predict(features)
-    reason = hopeless(estimate, accuracy, [c for _, c in measured], budgets)
+    reason = hopeless(estimate, accuracy, [c for _, c in measured], budgets, table.margin)
     return (estimate, reason) if reason else None
 
 
@@ -161,7 +162,7 @@ def search(model: str | os.PathLike, *, device: str = "qemu:mps2-an386", trials:
             built = build(base, shape, ds, space.suggest(trial, names, max_ratio, step),
                           settings, folder)
             features = layer_work(built.model, shape)
-            trial.set_user_attr("layer_work", features)
+            trial.set_user_attr("layer_features", features)
             measured = cache.get(built.architecture)
             trial.set_user_attr("cached", measured is not None)
             if measured is None and trial.user_attrs.get("uniform") is None:

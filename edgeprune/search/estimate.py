@@ -2,15 +2,22 @@
 candidates before compiling and measuring them.
 
 Per compute layer the table holds instructions per MAC and per output element, fitted by
-non-negative least squares on the measured candidates (plus one constant). It is used only once
-it predicts each measured searched candidate (left out of the fit, in turn) within half the
-margin: uniform candidates alone do not tell the layers apart. A candidate is
-skipped when its estimate, even 15 % better, is over the latency budget or dominated by a
-measured candidate at least as accurate. Skipped candidates tell the sampler their estimate;
-they never enter the Pareto front, the comparison or the measurement cache.
+non-negative least squares on the measured candidates (plus one constant). The kernels' register
+blocks (`compile.schedule`) make a layer's cost per MAC step with its channel count: a layer
+computing 2 or 1 output channels per pass pays one factor per block size on its MACs, shared by
+all layers and chosen on a grid as the one that fits best. Compiler decisions the features do
+not see (how far LLVM unrolls a loop of a given length) still leave some error, so the table
+measures its own: each measured searched candidate is predicted with it left out of the fit
+(uniform candidates alone do not tell the layers apart), and the margin is twice the worst
+error, at least 15 %. A table whose margin would exceed 50 % is not used. A candidate is skipped
+when its estimate, better by the margin, is over the latency budget or dominated by a measured
+candidate at least as accurate. Skipped candidates tell the sampler their estimate; they never
+enter the Pareto front, the comparison or the measurement cache.
 """
 from __future__ import annotations
 
+import dataclasses
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,70 +25,108 @@ import numpy as np
 from scipy.optimize import nnls
 from torch import nn
 
+from edgeprune.compile.schedule import ROWS, largest_factor
 from edgeprune.models import stats
 from edgeprune.search.budgets import Budgets
 from edgeprune.search.results import Candidate
 
-MARGIN = 0.15  # how far off an estimate may be before a candidate counts as hopeless
-Work = dict[str, list[float]]  # layer -> [MACs, output elements]
+MARGIN = 0.15  # the least error an estimate is allowed before a candidate counts as hopeless
+MAX_MARGIN = 0.5  # a table needing a wider margin is not used
+FACTORS = np.round(np.arange(0.5, 2.0001, 0.05), 2)  # the grid of per-block-size MAC factors
+Work = dict[str, list[float]]  # layer -> [MACs, output elements, output channels per pass]
+
+
+def register_block(layer: stats.LayerStats) -> int:
+    """Output channels a bare-metal kernel computes per pass over its input (the register
+    blocks of `compile.schedule`); a depthwise conv computes one."""
+    return 1 if layer.kind == "depthwise" else largest_factor(layer.output_shape[0], ROWS)
 
 
 def layer_work(model: nn.Module, input_shape: tuple[int, ...]) -> Work:
-    """MACs and output elements of each compute layer: the table's features."""
-    return {layer.name: [float(layer.macs), float(np.prod(layer.output_shape))]
+    """MACs, output elements and register block of each compute layer: the table's features."""
+    return {layer.name: [float(layer.macs), float(np.prod(layer.output_shape)),
+                         float(register_block(layer))]
             for layer in stats.count(model, input_shape).layers}
+
+
+def _blocks(samples: Sequence[tuple[Work, float]]) -> list[int]:
+    """The register blocks narrower than the widest one seen: each gets a fitted factor."""
+    seen = {int(w[2]) for work, _ in samples for w in work.values()}
+    return sorted(seen - {max(seen)})
 
 
 @dataclass(frozen=True)
 class LatencyTable:
-    """Instructions per MAC and per output element of each layer, and a constant."""
+    """Instructions per MAC and per output element of each layer, a constant, and the factor
+    on the MACs of a layer computing fewer output channels per pass than the widest block."""
 
     layers: list[str]
     per_mac: list[float]
     per_output: list[float]
     constant: float
+    block_factors: dict[int, float]
+    margin: float = MARGIN  # how far off an estimate may be: twice the worst left-out error
 
     @classmethod
-    def fit(cls, samples: Sequence[tuple[Work, float]]) -> LatencyTable:
-        """Least squares with non-negative coefficients on (work, measured instructions)."""
+    def fit(cls, samples: Sequence[tuple[Work, float]],
+            block_factors: dict[int, float] | None = None) -> LatencyTable:
+        """Least squares with non-negative coefficients on (work, measured instructions); the
+        block factors, unless given, are the grid point with the smallest residual."""
+        if block_factors is None:
+            blocks = _blocks(samples)
+            grid = [dict(zip(blocks, point))
+                    for point in itertools.product(FACTORS, repeat=len(blocks))]
+            return min((cls._solve(samples, factors) for factors in grid),
+                       key=lambda solved: solved[1])[0]
+        return cls._solve(samples, block_factors)[0]
+
+    @classmethod
+    def _solve(cls, samples: Sequence[tuple[Work, float]],
+               block_factors: dict[int, float]) -> tuple[LatencyTable, float]:
+        """The table for fixed block factors, and its residual norm."""
         layers = sorted(samples[0][0])
-        rows = np.array([[*(w[name][0] for name in layers), *(w[name][1] for name in layers), 1.0]
-                         for w, _ in samples])
-        coefficients, _ = nnls(rows, np.array([instructions for _, instructions in samples]))
+        table = cls(layers, [], [], 0.0, block_factors)
+        rows = np.array([[*(table.scaled_macs(w[name]) for name in layers),
+                          *(w[name][1] for name in layers), 1.0] for w, _ in samples])
+        coefficients, residual = nnls(rows, np.array([instr for _, instr in samples]))
         n = len(layers)
         return cls(layers, list(coefficients[:n]), list(coefficients[n:2 * n]),
-                   float(coefficients[-1]))
+                   float(coefficients[-1]), block_factors), residual
+
+    def scaled_macs(self, work: list[float]) -> float:
+        """A layer's MACs times its register block's factor."""
+        return work[0] * self.block_factors.get(int(work[2]), 1.0)
 
     @classmethod
     def learn(cls, uniform: Sequence[tuple[Work, float]],
               searched: Sequence[tuple[Work, float]]) -> LatencyTable | None:
-        """The table fitted on all samples, or None while there are fewer searched samples than
-        coefficients or a searched sample left out of the fit is predicted off by more than
-        half the margin."""
-        if not searched or len(searched) < 2 * len(searched[0][0]) + 1:
-            return None
+        """The table fitted on all samples with its margin, or None while there are fewer
+        searched samples than coefficients or the margin would exceed MAX_MARGIN."""
         samples = [*uniform, *searched]
-        for i, (work, instructions) in enumerate(searched):
-            rest = [s for j, s in enumerate(samples) if j != len(uniform) + i]
-            if abs(cls.fit(rest).predict(work) / instructions - 1) > MARGIN / 2:
-                return None
-        return cls.fit(samples)
+        if not searched or len(searched) < 2 * len(searched[0][0]) + 1 + len(_blocks(samples)):
+            return None
+        table = cls.fit(samples)
+        worst = max(abs(cls.fit([s for j, s in enumerate(samples) if j != len(uniform) + i],
+                                table.block_factors).predict(work) / instructions - 1)
+                    for i, (work, instructions) in enumerate(searched))
+        margin = max(MARGIN, 2 * worst)
+        return dataclasses.replace(table, margin=margin) if margin <= MAX_MARGIN else None
 
     def predict(self, work: Work) -> float:
-        return self.constant + sum(a * work[name][0] + b * work[name][1]
+        return self.constant + sum(a * self.scaled_macs(work[name]) + b * work[name][1]
                                    for name, a, b in zip(self.layers, self.per_mac,
                                                          self.per_output))
 
 
 def hopeless(estimate: float, accuracy: float, measured: Sequence[Candidate],
-             budgets: Budgets) -> str | None:
+             budgets: Budgets, margin: float = MARGIN) -> str | None:
     """Why a candidate need not be measured, or None."""
-    optimistic = estimate * (1 - MARGIN)
+    optimistic = estimate * (1 - margin)
+    said = f"estimated {estimate:,.0f} instructions (margin {margin:.0%})"
     if budgets.max_latency and optimistic > budgets.max_latency:
-        return f"estimated {estimate:,.0f} instructions, over the latency budget"
+        return f"{said}, over the latency budget"
     better = [c for c in measured if c.accuracy >= accuracy and c.instructions <= optimistic]
     if better:
         c = min(better, key=lambda c: c.instructions)
-        return (f"estimated {estimate:,.0f} instructions, dominated by trial {c.number} "
-                f"({c.accuracy:.2%}, {c.instructions:,.0f})")
+        return f"{said}, dominated by trial {c.number} ({c.accuracy:.2%}, {c.instructions:,.0f})"
     return None

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from edgeprune._atomic import write_bytes_atomic, write_text_atomic
-from edgeprune.search.estimate import MARGIN
 from edgeprune.search.results import Candidate
 
 if TYPE_CHECKING:
@@ -91,8 +90,8 @@ def latency_table(result: "SearchResult") -> str:
     if not result.skipped:
         return "- per-layer latency table: not used (every candidate was measured)"
     return (f"- per-layer latency table (learned from the measured candidates): used, "
-            f"{len(result.skipped)} candidates not measured (estimated over the latency budget or "
-            f"dominated with a {MARGIN:.0%} margin; listed below, outside the front)")
+            f"{len(result.skipped)} candidates not measured (estimated, within the table's error "
+            f"margin, over the latency budget or dominated; listed below, outside the front)")
 
 
 def markdown(result: "SearchResult", path: Path) -> None:
