@@ -78,8 +78,8 @@ def run(args: argparse.Namespace) -> int:
                     finetune_epochs=args.finetune_epochs, distill=args.distill,
                     train_epochs=args.train_epochs, threads=args.threads,
                     export=not args.no_export, progress=not args.quiet)
-    print(f"Pareto front ({len(result.front)} of {len(result.candidates)} candidates, "
-          f"within budgets: {result.budgets.describe()}):")
+    print(f"Pareto front ({len(result.front)} of {len(result.candidates)} candidates; "
+          f"budgets: {result.budgets.describe()}):")
     print(table(result.front, result.reference))
     print(result.message)
     print(f"report: {args.out}/report.md  plot: {args.out}/pareto.png")
