@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from edgeprune._atomic import write_text_atomic
 from edgeprune.models import data, stats, zoo
@@ -104,13 +105,13 @@ class Costs:
         first, middle, last = (sorted(c) for c in self.choices)
         parts: dict[tuple[int, Counts], float] = {}
         rest = 0.0
-        for count in middle:
-            for j in range(max(len(first), len(last))):
-                plan = (first[j % len(first)], count, last[j % len(last)])
-                total, *kernels = self.measured(plan)
-                rest = max(rest, total - sum(kernels))
-                for k, cost in enumerate(kernels):
-                    parts[(k, self.depends(k, plan))] = cost
+        cover = [(first[j % len(first)], count, last[j % len(last)])
+                 for count in middle for j in range(max(len(first), len(last)))]
+        for plan in tqdm(cover, desc="instructions", unit="plan"):
+            total, *kernels = self.measured(plan)
+            rest = max(rest, total - sum(kernels))
+            for k, cost in enumerate(kernels):
+                parts[(k, self.depends(k, plan))] = cost
         return {plan: rest + sum(parts[(k, self.depends(k, plan))]
                                  for k in range(self.kernel_count()))
                 for plan in itertools.product(first, middle, last)}
@@ -169,7 +170,7 @@ def main() -> None:
                 "accuracy": accuracy(counts)}
 
     uniform = []
-    for ratio in plan.uniform:
+    for ratio in tqdm(plan.uniform, desc="uniform", unit="plan"):
         model = pruned(base, shape, dict.fromkeys(names, ratio))
         counts = tuple(stats.count(model, shape).by_name()[n].output_shape[0] for n in names)
         uniform.append({"ratio": ratio, **row(counts)})
@@ -180,7 +181,7 @@ def main() -> None:
     plans = costs.composed()
     grids = [sorted(c) for c in choices]
     scored = []
-    for counts in maximal(plans, grids, limit):
+    for counts in tqdm(maximal(plans, grids, limit), desc="within the limit", unit="plan"):
         r = row(counts)
         if abs(r["instructions"] / plans[counts] - 1) > AGREEMENT:
             raise SystemExit(f"{counts}: composed {plans[counts]:,.0f} instructions, measured "
