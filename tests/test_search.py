@@ -41,7 +41,11 @@ def test_search_measures_and_reports_a_non_dominated_front(searched):
     saved = json.loads((out / "search.json").read_text())
     assert saved["pareto"] == [c.number for c in result.front]
     assert (out / "pareto.png").read_bytes()[:4] == b"\x89PNG"
-    assert "Pareto front" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "Pareto front" in report
+    # The digits' validation split: 360 samples, one of them 0.28 point.
+    assert result.validation_samples == saved["validation_samples"] == 360
+    assert "360 samples, one sample = 0.28%" in report
 
 
 def test_chosen_candidate_is_exported(searched):

@@ -51,6 +51,7 @@ class SearchResult:
     exported: Path | None = None
     skipped: list[tuple[int, str]] = field(default_factory=list)  # not measured: latency table
     message: str = ""
+    validation_samples: int = 0  # the split every candidate's accuracy is measured on
 
     @property
     def cache_hits(self) -> int:
@@ -68,7 +69,7 @@ class SearchResult:
                 "chosen": self.chosen.to_dict() if self.chosen else None,
                 "reference": self.reference.number if self.reference else None,
                 "exported": str(self.exported) if self.exported else None,
-                "failed": self.failed}
+                "failed": self.failed, "validation_samples": self.validation_samples}
 
 
 def outcome(candidates: list[Candidate], budgets: Budgets) -> tuple[Candidate | None, str]:
@@ -210,6 +211,7 @@ def search(model: str | os.PathLike, *, device: str = "qemu:mps2-an386", trials:
         bar.close()
         cache.close()
     result = collect(the_study, label, url, sampler, settings, budgets)
+    result.validation_samples = len(ds.y_val)
     if export and result.chosen:
         with torch_threads(threads):
             result.exported = export_candidate(result.chosen, base, shape, ds, settings,

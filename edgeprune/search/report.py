@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -85,6 +86,18 @@ def plot(result: "SearchResult", path: Path) -> None:
     write_bytes_atomic(path, buffer.getvalue())
 
 
+def validation_noise(result: "SearchResult") -> str:
+    """The report line saying how much validation top-1 moves by chance: one sample, and the
+    binomial standard error at the chosen (else the unpruned) candidate's accuracy."""
+    n = result.validation_samples
+    at = result.chosen or result.reference
+    if not n or at is None:
+        return "- validation noise: unknown (no validation size or no candidate)"
+    error = math.sqrt(at.accuracy * (1 - at.accuracy) / n)
+    return (f"- validation noise: {n} samples, one sample = {1 / n:.2%}; standard error at "
+            f"{at.accuracy:.2%} = {error:.2%}, smaller accuracy differences are within chance")
+
+
 def latency_table(result: "SearchResult") -> str:
     """The report line saying whether the learned per-layer latency table skipped candidates."""
     if not result.skipped:
@@ -112,6 +125,7 @@ def markdown(result: "SearchResult", path: Path) -> None:
         "- accuracy: top-1 on the validation split (onnxruntime on the host; the search optimizes "
         "it), test: the held-out test split (reported, never used to choose); latency: "
         "instructions per inference measured on the device; flash/RAM from the ELF",
+        validation_noise(result),
         latency_table(result),
         f"- budgets: {result.budgets.describe()}",
         f"- device outputs vs onnxruntime (random inputs): {agreement(result.candidates)}\n",
