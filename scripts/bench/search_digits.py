@@ -59,7 +59,7 @@ class Plan:
 PLANS = {
     "digits_cnn": Plan(trials=80, step=0.05, max_ratio=0.8, finetune_epochs=60, train_epochs=30,
                        folds=5),
-    "kws_dscnn": Plan(trials=96, step=0.05, max_ratio=0.8, finetune_epochs=8, train_epochs=12,
+    "kws_dscnn": Plan(trials=160, step=0.05, max_ratio=0.8, finetune_epochs=8, train_epochs=12,
                       folds=5),
 }
 
