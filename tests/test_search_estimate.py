@@ -21,8 +21,8 @@ def work(ratios: dict[str, float]):
     return layer_work(model, SHAPE)
 
 
-def instructions(w, steps: dict[int, float] = STEPS) -> float:
-    return 1500 + sum(COST[name][0] * macs * steps[int(block)] + COST[name][1] * out
+def instructions(w) -> float:
+    return 1500 + sum(COST[name][0] * macs * STEPS[int(block)] + COST[name][1] * out
                       for name, (macs, out, block) in w.items())
 
 

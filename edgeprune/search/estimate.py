@@ -49,6 +49,11 @@ def layer_work(model: nn.Module, input_shape: tuple[int, ...]) -> Work:
             for layer in stats.count(model, input_shape).layers}
 
 
+def scaled_macs(work: list[float], block_factors: dict[int, float]) -> float:
+    """A layer's MACs times its register block's factor (1 for the widest block)."""
+    return work[0] * block_factors.get(int(work[2]), 1.0)
+
+
 def _blocks(samples: Sequence[tuple[Work, float]]) -> list[int]:
     """The register blocks narrower than the widest one seen: each gets a fitted factor."""
     seen = {int(w[2]) for work, _ in samples for w in work.values()}
@@ -85,17 +90,12 @@ class LatencyTable:
                block_factors: dict[int, float]) -> tuple[LatencyTable, float]:
         """The table for fixed block factors, and its residual norm."""
         layers = sorted(samples[0][0])
-        table = cls(layers, [], [], 0.0, block_factors)
-        rows = np.array([[*(table.scaled_macs(w[name]) for name in layers),
+        rows = np.array([[*(scaled_macs(w[name], block_factors) for name in layers),
                           *(w[name][1] for name in layers), 1.0] for w, _ in samples])
         coefficients, residual = nnls(rows, np.array([instr for _, instr in samples]))
         n = len(layers)
         return cls(layers, list(coefficients[:n]), list(coefficients[n:2 * n]),
                    float(coefficients[-1]), block_factors), residual
-
-    def scaled_macs(self, work: list[float]) -> float:
-        """A layer's MACs times its register block's factor."""
-        return work[0] * self.block_factors.get(int(work[2]), 1.0)
 
     @classmethod
     def learn(cls, uniform: Sequence[tuple[Work, float]],
@@ -113,7 +113,7 @@ class LatencyTable:
         return dataclasses.replace(table, margin=margin) if margin <= MAX_MARGIN else None
 
     def predict(self, work: Work) -> float:
-        return self.constant + sum(a * self.scaled_macs(work[name]) + b * work[name][1]
+        return self.constant + sum(a * scaled_macs(work[name], self.block_factors) + b * work[name][1]
                                    for name, a, b in zip(self.layers, self.per_mac,
                                                          self.per_output))
 

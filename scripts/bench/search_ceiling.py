@@ -179,6 +179,7 @@ def main() -> None:
                key=lambda u: u["instructions"])
     limit = (1 - REDUCTION_TARGET) * best["instructions"]
     plans = costs.composed()
+    within = sum(cost <= limit for cost in plans.values())
     grids = [sorted(c) for c in choices]
     scored = []
     for counts in tqdm(maximal(plans, grids, limit), desc="within the limit", unit="plan"):
@@ -195,8 +196,8 @@ def main() -> None:
               f"{u['accuracy']:.2%} {u['instructions']:>10,.0f}")
     print(f"best uniform within 1 point: ratio {best['ratio']:g}, {best['accuracy']:.2%}, "
           f"{best['instructions']:,.0f}; limit {limit:,.0f} instructions")
-    print(f"{len(plans)} plans on the grid, {sum(c <= limit for c in plans.values())} within the "
-          f"limit, {len(scored)} that cannot grow within it, scored:")
+    print(f"{len(plans)} plans on the grid, {within} within the limit, {len(scored)} that cannot "
+          f"grow within it, scored:")
     for r in scored:
         print(f"  {'/'.join(map(str, r['channels'])):>9} {r['accuracy']:.2%} "
               f"{r['instructions']:>10,.0f}")
@@ -209,7 +210,7 @@ def main() -> None:
     write_text_atomic(path, json.dumps({
         "model": MODEL, "device": DEVICE, "plan": plan.__dict__, "uniform": uniform,
         "best_uniform": best, "limit": limit, "plans_on_grid": len(plans),
-        "plans_within_limit": sum(c <= limit for c in plans.values()), "scored": scored,
+        "plans_within_limit": within, "scored": scored,
         "reachable": reachable, "verdict": verdict,
         "seconds": round(time.time() - started, 1)}, indent=1) + "\n")
     print(f"wrote {path}")
