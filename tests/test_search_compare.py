@@ -10,7 +10,7 @@ from edgeprune.models import data
 from edgeprune.models.train import Recipe
 from edgeprune.search import crossval
 from edgeprune.search.candidate import Settings
-from edgeprune.search.compare import compare, confirm, decisive
+from edgeprune.search.compare import compare, confirm, decisive, margins, paired_gap
 from edgeprune.search.crossval import CrossValidation, folds
 from edgeprune.search.results import Candidate
 
@@ -50,6 +50,22 @@ def test_confirmation_rescores_the_deciding_candidates():
     lost = confirm(f, {0: 0.98, 2: 0.975, 10: 0.976, 11: 0.974})  # 11 now below 2
     assert lost["speedup_confirmed"] and not lost["reduction_confirmed"]
     assert not confirm(f, {0: 0.99, 2: 0.975, 10: 0.979, 11: 0.979})["speedup_confirmed"]
+
+
+def test_margins_pair_the_draws_and_give_their_standard_error():
+    accuracy = {0: 0.98, 1: 0.978, 2: 0.972, 3: 0.95, 10: 0.975, 11: 0.973, 12: 0.96}
+    f = compare(UNIFORM + SEARCHED, accuracy)
+    # per fold draw; trial 11 trails the best uniform (2) by 0.2, 0.4, 0.0, 0.2 points
+    draws = {0: [0.98, 0.99, 0.98, 0.97], 2: [0.974, 0.976, 0.970, 0.972],
+             10: [0.975, 0.978, 0.972, 0.971], 11: [0.972, 0.972, 0.970, 0.970]}
+    m = margins(f, draws)
+    assert m["reduction"]["mean"] == pytest.approx(-0.002)
+    assert m["reduction"]["standard_error"] == pytest.approx(0.0016330 / 2, rel=1e-4)
+    assert m["reduction"]["draws"] == 4
+    assert m["speedup"]["mean"] == pytest.approx(0.974 - (0.98 - 0.01))
+    assert paired_gap([1.0, 2.0], [1.0, 2.0]) == (0.0, 0.0)  # the draws' common part cancels
+    with pytest.raises(ValueError, match="two or more"):
+        paired_gap([0.9], [0.8])
 
 
 def test_only_scored_candidates_count_and_misses_are_reported():

@@ -12,11 +12,13 @@ Definitions (also written into the JSON):
 Both pick the candidate with the most accuracy to spare under the target's instruction limit,
 so a fresh score of it (`confirm`) tests the target, not the luck of a marginal candidate. For
 information: the fastest searched candidate within one point, and the fastest one at least as
-accurate as the best uniform one.
+accurate as the best uniform one; and each target's margin with its standard error over paired
+scores (`margins`: e.g. per fold draw), which says whether a verdict is decided or a toss.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+import statistics
+from collections.abc import Mapping, Sequence
 
 from edgeprune.search.results import Candidate
 
@@ -65,6 +67,30 @@ def confirm(figures: dict, accuracy: Mapping[int, float], tolerance: float = POI
     return {"accuracy": again,
             "speedup_confirmed": figures["speedup_met"] and fast >= ref - tolerance - 1e-9,
             "reduction_confirmed": figures["reduction_met"] and lean >= uniform - 1e-9}
+
+
+def paired_gap(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
+    """The mean of a - b over paired scores (e.g. the same fold draws) and its standard error."""
+    if len(a) != len(b) or len(a) < 2:
+        raise ValueError(f"need two or more paired scores, got {len(a)} and {len(b)}")
+    gaps = [x - y for x, y in zip(a, b)]
+    return statistics.fmean(gaps), statistics.stdev(gaps) / len(gaps) ** 0.5
+
+
+def margins(figures: dict, scores: Mapping[int, Sequence[float]],
+            tolerance: float = POINT) -> dict:
+    """Each target's margin over paired scores of the deciding trials (`scores`: trial -> its
+    accuracy on each fold draw, the same draws for all): mean and standard error. Speedup: its
+    candidate less (reference - tolerance); reduction: its candidate less the best uniform one.
+    Positive: met on average."""
+    def margin(role: str, against: str, offset: float) -> dict | None:
+        if not figures[role]:
+            return None
+        ours, theirs = scores[figures[role]["trial"]], scores[figures[against]["trial"]]
+        mean, error = paired_gap(ours, [t - offset for t in theirs])
+        return {"mean": mean, "standard_error": error, "draws": len(ours)}
+    return {"speedup": margin("speedup_candidate", "reference", tolerance),
+            "reduction": margin("reduction_candidate", "best_uniform_within_1pt", 0.0)}
 
 
 def decisive(figures: dict) -> list[int]:

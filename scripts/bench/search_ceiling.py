@@ -44,7 +44,7 @@ from edgeprune.prune.structured import prune_channels
 from edgeprune.quantize import quantize
 from edgeprune.search import space
 from edgeprune.search.candidate import Settings
-from edgeprune.search.compare import POINT, REDUCTION_TARGET
+from edgeprune.search.compare import POINT, REDUCTION_TARGET, paired_gap
 from edgeprune.search.crossval import CrossValidation
 from edgeprune.search.measure import measure
 from search_digits import DEVICE, PLANS
@@ -172,12 +172,6 @@ def score_plans(out: Path, draws: int, workers: int, jobs: list[Job],
         for done in tqdm(as_completed(pending), total=draws, desc=desc, unit="draw"):
             by_draw[pending[done]] = done.result()
     return [[by_draw[seed][i] for seed in range(draws)] for i in range(len(jobs))]
-
-
-def paired_gap(a: list[float], b: list[float]) -> tuple[float, float]:
-    """Mean of a - b over the fold draws and its standard error."""
-    gaps = np.subtract(a, b)
-    return float(gaps.mean()), float(gaps.std(ddof=1) / np.sqrt(len(gaps)))
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ import edgeprune
 from edgeprune._atomic import write_text_atomic
 from edgeprune.models import data, zoo
 from edgeprune.search.api import SearchResult
-from edgeprune.search.compare import compare, confirm, decisive
+from edgeprune.search.compare import compare, confirm, decisive, margins
 from edgeprune.search.crossval import CrossValidation
 from edgeprune.search.report import table
 from edgeprune.search.results import Candidate, near_front
@@ -73,19 +74,15 @@ def to_score(result: SearchResult) -> list[Candidate]:
 
 
 def scorer(name: str, plan: Plan, result: SearchResult, work: Path,
-           seeds: range) -> Callable[[Candidate], float]:
-    """Accuracy of a candidate: `plan.folds`-fold cross-validated once per fold draw in
-    `seeds`, pooled; or (no folds) the held-out test split."""
+           seeds: range) -> Callable[[Candidate], list[float]]:
+    """A candidate's accuracies: `plan.folds`-fold cross-validated on each fold draw in `seeds`;
+    or (no folds) the held-out test split."""
     if not plan.folds:
-        return lambda c: c.test_accuracy
+        return lambda c: [c.test_accuracy]
     ds = data.digits(zoo.input_shape(name), 10)
     runs = [CrossValidation(name, ds, result.settings, plan.train_epochs,
                             work / f"crossval-{seed}.json", plan.folds, seed) for seed in seeds]
-
-    def pooled(c: Candidate) -> float:
-        scores = [run.score(c.ratios, c.channels) for run in runs]
-        return sum(s.correct for s in scores) / sum(s.total for s in scores)
-    return pooled
+    return lambda c: [run.score(c.ratios, c.channels).accuracy for run in runs]
 
 
 def bench(name: str, plan: Plan, out: Path, round_to: int, seed: int) -> dict:
@@ -98,13 +95,16 @@ def bench(name: str, plan: Plan, out: Path, round_to: int, seed: int) -> dict:
                               finetune_epochs=plan.finetune_epochs, train_epochs=plan.train_epochs)
     searched = time.time() - started
     score = scorer(name, plan, result, work, range(plan.repeats))
-    accuracy = {c.number: score(c) for c in to_score(result)}
+    draws = {c.number: score(c) for c in to_score(result)}
+    accuracy = {n: statistics.fmean(d) for n, d in draws.items()}  # the draws' sizes are equal
     figures = compare(result.candidates, accuracy)
     if plan.folds:  # the deciding few scored again on other fold draws
         again = scorer(name, plan, result, work, range(plan.repeats, 2 * plan.repeats))
         by_number = {c.number: c for c in result.candidates}
-        figures["confirmation"] = confirm(figures, {n: again(by_number[n])
-                                                    for n in decisive(figures)})
+        later = {n: again(by_number[n]) for n in decisive(figures)}
+        figures["confirmation"] = confirm(figures, {n: statistics.fmean(d)
+                                                    for n, d in later.items()})
+        figures["margins"] = margins(figures, {n: draws[n] + d for n, d in later.items()})
     kind = (f"{plan.folds}-fold cross-validated top-1 over train+test, {plan.repeats} fold "
             f"draws pooled" if plan.folds
             else "held-out test top-1")
@@ -171,24 +171,25 @@ def verdict_lines(f: dict, again: dict | None) -> list[str]:
     ref, u = f["reference"], f["best_uniform_within_1pt"]
     fast, lean = f["speedup_candidate"], f["reduction_candidate"]
 
-    def held(met: bool, confirmed: str) -> str:
-        if not met:
-            return "NOT met"
+    def held(met: bool, confirmed: str, target: str) -> str:
         if again is None:
-            return "met (no confirmation: one held-out split)"
-        return "met, confirmed on other folds" if again[confirmed] else \
-            "met, but NOT confirmed on other folds"
+            return "met (no confirmation: one held-out split)" if met else "NOT met"
+        verdict = ("NOT met" if not met else "met, confirmed on other folds" if again[confirmed]
+                   else "met, but NOT confirmed on other folds")
+        m = f["margins"][target]
+        return verdict + (f"; margin over all {m['draws']} fold draws {100 * m['mean']:+.2f} "
+                          f"+- {100 * m['standard_error']:.2f} points" if m else "")
 
     first = (f"{f['speedup_vs_unpruned']:.2f}x fewer instructions than the unpruned int8 model: "
              f"trial {fast['trial']}, {fast['instructions']:,.0f} vs {ref['instructions']:,.0f} "
              f"at {fast['accuracy']:.2%} vs {ref['accuracy']:.2%} (target >= 2x within 1 point: "
-             f"{held(f['speedup_met'], 'speedup_confirmed')})"
+             f"{held(f['speedup_met'], 'speedup_confirmed', 'speedup')})"
              if fast else "no searched candidate with 2x fewer instructions (NOT met)")
     second = (f"{f['reduction_vs_best_uniform']:.1%} fewer instructions than the best uniform "
               f"candidate within 1 point (ratio {u['uniform']:g}, {u['accuracy']:.2%}, "
               f"{u['instructions']:,.0f}): trial {lean['trial']}, {lean['accuracy']:.2%}, "
               f"{lean['instructions']:,.0f} (target >= 15 % at equal accuracy: "
-              f"{held(f['reduction_met'], 'reduction_confirmed')})"
+              f"{held(f['reduction_met'], 'reduction_confirmed', 'reduction')})"
               if lean else "no searched candidate with 15 % fewer instructions than the best "
               "uniform one (NOT met)")
     quick, matched = f["fastest_searched_within_1pt"], f["fastest_searched_at_uniform_accuracy"]
