@@ -113,9 +113,9 @@ class LatencyTable:
         return dataclasses.replace(table, margin=margin) if margin <= MAX_MARGIN else None
 
     def predict(self, work: Work) -> float:
-        return self.constant + sum(a * scaled_macs(work[name], self.block_factors) + b * work[name][1]
-                                   for name, a, b in zip(self.layers, self.per_mac,
-                                                         self.per_output))
+        return self.constant + sum(
+            a * scaled_macs(work[name], self.block_factors) + b * work[name][1]
+            for name, a, b in zip(self.layers, self.per_mac, self.per_output))
 
 
 def hopeless(estimate: float, accuracy: float, measured: Sequence[Candidate],

@@ -247,7 +247,8 @@ def main() -> None:
     verdict = (f"the most accurate plan within the limit, {'/'.join(map(str, top['channels']))}, "
                f"scores {top['accuracy']:.2%} against the best uniform's {best['accuracy']:.2%} "
                f"(paired gap {100 * gap:+.2f} +- {100 * error:.2f} points over {args.draws} fold "
-               f"draws): target 2 is {'within reach' if reachable else 'out of reach'} on this grid")
+               f"draws): target 2 is {'within reach' if reachable else 'out of reach'} "
+               f"on this grid")
     print(verdict)
     path = out / "search_ceiling.json"
     write_text_atomic(path, json.dumps({

@@ -120,7 +120,7 @@ def bench(name: str, plan: Plan, out: Path, round_to: int, seed: int) -> dict:
                  if m else "no searched candidate as accurate")
         print(f"  uniform {r['uniform']:<5g} {r['accuracy']:.2%} {r['instructions']:>10,.0f}"
               f"  -> {found}")
-    verdicts = verdict_lines(figures, figures.get("confirmation"))
+    verdicts = verdict_lines(figures)
     print("\n".join(f"{name}: {v}" for v in verdicts))
     print(f"{name}: {len(result.candidates)} candidates measured ({result.cache_hits} from the "
           f"architecture cache), {len(result.skipped)} not measured (per-layer latency table), "
@@ -166,8 +166,10 @@ def plot_compared(name: str, kind: str, result: SearchResult, accuracy: dict[int
     plt.close(fig)
 
 
-def verdict_lines(f: dict, again: dict | None) -> list[str]:
-    """Both targets, and the fastest candidates for information."""
+def verdict_lines(f: dict) -> list[str]:
+    """Both targets (with the confirmation and margins when scored on fold draws), and the
+    fastest candidates for information."""
+    again = f.get("confirmation")
     ref, u = f["reference"], f["best_uniform_within_1pt"]
     fast, lean = f["speedup_candidate"], f["reduction_candidate"]
 
