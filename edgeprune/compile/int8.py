@@ -18,8 +18,12 @@ from tvm.relax import op as R
 from tvm.relax.dpl import is_const, is_op, rewrite_call, wildcard
 
 from edgeprune.compile import int8_kernels
+from edgeprune.compile.dsp import conv as dsp_conv
+from edgeprune.compile.dsp import depthwise as dsp_depthwise
+from edgeprune.compile.dsp import packing
 from edgeprune.compile.int8_kernels import RescaleInput, Requantize
 from edgeprune.compile.requantize import ROUNDINGS, quantize_multiplier
+from edgeprune.compile.schedule import SCHEDULED
 from edgeprune.errors import EdgepruneError, UnsupportedOpError
 
 INT8_MIN, INT8_MAX = -128, 127
@@ -73,10 +77,11 @@ def _with_activation(pattern):
 
 
 class _Rewrites:
-    """Builds each pattern and its rewriter; `apply` runs them in turn. Kernels go into `builder`'s module."""
+    """Builds each pattern and its rewriter; `apply` runs them in turn. Kernels go into `builder`'s module.
+    With `dsp`, convolutions and dense layers get the DSP-extension kernels (`dsp/`)."""
 
-    def __init__(self, builder: relax.BlockBuilder, rounding: str):
-        self.builder, self.rounding = builder, rounding
+    def __init__(self, builder: relax.BlockBuilder, rounding: str, dsp: bool):
+        self.builder, self.rounding, self.dsp = builder, rounding, dsp
         self.bindings: dict = {}
         self.x, self.w, self.b, self.y = _QDQ.of(), _QDQ.of(is_const()), _QDQ.of(is_const()), _QDQ.of()
 
@@ -93,11 +98,32 @@ class _Rewrites:
         weight = self._symmetric_weight(m, "conv2d")
         channels = weight.shape[0]
         bias, multiplier, shift = self._channel_constants(m, weight.reshape(channels, -1), self.conv_biased)
+        x, groups = m[self.x.data], int(attrs.groups)
+        depthwise = groups > 1 and groups == int(x.ty.shape[1]) and weight.shape[1] == 1
+        if self.dsp and int(x.ty.shape[0]) == 1 and (groups == 1 or depthwise):
+            return self._dsp_conv(m, x, weight, attrs, depthwise, (bias, multiplier, shift))
         return self._kernel(
             "conv2d_int8", int8_kernels.conv2d, m[self.x.data], relax.const(weight.astype(np.int8)), bias, multiplier, shift,
             strides=[int(s) for s in attrs.strides], padding=[int(p) for p in attrs.padding],
             dilation=[int(d) for d in attrs.dilation], groups=int(attrs.groups),
             input_zero_point=self._zero_point(m, self.x), requantize=self._output(m, self.conv_act))
+
+    def _dsp_conv(self, m, x, weight: np.ndarray, attrs, depthwise: bool, constants) -> relax.Call:
+        """A convolution on the DSP kernels: depthwise ones on channel planes, others as a GEMM."""
+        _, cin, height, width = (int(d) for d in x.ty.shape)
+        channels = weight.shape[0]
+        shape = dsp_conv.ConvShape(cin, height, width, channels, tuple(weight.shape[2:]),
+                                   *(tuple(int(v) for v in getattr(attrs, a)) for a in ("strides", "padding", "dilation")))
+        output, zero_point = self._output(m, self.conv_act), self._zero_point(m, self.x)
+        out_shape = (1, channels, shape.out_height, shape.out_width)
+        if depthwise:
+            kernel = dsp_depthwise.depthwise_conv2d(shape, channels // cin, output, zero_point)
+            packed = dsp_depthwise.pack_weights(weight)
+            return self._prim_call("depthwise_conv2d_int8_dsp", kernel, [x, relax.const(packed), *constants], out_shape)
+        kernel = dsp_conv.conv2d(shape, output, zero_point, "int16")
+        packed = packing.pack_rows(weight.reshape(channels, -1), "int16")
+        groups = relax.const(np.array([packing.padded_length(shape.depth) // 4], np.int32))
+        return self._prim_call("conv2d_int8_dsp", kernel, [x, relax.const(packed), *constants, groups], out_shape)
 
     # ---- dense: quantize(act(matmul(dq(x), permute_dims(dq(w))) [+ dq(b)])) ----
     def dense_pattern(self):
@@ -224,6 +250,11 @@ class _Rewrites:
         return self.builder.call_te(functools.partial(compute, **options), *tensors, primfunc_name_hint=name,
                                     primfunc_attrs=attrs)
 
+    def _prim_call(self, name: str, func, args: list, shape: tuple[int, ...]) -> relax.Call:
+        """A call_tir of a hand-written PrimFunc (no schedule pass touches it) giving int8 `shape`."""
+        gv = self.builder.add_func(func.with_attrs({"op_pattern": OPAQUE, SCHEDULED: True}), name)
+        return relax.call_tir(gv, args, relax.TensorType(shape, "int8"))
+
     def _bound(self, expr):
         """What a dataflow variable is bound to (the expression itself otherwise)."""
         return self.bindings.get(expr, expr) if isinstance(expr, relax.Var) else expr
@@ -285,13 +316,19 @@ def _q31(real: float) -> tuple[int, int]:
     return int(multiplier), int(shift)
 
 
-def lower_qdq_to_integer(mod: tvm.IRModule, rounding: str = "double") -> tvm.IRModule:
+def has_dsp(target) -> bool:
+    """Whether a TVM target's core has the Armv7E-M DSP extension (LLVM's reading of its CPU)."""
+    return target is not None and bool(target.attrs.get("feature.has_dsp", False))
+
+
+def lower_qdq_to_integer(mod: tvm.IRModule, rounding: str = "double", target=None) -> tvm.IRModule:
     """Rewrite the QDQ regions of every Relax function into integer-only kernels, requantizing
-    with TFLM's `rounding` ("double", its default, or "single"; see int8_kernels.Requantize)."""
+    with TFLM's `rounding` ("double", its default, or "single"; see int8_kernels.Requantize).
+    Without a `target` (a host build) every kernel is the portable TE one."""
     if rounding not in ROUNDINGS:
         raise EdgepruneError(f"unknown requantize rounding {rounding!r}; choose one of {', '.join(ROUNDINGS)}")
     builder = relax.BlockBuilder(mod)
     for gv, func in list(mod.functions.items()):
         if isinstance(func, relax.Function):
-            builder.update_func(gv, _Rewrites(builder, rounding).apply(func))
+            builder.update_func(gv, _Rewrites(builder, rounding, has_dsp(target)).apply(func))
     return relax.transform.DeadCodeElimination()(builder.get())

@@ -36,7 +36,7 @@ def _relax(name: str, doc: str) -> NamedPass:
 
 GRAPH_PASSES: list[NamedPass] = [
     NamedPass("LowerQDQToInteger", "int8 QDQ regions into integer-only ops (TFLM requantize)",
-              lambda _t, options: functools.partial(lower_qdq_to_integer, rounding=options.rounding)),
+              lambda t, options: functools.partial(lower_qdq_to_integer, rounding=options.rounding, target=t)),
     NamedPass("CheckIntegerOnly", "an int8 model computes nothing in float", lambda _t, _o: check_integer_only),
     _relax("DecomposeOpsForInference", "BatchNorm and friends into elementwise ops"),
     _relax("LegalizeOps", "every Relax op into a TIR PrimFunc (TOPI compute)"),

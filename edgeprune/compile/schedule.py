@@ -18,6 +18,12 @@ import tvm_ffi
 from tvm import s_tir, tirx
 
 ROWS = 4
+SCHEDULED = "edgeprune.scheduled"  # PrimFunc attribute of kernels written loop by loop: no schedule pass applies
+
+
+def is_scheduled(func: tirx.PrimFunc) -> bool:
+    """Whether a kernel was written already scheduled (the DSP kernels), so schedules leave it."""
+    return bool(func.attrs and func.attrs.get(SCHEDULED, False))
 
 
 def is_reduction(sch: s_tir.Schedule, block) -> bool:
@@ -107,6 +113,6 @@ def LeanSchedule(rows: int = ROWS) -> tvm.transform.Pass:
 
     @tvm.transform.module_pass(opt_level=0, name="LeanSchedule")
     def _pass(mod: tvm.IRModule, _ctx) -> tvm.IRModule:
-        return tvm.IRModule({gv: schedule_lean(f, rows) for gv, f in mod.functions.items()})
+        return tvm.IRModule({gv: f if is_scheduled(f) else schedule_lean(f, rows) for gv, f in mod.functions.items()})
 
     return _pass

@@ -1,0 +1,116 @@
+"""int8 convolution (groups of 1, NCHW) as a GEMM: per pair of output pixels, an int16 column of
+each pixel's receptive field (im2col, padded with the input's zero point), then the shared
+micro-kernel (`gemm.py`) over the output channels, two at a time.
+
+The column is built once per pixel and read by every output channel; its cost (a load and a
+store per element) is spread over the channels. Pixels whose receptive field lies inside the
+input (all of them without padding) take a path with no bounds tests."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tvm import tirx
+from tvm.script import tirx as T
+
+from edgeprune.compile.dsp.gemm import Gemm
+from edgeprune.compile.dsp.packing import padded_length
+from edgeprune.compile.int8_kernels import Requantize
+
+
+@dataclass(frozen=True)
+class ConvShape:
+    """A convolution's static shape (batch 1). padding: top, left, bottom, right."""
+
+    channels_in: int
+    height: int
+    width: int
+    channels_out: int
+    kernel: tuple[int, int]
+    strides: tuple[int, int]
+    padding: tuple[int, int, int, int]
+    dilation: tuple[int, int]
+
+    @property
+    def out_height(self) -> int:
+        return (self.height + self.padding[0] + self.padding[2] - self.dilation[0] * (self.kernel[0] - 1) - 1) \
+            // self.strides[0] + 1
+
+    @property
+    def out_width(self) -> int:
+        return (self.width + self.padding[1] + self.padding[3] - self.dilation[1] * (self.kernel[1] - 1) - 1) \
+            // self.strides[1] + 1
+
+    @property
+    def depth(self) -> int:
+        """Reduction length: input channels x kernel rows x kernel columns."""
+        return self.channels_in * self.kernel[0] * self.kernel[1]
+
+    def interior(self, axis: int) -> tuple[int, int]:
+        """The output rows (axis 0) or columns (axis 1) whose window needs no padding: [first, last]."""
+        size, before = (self.height, self.padding[0]) if axis == 0 else (self.width, self.padding[1])
+        reach = self.dilation[axis] * (self.kernel[axis] - 1)
+        stride = self.strides[axis]
+        return -(-before // stride), (size - 1 - reach + before) // stride
+
+
+def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: str) -> tirx.PrimFunc:
+    """The PrimFunc (x, packed weights, bias, multiplier, shift, groups, y) of one convolution;
+    `groups` holds padded_length(depth) // 4 (see Gemm.tile)."""
+    cin, height, width, cout = shape.channels_in, shape.height, shape.width, shape.channels_out
+    (kh, kw), (sh, sw), (dh, dw) = shape.kernel, shape.strides, shape.dilation
+    top, left = shape.padding[:2]
+    oh, ow = shape.out_height, shape.out_width
+    pixels, depth, padded = oh * ow, shape.depth, padded_length(shape.depth)
+    (y_first, y_last), (x_first, x_last) = shape.interior(0), shape.interior(1)
+    always_inside = y_first <= 0 and x_first <= 0 and y_last >= oh - 1 and x_last >= ow - 1
+    tile = Gemm(padded, layout, pixels, 1, requantize).tile()
+    weight_dtype = "int16" if layout == "int16" else "int8"
+    pad = T.int8(zero_point)
+
+    @T.macro
+    def column(x, col, base, pixel):
+        oy = T.meta_var(pixel // ow)
+        ox = T.meta_var(pixel % ow)
+        if always_inside or (y_first <= oy and oy <= y_last and x_first <= ox and ox <= x_last):
+            for ci, ky in T.grid(cin, kh):
+                for kx in T.unroll(kw):
+                    col[base + (ci * kh + ky) * kw + kx] = T.Cast("int16", x[
+                        ci * height * width + (oy * sh + ky * dh - top) * width + ox * sw + kx * dw - left])
+        else:
+            for ci, ky in T.grid(cin, kh):
+                for kx in T.unroll(kw):
+                    iy = T.meta_var(oy * sh + ky * dh - top)
+                    ix = T.meta_var(ox * sw + kx * dw - left)
+                    col[base + (ci * kh + ky) * kw + kx] = T.Cast("int16", T.if_then_else(
+                        0 <= iy and iy < height and 0 <= ix and ix < width,
+                        x[ci * height * width + iy * width + ix], pad))
+
+    @T.prim_func
+    def kernel(x_in: T.Buffer((1, cin, height, width), "int8"), w_in: T.Buffer((cout * padded,), weight_dtype),
+               bias: T.Buffer((cout,), "int32"), multiplier: T.Buffer((cout,), "int32"),
+               shift: T.Buffer((cout,), "int8"), groups: T.Buffer((1,), "int32"),
+               y_out: T.Buffer((1, cout, oh, ow), "int8")):
+        x = T.decl_buffer((cin * height * width,), "int8", data=x_in.data)
+        y = T.decl_buffer((cout * pixels,), "int8", data=y_out.data)
+        w = T.decl_buffer((cout * padded * (2 if layout == "int16" else 1) // 4,), "int32", data=w_in.data)
+        acc = T.decl_buffer((4,), "int32")
+        col16 = T.decl_buffer((2 * padded,), "int16")
+        col = T.decl_buffer((padded,), "int32", data=col16.data)
+        for k in T.unroll(padded - depth):
+            col16[depth + k] = T.int16(0)
+            col16[padded + depth + k] = T.int16(0)
+        for pair in range(pixels // 2):
+            column(x, col16, 0, pair * 2)
+            column(x, col16, padded, pair * 2 + 1)
+            for c in range(cout // 2):
+                tile(col, w, bias, multiplier, shift, y, acc, groups, c * 2, pair * 2, 2, 2)
+            if cout % 2 == 1:
+                tile(col, w, bias, multiplier, shift, y, acc, groups, cout - 1, pair * 2, 1, 2)
+        if pixels % 2 == 1:
+            column(x, col16, 0, pixels - 1)
+            for c in range(cout // 2):
+                tile(col, w, bias, multiplier, shift, y, acc, groups, c * 2, pixels - 1, 2, 1)
+            if cout % 2 == 1:
+                tile(col, w, bias, multiplier, shift, y, acc, groups, cout - 1, pixels - 1, 1, 1)
+
+    return kernel

@@ -1,0 +1,62 @@
+"""The GEMM micro-kernel shared by convolution and dense layers: a tile of output channels x
+pixels accumulated with SMLAD from packed weights (`packing.py`) and int16 input columns, then
+requantized (TFLM's arithmetic, `int8_kernels.Requantize`) and stored as int8.
+
+Per group of four reduction elements, a channel's weights are two words (int16 layout: loaded
+as they are; int8 layout: one word widened twice) and a pixel's column is two words; every
+(channel, pixel) pair then takes two SMLAD. A tile of 2 channels x 2 pixels keeps its four
+accumulators, four column words and two weight words in the M4's 13 registers."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tvm.script import tirx as T
+
+from edgeprune.compile.dsp.intrinsics import smlad, sxtb16, sxtb16_odd
+from edgeprune.compile.int8_kernels import Requantize
+
+
+@dataclass(frozen=True)
+class Gemm:
+    """One layer's GEMM: `padded` reduction length (a multiple of 4), weight `layout` and where
+    output (channel c, pixel p) goes: y[c * channel_stride + p * pixel_stride]."""
+
+    padded: int
+    layout: str
+    channel_stride: int
+    pixel_stride: int
+    requantize: Requantize
+
+    def tile(self):
+        """A TIR macro: tile(col, w, bias, multiplier, shift, y, acc, groups, c0, p0, channels, pixels)
+        computes output channels c0.. (`channels` of them) for the pixels whose columns are
+        col[0:padded], col[padded:2 * padded], ... (`pixels` of them) starting at pixel p0.
+        `groups` (padded / 4) is read from memory at run time: with a constant trip count LLVM
+        unrolls the loop completely and then schedules one accumulator's chain after the other,
+        spilling the shared column and weight words."""
+        words = self.padded // 2
+        wide = self.layout == "int16"
+        weight_words = words if wide else self.padded // 4
+        cs, ps, requantize = self.channel_stride, self.pixel_stride, self.requantize
+
+        @T.macro
+        def tile(col, w, bias, multiplier, shift, y, acc, groups, c0, p0, channels, pixels):
+            for i in T.unroll(channels * pixels):
+                acc[i] = bias[c0 + i // pixels]
+            for g in range(groups[0]):
+                for c in T.unroll(channels):
+                    row = T.meta_var((c0 + c) * weight_words)
+                    if wide:
+                        even = T.meta_var(w[row + g * 2])
+                        odd = T.meta_var(w[row + g * 2 + 1])
+                    else:
+                        even = T.meta_var(sxtb16(w[row + g]))
+                        odd = T.meta_var(sxtb16_odd(w[row + g]))
+                    for p in T.unroll(pixels):
+                        acc[c * pixels + p] = smlad(col[p * words + g * 2], even, acc[c * pixels + p])
+                        acc[c * pixels + p] = smlad(col[p * words + g * 2 + 1], odd, acc[c * pixels + p])
+            for i in T.unroll(channels * pixels):
+                y[(c0 + i // pixels) * cs + (p0 + i % pixels) * ps] = requantize(
+                    acc[i], multiplier[c0 + i // pixels], shift[c0 + i // pixels])
+
+        return tile

@@ -1,0 +1,33 @@
+"""Weights re-laid out at compile time for the GEMM kernels (`gemm.py`).
+
+The reduction (input channel x kernel row x kernel column, in ONNX's OIHW order) is padded with
+zeros to a multiple of 4, so that every row is read as whole 32-bit words. Two layouts:
+- "int16": each weight widened to int16 (two bytes per weight): two weights per word, ready for
+  SMLAD, nothing to widen in the loop;
+- "int8": one byte per weight, four per word, widened in the loop with SXTB16 (bytes 0 and 2) and
+  SXTB16 ROR #8 (bytes 1 and 3); the inputs' column is laid out in that same order."""
+from __future__ import annotations
+
+import numpy as np
+
+LAYOUTS = ("int16", "int8")
+
+
+def padded_length(depth: int) -> int:
+    """The reduction length rounded up to a whole number of 4-element groups."""
+    return -(-depth // 4) * 4
+
+
+def pack_rows(rows: np.ndarray, layout: str) -> np.ndarray:
+    """Weights [N, K] as a flat array of N zero-padded rows of `padded_length(K)` elements."""
+    count, depth = rows.shape
+    padded = np.zeros((count, padded_length(depth)), np.int16 if layout == "int16" else np.int8)
+    padded[:, :depth] = rows
+    return padded.reshape(-1)
+
+
+def sxtb16_slot(k: int) -> int:
+    """Where the k-th element of a row goes in a column laid out for "int8" weights: each group
+    of four as (0, 2, 1, 3), the lanes SXTB16 and SXTB16 ROR #8 produce from one word."""
+    lane = k & 3
+    return (k & ~3) | ((lane & 1) << 1) | (lane >> 1)
