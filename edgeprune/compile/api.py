@@ -27,10 +27,14 @@ DEFAULT_STACK_BYTES = 8 * 1024
 
 @dataclass
 class CompiledModel:
-    """A compiled-model folder and its manifest."""
+    """A compiled-model folder (kept as an absolute path: emulators and build tools run in other
+    working directories) and its manifest."""
 
     path: Path
     manifest: dict
+
+    def __post_init__(self) -> None:
+        self.path = Path(self.path).resolve()
 
     @property
     def elf(self) -> Path:
@@ -42,7 +46,7 @@ class CompiledModel:
 
     @classmethod
     def load(cls, path: str | Path) -> "CompiledModel":
-        path = Path(path)
+        path = Path(path).resolve()
         manifest = path / "manifest.json"
         if not manifest.is_file():
             raise EdgepruneError(f"{path} is not a compiled-model folder (no manifest.json); run edgeprune compile")
