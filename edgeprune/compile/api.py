@@ -13,6 +13,7 @@ from tvm import tirx
 
 from edgeprune._atomic import atomic_directory
 from edgeprune.compile import codegen, firmware, frontend, passes
+from edgeprune.compile.defaults import BACKENDS, DEFAULT_STACK_BYTES
 from edgeprune.compile.plan import Plan, build_plan
 from edgeprune.compile.qdq_edges import is_quantized, strip_qdq_edges
 from edgeprune.compile.workspace import workspace_bytes
@@ -21,8 +22,6 @@ from edgeprune.profile.elfsize import memory_breakdown
 from edgeprune.profile.store import content_hash
 from edgeprune.targets import Target, load_target
 
-BACKENDS = ("llvm", "c")
-DEFAULT_STACK_BYTES = 8 * 1024
 
 
 @dataclass

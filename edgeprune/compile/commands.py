@@ -4,8 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
-
+from edgeprune.compile.defaults import BACKENDS, DEFAULT_STACK_BYTES, ROUNDINGS
 from edgeprune.errors import EdgepruneError
 
 
@@ -49,6 +48,8 @@ def _elf_summary(elf: dict) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from edgeprune.profile.run import run
 
     inputs = None
@@ -75,9 +76,6 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from edgeprune.compile.api import BACKENDS, DEFAULT_STACK_BYTES
-    from edgeprune.compile.requantize import ROUNDINGS
-
     p = subparsers.add_parser(
         "compile", help="compile a model into a firmware folder for a board",
         description="Compile an ONNX file or a zoo model (see `edgeprune zoo`) with TVM into a "
