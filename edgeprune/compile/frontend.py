@@ -7,6 +7,7 @@ from typing import Any
 
 import onnx
 
+from edgeprune.compile.dtypes import check_dtypes
 from edgeprune.errors import EdgepruneError, UnsupportedOpError
 
 # ONNX operators whose import and lowering are tested end to end (tests/test_compile_ops.py).
@@ -55,5 +56,6 @@ def to_relax(model: onnx.ModelProto):
     """Import a checked ONNX graph into a Relax IRModule with the weights as constants."""
     from tvm.relax.frontend.onnx import from_onnx
 
+    check_dtypes(model)
     check_supported_ops(model)
     return from_onnx(model, keep_params_in_input=False)
