@@ -43,3 +43,39 @@ def test_float64_inside_a_float32_model_names_the_cast(tmp_path):
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
     with pytest.raises(UnsupportedModelError, match=r"^tensor 'wide' \(cast by node 'widen'\) is float64;"):
         compile_model(path, "mps2-an386", tmp_path / "out")
+
+
+def _broken_files(folder: Path) -> dict[str, tuple[Path, str]]:
+    """Broken model files and the one-line error each must give."""
+    whole = _matmul(folder / "whole.onnx").read_bytes()
+    model = onnx.load_from_string(whole)
+    del model.opset_import[:]
+    prefix = model.SerializeToString()  # fields serialize in number order: opset_import (8) comes last here
+    assert whole.startswith(prefix) and len(prefix) < len(whole)
+    cases = {
+        "empty": (b"", "the file is empty (0 bytes), not an ONNX model"),
+        "not onnx": (b"hello, not a model\n", "not an ONNX model, or a truncated one (19 bytes that do not parse "
+                                              "as an ONNX protobuf)"),
+        "cut mid-field": (whole[:len(whole) // 2], "not an ONNX model, or a truncated one"),
+        "cut at a field": (prefix,  # cut before opset_import: it still parses
+                           "not a valid ONNX model, perhaps truncated (model with IR version >= 3 must specify "
+                           "opset_import for ONNX)"),
+    }
+    files = {}
+    for name, (data, message) in cases.items():
+        path = folder / f"{name.replace(' ', '_')}.onnx"
+        path.write_bytes(data)
+        files[name] = (path, f"edgeprune compile: error: {path}: {message}")
+    return files
+
+
+@pytest.mark.parametrize("case", ["empty", "not onnx", "cut mid-field", "cut at a field"])
+def test_broken_file_is_one_line_exit_2_and_the_output_is_untouched(case, tmp_path, capsys):
+    path, expected = _broken_files(tmp_path)[case]
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("earlier compile")
+    assert main(["compile", str(path), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(expected)
+    assert [p.name for p in out.iterdir()] == ["keep.txt"] and (out / "keep.txt").read_text() == "earlier compile"
