@@ -1,12 +1,15 @@
 """Models as users export them (issue 17, items 5, 7, 8, 9): float64 tensors, broken files,
 symbolic batch dimensions and old opsets get a clear answer, never a traceback."""
+import json
 from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
+import torch
 from onnx import TensorProto, helper, numpy_helper
 
+import edgeprune
 from edgeprune.cli import main
 from edgeprune.compile.api import compile_model
 from edgeprune.errors import UnsupportedModelError
@@ -79,3 +82,56 @@ def test_broken_file_is_one_line_exit_2_and_the_output_is_untouched(case, tmp_pa
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(expected)
     assert [p.name for p in out.iterdir()] == ["keep.txt"] and (out / "keep.txt").read_text() == "earlier compile"
+
+
+class _ConvNet(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 4, 3, padding=1)
+        self.fc = torch.nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.conv(x)).mean((2, 3)))
+
+
+@pytest.mark.qemu
+def test_symbolic_batch_is_bound_to_1_said_in_summary_and_manifest(tmp_path, capsys):
+    torch.manual_seed(0)
+    path = tmp_path / "dynamic.onnx"
+    torch.onnx.export(_ConvNet().eval(), (torch.randn(2, 1, 8, 8),), path, input_names=["x"],
+                      dynamic_axes={"x": {0: "N"}})
+    assert onnx.load(path).graph.input[0].type.tensor_type.shape.dim[0].dim_param == "N"
+    out = tmp_path / "out"
+    assert main(["compile", str(path), "-o", str(out)]) == 0
+    assert "  note      input 'x' axis 0: symbolic 'N' bound to 1\n" in capsys.readouterr().out
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["notes"] == ["input 'x' axis 0: symbolic 'N' bound to 1"]
+    assert manifest["inputs"][0]["shape"] == [1, 1, 8, 8]
+    assert edgeprune.run(out).relative_error < 1e-4
+
+
+def _relu_nchw(path: Path, dims: list) -> Path:
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"], name="relu")], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, dims)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, dims)])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
+def test_symbolic_non_batch_axis_is_an_error_naming_it(tmp_path):
+    path = _relu_nchw(tmp_path / "hw.onnx", ["N", 1, "H", 8])
+    with pytest.raises(UnsupportedModelError, match=r"^input 'x' axis 2 is symbolic \('H'\) and is not the batch "
+                                                    r"axis; give its size with --input-shape"):
+        compile_model(path, "mps2-an386", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_input_shape_binds_every_symbolic_axis_and_must_fit_the_fixed_ones(tmp_path):
+    path = _relu_nchw(tmp_path / "hw.onnx", ["N", 1, "H", 8])
+    model = compile_model(path, "mps2-an386", tmp_path / "out", input_shape=(1, 1, 6, 8))
+    assert model.manifest["inputs"][0]["shape"] == [1, 1, 6, 8] and model.manifest["outputs"][0]["shape"] == [1, 1, 6, 8]
+    assert model.manifest["notes"] == ["input 'x' axis 0: symbolic 'N' bound to 1",
+                                       "input 'x' axis 2: symbolic 'H' bound to 6"]
+    with pytest.raises(UnsupportedModelError, match=r"input shape \(1, 3, 6, 8\) does not fit input 'x' of shape "
+                                                    r"\('N', 1, 'H', 8\)"):
+        compile_model(path, "mps2-an386", tmp_path / "bad", input_shape=(1, 3, 6, 8))

@@ -16,6 +16,7 @@ from edgeprune.compile import codegen, firmware, frontend, passes
 from edgeprune.compile.defaults import BACKENDS, DEFAULT_STACK_BYTES
 from edgeprune.compile.plan import Plan, build_plan
 from edgeprune.compile.qdq_edges import is_quantized, strip_qdq_edges
+from edgeprune.compile.symbolic import bind_symbolic_dims
 from edgeprune.compile.workspace import workspace_bytes
 from edgeprune.errors import EdgepruneError
 from edgeprune.profile.elfsize import memory_breakdown
@@ -108,12 +109,13 @@ def compile_model(
 ) -> CompiledModel:
     """Compile `model` (ONNX path, zoo name, ModelProto or torch module with `input_shape`) for a
     board into the folder `out`: C driver, kernels, runtime, Makefile, firmware.elf, manifest.
+    An ONNX input's symbolic axes take their sizes from `input_shape` (a symbolic batch axis: 1).
     An int8 model requantizes with TFLM's `rounding`: "double" (its default) or "single"."""
     if backend not in BACKENDS:
         raise EdgepruneError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     board = load_target(target)
     started = time.perf_counter()
-    onnx_model = frontend.load_onnx(model, input_shape)
+    onnx_model, notes = bind_symbolic_dims(frontend.load_onnx(model, input_shape), input_shape)
     edges: tuple[list, list] = ([], [])
     if is_quantized(onnx_model):
         onnx_model, *edges = strip_qdq_edges(onnx_model)
@@ -141,6 +143,7 @@ def compile_model(
             "model": name,
             "board": board.name,
             "options": {"backend": backend, "stack_bytes": stack_bytes, "rounding": rounding},
+            "notes": notes,  # what the front end changed in the model to compile it
             "inputs": _tensor_entries(plan.inputs, edges[0]),
             "outputs": _tensor_entries(plan.outputs, edges[1]),
             "steps": [{"kernel": s.kernel, "workspace_bytes": per_kernel_workspace[s.kernel],
