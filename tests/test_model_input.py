@@ -135,3 +135,37 @@ def test_input_shape_binds_every_symbolic_axis_and_must_fit_the_fixed_ones(tmp_p
     with pytest.raises(UnsupportedModelError, match=r"input shape \(1, 3, 6, 8\) does not fit input 'x' of shape "
                                                     r"\('N', 1, 'H', 8\)"):
         compile_model(path, "mps2-an386", tmp_path / "bad", input_shape=(1, 3, 6, 8))
+
+
+def _opset6_model(path: Path) -> Path:
+    """BatchNormalization-6, AveragePool-1, GlobalAveragePool, Flatten, Gemm-6 (IR version 3: the
+    weights are graph inputs too), as old exporters wrote them."""
+    rng = np.random.default_rng(0)
+    weights = [numpy_helper.from_array(rng.standard_normal(shape).astype(np.float32), name)
+               for name, shape in (("scale", (4,)), ("bias", (4,)), ("mean", (4,)), ("gemm_w", (3, 4)), ("gemm_b", (3,)))]
+    weights.append(numpy_helper.from_array((rng.random(4) + 0.5).astype(np.float32), "var"))
+    nodes = [helper.make_node("BatchNormalization", ["x", "scale", "bias", "mean", "var"], ["bn"], name="bn"),
+             helper.make_node("AveragePool", ["bn"], ["pool"], kernel_shape=[2, 2], strides=[2, 2], name="pool"),
+             helper.make_node("GlobalAveragePool", ["pool"], ["gap"], name="gap"),
+             helper.make_node("Flatten", ["gap"], ["flat"], name="flat"),
+             helper.make_node("Gemm", ["flat", "gemm_w", "gemm_b"], ["y"], transB=1, name="gemm")]
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 8, 8])] + [
+        helper.make_tensor_value_info(w.name, TensorProto.FLOAT, list(w.dims)) for w in weights]
+    graph = helper.make_graph(nodes, "old", inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])],
+                              weights)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 6)], ir_version=3), path)
+    return path
+
+
+@pytest.mark.qemu
+def test_old_opset_is_upgraded_said_so_and_the_reference_runs_the_same_model(tmp_path, capsys):
+    path, out = _opset6_model(tmp_path / "old.onnx"), tmp_path / "out"
+    assert main(["compile", str(path), "-o", str(out)]) == 0
+    note = "ONNX opset 6 upgraded to 13 with onnx's version converter (onnxruntime runs opset 7 and later)"
+    assert f"  note      {note}\n" in capsys.readouterr().out
+    assert json.loads((out / "manifest.json").read_text())["notes"] == [note]
+    compiled = onnx.load(out / "model.onnx")
+    assert [(o.domain, o.version) for o in compiled.opset_import] == [("", 13)]
+    assert [n.op_type for n in compiled.graph.node] == [n.op_type for n in onnx.load(path).graph.node]
+    assert main(["run", str(out)]) == 0
+    assert "(ok, tolerance" in capsys.readouterr().out

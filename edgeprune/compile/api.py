@@ -16,7 +16,6 @@ from edgeprune.compile import codegen, firmware, frontend, passes
 from edgeprune.compile.defaults import BACKENDS, DEFAULT_STACK_BYTES
 from edgeprune.compile.plan import Plan, build_plan
 from edgeprune.compile.qdq_edges import is_quantized, strip_qdq_edges
-from edgeprune.compile.symbolic import bind_symbolic_dims
 from edgeprune.compile.workspace import workspace_bytes
 from edgeprune.errors import EdgepruneError
 from edgeprune.profile.elfsize import memory_breakdown
@@ -115,7 +114,7 @@ def compile_model(
         raise EdgepruneError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     board = load_target(target)
     started = time.perf_counter()
-    onnx_model, notes = bind_symbolic_dims(frontend.load_onnx(model, input_shape), input_shape)
+    onnx_model, notes = frontend.load_for_compile(model, input_shape)
     edges: tuple[list, list] = ([], [])
     if is_quantized(onnx_model):
         onnx_model, *edges = strip_qdq_edges(onnx_model)

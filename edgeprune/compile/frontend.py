@@ -9,6 +9,8 @@ import onnx
 from google.protobuf.message import DecodeError
 
 from edgeprune.compile.dtypes import check_dtypes
+from edgeprune.compile.opset import upgrade_opset
+from edgeprune.compile.symbolic import bind_symbolic_dims
 from edgeprune.errors import EdgepruneError, ModelFileError, UnsupportedOpError
 
 # ONNX operators whose import and lowering are tested end to end (tests/test_compile_ops.py).
@@ -69,6 +71,14 @@ def load_onnx(model: Any, input_shape: tuple[int, ...] | None = None) -> onnx.Mo
             raise EdgepruneError("a torch module needs an input shape (input_shape=(1, C, H, W))")
     with tempfile.TemporaryDirectory() as scratch:
         return onnx.load(export.to_onnx(module, tuple(input_shape), Path(scratch) / "model.onnx"))
+
+
+def load_for_compile(model: Any, input_shape: tuple[int, ...] | None = None) -> tuple[onnx.ModelProto, list[str]]:
+    """The ONNX model to compile, and what was changed to compile it: an opset older than onnxruntime
+    runs upgraded, symbolic input axes bound (see `symbolic`)."""
+    onnx_model, upgraded = upgrade_opset(load_onnx(model, input_shape))
+    onnx_model, bound = bind_symbolic_dims(onnx_model, input_shape)
+    return onnx_model, upgraded + bound
 
 
 def to_relax(model: onnx.ModelProto):
