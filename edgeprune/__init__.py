@@ -14,7 +14,7 @@ from typing import Any
 
 from edgeprune import compile, profile, prune, quantize, search  # noqa: A004 - callable stage packages
 
-__all__ = ["compile", "profile", "prune", "quantize", "run", "search"]
+__all__ = ["compile", "profile", "prune", "quantize", "run", "search", "zoo"]
 
 
 def run(compiled: Any, inputs: Any = None, **options: Any):
@@ -22,3 +22,10 @@ def run(compiled: Any, inputs: Any = None, **options: Any):
     from edgeprune.profile.run import run as run_on_device
 
     return run_on_device(compiled, inputs, **options)
+
+
+def zoo():
+    """The zoo models as rows: name, source architecture, input shape, MACs, parameters, default data."""
+    from edgeprune.models.catalog import entries
+
+    return entries()

@@ -10,6 +10,7 @@ from edgeprune.errors import EdgepruneError
 # Modules that define `register(subparsers)`; each adds one or more subcommands.
 COMMAND_MODULES = (
     "edgeprune.compile.commands",
+    "edgeprune.models.commands",
     "edgeprune.profile.commands",
     "edgeprune.quantize.commands",
     "edgeprune.prune.commands",

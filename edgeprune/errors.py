@@ -23,3 +23,11 @@ class ModelTooLargeError(EdgepruneError):
 
 class DeviceError(EdgepruneError):
     """A device (QEMU or a board) did not answer, answered garbage or timed out."""
+
+
+class ModelFileError(EdgepruneError):
+    """A model file that is missing, empty, truncated or not ONNX."""
+
+
+class UnsupportedModelError(EdgepruneError):
+    """A model the compiler cannot take as it is (a float64 tensor, an axis left symbolic)."""

@@ -46,3 +46,33 @@ def test_compile_then_run_from_the_shell(tmp_path):
     done = subprocess.run(edgeprune + ["run", str(out), "--runs", "2"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "total per inference" in done.stdout and "(ok," in done.stdout
+
+
+HEAVY_MODULES = ("torch", "tvm", "tvm_ffi", "onnxruntime", "optuna", "torch_pruning")
+
+
+def test_building_the_parser_imports_no_heavy_library():
+    """`edgeprune --help` and `edgeprune targets` must not wait for torch or TVM (issue 17 item 3)."""
+    probe = ("import sys; from edgeprune.cli import build_parser, main; build_parser(); main(['targets']); "
+             f"print(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY_MODULES!r}))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize("argv, listed", [
+    (["prune", "digits_cnn", "--out", "x.pt", "--criterion", "nope"], "'bn_scale', 'fpgm', 'l1'"),
+    (["quantize", "digits_cnn", "--calib", "digits", "-o", "x.onnx", "--method", "nope"], "'entropy', 'minmax'"),
+    (["search", "digits_cnn", "-o", "x", "--sampler", "nope"], "'nsga2', 'tpe'"),
+])
+def test_choices_loaded_late_still_refuse_a_bad_value(argv, listed, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    assert f"invalid choice: 'nope' (choose from {listed}" in capsys.readouterr().err
+
+
+def test_choices_loaded_late_are_listed_in_the_help(capsys):
+    with pytest.raises(SystemExit):
+        main(["prune", "--help"])
+    assert "bn_scale, fpgm, l1, l2, lamp, random, taylor (default l1)" in " ".join(capsys.readouterr().out.split())

@@ -8,7 +8,7 @@ import pytest
 
 from edgeprune.errors import EdgepruneError
 from edgeprune.profile.elfsize import CATEGORIES, MemoryBreakdown
-from edgeprune.profile.report import write_report
+from edgeprune.profile.report import latency_chart, layer_rows, write_report
 from edgeprune.profile.store import Record
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -56,3 +56,27 @@ def test_without_memory_and_bad_requests(tmp_path: Path) -> None:
         write_report([record(1, 1.0), other], tmp_path)
     with pytest.raises(EdgepruneError, match="one or two records"):
         write_report([], tmp_path)
+
+
+def test_a_kernel_run_several_times_is_one_bar_per_execution_in_order(tmp_path: Path) -> None:
+    """KWS runs one pointwise kernel four times: four bars, not one (issue 17, item 10)."""
+    layers = [("conv2d_int81", 500.0), ("conv2d_int82", 1450.0), ("dw", 300.0), ("conv2d_int82", 1451.0),
+              ("dw", 301.0), ("conv2d_int82", 1452.0), ("dense", 20.0)]
+    kws = Record("k" * 64, {}, "mps2-an386", "qemu:mps2-an386", "instructions", [5474.0], layers, id=7)
+    assert layer_rows([kws]) == [(f"{i} {name}", [value]) for i, (name, value) in enumerate(layers)]
+
+    page = write_report([kws], tmp_path).read_text()
+    where = [page.index(f"<tr><td>{i} {name}</td><td>{value:,.0f}</td></tr>") for i, (name, value) in enumerate(layers)]
+    assert where == sorted(where)  # each execution its own row, in execution order
+    chart = latency_chart([kws], tmp_path / "chart.png")
+    bars = chart.axes[0].patches
+    assert [bar.get_width() for bar in bars] == [value for _, value in layers]
+    assert [label.get_text() for label in chart.axes[0].get_yticklabels()] == [
+        f"{i} {name}" for i, (name, _) in enumerate(layers)]
+
+
+def test_two_records_line_up_by_position_and_name(tmp_path: Path) -> None:
+    first = Record("a" * 64, {}, "b", "d", "instructions", [6.0], [("x", 1.0), ("y", 2.0), ("y", 3.0)])
+    second = Record("b" * 64, {}, "b", "d", "instructions", [5.0], [("x", 1.5), ("z", 2.5), ("y", 1.0)])
+    assert layer_rows([first, second]) == [("0 x", [1.0, 1.5]), ("1 y", [2.0, None]), ("1 z", [None, 2.5]),
+                                           ("2 y", [3.0, 1.0])]

@@ -67,3 +67,31 @@ def test_build_is_deterministic_and_eval():
 def test_unknown_model_lists_known_names():
     with pytest.raises(zoo.UnknownModelError, match="digits_cnn.*kws_dscnn"):
         zoo.build_model("resnet50")
+
+
+def test_zoo_command_lists_every_model_with_its_counts(capsys):
+    from edgeprune.cli import main
+    import edgeprune
+
+    assert main(["zoo"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:2] == ["model", "source"] and len(lines) == 1 + len(zoo.ZOO)
+    rows = {row.name: row for row in edgeprune.zoo()}
+    assert sorted(rows) == zoo.model_names()
+    for line in lines[1:]:
+        row = rows[line.split()[0]]
+        assert f"{row.macs:,}" in line and f"{row.params:,}" in line and row.source in line and row.data in line
+        assert "x".join(map(str, zoo.input_shape(row.name))) in line
+    for name, (macs, params) in PUBLISHED.items():
+        assert rows[name].macs == pytest.approx(macs, rel=0.02) and rows[name].params == pytest.approx(params, rel=0.02)
+    assert rows["digits_cnn"].data == "digits (8x8)"
+    assert rows["vww_mobilenet"].data == "digits resized to 96x96, 3 channels, binary (digit < 5)"
+
+
+def test_compile_help_names_a_command_that_exists(capsys):
+    from edgeprune.cli import build_parser, main
+
+    with pytest.raises(SystemExit):
+        main(["compile", "--help"])
+    assert "edgeprune zoo" in capsys.readouterr().out
+    assert "zoo" in build_parser()._subparsers._group_actions[0].choices

@@ -13,6 +13,7 @@ from tvm import tirx
 
 from edgeprune._atomic import atomic_directory
 from edgeprune.compile import codegen, firmware, frontend, passes
+from edgeprune.compile.defaults import BACKENDS, DEFAULT_STACK_BYTES
 from edgeprune.compile.plan import Plan, build_plan
 from edgeprune.compile.qdq_edges import is_quantized, strip_qdq_edges
 from edgeprune.compile.workspace import workspace_bytes
@@ -21,16 +22,18 @@ from edgeprune.profile.elfsize import memory_breakdown
 from edgeprune.profile.store import content_hash
 from edgeprune.targets import Target, load_target
 
-BACKENDS = ("llvm", "c")
-DEFAULT_STACK_BYTES = 8 * 1024
 
 
 @dataclass
 class CompiledModel:
-    """A compiled-model folder and its manifest."""
+    """A compiled-model folder (kept as an absolute path: emulators and build tools run in other
+    working directories) and its manifest."""
 
     path: Path
     manifest: dict
+
+    def __post_init__(self) -> None:
+        self.path = Path(self.path).resolve()
 
     @property
     def elf(self) -> Path:
@@ -42,7 +45,7 @@ class CompiledModel:
 
     @classmethod
     def load(cls, path: str | Path) -> "CompiledModel":
-        path = Path(path)
+        path = Path(path).resolve()
         manifest = path / "manifest.json"
         if not manifest.is_file():
             raise EdgepruneError(f"{path} is not a compiled-model folder (no manifest.json); run edgeprune compile")
@@ -105,12 +108,13 @@ def compile_model(
 ) -> CompiledModel:
     """Compile `model` (ONNX path, zoo name, ModelProto or torch module with `input_shape`) for a
     board into the folder `out`: C driver, kernels, runtime, Makefile, firmware.elf, manifest.
+    An ONNX input's symbolic axes take their sizes from `input_shape` (a symbolic batch axis: 1).
     An int8 model requantizes with TFLM's `rounding`: "double" (its default) or "single"."""
     if backend not in BACKENDS:
         raise EdgepruneError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     board = load_target(target)
     started = time.perf_counter()
-    onnx_model = frontend.load_onnx(model, input_shape)
+    onnx_model, notes = frontend.load_for_compile(model, input_shape)
     edges: tuple[list, list] = ([], [])
     if is_quantized(onnx_model):
         onnx_model, *edges = strip_qdq_edges(onnx_model)
@@ -138,6 +142,7 @@ def compile_model(
             "model": name,
             "board": board.name,
             "options": {"backend": backend, "stack_bytes": stack_bytes, "rounding": rounding},
+            "notes": notes,  # what the front end changed in the model to compile it
             "inputs": _tensor_entries(plan.inputs, edges[0]),
             "outputs": _tensor_entries(plan.outputs, edges[1]),
             "steps": [{"kernel": s.kernel, "workspace_bytes": per_kernel_workspace[s.kernel],

@@ -4,8 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
-
+from edgeprune.compile.defaults import BACKENDS, DEFAULT_STACK_BYTES, ROUNDINGS
 from edgeprune.errors import EdgepruneError
 
 
@@ -31,6 +30,8 @@ def _compile(args: argparse.Namespace) -> int:
     m = compiled.manifest
     mem = m["memory"]
     print(f"compiled {m['model']} for {m['board']} in {m['compile_seconds']:.1f} s -> {compiled.path}")
+    for note in m["notes"]:
+        print(f"  note      {note}")
     print(f"  kernels   {len(m['steps'])} calls ({m['options']['backend']} backend)")
     print(f"  weights   {mem['weights_bytes']:>10,} B")
     print(f"  arena     {mem['arena_bytes']:>10,} B  (liveness bound {mem['liveness_bound_bytes']:,} B)")
@@ -49,6 +50,8 @@ def _elf_summary(elf: dict) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from edgeprune.profile.run import run
 
     inputs = None
@@ -75,9 +78,6 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from edgeprune.compile.api import BACKENDS, DEFAULT_STACK_BYTES
-    from edgeprune.compile.requantize import ROUNDINGS
-
     p = subparsers.add_parser(
         "compile", help="compile a model into a firmware folder for a board",
         description="Compile an ONNX file or a zoo model (see `edgeprune zoo`) with TVM into a "
@@ -87,7 +87,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--target", "-t", default="mps2-an386", help="board name (edgeprune targets); default mps2-an386")
     p.add_argument("--output", "-o", type=Path, default=Path("build/model"), help="output folder (replaced atomically)")
     p.add_argument("--backend", choices=BACKENDS, default="llvm", help="kernels as an LLVM object (default) or C source")
-    p.add_argument("--input-shape", type=_shape, help="input shape for a torch model, e.g. 1,3,32,32")
+    p.add_argument("--input-shape", type=_shape, help="input shape, e.g. 1,3,32,32: of a torch model, or the sizes "
+                   "of an ONNX input's symbolic axes (default: a symbolic batch axis is 1)")
     p.add_argument("--stack-bytes", type=int, default=DEFAULT_STACK_BYTES, help="stack reserved on the device")
     p.add_argument("--rounding", choices=ROUNDINGS, default="double",
                    help="int8 requantize as TFLM: double (its default) or single (TFLITE_SINGLE_ROUNDING)")

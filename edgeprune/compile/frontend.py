@@ -6,8 +6,12 @@ from pathlib import Path
 from typing import Any
 
 import onnx
+from google.protobuf.message import DecodeError
 
-from edgeprune.errors import EdgepruneError, UnsupportedOpError
+from edgeprune.compile.dtypes import check_dtypes
+from edgeprune.compile.opset import upgrade_opset
+from edgeprune.compile.symbolic import bind_symbolic_dims
+from edgeprune.errors import EdgepruneError, ModelFileError, UnsupportedOpError
 
 # ONNX operators whose import and lowering are tested end to end (tests/test_compile_ops.py).
 SUPPORTED_OPS = frozenset({
@@ -30,15 +34,33 @@ def check_supported_ops(model: onnx.ModelProto) -> None:
             )
 
 
+def read_onnx(path: Path) -> onnx.ModelProto:
+    """The ONNX model in the file `path`; ModelFileError (one line naming the file) if it is missing,
+    empty, truncated or not ONNX."""
+    if not path.is_file():
+        raise ModelFileError(f"model file {path} does not exist")
+    size = path.stat().st_size
+    if size == 0:
+        raise ModelFileError(f"{path}: the file is empty (0 bytes), not an ONNX model")
+    try:
+        model = onnx.load(path)
+    except DecodeError:
+        raise ModelFileError(f"{path}: not an ONNX model, or a truncated one ({size:,} bytes that do not "
+                             "parse as an ONNX protobuf)") from None
+    try:
+        onnx.checker.check_model(model)
+    except onnx.checker.ValidationError as exc:
+        reason = str(exc).strip().splitlines()[0]
+        raise ModelFileError(f"{path}: not a valid ONNX model, perhaps truncated ({reason})") from None
+    return model
+
+
 def load_onnx(model: Any, input_shape: tuple[int, ...] | None = None) -> onnx.ModelProto:
     """An ONNX model from a path, a loaded ModelProto, a zoo model name or a torch nn.Module."""
     if isinstance(model, onnx.ModelProto):
         return model
     if isinstance(model, (str, Path)) and Path(model).suffix == ".onnx":
-        path = Path(model)
-        if not path.is_file():
-            raise EdgepruneError(f"model file {path} does not exist")
-        return onnx.load(path)
+        return read_onnx(Path(model))
     from edgeprune.models import export, zoo
 
     if isinstance(model, str):
@@ -51,9 +73,18 @@ def load_onnx(model: Any, input_shape: tuple[int, ...] | None = None) -> onnx.Mo
         return onnx.load(export.to_onnx(module, tuple(input_shape), Path(scratch) / "model.onnx"))
 
 
+def load_for_compile(model: Any, input_shape: tuple[int, ...] | None = None) -> tuple[onnx.ModelProto, list[str]]:
+    """The ONNX model to compile, and what was changed to compile it: an opset older than onnxruntime
+    runs upgraded, symbolic input axes bound (see `symbolic`)."""
+    onnx_model, upgraded = upgrade_opset(load_onnx(model, input_shape))
+    onnx_model, bound = bind_symbolic_dims(onnx_model, input_shape)
+    return onnx_model, upgraded + bound
+
+
 def to_relax(model: onnx.ModelProto):
     """Import a checked ONNX graph into a Relax IRModule with the weights as constants."""
     from tvm.relax.frontend.onnx import from_onnx
 
+    check_dtypes(model)
     check_supported_ops(model)
     return from_onnx(model, keep_params_in_input=False)

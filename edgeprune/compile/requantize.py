@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-ROUNDINGS = ("double", "single")  # TFLM's default, and its TFLITE_SINGLE_ROUNDING variant
+from edgeprune.compile.defaults import ROUNDINGS
 
 
 def quantize_multiplier(real: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -39,7 +39,7 @@ def try_primitive(primitive, *args) -> bool:
     try:
         primitive(*args)
         return True
-    except (s_tir.schedule.ScheduleError, tvm.error.TVMError):
+    except (s_tir.schedule.ScheduleError, tvm.error.InternalError):
         return False
 
 

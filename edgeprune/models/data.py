@@ -65,6 +65,23 @@ def reshape_images(images: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     raise DataError(f"cannot shape digits for input shape {shape}; expected (C, H, W) or (F,)")
 
 
+def digits_classes(num_outputs: int | None) -> int:
+    """Classes of the digits task for a model with `num_outputs`: the binary task for 2, else 10."""
+    return 2 if num_outputs == 2 else 10
+
+
+def describe_digits(input_shape: tuple[int, ...], num_classes: int = 10) -> str:
+    """How `digits(input_shape, num_classes)` shapes the 8x8 images, in a few words."""
+    sample = tuple(input_shape[1:])
+    if sample == (1, 8, 8):
+        shaped = "digits (8x8)"
+    elif len(sample) == 3:
+        shaped = f"digits resized to {sample[1]}x{sample[2]}" + (f", {sample[0]} channels" if sample[0] > 1 else "")
+    else:
+        shaped = f"digits tiled to {sample[0]} features"
+    return shaped + (", binary (digit < 5)" if num_classes == 2 else "")
+
+
 def digits(input_shape: tuple[int, ...] = (1, 1, 8, 8), num_classes: int = 10,
            seed: int = SPLIT_SEED) -> Dataset:
     """scikit-learn's digits scaled to [0, 1], shaped for a model input with batch dim.

@@ -116,14 +116,15 @@ class ModelSpec:
     builder: Callable[[], nn.Module]
     input_shape: tuple[int, ...]
     num_outputs: int
+    source: str  # the architecture it reproduces
 
 
 ZOO: dict[str, ModelSpec] = {
-    "digits_cnn": ModelSpec(digits_cnn, (1, 1, 8, 8), 10),
-    "kws_dscnn": ModelSpec(kws_dscnn, (1, 1, 49, 10), 12),
-    "vww_mobilenet": ModelSpec(vww_mobilenet, (1, 3, 96, 96), 2),
-    "ic_resnet8": ModelSpec(ic_resnet8, (1, 3, 32, 32), 10),
-    "ad_autoencoder": ModelSpec(ad_autoencoder, (1, 640), 640),
+    "digits_cnn": ModelSpec(digits_cnn, (1, 1, 8, 8), 10, "3-conv CNN for scikit-learn digits"),
+    "kws_dscnn": ModelSpec(kws_dscnn, (1, 1, 49, 10), 12, "MLPerf Tiny KWS DS-CNN"),
+    "vww_mobilenet": ModelSpec(vww_mobilenet, (1, 3, 96, 96), 2, "MLPerf Tiny VWW MobileNetV1-0.25"),
+    "ic_resnet8": ModelSpec(ic_resnet8, (1, 3, 32, 32), 10, "MLPerf Tiny IC ResNet-8"),
+    "ad_autoencoder": ModelSpec(ad_autoencoder, (1, 640), 640, "MLPerf Tiny AD FC auto-encoder"),
 }
 
 

@@ -58,7 +58,7 @@ def qemu_command(target: Target, elf: Path, serial: str = "none") -> list[str]:
         "-nographic", "-monitor", "none", "-serial", serial,
         "-chardev", "file,id=console,path=console.txt",
         "-semihosting-config", "enable=on,target=native,chardev=console",
-        "-icount", "shift=0", "-kernel", str(elf),
+        "-icount", "shift=0", "-kernel", str(Path(elf).resolve()),
     ]
 
 

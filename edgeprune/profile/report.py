@@ -25,30 +25,34 @@ def _save(figure: Figure, path: Path) -> None:
     write_bytes_atomic(path, buffer.getvalue())
 
 
-def _layer_names(records: Sequence[Record]) -> list[str]:
-    """Layer names in the first record's order, then any the second adds."""
-    names: dict[str, None] = {}
-    for record in records:
-        names.update((name, None) for name, _ in record.layers)
-    return list(names)
+def layer_rows(records: Sequence[Record]) -> list[tuple[str, list[float | None]]]:
+    """One row per executed layer, in execution order: its label (position and name; a kernel that
+    runs several times is several layers) and each record's figure (None where a record has no such
+    layer). Two records line up where their layers at a position have the same name."""
+    steps = [{(i, name): value for i, (name, value) in enumerate(r.layers)} for r in records]
+    keys: dict[tuple[int, str], None] = {}
+    for i in range(max(len(r.layers) for r in records)):
+        keys.update(((i, r.layers[i][0]), None) for r in records if i < len(r.layers))
+    return [(f"{i} {name}", [values.get((i, name)) for values in steps]) for i, name in keys]
 
 
-def latency_chart(records: Sequence[Record], path: Path) -> None:
-    """Horizontal bars: each layer's figure, one bar per record."""
-    names = _layer_names(records)
-    figure = Figure(figsize=(8, 1.5 + 0.3 * len(names) * len(records)), layout="tight")
+def latency_chart(records: Sequence[Record], path: Path) -> Figure:
+    """Horizontal bars: each executed layer's figure in execution order, one bar per record; saved
+    as a PNG at `path` and returned."""
+    rows = layer_rows(records)
+    figure = Figure(figsize=(8, 1.5 + 0.3 * len(rows) * len(records)), layout="tight")
     axes = figure.subplots()
     height = 0.8 / len(records)
     for i, record in enumerate(records):
-        values = dict(record.layers)
-        axes.barh([n + i * height for n in range(len(names))], [values.get(n, 0.0) for n in names],
+        axes.barh([n + i * height for n in range(len(rows))], [values[i] or 0.0 for _, values in rows],
                   height=height, label=_label(record))
-    axes.set_yticks([n + height * (len(records) - 1) / 2 for n in range(len(names))], names)
+    axes.set_yticks([n + height * (len(records) - 1) / 2 for n in range(len(rows))], [label for label, _ in rows])
     axes.invert_yaxis()
     axes.set_xlabel(f"{records[0].unit} per layer (last run)")
     axes.set_title("Per-layer latency")
     axes.legend()
     _save(figure, path)
+    return figure
 
 
 def memory_chart(records: Sequence[Record], path: Path) -> None:
@@ -90,8 +94,7 @@ def _summary(records: Sequence[Record]) -> str:
 
 
 def _layers(records: Sequence[Record]) -> str:
-    values = [dict(r.layers) for r in records]
-    rows = [[name, *(v.get(name, "") for v in values)] for name in _layer_names(records)]
+    rows = [[label, *("" if v is None else v for v in values)] for label, values in layer_rows(records)]
     if len(records) == 2:
         for row in rows:
             a, b = row[1], row[2]

@@ -75,7 +75,7 @@ def prune(model: str | os.PathLike | nn.Module, output: str | os.PathLike | None
     if data is not None:
         ds = datasets.load_npz(data, shape)
     else:
-        ds = datasets.digits(shape, 2 if name and zoo.num_outputs(name) == 2 else 10)
+        ds = datasets.digits(shape, datasets.digits_classes(zoo.num_outputs(name) if name else None))
     if fresh:
         train(net, ds.x_train, ds.y_train, Recipe(epochs=train_epochs), progress=progress)
     classes = ds.num_classes

@@ -5,8 +5,7 @@ import argparse
 import json
 
 from edgeprune._atomic import write_text_atomic
-from edgeprune.prune.api import METHODS, prune
-from edgeprune.prune.criteria import CRITERIA
+from edgeprune._lazy import LazyChoices
 from edgeprune.prune.errors import PruneError
 
 EPILOG = """examples:
@@ -36,14 +35,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="where to save the pruned model (.pt)")
     p.add_argument("--onnx", help="also export the pruned model to this ONNX file")
     p.add_argument("--report", help="write the JSON report here")
-    p.add_argument("--method", choices=METHODS, default="channels")
+    p.add_argument("--method", choices=LazyChoices("edgeprune.prune.api", "METHODS"), default="channels",
+                   metavar="METHOD", help="%(choices)s (default channels)")
     p.add_argument("--data", help=".npz with arrays x, y (default: scikit-learn digits)")
     g = p.add_argument_group("structured channel pruning")
     g.add_argument("--ratio", type=float, default=0.5,
                    help="fraction of channels to remove in every layer (default 0.5)")
     g.add_argument("--layer-ratio", type=layer_ratio, action="append", metavar="LAYER=RATIO",
                    help="per-layer ratio instead of --ratio; repeatable")
-    g.add_argument("--criterion", choices=sorted(CRITERIA), default="l1")
+    g.add_argument("--criterion", choices=LazyChoices("edgeprune.prune.criteria", "CRITERIA"), default="l1",
+                   metavar="CRITERION", help="%(choices)s (default l1)")
     g.add_argument("--rounds", type=int, default=1, help="prune/finetune rounds")
     g.add_argument("--round-to", type=int, default=1, help="keep channel counts multiples of N")
     g.add_argument("--ignore", action="append", default=[], metavar="LAYER",
@@ -66,6 +67,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from edgeprune.prune.api import prune
+
     if args.out is None and args.onnx is None:
         raise PruneError("nothing to write: give --out and/or --onnx")
     outcome = prune(

@@ -7,10 +7,9 @@ import numpy as np
 from onnxruntime.quantization import CalibrationDataReader
 from onnxruntime.quantization.calibrate import create_calibrator, save_tensors_data
 
+from edgeprune.quantize.defaults import DEFAULT_SAMPLES
 from edgeprune.quantize.errors import CalibrationDataError
 from edgeprune.quantize.settings import CALIBRATOR_OPTIONS, METHODS
-
-DEFAULT_SAMPLES = 300
 
 
 def check_samples(x: np.ndarray, input_shape: tuple[int, ...],

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from edgeprune.quantize.api import quantize, report_path
-from edgeprune.quantize.calibration import DEFAULT_SAMPLES
-from edgeprune.quantize.settings import METHODS
+from edgeprune._lazy import LazyChoices
+from edgeprune.quantize.defaults import DEFAULT_SAMPLES
 
 EPILOG = """examples:
   edgeprune quantize digits_cnn --calib digits -o build/digits.int8.onnx
@@ -28,8 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("model", help="zoo model name or an .onnx file")
     p.add_argument("-o", "--out", required=True, help="the int8 model to write (.onnx)")
     p.add_argument("--calib", required=True, metavar="DATA", help="calibration data")
-    p.add_argument("--method", choices=tuple(METHODS), default="minmax",
-                   help="calibration method (default minmax)")
+    p.add_argument("--method", choices=LazyChoices("edgeprune.quantize.settings", "METHODS"), default="minmax",
+                   metavar="METHOD", help="calibration method: %(choices)s (default minmax)")
     p.add_argument("--samples", type=int, default=DEFAULT_SAMPLES,
                    help=f"calibration samples (default {DEFAULT_SAMPLES})")
     p.add_argument("--eval", metavar="DATA", help="evaluation data (default: the --calib data)")
@@ -42,6 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from edgeprune.quantize.api import quantize, report_path
+
     report = quantize(args.model, args.calib, args.out, method=args.method, samples=args.samples,
                       evaluation=args.eval, eval_samples=args.eval_samples,
                       train_epochs=args.train_epochs)

@@ -22,7 +22,7 @@ def describe(spec: DataSpec) -> str:
 def load(spec: str | os.PathLike, input_shape: tuple[int, ...], outputs: int | None) -> Dataset:
     """`digits` shaped for `input_shape` (binary task for 2-output models) or an `.npz` (x, y)."""
     if str(spec) == "digits":
-        return data.digits(input_shape, 2 if outputs == 2 else 10)
+        return data.digits(input_shape, data.digits_classes(outputs))
     path = Path(spec)
     if path.suffix != ".npz" or not path.is_file():
         raise CalibrationDataError(f"data {str(spec)!r}: expected 'digits' or an existing .npz "

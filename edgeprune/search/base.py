@@ -18,7 +18,7 @@ def load_base(model: str | os.PathLike, out: Path,
     """(model, label, input shape, digits data set shaped for it)."""
     net, name, shape, fresh = starting_model(model, None)
     label = name or Path(model).stem
-    ds = data.digits(shape, 2 if name and zoo.num_outputs(name) == 2 else 10)
+    ds = data.digits(shape, data.digits_classes(zoo.num_outputs(name) if name else None))
     if fresh:
         saved = out / "base.pt"
         key = {"train_epochs": train_epochs}

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from edgeprune.search.storage import SAMPLERS
+from edgeprune._lazy import LazyChoices
 
 EPILOG = """examples:
   edgeprune search digits_cnn --device qemu:mps2-an386 --max-latency 600000 --trials 30 -o build/s
@@ -41,7 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--study", help="study name (default MODEL-DEVICE)")
     g.add_argument("--resume", action="store_true",
                    help="continue an existing study (or join it as another worker)")
-    g.add_argument("--sampler", choices=SAMPLERS, default="tpe")
+    g.add_argument("--sampler", choices=LazyChoices("edgeprune.search.storage", "SAMPLERS"), default="tpe",
+                   metavar="SAMPLER", help="%(choices)s (default tpe)")
     g.add_argument("--seed", type=int, help="sampler seed (default: random)")
     g = p.add_argument_group("candidates")
     g.add_argument("--uniform", type=float, nargs="*", default=[0.0, 0.3, 0.5, 0.7],

@@ -1,0 +1,6 @@
+"""The compile options' choices and defaults, importable without TVM (the command line reads them)."""
+from __future__ import annotations
+
+BACKENDS = ("llvm", "c")
+DEFAULT_STACK_BYTES = 8 * 1024
+ROUNDINGS = ("double", "single")  # TFLM's default, and its TFLITE_SINGLE_ROUNDING variant
