@@ -19,6 +19,7 @@ from tvm.relax.dpl import is_const, is_op, rewrite_call, wildcard
 
 from edgeprune.compile import int8_kernels
 from edgeprune.compile.dsp import conv as dsp_conv
+from edgeprune.compile.dsp import dense as dsp_dense
 from edgeprune.compile.dsp import depthwise as dsp_depthwise
 from edgeprune.compile.dsp import packing
 from edgeprune.compile.int8_kernels import RescaleInput, Requantize
@@ -136,6 +137,13 @@ class _Rewrites:
     def dense_rewrite(self, _matched, m):
         weight = self._symmetric_weight(m, "dense")  # (N, K)
         bias, multiplier, shift = self._channel_constants(m, weight, self.dense_biased)
+        if self.dsp:
+            x, (outputs, depth) = m[self.x.data], weight.shape
+            x_shape = tuple(int(d) for d in x.ty.shape)
+            groups = relax.const(np.array([packing.padded_length(depth) // 4], np.int32))
+            return self._prim_call("dense_int8_dsp", dsp_dense.dense(x_shape, outputs, self._output(m, self.dense_act)),
+                                   [x, relax.const(packing.pack_rows(weight, "int8")), bias, multiplier, shift, groups],
+                                   (*x_shape[:-1], outputs))
         return self._kernel(
             "dense_int8", int8_kernels.dense, m[self.x.data], relax.const(weight.astype(np.int8)), bias, multiplier, shift,
             requantize=self._output(m, self.dense_act))

@@ -24,10 +24,3 @@ def pack_rows(rows: np.ndarray, layout: str) -> np.ndarray:
     padded = np.zeros((count, padded_length(depth)), np.int16 if layout == "int16" else np.int8)
     padded[:, :depth] = rows
     return padded.reshape(-1)
-
-
-def sxtb16_slot(k: int) -> int:
-    """Where the k-th element of a row goes in a column laid out for "int8" weights: each group
-    of four as (0, 2, 1, 3), the lanes SXTB16 and SXTB16 ROR #8 produce from one word."""
-    lane = k & 3
-    return (k & ~3) | ((lane & 1) << 1) | (lane >> 1)

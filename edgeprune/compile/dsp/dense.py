@@ -1,0 +1,63 @@
+"""int8 dense layer (x [M, K] times weights [N, K]) as a GEMM with int8 weights widened in the
+loop: a dense layer reads each weight once per row of x, so pre-widening would double the flash
+for little gain. Each row of x is widened once into an int16 column in SXTB16 lane order, then
+the micro-kernel (`gemm.py`) runs over the outputs, four at a time."""
+from __future__ import annotations
+
+import math
+
+from tvm import tirx
+from tvm.script import tirx as T
+
+from edgeprune.compile.dsp.gemm import Gemm
+from edgeprune.compile.dsp.intrinsics import sxtb16, sxtb16_odd
+from edgeprune.compile.dsp.packing import padded_length
+from edgeprune.compile.int8_kernels import Requantize
+
+ROWS = 4  # output channels per tile
+
+
+def _slot(k):
+    """Where the k-th element of a row goes in a column for int8 weights: each group of four as
+    (0, 2, 1, 3), the lanes SXTB16 and SXTB16 ROR #8 produce from one word."""
+    return (k & ~3) | ((k & 1) << 1) | ((k >> 1) & 1)
+
+
+def dense(x_shape: tuple[int, ...], outputs: int, requantize: Requantize) -> tirx.PrimFunc:
+    """The PrimFunc (x, packed int8 weights, bias, multiplier, shift, groups, y) of a dense layer
+    on x of `x_shape` (..., K) with `outputs` outputs per row."""
+    depth = x_shape[-1]
+    rows = math.prod(x_shape[:-1])
+    padded = padded_length(depth)
+    tile = Gemm(padded, "int8", 1, outputs, requantize).tile()
+    words = depth % 4 == 0  # rows start on word boundaries: widen a word at a time
+    y_shape = (*x_shape[:-1], outputs)
+
+    @T.prim_func
+    def kernel(x_in: T.Buffer(x_shape, "int8"), w_in: T.Buffer((outputs * padded,), "int8"),
+               bias: T.Buffer((outputs,), "int32"), multiplier: T.Buffer((outputs,), "int32"),
+               shift: T.Buffer((outputs,), "int8"), groups: T.Buffer((1,), "int32"),
+               y_out: T.Buffer(y_shape, "int8")):
+        x = T.decl_buffer((rows * depth,), "int8", data=x_in.data)
+        x32 = T.decl_buffer((rows * depth // 4,), "int32", data=x_in.data)
+        w = T.decl_buffer((outputs * padded // 4,), "int32", data=w_in.data)
+        y = T.decl_buffer((rows * outputs,), "int8", data=y_out.data)
+        acc = T.decl_buffer((ROWS,), "int32")
+        col16 = T.decl_buffer((padded,), "int16")
+        col = T.decl_buffer((padded // 2,), "int32", data=col16.data)
+        for k in T.unroll(padded - depth):
+            col16[_slot(depth + k)] = T.int16(0)
+        for r in range(rows):
+            if words:
+                for g in range(depth // 4):
+                    col[g * 2] = sxtb16(x32[r * depth // 4 + g])
+                    col[g * 2 + 1] = sxtb16_odd(x32[r * depth // 4 + g])
+            else:
+                for k in T.unroll(depth):
+                    col16[_slot(k)] = T.Cast("int16", x[r * depth + k])
+            for n in range(outputs // ROWS):
+                tile(col, w, bias, multiplier, shift, y, acc, groups, n * ROWS, r, ROWS, 1)
+            for n in range(outputs // ROWS * ROWS, outputs):
+                tile(col, w, bias, multiplier, shift, y, acc, groups, n, r, 1, 1)
+
+    return kernel
