@@ -95,7 +95,8 @@ def test_cli_help_and_bad_input(capsys, tmp_path):
 def test_cli_unstructured_writes_model_onnx_and_report(tmp_path):
     paths = {k: tmp_path / f"m.{k}" for k in ("pt", "onnx", "json")}
     assert main(["prune", "digits_cnn", "--method", "unstructured", "--sparsity", "0.5", "--max-drop", "100",
-                 "--train-epochs", "3", "--finetune-epochs", "1", "--out", str(paths["pt"]), "--onnx", str(paths["onnx"]),
+                 "--train-epochs", "3", "--finetune-epochs", "1",
+                 "--out", str(paths["pt"]), "--onnx", str(paths["onnx"]),
                  "--report", str(paths["json"]), "--quiet"]) == 0
     report = json.loads(paths["json"].read_text())
     assert report["sparsity"]["sparsity"] == pytest.approx(0.5, abs=0.01)

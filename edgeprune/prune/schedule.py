@@ -99,11 +99,11 @@ class Rejection:
         kept = ("kept the unpruned model: nothing was pruned" if self.kept_round == 0
                 else f"kept the model of round {self.kept_round}")
         skipped = (f", round(s) {self.round + 1}-{self.rounds} not run" if self.round < self.rounds else "")
-        return (f"round {self.round} of {self.rounds} rejected by the accuracy budget: validation accuracy "
-                f"{self.baseline:.2%} -> {self.accuracy:.2%}, a drop of {self.drop * 100:.2f} points, more "
-                f"than the budget of {self.max_drop * 100:g} points (--max-drop); {kept}{skipped}. To prune more: more finetune "
-                f"epochs (--finetune-epochs, now {self.finetune_epochs}), more rounds so that each prunes "
-                f"less (--rounds, now {self.rounds}), or a larger --max-drop.")
+        return (f"round {self.round} of {self.rounds} rejected by the accuracy budget: validation "
+                f"accuracy {self.baseline:.2%} -> {self.accuracy:.2%}, a drop of {self.drop * 100:.2f} points, "
+                f"more than the budget of {self.max_drop * 100:g} points (--max-drop); {kept}{skipped}. "
+                f"To prune more: more finetune epochs (--finetune-epochs, now {self.finetune_epochs}), more "
+                f"rounds so that each prunes less (--rounds, now {self.rounds}), or a larger --max-drop.")
 
 
 @dataclass

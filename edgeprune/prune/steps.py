@@ -49,7 +49,8 @@ class ChannelStep(RoundStep):
         if self.criterion not in CRITERIA:
             raise PruneError(f"the channels method's criteria are {', '.join(sorted(CRITERIA))}; "
                              f"got {self.criterion!r}")
-        for name, ratio in self.ratios.items() if isinstance(self.ratios, Mapping) else [("the model", self.ratios)]:
+        ratios = self.ratios.items() if isinstance(self.ratios, Mapping) else [("the model", self.ratios)]
+        for name, ratio in ratios:
             check_ratio(name, ratio)
         if self.slimming_epochs and self.criterion != BNScale.name:
             raise PruneError(f"--slimming-epochs trains the BatchNorm scales for --criterion {BNScale.name} "
