@@ -26,8 +26,9 @@ def test_rejected_single_round_is_reported_and_nothing_written(saved, tmp_path, 
                  "--report", str(report), "--quiet"]) == 1
     assert not out.exists() and not onnx.exists()
     captured = capsys.readouterr()
-    rejected = json.loads(report.read_text())["rejected"]
-    assert json.loads(report.read_text())["pruned"] is False
+    written = json.loads(report.read_text())
+    rejected = written["rejected"]
+    assert written["pruned"] is False and written["after"]["accuracy"] == written["before"]["accuracy"]
     assert (rejected["round"], rejected["rounds"], rejected["kept_round"], rejected["max_drop"]) == (1, 1, 0, 0.0)
     assert rejected["drop"] == pytest.approx(rejected["baseline"] - rejected["accuracy"]) and rejected["drop"] > 0
     message = rejected["message"]
@@ -37,7 +38,8 @@ def test_rejected_single_round_is_reported_and_nothing_written(saved, tmp_path, 
         "of 0 points (--max-drop); kept the unpruned model: nothing was pruned. To prune more: more "
         "finetune epochs (--finetune-epochs, now 1), more rounds so that each prunes less (--rounds, now 1), "
         "or a larger --max-drop.")
-    assert f"budget: {message}\n" in captured.out
+    accuracy = f"{written['before']['accuracy']:.2%}"
+    assert captured.out.endswith(f"test accuracy {accuracy} -> {accuracy}\n")  # no budget line: stderr has it
     assert captured.err == (f"edgeprune prune: nothing pruned, nothing written: {message} Or ask for a "
                             "budget-gated search (--rounds with --max-drop), which may keep the unpruned model.\n")
 

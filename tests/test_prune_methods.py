@@ -5,11 +5,14 @@ import pytest
 import torch
 from torch import nn
 
-from edgeprune.models import zoo
+from edgeprune.models import data, zoo
+from edgeprune.models.train import Recipe
 from edgeprune.prune import serialize
 from edgeprune.prune.blocks import remove_blocks, removable_blocks
 from edgeprune.prune.errors import PruneError
 from edgeprune.prune.lowrank import low_rank
+from edgeprune.prune.schedule import ScheduleConfig, iterative_prune
+from edgeprune.prune.steps import BlockStep
 from edgeprune.prune.structured import prune_channels
 from edgeprune.prune.unstructured import make_permanent, prune_weights, sparsity_report
 
@@ -125,3 +128,13 @@ def test_load_other_architecture(tmp_path):
     serialize.save(tmp_path / "m.pt", model, (1, 1, 8, 8), "digits_cnn")
     with pytest.raises(PruneError, match="another architecture"):
         serialize.load(tmp_path / "m.pt", builder=lambda: zoo.build_model("ic_resnet8"))
+
+
+@pytest.mark.slow  # 44 s measured (on a busy machine): removal costs on the 49x10 KWS inputs
+def test_blocks_spread_over_rounds_without_finetuning():
+    shape = (1, 1, 49, 10)
+    config = ScheduleConfig(rounds=2, max_drop=1.0, finetune=Recipe(epochs=0))
+    result = iterative_prune(zoo.build_model("kws_dscnn"), shape, data.digits(shape), BlockStep(3), config,
+                             progress=False)
+    assert [len(r["removed"]) for r in result.history] == [2, 1]
+    assert sum(isinstance(m, nn.Identity) for m in result.model) == 3

@@ -82,13 +82,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def print_outcome(outcome: Outcome) -> None:
-    """The layer table, the sparsity table (unstructured), accuracies and the budget's verdict."""
+    """The layer table, the sparsity table (unstructured) and the accuracies."""
     print(outcome.report.table())
     if outcome.sparsity is not None:
         print(outcome.sparsity.table())
     print(f"test accuracy {outcome.before.accuracy:.2%} -> {outcome.after.accuracy:.2%}")
-    if outcome.rejection is not None:
-        print(f"budget: {outcome.rejection.message()}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -112,6 +110,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"edgeprune prune: {exc}", file=sys.stderr)
         return 1
     print_outcome(outcome)
+    if outcome.rejection is not None:
+        print(f"budget: {outcome.rejection.message()}")
     if not outcome.pruned:
         print("nothing pruned within the budget; saved the unpruned model as asked (--rounds with --max-drop)")
     if args.report:
