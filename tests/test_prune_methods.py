@@ -130,7 +130,7 @@ def test_load_other_architecture(tmp_path):
         serialize.load(tmp_path / "m.pt", builder=lambda: zoo.build_model("ic_resnet8"))
 
 
-@pytest.mark.slow  # 44 s measured (on a busy machine): removal costs on the 49x10 KWS inputs
+@pytest.mark.slow  # 13 to 44 s measured (machine load): removal costs on the 49x10 KWS inputs
 def test_blocks_spread_over_rounds_without_finetuning():
     shape = (1, 1, 49, 10)
     config = ScheduleConfig(rounds=2, max_drop=1.0, finetune=Recipe(epochs=0))

@@ -6,7 +6,7 @@ import torch
 
 from edgeprune.models import zoo
 from edgeprune.models.metrics import evaluate
-from edgeprune.models.train import Recipe, steps as train_steps, train
+from edgeprune.models.train import Recipe, step_count, train
 from edgeprune.prune import steps
 from edgeprune.prune.gradual import Cubic, UnstructuredStep, over_steps
 from edgeprune.prune.schedule import ScheduleConfig, iterative_prune
@@ -45,7 +45,7 @@ def test_gradual_rounds_reach_the_target_on_the_schedule(trained, digits, monkey
     monkeypatch.setattr(steps, "train", recording)
     config = ScheduleConfig(rounds=2, max_drop=1.0, finetune=Recipe(epochs=1, lr=3e-3))
     result = iterative_prune(trained, SHAPE, digits, UnstructuredStep(0.8, gradual=True), config, progress=False)
-    total = train_steps(config.finetune, len(digits.x_train))
+    total = step_count(config.finetune, len(digits.x_train))
     assert len(seen) == 2 * total
     for k, start, target in ((0, 0.0, 0.4), (1, 0.4, 0.8)):
         schedule = over_steps(start, target, total)

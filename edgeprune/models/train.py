@@ -56,7 +56,7 @@ def distillation_loss(logits: torch.Tensor, teacher_logits: torch.Tensor,
                                        reduction="batchmean")
 
 
-def steps(recipe: Recipe, samples: int) -> int:
+def step_count(recipe: Recipe, samples: int) -> int:
     """Optimizer steps that `train` takes on `samples` examples."""
     return recipe.epochs * -(-samples // recipe.batch_size)
 
@@ -67,7 +67,7 @@ def train(model: nn.Module, x: np.ndarray, y: np.ndarray, recipe: Recipe = Recip
     """Train `model` in place on arrays `x`, `y` with `recipe`; returns it in eval mode. With
     `recipe.distill` > 0 the loss mixes in the soft targets of `teacher` (knowledge distillation,
     e.g. from the unpruned model while finetuning a pruned one). `on_step(step)` runs before each
-    batch (see `steps`)."""
+    batch (see `step_count`)."""
     if recipe.distill and teacher is None:
         raise EdgepruneError("recipe.distill > 0 needs a teacher model")
     generator = torch.Generator().manual_seed(recipe.seed)
@@ -79,7 +79,7 @@ def train(model: nn.Module, x: np.ndarray, y: np.ndarray, recipe: Recipe = Recip
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr,
                                  weight_decay=recipe.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=recipe.lr, total_steps=steps(recipe, len(x)))
+        optimizer, max_lr=recipe.lr, total_steps=step_count(recipe, len(x)))
     step = 0
     model.train()
     for _ in tqdm(range(recipe.epochs), desc="train", unit="epoch", disable=not progress,

@@ -46,14 +46,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--report", help="write the JSON report here")
     p.add_argument("--method", choices=METHODS, default="channels")
     p.add_argument("--data", help=".npz with arrays x, y (default: scikit-learn digits)")
+    p.add_argument("--criterion", choices=sorted({*CRITERIA, *WEIGHT_CRITERIA}),
+                   help=f"channels: {', '.join(sorted(CRITERIA))} (default l1); "
+                   f"unstructured: {', '.join(WEIGHT_CRITERIA)} (default magnitude)")
     g = p.add_argument_group("rounds and accuracy budget (every method)")
     g.add_argument("--rounds", type=int, help="prune/finetune rounds (default 1)")
     g.add_argument("--max-drop", type=float,
                    help="reject a round that loses more validation accuracy than this many points (default 2)")
     g.add_argument("--checkpoint", help="resumable checkpoint file")
-    g.add_argument("--criterion", choices=sorted({*CRITERIA, *WEIGHT_CRITERIA}),
-                   help=f"channels: {', '.join(sorted(CRITERIA))} (default l1); "
-                   f"unstructured: {', '.join(WEIGHT_CRITERIA)} (default magnitude)")
     g = p.add_argument_group("structured channel pruning (--method channels)")
     g.add_argument("--ratio", type=float, help="fraction of channels to remove in every layer (default 0.5)")
     g.add_argument("--layer-ratio", type=layer_ratio, action="append", metavar="LAYER=RATIO",

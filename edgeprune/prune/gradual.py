@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from edgeprune.models.train import steps
+from edgeprune.models.train import step_count
 from edgeprune.prune.errors import PruneError
 from edgeprune.prune.schedule import Round, RoundStep, ScheduleConfig
 from edgeprune.prune.steps import finetune
@@ -93,7 +93,7 @@ class UnstructuredStep(RoundStep):
                           first_layer_cap=self.first_layer_cap, generator=generator)
 
         if self.gradual:
-            schedule = over_steps(start, target, steps(at.finetune, len(at.data.x_train)))
+            schedule = over_steps(start, target, step_count(at.finetune, len(at.data.x_train)))
             reached = [start]
             prune(start)
 
