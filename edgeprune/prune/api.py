@@ -29,7 +29,10 @@ METHOD_OPTIONS = {
     "blocks": ("blocks",),
     "lowrank": ("energy",),
 }
-# The command line's name of an API option, where it differs.
+STEPS: dict[str, type[RoundStep]] = {"channels": ChannelStep, "unstructured": UnstructuredStep,
+                                     "blocks": BlockStep, "lowrank": LowRankStep}
+# The step's field for an API option, and the command line's name of one, where they differ.
+FIELDS = {"ratio": "ratios"}
 FLAGS = {"ignored": "--ignore", "ratio": "--ratio/--layer-ratio"}
 
 
@@ -81,16 +84,7 @@ def method_step(method: str, options: dict[str, Any]) -> RoundStep:
         owners = [m for m, names in METHOD_OPTIONS.items() if name in names]
         raise PruneError(f"{FLAGS.get(name, '--' + name.replace('_', '-'))} does not apply to --method "
                          f"{method} (it is an option of: {', '.join(owners)})")
-    if method == "channels":
-        return ChannelStep(given.get("ratio", 0.5), given.get("criterion", "l1"), given.get("round_to", 1),
-                           tuple(given.get("ignored", ())), given.get("slimming_epochs", 0))
-    if method == "unstructured":
-        return UnstructuredStep(given.get("sparsity", 0.5), given.get("scope", "layer"),
-                                given.get("criterion", "magnitude"), given.get("gradual", False),
-                                given.get("first_layer_cap"))
-    if method == "blocks":
-        return BlockStep(given.get("blocks", 1))
-    return LowRankStep(given.get("energy", 0.9))
+    return STEPS[method](**{FIELDS.get(name, name): value for name, value in given.items()})
 
 
 def prune(model: str | os.PathLike | nn.Module, output: str | os.PathLike | None = None, *,

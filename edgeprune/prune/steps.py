@@ -2,7 +2,7 @@
 
 Channels: round k of N removes channels until each layer has lost k/N of its target ratio (counted
 from the original width, so rounding does not compound). Blocks: round k removes blocks until
-k/N of `count` are gone. Low rank factorises once (a factor is not factorised again).
+k/N of `blocks` are gone. Low rank factorises once (a factor is not factorised again).
 """
 from __future__ import annotations
 
@@ -97,18 +97,22 @@ class ChannelStep(RoundStep):
 
 @dataclass(frozen=True)
 class BlockStep(RoundStep):
-    """Removal of the `count` least important blocks (see `remove_blocks`), spread over the rounds."""
+    """Removal of the `blocks` least important blocks (see `remove_blocks`), spread over the rounds."""
 
-    count: int = 1
+    blocks: int = 1
 
     name = "blocks"
 
+    def __post_init__(self):
+        if self.blocks < 1:
+            raise PruneError(f"--blocks must be at least 1, got {self.blocks}")
+
     @property
     def max_rounds(self) -> int:
-        return self.count  # each round removes at least one block
+        return self.blocks  # each round removes at least one block
 
     def run(self, model: nn.Module, at: Round) -> dict:
-        now = round(self.count * at.fraction) - round(self.count * at.done)
+        now = round(self.blocks * at.fraction) - round(self.blocks * at.done)
         removed = remove_blocks(model, at.input_shape, now, at.data.x_val, at.data.y_val)
         finetune(model, at, {})
         return {"removed": removed}
