@@ -10,15 +10,17 @@ from collections.abc import Iterator
 
 
 class LazyChoices:
-    """The names of `module.attribute` (a tuple or a dict's keys), sorted, loaded on first use."""
+    """The names of `module.attribute` (a tuple or a dict's keys), sorted, loaded on first use;
+    more (module, attribute) pairs after the first add their names too."""
 
-    def __init__(self, module: str, attribute: str) -> None:
-        self.module, self.attribute = module, attribute
+    def __init__(self, module: str, attribute: str, *more: tuple[str, str]) -> None:
+        self.sources = ((module, attribute), *more)
         self._names: list[str] | None = None
 
     def _load(self) -> list[str]:
         if self._names is None:
-            self._names = sorted(getattr(importlib.import_module(self.module), self.attribute))
+            self._names = sorted({name for module, attribute in self.sources
+                                  for name in getattr(importlib.import_module(module), attribute)})
         return self._names
 
     def __contains__(self, name: object) -> bool:

@@ -75,4 +75,4 @@ def test_choices_loaded_late_still_refuse_a_bad_value(argv, listed, capsys):
 def test_choices_loaded_late_are_listed_in_the_help(capsys):
     with pytest.raises(SystemExit):
         main(["prune", "--help"])
-    assert "bn_scale, fpgm, l1, l2, lamp, random, taylor (default l1)" in " ".join(capsys.readouterr().out.split())
+    assert "bn_scale, fpgm, l1, l2, lamp, magnitude, random, taylor; channels default to l1" in " ".join(capsys.readouterr().out.split())

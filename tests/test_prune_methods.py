@@ -1,22 +1,31 @@
-"""Unstructured magnitude pruning, low-rank factorisation, block removal, save/load."""
+"""One-shot unstructured magnitude pruning, low-rank factorisation, block removal, save/load."""
 import pickle
 
 import pytest
 import torch
 from torch import nn
 
-from edgeprune.models import zoo
+from edgeprune.models import data, zoo
+from edgeprune.models.train import Recipe
 from edgeprune.prune import serialize
 from edgeprune.prune.blocks import remove_blocks, removable_blocks
 from edgeprune.prune.errors import PruneError
 from edgeprune.prune.lowrank import low_rank
+from edgeprune.prune.schedule import ScheduleConfig, iterative_prune
+from edgeprune.prune.steps import BlockStep
 from edgeprune.prune.structured import prune_channels
-from edgeprune.prune.unstructured import magnitude_prune
+from edgeprune.prune.unstructured import make_permanent, prune_weights, sparsity_report
+
+
+def one_shot(model, sparsity, scope="layer"):
+    prune_weights(model, sparsity, scope)
+    make_permanent(model)
+    return sparsity_report(model)
 
 
 def test_layerwise_sparsity_is_per_layer_and_permanent():
     model = zoo.build_model("digits_cnn")
-    report = magnitude_prune(model, 0.5, "layer")
+    report = one_shot(model, 0.5, "layer")
     assert all(abs(layer.sparsity - 0.5) < 0.01 for layer in report.layers)
     assert not any("mask" in key or "orig" in key for key in model.state_dict())
     assert (model[1][0].weight == 0).float().mean().item() == pytest.approx(0.5, abs=0.01)
@@ -28,7 +37,7 @@ def test_global_sparsity_uses_one_threshold():
         model[0][0].weight.mul_(100)  # the first layer now holds all large weights
     layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     original = torch.cat([m.weight.detach().abs().flatten() for m in layers])
-    report = magnitude_prune(model, 0.5, "global")
+    report = one_shot(model, 0.5, "global")
     assert report.sparsity == pytest.approx(0.5, abs=0.01)
     assert report.layers[0].sparsity == 0.0
     kept = torch.cat([m.weight.detach().flatten() for m in layers]) != 0
@@ -37,9 +46,9 @@ def test_global_sparsity_uses_one_threshold():
 
 def test_bad_sparsity_and_scope():
     with pytest.raises(PruneError, match="outside"):
-        magnitude_prune(zoo.build_model("digits_cnn"), 1.0)
+        one_shot(zoo.build_model("digits_cnn"), 1.0)
     with pytest.raises(PruneError, match="unknown scope"):
-        magnitude_prune(zoo.build_model("digits_cnn"), 0.5, "block")
+        one_shot(zoo.build_model("digits_cnn"), 0.5, "block")
 
 
 def test_low_rank_recovers_rank_two_linear():
@@ -119,3 +128,13 @@ def test_load_other_architecture(tmp_path):
     serialize.save(tmp_path / "m.pt", model, (1, 1, 8, 8), "digits_cnn")
     with pytest.raises(PruneError, match="another architecture"):
         serialize.load(tmp_path / "m.pt", builder=lambda: zoo.build_model("ic_resnet8"))
+
+
+@pytest.mark.slow  # 13 to 44 s measured (machine load): removal costs on the 49x10 KWS inputs
+def test_blocks_spread_over_rounds_without_finetuning():
+    shape = (1, 1, 49, 10)
+    config = ScheduleConfig(rounds=2, max_drop=1.0, finetune=Recipe(epochs=0))
+    result = iterative_prune(zoo.build_model("kws_dscnn"), shape, data.digits(shape), BlockStep(3), config,
+                             progress=False)
+    assert [len(r["removed"]) for r in result.history] == [2, 1]
+    assert sum(isinstance(m, nn.Identity) for m in result.model) == 3

@@ -17,6 +17,8 @@ from edgeprune.errors import EdgepruneError
 
 # Extra loss term computed from the model each step (e.g. an L1 penalty on BN scales).
 Regularizer = Callable[[nn.Module], torch.Tensor]
+# Called with the step index (0, 1, ...) before each batch, e.g. to update pruning masks.
+StepHook = Callable[[int], None]
 
 
 @dataclass(frozen=True)
@@ -54,12 +56,18 @@ def distillation_loss(logits: torch.Tensor, teacher_logits: torch.Tensor,
                                        reduction="batchmean")
 
 
+def step_count(recipe: Recipe, samples: int) -> int:
+    """Optimizer steps that `train` takes on `samples` examples."""
+    return recipe.epochs * -(-samples // recipe.batch_size)
+
+
 def train(model: nn.Module, x: np.ndarray, y: np.ndarray, recipe: Recipe = Recipe(),
           regularizer: Regularizer | None = None, progress: bool = False,
-          teacher: nn.Module | None = None) -> nn.Module:
+          teacher: nn.Module | None = None, on_step: StepHook | None = None) -> nn.Module:
     """Train `model` in place on arrays `x`, `y` with `recipe`; returns it in eval mode. With
     `recipe.distill` > 0 the loss mixes in the soft targets of `teacher` (knowledge distillation,
-    e.g. from the unpruned model while finetuning a pruned one)."""
+    e.g. from the unpruned model while finetuning a pruned one). `on_step(step)` runs before each
+    batch (see `step_count`)."""
     if recipe.distill and teacher is None:
         raise EdgepruneError("recipe.distill > 0 needs a teacher model")
     generator = torch.Generator().manual_seed(recipe.seed)
@@ -70,15 +78,18 @@ def train(model: nn.Module, x: np.ndarray, y: np.ndarray, recipe: Recipe = Recip
             soft = teacher.eval()(inputs)
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr,
                                  weight_decay=recipe.weight_decay)
-    steps_per_epoch = -(-len(x) // recipe.batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=recipe.lr, total_steps=recipe.epochs * steps_per_epoch)
+        optimizer, max_lr=recipe.lr, total_steps=step_count(recipe, len(x)))
+    step = 0
     model.train()
     for _ in tqdm(range(recipe.epochs), desc="train", unit="epoch", disable=not progress,
                   leave=False):
         order = torch.randperm(len(x), generator=generator)
         for start in range(0, len(x), recipe.batch_size):
             batch = order[start:start + recipe.batch_size]
+            if on_step is not None:
+                on_step(step)
+            step += 1
             logits = model(inputs[batch])
             loss = F.cross_entropy(logits, labels[batch])
             if soft is not None:

@@ -3,15 +3,27 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+
+from typing import TYPE_CHECKING
 
 from edgeprune._atomic import write_text_atomic
 from edgeprune._lazy import LazyChoices
-from edgeprune.prune.errors import PruneError
+from edgeprune.prune.errors import NothingPrunedError, PruneError
+
+if TYPE_CHECKING:
+    from edgeprune.prune.api import Outcome
 
 EPILOG = """examples:
   edgeprune prune digits_cnn --ratio 0.3 --rounds 3 --out build/digits.pt --onnx build/digits.onnx
   edgeprune prune ic_resnet8 --layer-ratio 3.conv1.0=0.5 --criterion fpgm --round-to 4 --out r8.pt
-  edgeprune prune build/digits.pt --method unstructured --sparsity 0.8 --scope global --out s.pt
+  edgeprune prune build/digits.pt --method unstructured --sparsity 0.8 --gradual --finetune-epochs 10 --out s.pt
+  edgeprune prune digits_cnn --ratio 0.5 --rounds 4 --max-drop 1 --out d.pt   # budget-gated search
+
+Every method runs --rounds (default 1) of prune -> finetune -> validate. A round that loses more
+than --max-drop points (default 2) of validation accuracy is rejected, reported, and the previous
+round's model kept. If no round is accepted the command writes no model and exits 1, unless both
+--rounds and --max-drop were given (a budget-gated search, which may keep the unpruned model).
 """
 
 
@@ -38,32 +50,47 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--method", choices=LazyChoices("edgeprune.prune.api", "METHODS"), default="channels",
                    metavar="METHOD", help="%(choices)s (default channels)")
     p.add_argument("--data", help=".npz with arrays x, y (default: scikit-learn digits)")
-    g = p.add_argument_group("structured channel pruning")
-    g.add_argument("--ratio", type=float, default=0.5,
-                   help="fraction of channels to remove in every layer (default 0.5)")
+    p.add_argument("--criterion", metavar="CRITERION",
+                   choices=LazyChoices("edgeprune.prune.criteria", "CRITERIA", ("edgeprune.prune.unstructured", "CRITERIA")),
+                   help="%(choices)s; channels default to l1, unstructured to magnitude")
+    g = p.add_argument_group("rounds and accuracy budget (every method)")
+    g.add_argument("--rounds", type=int, help="prune/finetune rounds (default 1)")
+    g.add_argument("--max-drop", type=float,
+                   help="reject a round that loses more validation accuracy than this many points (default 2)")
+    g.add_argument("--checkpoint", help="resumable checkpoint file")
+    g = p.add_argument_group("structured channel pruning (--method channels)")
+    g.add_argument("--ratio", type=float, help="fraction of channels to remove in every layer (default 0.5)")
     g.add_argument("--layer-ratio", type=layer_ratio, action="append", metavar="LAYER=RATIO",
                    help="per-layer ratio instead of --ratio; repeatable")
-    g.add_argument("--criterion", choices=LazyChoices("edgeprune.prune.criteria", "CRITERIA"), default="l1",
-                   metavar="CRITERION", help="%(choices)s (default l1)")
-    g.add_argument("--rounds", type=int, default=1, help="prune/finetune rounds")
-    g.add_argument("--round-to", type=int, default=1, help="keep channel counts multiples of N")
+    g.add_argument("--round-to", type=int, help="keep channel counts multiples of N")
     g.add_argument("--ignore", action="append", default=[], metavar="LAYER",
                    help="layer never pruned; repeatable")
-    g.add_argument("--max-drop", type=float, default=2.0,
-                   help="stop when validation accuracy drops more than this many points")
-    g.add_argument("--checkpoint", help="resumable checkpoint file")
+    g.add_argument("--slimming-epochs", type=int,
+                   help="with --criterion bn_scale: L1-regularised training on BN scales first")
+    g = p.add_argument_group("unstructured pruning (--method unstructured)")
+    g.add_argument("--sparsity", type=float, help="fraction of weights zeroed (default 0.5)")
+    g.add_argument("--scope", choices=("layer", "global"), help="one threshold per layer (default) or global")
+    g.add_argument("--gradual", action="store_true", default=None,
+                   help="raise the sparsity over the finetuning steps (Zhu & Gupta's cubic schedule)")
+    g.add_argument("--first-layer-cap", type=float, metavar="SPARSITY",
+                   help="prune the first layer to at most this sparsity")
     g = p.add_argument_group("other methods")
-    g.add_argument("--sparsity", type=float, default=0.5, help="unstructured: weights zeroed")
-    g.add_argument("--scope", choices=("layer", "global"), default="layer")
-    g.add_argument("--blocks", type=int, default=1, help="blocks: how many to remove")
-    g.add_argument("--energy", type=float, default=0.9, help="lowrank: retained SVD energy")
+    g.add_argument("--blocks", type=int, help="blocks: how many to remove (default 1)")
+    g.add_argument("--energy", type=float, help="lowrank: retained SVD energy (default 0.9)")
     g = p.add_argument_group("training")
     g.add_argument("--train-epochs", type=int, default=30, help="for zoo models (default 30)")
-    g.add_argument("--finetune-epochs", type=int, default=10)
-    g.add_argument("--slimming-epochs", type=int, default=0,
-                   help="with --criterion bn_scale: L1-regularised training on BN scales first")
+    g.add_argument("--finetune-epochs", type=int, default=10,
+                   help="after every round, every method; unstructured keeps its masks in force (default 10)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(handler=run)
+
+
+def print_outcome(outcome: Outcome) -> None:
+    """The layer table, the sparsity table (unstructured) and the accuracies."""
+    print(outcome.report.table())
+    if outcome.sparsity is not None:
+        print(outcome.sparsity.table())
+    print(f"test accuracy {outcome.before.accuracy:.2%} -> {outcome.after.accuracy:.2%}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -71,17 +98,28 @@ def run(args: argparse.Namespace) -> int:
 
     if args.out is None and args.onnx is None:
         raise PruneError("nothing to write: give --out and/or --onnx")
-    outcome = prune(
-        args.model, args.out, method=args.method,
-        ratio=dict(args.layer_ratio) if args.layer_ratio else args.ratio,
-        criterion=args.criterion, rounds=args.rounds, round_to=args.round_to,
-        ignored=tuple(args.ignore), max_drop=args.max_drop / 100, sparsity=args.sparsity,
-        scope=args.scope, blocks=args.blocks, energy=args.energy, data=args.data,
-        train_epochs=args.train_epochs, finetune_epochs=args.finetune_epochs,
-        slimming_epochs=args.slimming_epochs,
-        checkpoint=args.checkpoint, onnx=args.onnx, progress=not args.quiet)
-    print(outcome.report.table())
-    print(f"test accuracy {outcome.before.accuracy:.2%} -> {outcome.after.accuracy:.2%}")
+    try:
+        outcome = prune(
+            args.model, args.out, method=args.method, rounds=args.rounds,
+            max_drop=None if args.max_drop is None else args.max_drop / 100,
+            finetune_epochs=args.finetune_epochs,
+            ratio=dict(args.layer_ratio) if args.layer_ratio else args.ratio, criterion=args.criterion,
+            round_to=args.round_to, ignored=tuple(args.ignore), slimming_epochs=args.slimming_epochs,
+            sparsity=args.sparsity, scope=args.scope, gradual=args.gradual,
+            first_layer_cap=args.first_layer_cap, blocks=args.blocks, energy=args.energy,
+            data=args.data, train_epochs=args.train_epochs, checkpoint=args.checkpoint, onnx=args.onnx,
+            progress=not args.quiet)
+    except NothingPrunedError as exc:
+        print_outcome(exc.outcome)
+        if args.report:
+            write_text_atomic(args.report, json.dumps(exc.outcome.to_dict(), indent=1))
+        print(f"edgeprune prune: {exc}", file=sys.stderr)
+        return 1
+    print_outcome(outcome)
+    if outcome.rejection is not None:
+        print(f"budget: {outcome.rejection.message()}")
+    if not outcome.pruned:
+        print("nothing pruned within the budget; saved the unpruned model as asked (--rounds with --max-drop)")
     if args.report:
         write_text_atomic(args.report, json.dumps(outcome.to_dict(), indent=1))
     return 0

@@ -1,16 +1,16 @@
-"""Iterative structured pruning: rounds of prune -> finetune -> evaluate, resumable.
+"""Rounds of prune -> finetune -> evaluate under an accuracy budget, resumable, for every method.
 
-Round k of N removes channels until each layer has lost k/N of its target ratio (counted from the
-original width, so rounding does not compound). A round whose validation accuracy falls more than
-`max_drop` below the unpruned model's is rejected and the schedule stops with the previous model.
-After every accepted round the model and the schedule state go to a checkpoint (atomic write);
+A `RoundStep` (one per method) prunes a copy of the model to `k/N` of its target in round k of N
+and finetunes it. A round whose validation accuracy falls more than `max_drop` below the unpruned
+model's is rejected: the schedule stops, keeps the previous round's model and says so in a
+`Rejection` (which round, the drop against the budget, what was kept, what to change).
+After every round the kept model and the schedule state go to a checkpoint (atomic write);
 running again with the same checkpoint continues where it stopped.
 """
 from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -20,136 +20,169 @@ from tqdm.auto import tqdm
 from edgeprune.models import stats
 from edgeprune.models.data import Dataset
 from edgeprune.models.metrics import Metrics, evaluate
-from edgeprune.models.train import Recipe, train
+from edgeprune.models.train import Recipe
 from edgeprune.prune import serialize
-from edgeprune.prune.criteria import BNScale, bn_l1_penalty
 from edgeprune.prune.errors import PruneError
 from edgeprune.prune.report import Report, compare
-from edgeprune.prune.structured import (Ratios, check_ratio, check_runs, layer_by_name,
-                                        prune_channels, prunable_layers)
+
+
+@dataclass(frozen=True)
+class Round:
+    """What a round step gets: the unpruned model, how far the rounds before it got (`done`) and
+    how far this one goes (`fraction`), as fractions of the method's target; data and recipe."""
+
+    original: nn.Module
+    done: float
+    fraction: float
+    data: Dataset
+    input_shape: tuple[int, ...]
+    finetune: Recipe
+    progress: bool
+
+
+class RoundStep:
+    """One pruning method as rounds: `run` prunes a candidate to `at.fraction` of the method's
+    target and finetunes it; what it returns goes into the round's record."""
+
+    name = "step"
+    max_rounds: int | None = None  # None: any number of rounds
+
+    def settings(self) -> dict:
+        """The method's options (a checkpoint must come from the same ones)."""
+        return asdict(self)
+
+    def check(self, config: ScheduleConfig) -> None:
+        """PruneError if this method cannot follow `config` (default: any number of rounds it allows)."""
+        if self.max_rounds is not None and config.rounds > self.max_rounds:
+            raise PruneError(f"the {self.name} method can do at most {self.max_rounds} round(s), "
+                             f"got --rounds {config.rounds}")
+
+    def prepare(self, model: nn.Module, data: Dataset, finetune: Recipe, progress: bool) -> None:
+        """Once, before round 1 (default: nothing)."""
+
+    def run(self, model: nn.Module, at: Round) -> dict:
+        raise NotImplementedError
 
 
 @dataclass(frozen=True)
 class ScheduleConfig:
-    """What to prune, how, and how much accuracy it may cost."""
+    """How many rounds, how each is finetuned, and how much accuracy pruning may cost."""
 
-    ratios: Ratios = 0.5
-    criterion: str = "l1"
     rounds: int = 3
-    round_to: int = 1
-    ignored: tuple[str, ...] = ()
     max_drop: float = 0.02
     finetune: Recipe = Recipe(epochs=10, lr=3e-3)
-    slimming_epochs: int = 0
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        d["ratios"] = dict(self.ratios) if isinstance(self.ratios, Mapping) else self.ratios
-        d["ignored"] = list(self.ignored)
-        return d
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A round that the accuracy budget rejected, and what the schedule kept instead."""
+
+    round: int
+    rounds: int
+    baseline: float  # validation accuracy of the unpruned model
+    accuracy: float  # validation accuracy of the rejected round
+    max_drop: float
+    kept_round: int  # 0: the unpruned model
+    finetune_epochs: int
+
+    @property
+    def drop(self) -> float:
+        return self.baseline - self.accuracy
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "drop": self.drop, "message": self.message()}
+
+    def message(self) -> str:
+        kept = ("kept the unpruned model: nothing was pruned" if self.kept_round == 0
+                else f"kept the model of round {self.kept_round}")
+        skipped = (f", round(s) {self.round + 1}-{self.rounds} not run" if self.round < self.rounds else "")
+        return (f"round {self.round} of {self.rounds} rejected by the accuracy budget: validation "
+                f"accuracy {self.baseline:.2%} -> {self.accuracy:.2%}, a drop of {self.drop * 100:.2f} points, "
+                f"more than the budget of {self.max_drop * 100:g} points (--max-drop); {kept}{skipped}. "
+                f"To prune more: more finetune epochs (--finetune-epochs, now {self.finetune_epochs}), more "
+                f"rounds so that each prunes less (--rounds, now {self.rounds}), or a larger --max-drop.")
 
 
 @dataclass
 class ScheduleResult:
-    """The pruned model, per-round records, and the unpruned baseline."""
+    """The kept model, per-round records, the unpruned baseline and the rejected round if any."""
 
     model: nn.Module
     baseline: Metrics
     history: list[dict] = field(default_factory=list)
-    stopped_early: bool = False
+    rejection: Rejection | None = None
     report: Report | None = None
 
-
-def layer_targets(model: nn.Module, config: ScheduleConfig,
-                  output_layer: nn.Module) -> dict[str, tuple[int, float]]:
-    """{layer name: (original channels, final ratio)} for the layers the schedule prunes."""
-    layers = prunable_layers(model)
-    if isinstance(config.ratios, Mapping):
-        layer_by_name(model, config.ratios)
-        wanted = {name: check_ratio(name, r) for name, r in config.ratios.items()}
-    else:
-        ratio = check_ratio("the model", config.ratios)
-        layer_by_name(model, config.ignored)
-        wanted = {name: ratio for name, m in layers.items()
-                  if m is not output_layer and name not in config.ignored}
-    modules = dict(model.named_modules())
-    return {name: (channels_of(modules[name]), r) for name, r in wanted.items()}
+    @property
+    def accepted_rounds(self) -> int:
+        return sum(r["accepted"] for r in self.history)
 
 
-def channels_of(module: nn.Module) -> int:
-    return module.out_features if isinstance(module, nn.Linear) else module.out_channels
-
-
-def round_ratios(model: nn.Module, targets: dict[str, tuple[int, float]],
-                 fraction: float) -> dict[str, float]:
-    """Per-layer ratios, relative to the current widths, that reach `fraction` of each target."""
-    modules = dict(model.named_modules())
-    ratios = {}
-    for name, (original, ratio) in targets.items():
-        current = channels_of(modules[name])
-        keep = int(original * (1 - ratio * fraction))
-        # torch-pruning keeps int(current * (1 - r)) channels; the margin stops float round-down.
-        ratios[name] = max(0.0, (current - keep) / current - 1e-9) if keep < current else 0.0
-    return ratios
-
-
-def resume(checkpoint: Path, model: nn.Module, config: ScheduleConfig) -> tuple[nn.Module, dict]:
+def resume(checkpoint: Path, model: nn.Module, settings: dict) -> tuple[nn.Module, dict]:
     """Model and state from `checkpoint`, which must come from the same settings."""
     saved = serialize.load(checkpoint, builder=lambda: copy.deepcopy(model))
-    if saved.extra.get("config") != config.to_dict():
+    if saved.extra.get("settings") != settings:
         raise PruneError(f"checkpoint {checkpoint} was made with other settings; "
                          "remove it or choose another checkpoint path")
     return saved.model, saved.extra
 
 
-def iterative_prune(model: nn.Module, input_shape: tuple[int, ...], data: Dataset,
+def check_schedule(step: RoundStep, config: ScheduleConfig) -> None:
+    """PruneError for a schedule that `step` cannot follow."""
+    if config.rounds < 1:
+        raise PruneError(f"rounds must be at least 1, got {config.rounds}")
+    if config.finetune.epochs < 0:
+        raise PruneError(f"finetune epochs must be at least 0, got {config.finetune.epochs}")
+    step.check(config)
+
+
+def iterative_prune(model: nn.Module, input_shape: tuple[int, ...], data: Dataset, step: RoundStep,
                     config: ScheduleConfig = ScheduleConfig(),
                     checkpoint: str | os.PathLike | None = None,
                     model_name: str | None = None, progress: bool = True) -> ScheduleResult:
-    """Prune a trained `model` (left untouched) in rounds; returns the best model within budget."""
-    if config.rounds < 1:
-        raise PruneError(f"rounds must be at least 1, got {config.rounds}")
-    output_layer = check_runs(model, input_shape)[-1]
-    targets = layer_targets(model, config, output_layer)
+    """Prune a trained `model` (left untouched) in rounds; returns the last model within budget."""
+    check_schedule(step, config)
+    settings = {"method": step.name, "step": step.settings(), "config": config.to_dict()}
     num_classes = data.num_classes
     checkpoint = Path(checkpoint) if checkpoint is not None else None
     if checkpoint is not None and checkpoint.exists():
-        current, state = resume(checkpoint, model, config)
+        current, state = resume(checkpoint, model, settings)
     else:
         current = copy.deepcopy(model)
         baseline = evaluate(current, data.x_val, data.y_val, num_classes)
-        state = {"config": config.to_dict(), "round": 0, "history": [], "stopped": False,
+        state = {"settings": settings, "round": 0, "history": [], "rejection": None,
                  "baseline": baseline.to_dict()}
-        if config.slimming_epochs and config.criterion == BNScale.name:
-            train(current, data.x_train, data.y_train,
-                  Recipe(epochs=config.slimming_epochs, lr=config.finetune.lr),
-                  regularizer=bn_l1_penalty(1e-4), progress=progress)
+        step.prepare(current, data, config.finetune, progress)
     baseline = Metrics(**state["baseline"])
     rounds = tqdm(range(state["round"] + 1, config.rounds + 1), desc="prune", unit="round",
-                  disable=not progress or state["stopped"], initial=state["round"],
+                  disable=not progress or state["rejection"] is not None, initial=state["round"],
                   total=config.rounds)
     for k in rounds:
-        if state["stopped"]:
+        if state["rejection"] is not None:
             break
         candidate = copy.deepcopy(current)
-        prune_channels(candidate, input_shape, round_ratios(candidate, targets, k / config.rounds),
-                       config.criterion, config.round_to, x=data.x_train, y=data.y_train)
-        train(candidate, data.x_train, data.y_train, config.finetune, progress=progress)
+        done = step.run(candidate, Round(model, (k - 1) / config.rounds, k / config.rounds, data,
+                                         tuple(input_shape), config.finetune, progress))
         metrics = evaluate(candidate, data.x_val, data.y_val, num_classes)
         counts = stats.count(candidate, input_shape)
         scores = metrics.to_dict()
         del scores["confusion"]
         record = {"round": k, "fraction": k / config.rounds, "macs": counts.macs,
-                  "params": counts.params, **scores}
+                  "params": counts.params, **scores, **done}
         rounds.set_postfix(acc=f"{metrics.accuracy:.3f}", macs=counts.macs)
-        if baseline.accuracy - metrics.accuracy > config.max_drop:
-            state["history"].append({**record, "accepted": False})
-            state["stopped"] = True
-        else:
-            state["history"].append({**record, "accepted": True})
+        accepted = baseline.accuracy - metrics.accuracy <= config.max_drop
+        state["history"].append({**record, "accepted": accepted})
+        if accepted:
             state["round"] = k
             current = candidate
+        else:
+            state["rejection"] = asdict(Rejection(k, config.rounds, baseline.accuracy, metrics.accuracy,
+                                                  config.max_drop, state["round"], config.finetune.epochs))
         if checkpoint is not None:
             serialize.save(checkpoint, current, input_shape, model_name, state)
-    return ScheduleResult(current, baseline, state["history"], state["stopped"],
+    rejection = Rejection(**state["rejection"]) if state["rejection"] is not None else None
+    return ScheduleResult(current, baseline, state["history"], rejection,
                           compare(stats.count(model, input_shape), stats.count(current, input_shape)))

@@ -1,18 +1,27 @@
-"""Unstructured magnitude pruning (layer-wise or global), made permanent, with a sparsity report.
+"""Unstructured pruning: per-weight scores, masks held by torch.nn.utils.prune, a sparsity report.
 
-Zeros shrink nothing on their own: they pay off with sparse kernels or compression only. The
-weights are zeroed in place (no masks or re-parametrisation remain in the model).
+`set_masks` zeroes the lowest-scoring weights of every conv/linear layer through a torch pruning
+mask (`weight = weight_orig * weight_mask`), so the zeros stay zero while the model trains;
+`make_permanent` then folds the masks into plain weights. Weights already masked are pruned first,
+so a rising sparsity only adds zeros. Zeros shrink nothing on their own: they pay off with sparse
+kernels or compression only.
 """
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import prune as torch_prune
 
 from edgeprune.models.stats import COMPUTE_LAYERS
 from edgeprune.prune.errors import PruneError
+
+CRITERIA = ("magnitude", "random", "taylor")
+SCOPES = ("layer", "global")
+
 
 @dataclass(frozen=True)
 class LayerSparsity:
@@ -47,29 +56,131 @@ class SparsityReport:
 
 
 def sparsity_report(model: nn.Module) -> SparsityReport:
-    """Count zero weights in every conv/linear layer."""
+    """Count zero weights in every conv/linear layer (masked or plain)."""
     return SparsityReport([
         LayerSparsity(name, int((m.weight == 0).sum()), m.weight.numel())
-        for name, m in model.named_modules() if isinstance(m, COMPUTE_LAYERS)])
+        for name, m in weight_layers(model).items()])
 
 
-def magnitude_prune(model: nn.Module, sparsity: float, scope: str = "layer") -> SparsityReport:
-    """Zero the smallest |weights| of conv/linear layers in place.
+def weight_layers(model: nn.Module) -> dict[str, nn.Module]:
+    """The conv/linear layers whose weights unstructured pruning masks, by name."""
+    return {name: m for name, m in model.named_modules() if isinstance(m, COMPUTE_LAYERS)}
 
-    scope="layer": each layer loses `sparsity` of its weights; scope="global": the threshold is
-    shared, so layers with many small weights lose more.
-    """
+
+def check_sparsity(what: str, sparsity: float) -> float:
     if not 0.0 <= sparsity < 1.0:
-        raise PruneError(f"sparsity {sparsity} is outside [0, 1)")
-    targets = [(m, "weight") for m in model.modules() if isinstance(m, COMPUTE_LAYERS)]
-    if scope == "global":
-        torch_prune.global_unstructured(targets, torch_prune.L1Unstructured, amount=sparsity)
-    elif scope == "layer":
-        for module, param in targets:
-            torch_prune.l1_unstructured(module, param, amount=sparsity)
-    else:
+        raise PruneError(f"{what} {sparsity} is outside [0, 1)")
+    return sparsity
+
+
+def current_masks(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Each layer's mask: its torch pruning mask, or where its weights are non-zero."""
+    return {name: getattr(m, "weight_mask", (m.weight != 0).float()).detach().clone()
+            for name, m in weight_layers(model).items()}
+
+
+def taylor_scores(model: nn.Module, x: np.ndarray, y: np.ndarray, batches: int = 4,
+                  batch_size: int = 64) -> dict[str, torch.Tensor]:
+    """|weight x dLoss/dweight| per weight (first-order Taylor), gradients summed over a few batches."""
+    layers = weight_layers(model)
+    params = {name: getattr(m, "weight_orig", m.weight) for name, m in layers.items()}
+    was_training = model.training
+    model.eval()
+    model.zero_grad()
+    try:
+        for start in range(0, min(len(x), batches * batch_size), batch_size):
+            inputs = torch.from_numpy(x[start:start + batch_size])
+            labels = torch.from_numpy(y[start:start + batch_size])
+            F.cross_entropy(model(inputs), labels).backward()
+        scores = {name: (p.detach() * p.grad).abs() for name, p in params.items()}
+    finally:
+        model.zero_grad()
+        model.train(was_training)
+    return scores
+
+
+def scores(model: nn.Module, criterion: str, x: np.ndarray | None = None,
+           y: np.ndarray | None = None, generator: torch.Generator | None = None
+           ) -> dict[str, torch.Tensor]:
+    """One importance score per weight of every layer; the lowest are pruned first."""
+    layers = weight_layers(model)
+    if criterion == "magnitude":
+        return {name: m.weight.detach().abs() for name, m in layers.items()}
+    if criterion == "random":
+        return {name: torch.rand(m.weight.shape, generator=generator) for name, m in layers.items()}
+    if criterion == "taylor":
+        if x is None or y is None:
+            raise PruneError("the taylor criterion needs data (x, y) to compute gradients")
+        return taylor_scores(model, x, y)
+    raise PruneError(f"unknown unstructured criterion {criterion!r}; use one of {', '.join(CRITERIA)}")
+
+
+def lowest(values: torch.Tensor, count: int) -> torch.Tensor:
+    """A 0/1 mask of `values`' shape with its `count` lowest entries 0."""
+    mask = torch.ones(values.numel())
+    if count:
+        mask[torch.topk(values.flatten(), count, largest=False).indices] = 0.0
+    return mask.view_as(values)
+
+
+def compute_masks(scores_by_layer: dict[str, torch.Tensor], previous: dict[str, torch.Tensor],
+                  sparsity: float, scope: str = "layer",
+                  first_layer_cap: float | None = None) -> dict[str, torch.Tensor]:
+    """Masks zeroing `sparsity` of the weights by lowest score; entries 0 in `previous` go first.
+
+    scope="layer": every layer loses `sparsity` of its weights; "global": one threshold over the
+    layers. `first_layer_cap` prunes the first layer on its own to at most that sparsity (it has
+    few weights and every later layer depends on it); the other layers lose correspondingly more,
+    so that the model's sparsity is still `sparsity`.
+    """
+    check_sparsity("sparsity", sparsity)
+    if scope not in SCOPES:
         raise PruneError(f"unknown scope {scope!r}; use 'layer' or 'global'")
-    with torch.no_grad():
-        for module, param in targets:
-            torch_prune.remove(module, param)
-    return sparsity_report(model)
+    ranked = {name: s.masked_fill(previous[name] == 0, float("-inf")) for name, s in scores_by_layer.items()}
+    names = list(ranked)
+    masks = {}
+    if first_layer_cap is not None:
+        first = names.pop(0)
+        cap = check_sparsity("first-layer cap", first_layer_cap)
+        masks[first] = lowest(ranked[first], round(min(sparsity, cap) * ranked[first].numel()))
+        rest = sum(ranked[name].numel() for name in names)
+        total = rest + ranked[first].numel()
+        zeros = round(sparsity * total) - int((masks[first] == 0).sum())
+        sparsity = min(zeros / rest, 1.0) if rest else 0.0
+    if scope == "layer":
+        masks |= {name: lowest(ranked[name], round(sparsity * ranked[name].numel())) for name in names}
+    elif names:
+        joint = torch.cat([ranked[name].flatten() for name in names])
+        flat = lowest(joint, round(sparsity * joint.numel()))
+        for name, part in zip(names, flat.split([ranked[name].numel() for name in names])):
+            masks[name] = part.view_as(ranked[name])
+    return masks
+
+
+def set_masks(model: nn.Module, masks: dict[str, torch.Tensor]) -> None:
+    """Put `masks` in force: a torch pruning mask on layers without one, else replace it in place."""
+    layers = weight_layers(model)
+    for name, mask in masks.items():
+        module = layers[name]
+        if hasattr(module, "weight_mask"):
+            module.weight_mask.copy_(mask)
+            with torch.no_grad():
+                module.weight = module.weight_orig * module.weight_mask
+        else:
+            torch_prune.custom_from_mask(module, "weight", mask)
+
+
+def make_permanent(model: nn.Module) -> None:
+    """Fold every pruning mask into its weights; no masks or re-parametrisation remain."""
+    for module in weight_layers(model).values():
+        if torch_prune.is_pruned(module) and hasattr(module, "weight_mask"):
+            torch_prune.remove(module, "weight")
+
+
+def prune_weights(model: nn.Module, sparsity: float, scope: str = "layer", criterion: str = "magnitude",
+                  *, x: np.ndarray | None = None, y: np.ndarray | None = None,
+                  first_layer_cap: float | None = None, generator: torch.Generator | None = None) -> None:
+    """Mask the lowest-scoring `sparsity` of the weights by `criterion` (see `compute_masks`); the
+    masks stay in force until `make_permanent`."""
+    chosen = scores(model, criterion, x, y, generator)
+    set_masks(model, compute_masks(chosen, current_masks(model), sparsity, scope, first_layer_cap))
