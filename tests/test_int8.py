@@ -16,17 +16,17 @@ from edgeprune.models import zoo
 from edgeprune.profile.run import run
 
 
-@pytest.mark.parametrize("rounding", ROUNDINGS)
-def test_requantize_matches_the_tflm_reference(rounding):
+@pytest.mark.parametrize("rounding, negative_shifts", [(r, False) for r in ROUNDINGS] + [("double", True)])
+def test_requantize_matches_the_tflm_reference(rounding, negative_shifts):
     rng = np.random.default_rng(0)
     channels = 64
-    real = np.exp(rng.uniform(np.log(1e-5), np.log(2.0), channels))
+    real = np.exp(rng.uniform(np.log(1e-5), np.log(0.499 if negative_shifts else 2.0), channels))
     multiplier, shift = quantize_multiplier(real)
     acc = np.concatenate([rng.integers(-(1 << 22), 1 << 22, (channels, 200)),
                           rng.integers(-300, 300, (channels, 200))], axis=1).astype(np.int32)
     acc_t = te.placeholder(acc.shape, "int32", "acc")
     mult_t, shift_t = te.placeholder((channels,), "int32", "multiplier"), te.placeholder((channels,), "int8", "shift")
-    requantize = Requantize(-5, -128, 127, rounding=rounding)
+    requantize = Requantize(-5, -128, 127, rounding=rounding, negative_shifts=negative_shifts)
     out = te.compute(acc.shape, lambda c, i: requantize(acc_t[c, i], mult_t[c], shift_t[c]))
     kernel = tvm.compile(te.create_prim_func([acc_t, mult_t, shift_t, out]), target="llvm")
     got = tvm.runtime.tensor(np.zeros(acc.shape, np.int8))

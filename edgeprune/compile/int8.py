@@ -9,7 +9,7 @@ covers is left in float, and `CheckIntegerOnly` then names it."""
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import tvm
@@ -115,7 +115,7 @@ class _Rewrites:
         channels = weight.shape[0]
         shape = dsp_conv.ConvShape(cin, height, width, channels, tuple(weight.shape[2:]),
                                    *(tuple(int(v) for v in getattr(attrs, a)) for a in ("strides", "padding", "dilation")))
-        output, zero_point = self._output(m, self.conv_act), self._zero_point(m, self.x)
+        output, zero_point = _shift_aware(self._output(m, self.conv_act), constants[2]), self._zero_point(m, self.x)
         out_shape = (1, channels, shape.out_height, shape.out_width)
         if depthwise:
             kernel = dsp_depthwise.depthwise_conv2d(shape, channels // cin, output, zero_point)
@@ -141,7 +141,8 @@ class _Rewrites:
             x, (outputs, depth) = m[self.x.data], weight.shape
             x_shape = tuple(int(d) for d in x.ty.shape)
             groups = relax.const(np.array([packing.padded_length(depth) // 4], np.int32))
-            return self._prim_call("dense_int8_dsp", dsp_dense.dense(x_shape, outputs, self._output(m, self.dense_act)),
+            requantize = _shift_aware(self._output(m, self.dense_act), shift)
+            return self._prim_call("dense_int8_dsp", dsp_dense.dense(x_shape, outputs, requantize),
                                    [x, relax.const(packing.pack_rows(weight, "int8")), bias, multiplier, shift, groups],
                                    (*x_shape[:-1], outputs))
         return self._kernel(
@@ -311,6 +312,11 @@ class _Rewrites:
             self.bindings = relax.analysis.get_var2val(func)
             func = rewrite_call(pattern, rewriter, func)
         return func
+
+
+def _shift_aware(requantize: Requantize, shift: tvm.ir.Constant) -> Requantize:
+    """The requantize with its shorter rounding where every channel's shift is negative."""
+    return replace(requantize, negative_shifts=bool(np.all(_value(shift) < 0)))
 
 
 def _headroom(count: int) -> int:

@@ -34,11 +34,15 @@ class Requantize:
     high: int | None
     dtype: str = "int8"
     rounding: str = "double"
+    negative_shifts: bool = False  # every shift < 0 (a multiplier below 1/2): a shorter double rounding
 
     def __call__(self, acc: tirx.PrimExpr, multiplier, shift) -> tirx.PrimExpr:
         multiplier, shift = (tirx.const(v, "int32") if isinstance(v, int) else v.astype("int32")
                              for v in (multiplier, shift))
-        value = (_single_rounding if self.rounding == "single" else _double_rounding)(acc, multiplier, shift)
+        if self.rounding == "single":
+            value = _single_rounding(acc, multiplier, shift)
+        else:
+            value = (_double_rounding_right if self.negative_shifts else _double_rounding)(acc, multiplier, shift)
         value = value + self.zero_point
         if self.low is not None:
             value = tirx.min(tirx.max(value, self.low), self.high)
@@ -61,6 +65,18 @@ def _double_rounding(acc: tirx.PrimExpr, multiplier: tirx.PrimExpr, shift: tirx.
     mask = tirx.shift_left(one, right) - one
     threshold = tirx.shift_right(mask, one) + (high < zero).astype(i32)
     return tirx.shift_right(high, right) + ((high & mask) > threshold).astype(i32)
+
+
+def _double_rounding_right(acc: tirx.PrimExpr, multiplier: tirx.PrimExpr, shift: tirx.PrimExpr) -> tirx.PrimExpr:
+    """`_double_rounding` for a negative shift: no left shift, and the rounding divide by 2**right
+    (right >= 1), half away from zero, as (high + 2**(right - 1) - (high < 0)) >> right. That is
+    the same integer whenever high + 2**(right - 1) fits in int32 (|high| <= |acc| here)."""
+    i32, i64 = "int32", "int64"
+    high = tirx.shift_right(acc.astype(i64) * multiplier.astype(i64) + tirx.const(_ROUND_BIT, i64),
+                            tirx.const(31, i64)).astype(i32)
+    right = tirx.const(0, i32) - shift
+    half = tirx.shift_left(tirx.const(1, i32), right - tirx.const(1, i32))
+    return tirx.shift_right(high + half - (high < tirx.const(0, i32)).astype(i32), right)
 
 
 def _single_rounding(acc: tirx.PrimExpr, multiplier: tirx.PrimExpr, shift: tirx.PrimExpr) -> tirx.PrimExpr:

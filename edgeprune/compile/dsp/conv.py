@@ -92,10 +92,10 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
                y_out: T.Buffer((1, cout, oh, ow), "int8")):
         x = T.decl_buffer((cin * height * width,), "int8", data=x_in.data)
         y = T.decl_buffer((cout * pixels,), "int8", data=y_out.data)
-        w = T.decl_buffer((cout * padded * (2 if layout == "int16" else 1) // 4,), "int32", data=w_in.data)
+        w = T.decl_buffer((cout * padded // 4,), "int64" if layout == "int16" else "int32", data=w_in.data)
         acc = T.decl_buffer((4,), "int32")
         col16 = T.decl_buffer((2 * padded,), "int16")
-        col = T.decl_buffer((padded,), "int32", data=col16.data)
+        col = T.decl_buffer((padded // 2,), "int64", data=col16.data)
         for k in T.unroll(padded - depth):
             col16[depth + k] = T.int16(0)
             col16[padded + depth + k] = T.int16(0)

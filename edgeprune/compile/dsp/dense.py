@@ -44,14 +44,15 @@ def dense(x_shape: tuple[int, ...], outputs: int, requantize: Requantize) -> tir
         y = T.decl_buffer((rows * outputs,), "int8", data=y_out.data)
         acc = T.decl_buffer((ROWS,), "int32")
         col16 = T.decl_buffer((padded,), "int16")
-        col = T.decl_buffer((padded // 2,), "int32", data=col16.data)
+        col32 = T.decl_buffer((padded // 2,), "int32", data=col16.data)
+        col = T.decl_buffer((padded // 4,), "int64", data=col16.data)
         for k in T.unroll(padded - depth):
             col16[_slot(depth + k)] = T.int16(0)
         for r in range(rows):
             if words:
                 for g in range(depth // 4):
-                    col[g * 2] = sxtb16(x32[r * depth // 4 + g])
-                    col[g * 2 + 1] = sxtb16_odd(x32[r * depth // 4 + g])
+                    col32[g * 2] = sxtb16(x32[r * depth // 4 + g])
+                    col32[g * 2 + 1] = sxtb16_odd(x32[r * depth // 4 + g])
             else:
                 for k in T.unroll(depth):
                     col16[_slot(k)] = T.Cast("int16", x[r * depth + k])

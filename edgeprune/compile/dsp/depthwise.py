@@ -49,8 +49,8 @@ def depthwise_conv2d(shape: ConvShape, multiplier_count: int, requantize: Requan
     weight_count = cout * kh * 4 if fast else cout * taps
 
     @T.macro
-    def store(y, bias, multiplier, shift, oc, oy, ox, value):
-        y[(oc * oh + oy) * ow + ox] = requantize(value + bias[oc], multiplier[oc], shift[oc])
+    def store(y, multiplier, shift, oc, oy, ox, value):
+        y[(oc * oh + oy) * ow + ox] = requantize(value, multiplier[oc], shift[oc])
 
     @T.prim_func
     def kernel(x_in: T.Buffer((1, cin, height, width), "int8"), w_in: T.Buffer((weight_count,), "int16"),
@@ -71,8 +71,8 @@ def depthwise_conv2d(shape: ConvShape, multiplier_count: int, requantize: Requan
                     if fast:
                         for pair in range(ow // 2 if pairs else 0):
                             acc = T.decl_buffer((2,), "int32")
-                            acc[0] = 0
-                            acc[1] = 0
+                            acc[0] = bias[oc]
+                            acc[1] = bias[oc]
                             for ky in T.unroll(kh):
                                 word = T.meta_var(T.reinterpret("int32", plane[T.ramp(
                                     (oy * sh + ky * dh) * pw + pair * 2, 1, 4)]))
@@ -82,24 +82,24 @@ def depthwise_conv2d(shape: ConvShape, multiplier_count: int, requantize: Requan
                                                 smlad(even, w[oc * rows_words + ky * 2], acc[0]))
                                 acc[1] = smlatb(even, w[oc * rows_words + ky * 2 + 1],
                                                 smlad(odd, w[oc * rows_words + ky * 2], acc[1]))
-                            store(y, bias, multiplier, shift, oc, oy, pair * 2, acc[0])
-                            store(y, bias, multiplier, shift, oc, oy, pair * 2 + 1, acc[1])
+                            store(y, multiplier, shift, oc, oy, pair * 2, acc[0])
+                            store(y, multiplier, shift, oc, oy, pair * 2 + 1, acc[1])
                         for ox in range(first_single, ow):
                             one = T.decl_buffer((1,), "int32")
-                            one[0] = 0
+                            one[0] = bias[oc]
                             for ky in T.unroll(kh):
                                 word = T.meta_var(T.reinterpret("int32", plane[T.ramp(
                                     (oy * sh + ky * dh) * pw + ox * sw, 1, 4)]))
                                 one[0] = smlabb(sxtb16_odd(word), w[oc * rows_words + ky * 2 + 1],
                                                 smlad(sxtb16(word), w[oc * rows_words + ky * 2], one[0]))
-                            store(y, bias, multiplier, shift, oc, oy, ox, one[0])
+                            store(y, multiplier, shift, oc, oy, ox, one[0])
                     else:
                         for ox in range(ow):
                             total = T.decl_buffer((1,), "int32")
-                            total[0] = 0
+                            total[0] = bias[oc]
                             for ky, kx in T.grid(kh, kw):
                                 total[0] = total[0] + T.Cast("int32", plane[(oy * sh + ky * dh) * pw + ox * sw + kx * dw]) \
                                     * T.Cast("int32", w_in[oc * taps + ky * kw + kx])
-                            store(y, bias, multiplier, shift, oc, oy, ox, total[0])
+                            store(y, multiplier, shift, oc, oy, ox, total[0])
 
     return kernel

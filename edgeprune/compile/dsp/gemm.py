@@ -31,12 +31,13 @@ class Gemm:
         """A TIR macro: tile(col, w, bias, multiplier, shift, y, acc, groups, c0, p0, channels, pixels)
         computes output channels c0.. (`channels` of them) for the pixels whose columns are
         col[0:padded], col[padded:2 * padded], ... (`pixels` of them) starting at pixel p0.
+        `col` is the columns' int64 view (a group of four int16 per element, one LDRD); `w` the
+        weights' int64 view (int16 layout) or int32 view (int8 layout: a group per word).
         `groups` (padded / 4) is read from memory at run time: with a constant trip count LLVM
         unrolls the loop completely and then schedules one accumulator's chain after the other,
         spilling the shared column and weight words."""
-        words = self.padded // 2
+        per_column = self.padded // 4
         wide = self.layout == "int16"
-        weight_words = words if wide else self.padded // 4
         cs, ps, requantize = self.channel_stride, self.pixel_stride, self.requantize
 
         @T.macro
@@ -45,18 +46,27 @@ class Gemm:
                 acc[i] = bias[c0 + i // pixels]
             for g in range(groups[0]):
                 for c in T.unroll(channels):
-                    row = T.meta_var((c0 + c) * weight_words)
                     if wide:
-                        even = T.meta_var(w[row + g * 2])
-                        odd = T.meta_var(w[row + g * 2 + 1])
+                        even = T.meta_var(_low(w[(c0 + c) * per_column + g]))
+                        odd = T.meta_var(_high(w[(c0 + c) * per_column + g]))
                     else:
-                        even = T.meta_var(sxtb16(w[row + g]))
-                        odd = T.meta_var(sxtb16_odd(w[row + g]))
+                        even = T.meta_var(sxtb16(w[(c0 + c) * per_column + g]))
+                        odd = T.meta_var(sxtb16_odd(w[(c0 + c) * per_column + g]))
                     for p in T.unroll(pixels):
-                        acc[c * pixels + p] = smlad(col[p * words + g * 2], even, acc[c * pixels + p])
-                        acc[c * pixels + p] = smlad(col[p * words + g * 2 + 1], odd, acc[c * pixels + p])
+                        acc[c * pixels + p] = smlad(_low(col[p * per_column + g]), even, acc[c * pixels + p])
+                        acc[c * pixels + p] = smlad(_high(col[p * per_column + g]), odd, acc[c * pixels + p])
             for i in T.unroll(channels * pixels):
                 y[(c0 + i // pixels) * cs + (p0 + i % pixels) * ps] = requantize(
                     acc[i], multiplier[c0 + i // pixels], shift[c0 + i // pixels])
 
         return tile
+
+
+def _low(pair):
+    """The first int32 word of an int64 (little endian): lanes 0 and 1 of a group."""
+    return T.Cast("int32", pair)
+
+
+def _high(pair):
+    """The second int32 word of an int64: lanes 2 and 3 of a group."""
+    return T.Cast("int32", pair >> T.int64(32))
