@@ -13,7 +13,8 @@ from tvm import tirx
 
 from edgeprune._atomic import atomic_directory
 from edgeprune.compile import codegen, firmware, frontend, passes
-from edgeprune.compile.defaults import BACKENDS, DEFAULT_STACK_BYTES
+from edgeprune.compile.defaults import BACKENDS, DEFAULT_STACK_BYTES, KERNEL_CHOICES
+from edgeprune.compile.int8 import Layer
 from edgeprune.compile.plan import Plan, build_plan
 from edgeprune.compile.qdq_edges import is_quantized, strip_qdq_edges
 from edgeprune.compile.workspace import workspace_bytes
@@ -96,6 +97,15 @@ def _tensor_entries(refs, quantization) -> list[dict]:
     return entries
 
 
+def _step_entry(step, per_kernel_workspace: dict[str, int], layers: dict) -> dict:
+    """A manifest step: its kernel, workspace and arguments, and the layer it computes if known."""
+    entry = {"kernel": step.kernel, "workspace_bytes": per_kernel_workspace[step.kernel],
+             "args": [asdict(a) for a in step.args]}
+    if layers.get(step.kernel) is not None:
+        entry["layer"] = asdict(layers[step.kernel])
+    return entry
+
+
 def compile_model(
     model: Any,
     target: str = "mps2-an386",
@@ -105,11 +115,13 @@ def compile_model(
     input_shape: tuple[int, ...] | None = None,
     stack_bytes: int = DEFAULT_STACK_BYTES,
     rounding: str = "double",
+    kernels: str = "auto",
 ) -> CompiledModel:
     """Compile `model` (ONNX path, zoo name, ModelProto or torch module with `input_shape`) for a
     board into the folder `out`: C driver, kernels, runtime, Makefile, firmware.elf, manifest.
     An ONNX input's symbolic axes take their sizes from `input_shape` (a symbolic batch axis: 1).
-    An int8 model requantizes with TFLM's `rounding`: "double" (its default) or "single"."""
+    An int8 model requantizes with TFLM's `rounding`: "double" (its default) or "single".
+    `kernels`: "auto" (the DSP-extension int8 kernels where the core has it) or "portable"."""
     if backend not in BACKENDS:
         raise EdgepruneError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     board = load_target(target)
@@ -119,18 +131,21 @@ def compile_model(
     if is_quantized(onnx_model):
         onnx_model, *edges = strip_qdq_edges(onnx_model)
     tvm_target = board.llvm_target() if backend == "llvm" else _c_target(board)
-    options = passes.PassOptions(rounding=rounding)
+    if kernels not in KERNEL_CHOICES:
+        raise EdgepruneError(f"unknown kernels {kernels!r}; choose one of {', '.join(KERNEL_CHOICES)}")
+    options = passes.PassOptions(rounding=rounding, kernels=kernels)
     graph, plan = plan_model(onnx_model, tvm_target, options)
-    kernels = passes.run_passes(_kernel_module(graph, plan), passes.KERNEL_PASSES, tvm_target, options)
-    per_kernel_workspace = workspace_bytes(kernels)
+    kernel_module = passes.run_passes(_kernel_module(graph, plan), passes.KERNEL_PASSES, tvm_target, options)
+    per_kernel_workspace = workspace_bytes(kernel_module)
+    layers = {gv.name_hint: Layer.of(f) for gv, f in kernel_module.functions.items()}
     workspace = max(per_kernel_workspace.values(), default=0)
-    arity = {gv.name_hint: len(f.params) for gv, f in kernels.functions.items()}
+    arity = {gv.name_hint: len(f.params) for gv, f in kernel_module.functions.items()}
     name = Path(model).stem if isinstance(model, (str, Path)) else type(model).__name__
 
     with atomic_directory(Path(out)) as folder:
         src = folder / "src"
         src.mkdir()
-        kernels_file = _kernel_code(kernels, board, backend, src)
+        kernels_file = _kernel_code(kernel_module, board, backend, src)
         (src / "model.c").write_text(codegen.model_source(plan, arity, workspace))
         (src / "edgeprune_model.h").write_text(codegen.model_header(plan, name, workspace, *edges))
         onnx.save(onnx_model, folder / "model.onnx")
@@ -141,12 +156,11 @@ def compile_model(
         manifest = {
             "model": name,
             "board": board.name,
-            "options": {"backend": backend, "stack_bytes": stack_bytes, "rounding": rounding},
+            "options": {"backend": backend, "stack_bytes": stack_bytes, "rounding": rounding, "kernels": kernels},
             "notes": notes,  # what the front end changed in the model to compile it
             "inputs": _tensor_entries(plan.inputs, edges[0]),
             "outputs": _tensor_entries(plan.outputs, edges[1]),
-            "steps": [{"kernel": s.kernel, "workspace_bytes": per_kernel_workspace[s.kernel],
-                       "args": [asdict(a) for a in s.args]} for s in plan.steps],
+            "steps": [_step_entry(s, per_kernel_workspace, layers) for s in plan.steps],
             "memory": {
                 "weights_bytes": int(sum(w.nbytes for w in plan.weights)),
                 "arena_bytes": plan.arena_bytes,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from edgeprune.compile.defaults import BACKENDS, DEFAULT_STACK_BYTES, ROUNDINGS
+from edgeprune.compile.defaults import BACKENDS, DEFAULT_STACK_BYTES, KERNEL_CHOICES, ROUNDINGS
 from edgeprune.errors import EdgepruneError
 
 
@@ -26,19 +26,30 @@ def _compile(args: argparse.Namespace) -> int:
     if args.model is None:
         raise EdgepruneError("name a model: an .onnx file or a zoo model (edgeprune compile --help)")
     compiled = compile_model(args.model, args.target, args.output, backend=args.backend,
-                             input_shape=args.input_shape, stack_bytes=args.stack_bytes, rounding=args.rounding)
+                             input_shape=args.input_shape, stack_bytes=args.stack_bytes, rounding=args.rounding,
+                             kernels=args.kernels)
     m = compiled.manifest
     mem = m["memory"]
     print(f"compiled {m['model']} for {m['board']} in {m['compile_seconds']:.1f} s -> {compiled.path}")
     for note in m["notes"]:
         print(f"  note      {note}")
     print(f"  kernels   {len(m['steps'])} calls ({m['options']['backend']} backend)")
+    dsp, portable = _layer_kernels(m["steps"])
+    if dsp or portable:
+        print(f"  int8      {dsp} conv/dense layers on DSP kernels"
+              + (f"; on portable kernels (slower): {', '.join(portable)}" if portable else ""))
     print(f"  weights   {mem['weights_bytes']:>10,} B")
     print(f"  arena     {mem['arena_bytes']:>10,} B  (liveness bound {mem['liveness_bound_bytes']:,} B)")
     print(f"  workspace {mem['workspace_bytes']:>10,} B")
     print(_elf_summary(m["elf"]))
     print(f"  firmware  {compiled.elf}")
     return 0
+
+
+def _layer_kernels(steps: list[dict]) -> tuple[int, list[str]]:
+    """How many int8 conv/dense steps run a DSP kernel, and the names of those that do not."""
+    int8 = [s for s in steps if s["kernel"].startswith(("conv2d_int8", "depthwise_conv2d_int8", "dense_int8"))]
+    return sum("layer" in s for s in int8), sorted({s["kernel"] for s in int8 if "layer" not in s})
 
 
 def _elf_summary(elf: dict) -> str:
@@ -92,6 +103,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--stack-bytes", type=int, default=DEFAULT_STACK_BYTES, help="stack reserved on the device")
     p.add_argument("--rounding", choices=ROUNDINGS, default="double",
                    help="int8 requantize as TFLM: double (its default) or single (TFLITE_SINGLE_ROUNDING)")
+    p.add_argument("--kernels", choices=KERNEL_CHOICES, default="auto",
+                   help="int8 kernels: auto (the DSP-extension kernels on cores that have it: M4, M7, M33, M55) "
+                   "or portable (less code, slower)")
     p.add_argument("--list-passes", action="store_true", help="print the compiler's passes and exit")
     p.set_defaults(handler=_compile)
 

@@ -4,3 +4,5 @@ from __future__ import annotations
 BACKENDS = ("llvm", "c")
 DEFAULT_STACK_BYTES = 8 * 1024
 ROUNDINGS = ("double", "single")  # TFLM's default, and its TFLITE_SINGLE_ROUNDING variant
+# int8 kernels: "auto" takes the DSP-extension kernels on cores that have it, "portable" the TE ones
+KERNEL_CHOICES = ("auto", "portable")

@@ -77,6 +77,27 @@ def _with_activation(pattern):
     return relu | clip | pattern
 
 
+@dataclass(frozen=True)
+class Layer:
+    """What a kernel computes, for people: its kind (pointwise, conv, depthwise, dense), a short
+    description with its shape, and its multiply-accumulates."""
+
+    kind: str
+    description: str
+    macs: int
+
+    def attrs(self) -> dict:
+        return {"edgeprune.layer_kind": self.kind, "edgeprune.layer": self.description, "edgeprune.macs": self.macs}
+
+    @classmethod
+    def of(cls, func) -> "Layer | None":
+        """The layer a kernel's attributes name, if any."""
+        if func.attrs is None or "edgeprune.layer" not in func.attrs:
+            return None
+        return cls(str(func.attrs["edgeprune.layer_kind"]), str(func.attrs["edgeprune.layer"]),
+                   int(func.attrs["edgeprune.macs"]))
+
+
 class _Rewrites:
     """Builds each pattern and its rewriter; `apply` runs them in turn. Kernels go into `builder`'s module.
     With `dsp`, convolutions and dense layers get the DSP-extension kernels (`dsp/`)."""
@@ -117,14 +138,21 @@ class _Rewrites:
                                    *(tuple(int(v) for v in getattr(attrs, a)) for a in ("strides", "padding", "dilation")))
         output, zero_point = _shift_aware(self._output(m, self.conv_act), constants[2]), self._zero_point(m, self.x)
         out_shape = (1, channels, shape.out_height, shape.out_width)
+        (kh, kw), stride, at = shape.kernel, shape.strides[0], f"@{shape.out_height}x{shape.out_width}"
+        pixels = shape.out_height * shape.out_width
         if depthwise:
             kernel = dsp_depthwise.depthwise_conv2d(shape, channels // cin, output, zero_point)
             packed = dsp_depthwise.pack_weights(weight)
-            return self._prim_call("depthwise_conv2d_int8_dsp", kernel, [x, relax.const(packed), *constants], out_shape)
+            layer = Layer("depthwise", f"depthwise {kh}x{kw} s{stride} {channels} {at}", channels * pixels * kh * kw)
+            return self._prim_call("depthwise_conv2d_int8_dsp", kernel, [x, relax.const(packed), *constants],
+                                   out_shape, layer)
         kernel = dsp_conv.conv2d(shape, output, zero_point, "int16")
         packed = packing.pack_rows(weight.reshape(channels, -1), "int16")
         groups = relax.const(np.array([packing.padded_length(shape.depth) // 4], np.int32))
-        return self._prim_call("conv2d_int8_dsp", kernel, [x, relax.const(packed), *constants, groups], out_shape)
+        layer = Layer("pointwise" if (kh, kw) == (1, 1) else "conv", f"conv {kh}x{kw} s{stride} {cin}->{channels} {at}",
+                      channels * pixels * shape.depth)
+        return self._prim_call("conv2d_int8_dsp", kernel, [x, relax.const(packed), *constants, groups], out_shape,
+                               layer)
 
     # ---- dense: quantize(act(matmul(dq(x), permute_dims(dq(w))) [+ dq(b)])) ----
     def dense_pattern(self):
@@ -142,9 +170,10 @@ class _Rewrites:
             x_shape = tuple(int(d) for d in x.ty.shape)
             groups = relax.const(np.array([packing.padded_length(depth) // 4], np.int32))
             requantize = _shift_aware(self._output(m, self.dense_act), shift)
+            layer = Layer("dense", f"dense {depth}->{outputs}", int(np.prod(x_shape[:-1])) * depth * outputs)
             return self._prim_call("dense_int8_dsp", dsp_dense.dense(x_shape, outputs, requantize),
                                    [x, relax.const(packing.pack_rows(weight, "int8")), bias, multiplier, shift, groups],
-                                   (*x_shape[:-1], outputs))
+                                   (*x_shape[:-1], outputs), layer)
         return self._kernel(
             "dense_int8", int8_kernels.dense, m[self.x.data], relax.const(weight.astype(np.int8)), bias, multiplier, shift,
             requantize=self._output(m, self.dense_act))
@@ -259,9 +288,10 @@ class _Rewrites:
         return self.builder.call_te(functools.partial(compute, **options), *tensors, primfunc_name_hint=name,
                                     primfunc_attrs=attrs)
 
-    def _prim_call(self, name: str, func, args: list, shape: tuple[int, ...]) -> relax.Call:
-        """A call_tir of a hand-written PrimFunc (no schedule pass touches it) giving int8 `shape`."""
-        gv = self.builder.add_func(func.with_attrs({"op_pattern": OPAQUE, SCHEDULED: True}), name)
+    def _prim_call(self, name: str, func, args: list, shape: tuple[int, ...], layer: "Layer") -> relax.Call:
+        """A call_tir of a hand-written PrimFunc (no schedule pass touches it) giving int8 `shape`;
+        the kernel carries what layer it computes (the manifest's steps show it)."""
+        gv = self.builder.add_func(func.with_attrs({"op_pattern": OPAQUE, SCHEDULED: True, **layer.attrs()}), name)
         return relax.call_tir(gv, args, relax.TensorType(shape, "int8"))
 
     def _bound(self, expr):

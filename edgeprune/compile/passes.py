@@ -18,9 +18,12 @@ from edgeprune.compile.vector_schedule import VectorSchedule, is_linux_target
 
 @dataclass(frozen=True)
 class PassOptions:
-    """The user's choices that passes read: TFLM's requantize rounding ("double" or "single")."""
+    """The user's choices that passes read: TFLM's requantize rounding ("double" or "single"), and
+    the int8 kernels: "auto" takes the DSP-extension kernels on cores that have it (compile/dsp/),
+    "portable" the TE kernels everywhere (smaller code, slower)."""
 
     rounding: str = "double"
+    kernels: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,8 @@ def _relax(name: str, doc: str) -> NamedPass:
 
 GRAPH_PASSES: list[NamedPass] = [
     NamedPass("LowerQDQToInteger", "int8 QDQ regions into integer-only ops (TFLM requantize)",
-              lambda t, options: functools.partial(lower_qdq_to_integer, rounding=options.rounding, target=t)),
+              lambda t, options: functools.partial(lower_qdq_to_integer, rounding=options.rounding,
+                                                   target=t if options.kernels == "auto" else None)),
     NamedPass("CheckIntegerOnly", "an int8 model computes nothing in float", lambda _t, _o: check_integer_only),
     _relax("DecomposeOpsForInference", "BatchNorm and friends into elementwise ops"),
     _relax("LegalizeOps", "every Relax op into a TIR PrimFunc (TOPI compute)"),
