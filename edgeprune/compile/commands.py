@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from edgeprune.compile.defaults import BACKENDS, DEFAULT_STACK_BYTES, KERNEL_CHOICES, ROUNDINGS
+from edgeprune.compile.defaults import BACKENDS, CONV_WEIGHTS, DEFAULT_STACK_BYTES, KERNEL_CHOICES, ROUNDINGS
 from edgeprune.errors import EdgepruneError
 
 
@@ -27,7 +27,7 @@ def _compile(args: argparse.Namespace) -> int:
         raise EdgepruneError("name a model: an .onnx file or a zoo model (edgeprune compile --help)")
     compiled = compile_model(args.model, args.target, args.output, backend=args.backend,
                              input_shape=args.input_shape, stack_bytes=args.stack_bytes, rounding=args.rounding,
-                             kernels=args.kernels)
+                             kernels=args.kernels, conv_weights=args.conv_weights)
     m = compiled.manifest
     mem = m["memory"]
     print(f"compiled {m['model']} for {m['board']} in {m['compile_seconds']:.1f} s -> {compiled.path}")
@@ -36,7 +36,7 @@ def _compile(args: argparse.Namespace) -> int:
     print(f"  kernels   {len(m['steps'])} calls ({m['options']['backend']} backend)")
     dsp, portable = _layer_kernels(m["steps"])
     if dsp or portable:
-        print(f"  int8      {dsp} conv/dense layers on DSP kernels"
+        print(f"  int8      {dsp} conv/dense layers on DSP kernels ({_weight_layouts(m['steps'])})"
               + (f"; on portable kernels (slower): {', '.join(portable)}" if portable else ""))
     print(f"  weights   {mem['weights_bytes']:>10,} B")
     print(f"  arena     {mem['arena_bytes']:>10,} B  (liveness bound {mem['liveness_bound_bytes']:,} B)")
@@ -50,6 +50,14 @@ def _layer_kernels(steps: list[dict]) -> tuple[int, list[str]]:
     """How many int8 conv/dense steps run a DSP kernel, and the names of those that do not."""
     int8 = [s for s in steps if s["kernel"].startswith(("conv2d_int8", "depthwise_conv2d_int8", "dense_int8"))]
     return sum("layer" in s for s in int8), sorted({s["kernel"] for s in int8 if "layer" not in s})
+
+
+def _weight_layouts(steps: list[dict]) -> str:
+    """Weight bytes per storage layout of the DSP kernels' layers, e.g. 'int16 weights 44,032 B'."""
+    totals: dict[str, int] = {}
+    for step in (s for s in steps if "layer" in s):
+        totals[step["layer"]["weights"]] = totals.get(step["layer"]["weights"], 0) + step["layer"]["weight_bytes"]
+    return ", ".join(f"{layout} weights {count:,} B" for layout, count in sorted(totals.items()))
 
 
 def _elf_summary(elf: dict) -> str:
@@ -106,6 +114,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--kernels", choices=KERNEL_CHOICES, default="auto",
                    help="int8 kernels: auto (the DSP-extension kernels on cores that have it: M4, M7, M33, M55) "
                    "or portable (less code, slower)")
+    p.add_argument("--conv-weights", choices=CONV_WEIGHTS, default="int16",
+                   help="DSP kernels' convolution weights: int16 (widened at compile time, fastest; 2 bytes "
+                   "per weight) or int8 (1 byte per weight, widened in the loop)")
     p.add_argument("--list-passes", action="store_true", help="print the compiler's passes and exit")
     p.set_defaults(handler=_compile)
 

@@ -8,6 +8,7 @@ quantization (reshape, max pool, ReLU at the same scale) stay Relax ops on int8.
 covers is left in float, and `CheckIntegerOnly` then names it."""
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass, replace
 
@@ -80,30 +81,34 @@ def _with_activation(pattern):
 @dataclass(frozen=True)
 class Layer:
     """What a kernel computes, for people: its kind (pointwise, conv, depthwise, dense), a short
-    description with its shape, and its multiply-accumulates."""
+    description with its shape, its multiply-accumulates, and how its weights are stored (int16:
+    widened at compile time; int8: widened in the loop) in how many bytes."""
 
     kind: str
     description: str
     macs: int
+    weights: str
+    weight_bytes: int
 
     def attrs(self) -> dict:
-        return {"edgeprune.layer_kind": self.kind, "edgeprune.layer": self.description, "edgeprune.macs": self.macs}
+        return {f"edgeprune.layer.{field}": value for field, value in dataclasses.asdict(self).items()}
 
     @classmethod
     def of(cls, func) -> "Layer | None":
         """The layer a kernel's attributes name, if any."""
-        if func.attrs is None or "edgeprune.layer" not in func.attrs:
+        if func.attrs is None or "edgeprune.layer.kind" not in func.attrs:
             return None
-        return cls(str(func.attrs["edgeprune.layer_kind"]), str(func.attrs["edgeprune.layer"]),
-                   int(func.attrs["edgeprune.macs"]))
+        value = {f.name: func.attrs[f"edgeprune.layer.{f.name}"] for f in dataclasses.fields(cls)}
+        return cls(str(value["kind"]), str(value["description"]), int(value["macs"]), str(value["weights"]),
+                   int(value["weight_bytes"]))
 
 
 class _Rewrites:
     """Builds each pattern and its rewriter; `apply` runs them in turn. Kernels go into `builder`'s module.
     With `dsp`, convolutions and dense layers get the DSP-extension kernels (`dsp/`)."""
 
-    def __init__(self, builder: relax.BlockBuilder, rounding: str, dsp: bool):
-        self.builder, self.rounding, self.dsp = builder, rounding, dsp
+    def __init__(self, builder: relax.BlockBuilder, rounding: str, dsp: bool, conv_weights: str):
+        self.builder, self.rounding, self.dsp, self.conv_weights = builder, rounding, dsp, conv_weights
         self.bindings: dict = {}
         self.x, self.w, self.b, self.y = _QDQ.of(), _QDQ.of(is_const()), _QDQ.of(is_const()), _QDQ.of()
 
@@ -143,14 +148,15 @@ class _Rewrites:
         if depthwise:
             kernel = dsp_depthwise.depthwise_conv2d(shape, channels // cin, output, zero_point)
             packed = dsp_depthwise.pack_weights(weight)
-            layer = Layer("depthwise", f"depthwise {kh}x{kw} s{stride} {channels} {at}", channels * pixels * kh * kw)
+            layer = Layer("depthwise", f"depthwise {kh}x{kw} s{stride} {channels} {at}", channels * pixels * kh * kw,
+                          "int16", packed.nbytes)
             return self._prim_call("depthwise_conv2d_int8_dsp", kernel, [x, relax.const(packed), *constants],
                                    out_shape, layer)
-        kernel = dsp_conv.conv2d(shape, output, zero_point, "int16")
-        packed = packing.pack_rows(weight.reshape(channels, -1), "int16")
+        kernel = dsp_conv.conv2d(shape, output, zero_point, self.conv_weights)
+        packed = packing.pack_rows(weight.reshape(channels, -1), self.conv_weights)
         groups = relax.const(np.array([packing.padded_length(shape.depth) // 4], np.int32))
         layer = Layer("pointwise" if (kh, kw) == (1, 1) else "conv", f"conv {kh}x{kw} s{stride} {cin}->{channels} {at}",
-                      channels * pixels * shape.depth)
+                      channels * pixels * shape.depth, self.conv_weights, packed.nbytes)
         return self._prim_call("conv2d_int8_dsp", kernel, [x, relax.const(packed), *constants, groups], out_shape,
                                layer)
 
@@ -170,9 +176,11 @@ class _Rewrites:
             x_shape = tuple(int(d) for d in x.ty.shape)
             groups = relax.const(np.array([packing.padded_length(depth) // 4], np.int32))
             requantize = _shift_aware(self._output(m, self.dense_act), shift)
-            layer = Layer("dense", f"dense {depth}->{outputs}", int(np.prod(x_shape[:-1])) * depth * outputs)
+            packed = packing.pack_rows(weight, "int8")
+            layer = Layer("dense", f"dense {depth}->{outputs}", int(np.prod(x_shape[:-1])) * depth * outputs,
+                          "int8", packed.nbytes)
             return self._prim_call("dense_int8_dsp", dsp_dense.dense(x_shape, outputs, requantize),
-                                   [x, relax.const(packing.pack_rows(weight, "int8")), bias, multiplier, shift, groups],
+                                   [x, relax.const(packed), bias, multiplier, shift, groups],
                                    (*x_shape[:-1], outputs), layer)
         return self._kernel(
             "dense_int8", int8_kernels.dense, m[self.x.data], relax.const(weight.astype(np.int8)), bias, multiplier, shift,
@@ -365,14 +373,17 @@ def has_dsp(target) -> bool:
     return target is not None and bool(target.attrs.get("feature.has_dsp", False))
 
 
-def lower_qdq_to_integer(mod: tvm.IRModule, rounding: str = "double", target=None) -> tvm.IRModule:
+def lower_qdq_to_integer(mod: tvm.IRModule, rounding: str = "double", target=None,
+                         conv_weights: str = "int16") -> tvm.IRModule:
     """Rewrite the QDQ regions of every Relax function into integer-only kernels, requantizing
     with TFLM's `rounding` ("double", its default, or "single"; see int8_kernels.Requantize).
-    Without a `target` (a host build) every kernel is the portable TE one."""
+    Without a `target` (a host build) every kernel is the portable TE one. On DSP cores,
+    `conv_weights` stores convolution weights "int16" (widened at compile time: fastest) or
+    "int8" (a byte per weight, widened in the loop)."""
     if rounding not in ROUNDINGS:
         raise EdgepruneError(f"unknown requantize rounding {rounding!r}; choose one of {', '.join(ROUNDINGS)}")
     builder = relax.BlockBuilder(mod)
     for gv, func in list(mod.functions.items()):
         if isinstance(func, relax.Function):
-            builder.update_func(gv, _Rewrites(builder, rounding, has_dsp(target)).apply(func))
+            builder.update_func(gv, _Rewrites(builder, rounding, has_dsp(target), conv_weights).apply(func))
     return relax.transform.DeadCodeElimination()(builder.get())

@@ -13,7 +13,7 @@ from tvm import tirx
 from tvm.script import tirx as T
 
 from edgeprune.compile.dsp.gemm import Gemm
-from edgeprune.compile.dsp.packing import padded_length
+from edgeprune.compile.dsp.packing import column_slot, padded_length
 from edgeprune.compile.int8_kernels import Requantize
 
 
@@ -74,14 +74,14 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
         if always_inside or (y_first <= oy and oy <= y_last and x_first <= ox and ox <= x_last):
             for ci, ky in T.grid(cin, kh):
                 for kx in T.unroll(kw):
-                    col[base + (ci * kh + ky) * kw + kx] = T.Cast("int16", x[
+                    col[base + column_slot((ci * kh + ky) * kw + kx, layout)] = T.Cast("int16", x[
                         ci * height * width + (oy * sh + ky * dh - top) * width + ox * sw + kx * dw - left])
         else:
             for ci, ky in T.grid(cin, kh):
                 for kx in T.unroll(kw):
                     iy = T.meta_var(oy * sh + ky * dh - top)
                     ix = T.meta_var(ox * sw + kx * dw - left)
-                    col[base + (ci * kh + ky) * kw + kx] = T.Cast("int16", T.if_then_else(
+                    col[base + column_slot((ci * kh + ky) * kw + kx, layout)] = T.Cast("int16", T.if_then_else(
                         0 <= iy and iy < height and 0 <= ix and ix < width,
                         x[ci * height * width + iy * width + ix], pad))
 
@@ -97,8 +97,8 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
         col16 = T.decl_buffer((2 * padded,), "int16")
         col = T.decl_buffer((padded // 2,), "int64", data=col16.data)
         for k in T.unroll(padded - depth):
-            col16[depth + k] = T.int16(0)
-            col16[padded + depth + k] = T.int16(0)
+            col16[column_slot(depth + k, layout)] = T.int16(0)
+            col16[padded + column_slot(depth + k, layout)] = T.int16(0)
         for pair in range(pixels // 2):
             column(x, col16, 0, pair * 2)
             column(x, col16, padded, pair * 2 + 1)

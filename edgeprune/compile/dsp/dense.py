@@ -11,16 +11,10 @@ from tvm.script import tirx as T
 
 from edgeprune.compile.dsp.gemm import Gemm
 from edgeprune.compile.dsp.intrinsics import sxtb16, sxtb16_odd
-from edgeprune.compile.dsp.packing import padded_length
+from edgeprune.compile.dsp.packing import column_slot, padded_length
 from edgeprune.compile.int8_kernels import Requantize
 
 ROWS = 4  # output channels per tile
-
-
-def _slot(k):
-    """Where the k-th element of a row goes in a column for int8 weights: each group of four as
-    (0, 2, 1, 3), the lanes SXTB16 and SXTB16 ROR #8 produce from one word."""
-    return (k & ~3) | ((k & 1) << 1) | ((k >> 1) & 1)
 
 
 def dense(x_shape: tuple[int, ...], outputs: int, requantize: Requantize) -> tirx.PrimFunc:
@@ -47,7 +41,7 @@ def dense(x_shape: tuple[int, ...], outputs: int, requantize: Requantize) -> tir
         col32 = T.decl_buffer((padded // 2,), "int32", data=col16.data)
         col = T.decl_buffer((padded // 4,), "int64", data=col16.data)
         for k in T.unroll(padded - depth):
-            col16[_slot(depth + k)] = T.int16(0)
+            col16[column_slot(depth + k, "int8")] = T.int16(0)
         for r in range(rows):
             if words:
                 for g in range(depth // 4):
@@ -55,7 +49,7 @@ def dense(x_shape: tuple[int, ...], outputs: int, requantize: Requantize) -> tir
                     col32[g * 2 + 1] = sxtb16_odd(x32[r * depth // 4 + g])
             else:
                 for k in T.unroll(depth):
-                    col16[_slot(k)] = T.Cast("int16", x[r * depth + k])
+                    col16[column_slot(k, "int8")] = T.Cast("int16", x[r * depth + k])
             for n in range(outputs // ROWS):
                 tile(col, w, bias, multiplier, shift, y, acc, groups, n * ROWS, r, ROWS, 1)
             for n in range(outputs // ROWS * ROWS, outputs):

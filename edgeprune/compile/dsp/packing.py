@@ -24,3 +24,12 @@ def pack_rows(rows: np.ndarray, layout: str) -> np.ndarray:
     padded = np.zeros((count, padded_length(depth)), np.int16 if layout == "int16" else np.int8)
     padded[:, :depth] = rows
     return padded.reshape(-1)
+
+
+def column_slot(k, layout: str):
+    """Where the k-th element of the reduction goes in an int16 input column (k an int or a TIR
+    index): in order for int16 weights; for int8 weights each group of four as (0, 2, 1, 3), the
+    lanes that SXTB16 and SXTB16 ROR #8 take from one word of weights."""
+    if layout == "int16":
+        return k
+    return (k & ~3) | ((k & 1) << 1) | ((k >> 1) & 1)
