@@ -11,15 +11,16 @@ from edgeprune.compile.api import CompiledModel, compile_model
 
 @pytest.fixture(scope="session")
 def compiled(tmp_path_factory) -> Callable[..., CompiledModel]:
-    """compiled(model, board="mps2-an386", backend="llvm", rounding="double") -> CompiledModel, compiled once."""
+    """compiled(model, board="mps2-an386", backend="llvm", rounding="double", **options) -> CompiledModel,
+    compiled once; options are compile_model's (kernels, conv_weights)."""
     cache: dict[tuple, CompiledModel] = {}
 
     def get(model: str | Path, board: str = "mps2-an386", backend: str = "llvm",
-            rounding: str = "double") -> CompiledModel:
-        key = (str(model), board, backend, rounding)
+            rounding: str = "double", **options) -> CompiledModel:
+        key = (str(model), board, backend, rounding, *sorted(options.items()))
         if key not in cache:
             out = tmp_path_factory.mktemp("compiled") / f"{Path(str(model)).stem}-{board}-{backend}-{rounding}"
-            cache[key] = compile_model(model, board, out, backend=backend, rounding=rounding)
+            cache[key] = compile_model(model, board, out, backend=backend, rounding=rounding, **options)
         return cache[key]
 
     return get

@@ -75,10 +75,22 @@ def test_int8_weight_flash_is_a_byte_per_parameter_plus_per_channel_constants(qu
 
     counted = stats.count(zoo.build_model("kws_dscnn"), zoo.input_shape("kws_dscnn"))
     channels = sum(layer.output_shape[0] for layer in counted.layers)
-    fp32, int8 = compiled("kws_dscnn").manifest["memory"], compiled(quantized("kws_dscnn")).manifest["memory"]
+    fp32 = compiled("kws_dscnn").manifest["memory"]
+    int8 = compiled(quantized("kws_dscnn"), kernels="portable").manifest["memory"]
     # int8 weights, then per output channel an int32 bias, an int32 multiplier and an int8 shift.
     assert counted.params <= int8["weights_bytes"] <= counted.params + 9 * channels + 64
     assert fp32["weights_bytes"] / int8["weights_bytes"] > 2
+
+
+def test_dsp_convolution_weights_take_two_bytes_or_one_as_asked(quantized, compiled):
+    wide, narrow = (compiled(quantized("kws_dscnn"), conv_weights=layout).manifest["steps"] for layout in ("int16", "int8"))
+    layers = [(a["layer"], b["layer"]) for a, b in zip(wide, narrow) if "layer" in a]
+    assert {a["kind"] for a, _ in layers} == {"conv", "pointwise", "depthwise", "dense"}
+    for a, b in layers:
+        if a["kind"] in ("conv", "pointwise"):
+            assert (a["weights"], b["weights"], a["weight_bytes"]) == ("int16", "int8", 2 * b["weight_bytes"])
+        else:  # depthwise and dense keep their one layout
+            assert a == b
 
 
 @pytest.mark.parametrize("name", ["kws_dscnn", "ic_resnet8"])
