@@ -12,7 +12,7 @@ from edgeprune.compile.api import CompiledModel, compile_model
 @pytest.fixture(scope="session")
 def compiled(tmp_path_factory) -> Callable[..., CompiledModel]:
     """compiled(model, board="mps2-an386", backend="llvm", rounding="double", **options) -> CompiledModel,
-    compiled once; options are compile_model's (kernels, conv_weights)."""
+    compiled once; options are compile_model's (kernels, weights)."""
     cache: dict[tuple, CompiledModel] = {}
 
     def get(model: str | Path, board: str = "mps2-an386", backend: str = "llvm",

@@ -35,18 +35,18 @@ CASES = {
 }
 
 
-@pytest.fixture(scope="module", params=[(name, "int16") for name in sorted(CASES)] + [("regular", "int8")],
+@pytest.fixture(scope="module", params=[(name, "auto") for name in sorted(CASES)] + [("regular", "int8"), ("depthwise", "int16")],
                 ids=lambda p: "-".join(p))
 def case(request, tmp_path_factory):
-    """A case compiled with its convolution weights int16 (the default) or int8."""
-    name, conv_weights = request.param
+    """A case compiled with the default weight layouts ("auto") or all weights int16 or int8."""
+    name, weights = request.param
     shape, build = CASES[name]
     torch.manual_seed(0)
     module = build().eval()
     folder = tmp_path_factory.mktemp(name)
     calibration = np.random.default_rng(1).normal(size=(64, *shape[1:])).astype(np.float32)
     quantized = quantize(module, calibration, folder / "m.int8.onnx", input_shape=shape, write_report=False).output
-    return compile_model(quantized, "mps2-an386", folder / "out", conv_weights=conv_weights)
+    return compile_model(quantized, "mps2-an386", folder / "out", weights=weights)
 
 
 def test_the_m4_has_the_dsp_extension_and_the_m3_has_not():

@@ -82,15 +82,15 @@ def test_int8_weight_flash_is_a_byte_per_parameter_plus_per_channel_constants(qu
     assert fp32["weights_bytes"] / int8["weights_bytes"] > 2
 
 
-def test_dsp_convolution_weights_take_two_bytes_or_one_as_asked(quantized, compiled):
-    wide, narrow = (compiled(quantized("kws_dscnn"), conv_weights=layout).manifest["steps"] for layout in ("int16", "int8"))
+def test_dsp_weights_take_two_bytes_or_one_as_asked(quantized, compiled):
+    wide, narrow = (compiled(quantized("kws_dscnn"), weights=layout).manifest["steps"] for layout in ("int16", "int8"))
     layers = [(a["layer"], b["layer"]) for a, b in zip(wide, narrow) if "layer" in a]
     assert {a["kind"] for a, _ in layers} == {"conv", "pointwise", "depthwise", "dense"}
     for a, b in layers:
-        if a["kind"] in ("conv", "pointwise"):
-            assert (a["weights"], b["weights"], a["weight_bytes"]) == ("int16", "int8", 2 * b["weight_bytes"])
-        else:  # depthwise and dense keep their one layout
+        if a["kind"] == "depthwise":  # one layout: per kernel row (w0, w2) and (w1, 0) as int16
             assert a == b
+        else:
+            assert (a["weights"], b["weights"], a["weight_bytes"]) == ("int16", "int8", 2 * b["weight_bytes"])
 
 
 @pytest.mark.parametrize("name", ["kws_dscnn", "ic_resnet8"])

@@ -13,7 +13,7 @@ from tvm import tirx
 
 from edgeprune._atomic import atomic_directory
 from edgeprune.compile import codegen, firmware, frontend, passes
-from edgeprune.compile.defaults import BACKENDS, CONV_WEIGHTS, DEFAULT_STACK_BYTES, KERNEL_CHOICES
+from edgeprune.compile.defaults import BACKENDS, DEFAULT_STACK_BYTES, KERNEL_CHOICES, WEIGHT_LAYOUTS
 from edgeprune.compile.int8 import Layer
 from edgeprune.compile.plan import Plan, build_plan
 from edgeprune.compile.qdq_edges import is_quantized, strip_qdq_edges
@@ -116,14 +116,15 @@ def compile_model(
     stack_bytes: int = DEFAULT_STACK_BYTES,
     rounding: str = "double",
     kernels: str = "auto",
-    conv_weights: str = "int16",
+    weights: str = "auto",
 ) -> CompiledModel:
     """Compile `model` (ONNX path, zoo name, ModelProto or torch module with `input_shape`) for a
     board into the folder `out`: C driver, kernels, runtime, Makefile, firmware.elf, manifest.
     An ONNX input's symbolic axes take their sizes from `input_shape` (a symbolic batch axis: 1).
     An int8 model requantizes with TFLM's `rounding`: "double" (its default) or "single".
     `kernels`: "auto" (the DSP-extension int8 kernels where the core has it) or "portable";
-    `conv_weights`: the DSP kernels' convolution weights, "int16" (fastest) or "int8" (half the flash)."""
+    `weights`: how the DSP kernels store weights, "int16" (fastest), "int8" (least flash) or "auto"
+    (int16 for convolutions, int8 for dense layers)."""
     if backend not in BACKENDS:
         raise EdgepruneError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     board = load_target(target)
@@ -135,9 +136,9 @@ def compile_model(
     tvm_target = board.llvm_target() if backend == "llvm" else _c_target(board)
     if kernels not in KERNEL_CHOICES:
         raise EdgepruneError(f"unknown kernels {kernels!r}; choose one of {', '.join(KERNEL_CHOICES)}")
-    if conv_weights not in CONV_WEIGHTS:
-        raise EdgepruneError(f"unknown conv weights {conv_weights!r}; choose one of {', '.join(CONV_WEIGHTS)}")
-    options = passes.PassOptions(rounding=rounding, kernels=kernels, conv_weights=conv_weights)
+    if weights not in WEIGHT_LAYOUTS:
+        raise EdgepruneError(f"unknown weights {weights!r}; choose one of {', '.join(WEIGHT_LAYOUTS)}")
+    options = passes.PassOptions(rounding=rounding, kernels=kernels, weights=weights)
     graph, plan = plan_model(onnx_model, tvm_target, options)
     kernel_module = passes.run_passes(_kernel_module(graph, plan), passes.KERNEL_PASSES, tvm_target, options)
     per_kernel_workspace = workspace_bytes(kernel_module)
@@ -161,7 +162,7 @@ def compile_model(
             "model": name,
             "board": board.name,
             "options": {"backend": backend, "stack_bytes": stack_bytes, "rounding": rounding, "kernels": kernels,
-                        "conv_weights": conv_weights},
+                        "weights": weights},
             "notes": notes,  # what the front end changed in the model to compile it
             "inputs": _tensor_entries(plan.inputs, edges[0]),
             "outputs": _tensor_entries(plan.outputs, edges[1]),

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from edgeprune.compile.defaults import BACKENDS, CONV_WEIGHTS, DEFAULT_STACK_BYTES, KERNEL_CHOICES, ROUNDINGS
+from edgeprune.compile.defaults import BACKENDS, DEFAULT_STACK_BYTES, KERNEL_CHOICES, ROUNDINGS, WEIGHT_LAYOUTS
 from edgeprune.errors import EdgepruneError
 
 
@@ -27,7 +27,7 @@ def _compile(args: argparse.Namespace) -> int:
         raise EdgepruneError("name a model: an .onnx file or a zoo model (edgeprune compile --help)")
     compiled = compile_model(args.model, args.target, args.output, backend=args.backend,
                              input_shape=args.input_shape, stack_bytes=args.stack_bytes, rounding=args.rounding,
-                             kernels=args.kernels, conv_weights=args.conv_weights)
+                             kernels=args.kernels, weights=args.weights)
     m = compiled.manifest
     mem = m["memory"]
     print(f"compiled {m['model']} for {m['board']} in {m['compile_seconds']:.1f} s -> {compiled.path}")
@@ -114,9 +114,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--kernels", choices=KERNEL_CHOICES, default="auto",
                    help="int8 kernels: auto (the DSP-extension kernels on cores that have it: M4, M7, M33, M55) "
                    "or portable (less code, slower)")
-    p.add_argument("--conv-weights", choices=CONV_WEIGHTS, default="int16",
-                   help="DSP kernels' convolution weights: int16 (widened at compile time, fastest; 2 bytes "
-                   "per weight) or int8 (1 byte per weight, widened in the loop)")
+    p.add_argument("--weights", choices=WEIGHT_LAYOUTS, default="auto",
+                   help="how the DSP kernels store weights: int16 (widened at compile time: fastest, 2 bytes per "
+                   "weight), int8 (1 byte, widened in the loop), or auto (default: int16 for convolutions, int8 "
+                   "for dense layers, which read each weight once)")
     p.add_argument("--list-passes", action="store_true", help="print the compiler's passes and exit")
     p.set_defaults(handler=_compile)
 

@@ -6,5 +6,6 @@ DEFAULT_STACK_BYTES = 8 * 1024
 ROUNDINGS = ("double", "single")  # TFLM's default, and its TFLITE_SINGLE_ROUNDING variant
 # int8 kernels: "auto" takes the DSP-extension kernels on cores that have it, "portable" the TE ones
 KERNEL_CHOICES = ("auto", "portable")
-# how the DSP kernels store convolution weights: widened to int16 at compile time, or int8
-CONV_WEIGHTS = ("int16", "int8")
+# how the DSP kernels store weights: auto (int16 for convolutions, which reuse every weight at
+# each pixel; int8 for dense layers, which read each once), int16 everywhere, or int8 everywhere
+WEIGHT_LAYOUTS = ("auto", "int16", "int8")

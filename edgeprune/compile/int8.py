@@ -107,8 +107,9 @@ class _Rewrites:
     """Builds each pattern and its rewriter; `apply` runs them in turn. Kernels go into `builder`'s module.
     With `dsp`, convolutions and dense layers get the DSP-extension kernels (`dsp/`)."""
 
-    def __init__(self, builder: relax.BlockBuilder, rounding: str, dsp: bool, conv_weights: str):
-        self.builder, self.rounding, self.dsp, self.conv_weights = builder, rounding, dsp, conv_weights
+    def __init__(self, builder: relax.BlockBuilder, rounding: str, dsp: bool, weights: str):
+        self.builder, self.rounding, self.dsp = builder, rounding, dsp
+        self.conv_weights, self.dense_weights = ("int16", "int8") if weights == "auto" else (weights, weights)
         self.bindings: dict = {}
         self.x, self.w, self.b, self.y = _QDQ.of(), _QDQ.of(is_const()), _QDQ.of(is_const()), _QDQ.of()
 
@@ -176,10 +177,10 @@ class _Rewrites:
             x_shape = tuple(int(d) for d in x.ty.shape)
             groups = relax.const(np.array([packing.padded_length(depth) // 4], np.int32))
             requantize = _shift_aware(self._output(m, self.dense_act), shift)
-            packed = packing.pack_rows(weight, "int8")
+            packed = packing.pack_rows(weight, self.dense_weights)
             layer = Layer("dense", f"dense {depth}->{outputs}", int(np.prod(x_shape[:-1])) * depth * outputs,
-                          "int8", packed.nbytes)
-            return self._prim_call("dense_int8_dsp", dsp_dense.dense(x_shape, outputs, requantize),
+                          self.dense_weights, packed.nbytes)
+            return self._prim_call("dense_int8_dsp", dsp_dense.dense(x_shape, outputs, requantize, self.dense_weights),
                                    [x, relax.const(packed), bias, multiplier, shift, groups],
                                    (*x_shape[:-1], outputs), layer)
         return self._kernel(
@@ -374,16 +375,17 @@ def has_dsp(target) -> bool:
 
 
 def lower_qdq_to_integer(mod: tvm.IRModule, rounding: str = "double", target=None,
-                         conv_weights: str = "int16") -> tvm.IRModule:
+                         weights: str = "auto") -> tvm.IRModule:
     """Rewrite the QDQ regions of every Relax function into integer-only kernels, requantizing
     with TFLM's `rounding` ("double", its default, or "single"; see int8_kernels.Requantize).
     Without a `target` (a host build) every kernel is the portable TE one. On DSP cores,
-    `conv_weights` stores convolution weights "int16" (widened at compile time: fastest) or
-    "int8" (a byte per weight, widened in the loop)."""
+    `weights` is how the DSP kernels store weights: "int16" (widened at compile time: fastest),
+    "int8" (a byte per weight, widened in the loop), or "auto": int16 for convolutions, which use
+    each weight at every pixel, int8 for dense layers, which read each weight once."""
     if rounding not in ROUNDINGS:
         raise EdgepruneError(f"unknown requantize rounding {rounding!r}; choose one of {', '.join(ROUNDINGS)}")
     builder = relax.BlockBuilder(mod)
     for gv, func in list(mod.functions.items()):
         if isinstance(func, relax.Function):
-            builder.update_func(gv, _Rewrites(builder, rounding, has_dsp(target), conv_weights).apply(func))
+            builder.update_func(gv, _Rewrites(builder, rounding, has_dsp(target), weights).apply(func))
     return relax.transform.DeadCodeElimination()(builder.get())

@@ -21,11 +21,11 @@ class PassOptions:
     """The user's choices that passes read: TFLM's requantize rounding ("double" or "single"), and
     the int8 kernels: "auto" takes the DSP-extension kernels on cores that have it (compile/dsp/),
     "portable" the TE kernels everywhere (smaller code, slower); and how the DSP kernels store
-    convolution weights: "int16" (widened at compile time, fastest) or "int8" (half the flash)."""
+    weights (defaults.WEIGHT_LAYOUTS)."""
 
     rounding: str = "double"
     kernels: str = "auto"
-    conv_weights: str = "int16"
+    weights: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ GRAPH_PASSES: list[NamedPass] = [
     NamedPass("LowerQDQToInteger", "int8 QDQ regions into integer-only ops (TFLM requantize)",
               lambda t, options: functools.partial(lower_qdq_to_integer, rounding=options.rounding,
                                                    target=t if options.kernels == "auto" else None,
-                                                   conv_weights=options.conv_weights)),
+                                                   weights=options.weights)),
     NamedPass("CheckIntegerOnly", "an int8 model computes nothing in float", lambda _t, _o: check_integer_only),
     _relax("DecomposeOpsForInference", "BatchNorm and friends into elementwise ops"),
     _relax("LegalizeOps", "every Relax op into a TIR PrimFunc (TOPI compute)"),
