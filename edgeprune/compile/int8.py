@@ -21,6 +21,7 @@ from tvm.relax.dpl import is_const, is_op, rewrite_call, wildcard
 from edgeprune.compile import int8_kernels
 from edgeprune.compile.dsp import conv as dsp_conv
 from edgeprune.compile.dsp import dense as dsp_dense
+from edgeprune.compile.dsp import gemm as dsp_gemm
 from edgeprune.compile.dsp import depthwise as dsp_depthwise
 from edgeprune.compile.dsp import packing
 from edgeprune.compile.int8_kernels import RescaleInput, Requantize
@@ -155,7 +156,7 @@ class _Rewrites:
                                    out_shape, layer)
         kernel = dsp_conv.conv2d(shape, output, zero_point, self.conv_weights)
         packed = packing.pack_rows(weight.reshape(channels, -1), self.conv_weights)
-        groups = relax.const(np.array([packing.padded_length(shape.depth) // 4], np.int32))
+        groups = relax.const(np.array([dsp_gemm.loop_count(packing.padded_length(shape.depth))], np.int32))
         layer = Layer("pointwise" if (kh, kw) == (1, 1) else "conv", f"conv {kh}x{kw} s{stride} {cin}->{channels} {at}",
                       channels * pixels * shape.depth, self.conv_weights, packed.nbytes)
         return self._prim_call("conv2d_int8_dsp", kernel, [x, relax.const(packed), *constants, groups], out_shape,
@@ -175,7 +176,7 @@ class _Rewrites:
         if self.dsp:
             x, (outputs, depth) = m[self.x.data], weight.shape
             x_shape = tuple(int(d) for d in x.ty.shape)
-            groups = relax.const(np.array([packing.padded_length(depth) // 4], np.int32))
+            groups = relax.const(np.array([dsp_gemm.loop_count(packing.padded_length(depth))], np.int32))
             requantize = _shift_aware(self._output(m, self.dense_act), shift)
             packed = packing.pack_rows(weight, self.dense_weights)
             layer = Layer("dense", f"dense {depth}->{outputs}", int(np.prod(x_shape[:-1])) * depth * outputs,

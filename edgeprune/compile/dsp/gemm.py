@@ -16,6 +16,14 @@ from edgeprune.compile.dsp.intrinsics import smlad, sxtb16, sxtb16_odd
 from edgeprune.compile.int8_kernels import Requantize
 
 
+UNROLL = 4  # groups of four reduction elements per pass of the micro-kernel's loop
+
+
+def loop_count(padded: int) -> int:
+    """The micro-kernel loop's trip count for a reduction of `padded` elements (see Gemm.tile)."""
+    return padded // 4 // UNROLL
+
+
 @dataclass(frozen=True)
 class Gemm:
     """One layer's GEMM: `padded` reduction length (a multiple of 4), weight `layout` and where
@@ -33,28 +41,37 @@ class Gemm:
         col[0:padded], col[padded:2 * padded], ... (`pixels` of them) starting at pixel p0.
         `col` is the columns' int64 view (a group of four int16 per element, one LDRD); `w` the
         weights' int64 view (int16 layout) or int32 view (int8 layout: a group per word).
-        `groups` (padded / 4) is read from memory at run time: with a constant trip count LLVM
-        unrolls the loop completely and then schedules one accumulator's chain after the other,
-        spilling the shared column and weight words."""
+        `groups` holds `loop_count(padded)`, read from memory at run time: with a constant trip
+        count LLVM unrolls the loop completely and then schedules one accumulator's chain after
+        the other, spilling the shared column and weight words. The loop body is UNROLL groups
+        (the rest follow it), so that LLVM does not unroll it further, with a remainder of its own."""
         per_column = self.padded // 4
         wide = self.layout == "int16"
         cs, ps, requantize = self.channel_stride, self.pixel_stride, self.requantize
+        rest = per_column % UNROLL
+
+        @T.macro
+        def step(col, w, acc, g, c0, channels, pixels):
+            for c in T.unroll(channels):
+                if wide:
+                    even = T.meta_var(_low(w[(c0 + c) * per_column + g]))
+                    odd = T.meta_var(_high(w[(c0 + c) * per_column + g]))
+                else:
+                    even = T.meta_var(sxtb16(w[(c0 + c) * per_column + g]))
+                    odd = T.meta_var(sxtb16_odd(w[(c0 + c) * per_column + g]))
+                for p in T.unroll(pixels):
+                    acc[c * pixels + p] = smlad(_low(col[p * per_column + g]), even, acc[c * pixels + p])
+                    acc[c * pixels + p] = smlad(_high(col[p * per_column + g]), odd, acc[c * pixels + p])
 
         @T.macro
         def tile(col, w, bias, multiplier, shift, y, acc, groups, c0, p0, channels, pixels):
             for i in T.unroll(channels * pixels):
                 acc[i] = bias[c0 + i // pixels]
-            for g in range(groups[0]):
-                for c in T.unroll(channels):
-                    if wide:
-                        even = T.meta_var(_low(w[(c0 + c) * per_column + g]))
-                        odd = T.meta_var(_high(w[(c0 + c) * per_column + g]))
-                    else:
-                        even = T.meta_var(sxtb16(w[(c0 + c) * per_column + g]))
-                        odd = T.meta_var(sxtb16_odd(w[(c0 + c) * per_column + g]))
-                    for p in T.unroll(pixels):
-                        acc[c * pixels + p] = smlad(_low(col[p * per_column + g]), even, acc[c * pixels + p])
-                        acc[c * pixels + p] = smlad(_high(col[p * per_column + g]), odd, acc[c * pixels + p])
+            for block in range(groups[0]):
+                for u in T.unroll(UNROLL):
+                    step(col, w, acc, block * UNROLL + u, c0, channels, pixels)
+            for u in T.unroll(rest):
+                step(col, w, acc, per_column - rest + u, c0, channels, pixels)
             for i in T.unroll(channels * pixels):
                 y[(c0 + i // pixels) * cs + (p0 + i % pixels) * ps] = requantize(
                     acc[i], multiplier[c0 + i // pixels], shift[c0 + i // pixels])
