@@ -15,10 +15,10 @@ COST = {"0.0": (9.0, 2.0), "1.0": (3.6, 5.0), "2.0": (3.5, 4.0), "3.2": (4.0, 30
 STEPS = {4: 1.0, 2: 1.15, 1: 1.3}  # per-MAC cost of 4, 2 or 1 output channels per pass
 
 
-def work(ratios: dict[str, float]):
+def work(ratios: dict[str, float], dsp: bool = False):
     model = zoo.build_model("digits_cnn")
     prune_channels(model, SHAPE, ratios)
-    return layer_work(model, SHAPE)
+    return layer_work(model, SHAPE, dsp)
 
 
 def instructions(w) -> float:
@@ -36,6 +36,11 @@ def test_features_are_macs_outputs_and_register_block_per_layer():
     assert work({})["1.0"] == [16 * 32 * 9 * 16, 32 * 4 * 4, 4]
     assert work({"1.0": 0.2})["1.0"][2] == 1  # 25 channels: one at a time
     assert work({"1.0": 0.3})["1.0"][2] == 2  # 22 channels: blocks of 2
+
+
+def test_dsp_kernels_keep_their_tile_for_any_channel_count():
+    features = work({"1.0": 0.2}, dsp=True)  # 25 channels in layer 1.0
+    assert [features[name][2] for name in ("0.0", "1.0", "2.0", "3.2")] == [2, 2, 2, 4]  # conv 2, dense 4
 
 
 def test_table_learns_per_layer_costs_from_measurements():

@@ -18,7 +18,7 @@ _ROOT = TARGETS_DIR.parent
 def compiler_fingerprint() -> str:
     """SHA-256 of edgeprune's compiler sources, the board files and runtime, and TVM's version."""
     digest = hashlib.sha256(tvm.__version__.encode())
-    files = sorted(_COMPILER_DIR.glob("*.py")) + sorted(p for p in TARGETS_DIR.rglob("*") if p.is_file())
+    files = sorted(_COMPILER_DIR.rglob("*.py")) + sorted(p for p in TARGETS_DIR.rglob("*") if p.is_file())
     for path in files:
         digest.update(str(path.relative_to(_ROOT)).encode())
         digest.update(path.read_bytes())

@@ -17,6 +17,8 @@ import tvm
 import tvm_ffi
 from tvm import s_tir, tirx
 
+from edgeprune.compile.dsp import conv, dense
+
 ROWS = 4
 SCHEDULED = "edgeprune.scheduled"  # PrimFunc attribute of kernels written loop by loop: no schedule pass applies
 
@@ -41,6 +43,19 @@ def try_primitive(primitive, *args) -> bool:
         return True
     except (s_tir.schedule.ScheduleError, tvm.error.InternalError):
         return False
+
+
+def channels_per_pass(kind: str, channels: int, dsp: bool) -> int:
+    """Output channels a bare-metal int8 kernel computes per pass over its input, for a layer of
+    `kind` ('conv', 'depthwise' or 'linear'): this schedule's register block (4, else 2, else 1,
+    as the count divides), or on DSP cores the GEMM tile of `compile/dsp` (2 for convolutions, 4
+    for dense layers, any remainder in a tail that costs little). A depthwise convolution
+    computes one channel at a time either way."""
+    if kind == "depthwise":
+        return 1
+    if dsp:
+        return min(channels, dense.ROWS if kind == "linear" else conv.CHANNELS)
+    return largest_factor(channels, ROWS)
 
 
 def largest_factor(extent: int, widest: int) -> int:

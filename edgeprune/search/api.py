@@ -24,7 +24,7 @@ from edgeprune.search.cache import MeasurementCache
 from edgeprune.search.candidate import Settings, build
 from edgeprune.search.export import export_candidate
 from edgeprune.search.estimate import LatencyTable, Work, hopeless, layer_work
-from edgeprune.search.measure import Measurement, measure
+from edgeprune.search.measure import Measurement, device_has_dsp, measure
 from edgeprune.search.results import Candidate, candidate, choose, pareto_front
 
 UNIFORM = (0.0, 0.3, 0.5, 0.7)
@@ -154,6 +154,7 @@ def search(model: str | os.PathLike, *, device: str = "qemu:mps2-an386", trials:
         for ratio in warm:
             the_study.enqueue_trial(space.uniform(names, ratio), user_attrs={"uniform": ratio})
     cache = MeasurementCache(out / "measurements.sqlite")
+    dsp = device_has_dsp(device)
     work = out / "work"
 
     def objective(trial: optuna.Trial) -> tuple[float, float]:
@@ -162,7 +163,7 @@ def search(model: str | os.PathLike, *, device: str = "qemu:mps2-an386", trials:
         try:
             built = build(base, shape, ds, space.suggest(trial, names, max_ratio, step),
                           settings, folder)
-            features = layer_work(built.model, shape)
+            features = layer_work(built.model, shape, dsp)
             trial.set_user_attr("layer_features", features)
             measured = cache.get(built.architecture)
             trial.set_user_attr("cached", measured is not None)

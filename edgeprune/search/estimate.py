@@ -3,8 +3,8 @@ candidates before compiling and measuring them.
 
 Per compute layer the table holds instructions per MAC and per output element, fitted by
 non-negative least squares on the measured candidates (plus one constant). The kernels' register
-blocks (`compile.schedule`) make a layer's cost per MAC step with its channel count: a layer
-computing 2 or 1 output channels per pass pays one factor per block size on its MACs, shared by
+blocks (`compile.schedule.channels_per_pass`) make a layer's cost per MAC step with its channel
+count: a layer computing fewer output channels per pass pays one factor per block size on its MACs, shared by
 all layers and chosen on a grid as the one that fits best. Compiler decisions the features do
 not see (how far LLVM unrolls a loop of a given length) still leave some error, so the table
 measures its own: each measured searched candidate is predicted with it left out of the fit
@@ -25,7 +25,7 @@ import numpy as np
 from scipy.optimize import nnls
 from torch import nn
 
-from edgeprune.compile.schedule import ROWS, largest_factor
+from edgeprune.compile.schedule import channels_per_pass
 from edgeprune.models import stats
 from edgeprune.search.budgets import Budgets
 from edgeprune.search.results import Candidate
@@ -36,16 +36,12 @@ FACTORS = np.round(np.arange(0.5, 2.0001, 0.05), 2)  # the grid of per-block-siz
 Work = dict[str, list[float]]  # layer -> [MACs, output elements, output channels per pass]
 
 
-def register_block(layer: stats.LayerStats) -> int:
-    """Output channels a bare-metal kernel computes per pass over its input (the register
-    blocks of `compile.schedule`); a depthwise conv computes one."""
-    return 1 if layer.kind == "depthwise" else largest_factor(layer.output_shape[0], ROWS)
-
-
-def layer_work(model: nn.Module, input_shape: tuple[int, ...]) -> Work:
-    """MACs, output elements and register block of each compute layer: the table's features."""
+def layer_work(model: nn.Module, input_shape: tuple[int, ...], dsp: bool) -> Work:
+    """MACs, output elements and output channels per pass (`compile.schedule.channels_per_pass`,
+    for the device's kernels: `dsp` if its core has the DSP extension) of each compute layer: the
+    table's features."""
     return {layer.name: [float(layer.macs), float(np.prod(layer.output_shape)),
-                         float(register_block(layer))]
+                         float(channels_per_pass(layer.kind, layer.output_shape[0], dsp))]
             for layer in stats.count(model, input_shape).layers}
 
 

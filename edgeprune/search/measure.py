@@ -9,9 +9,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from edgeprune.compile.api import CompiledModel, compile_model
+from edgeprune.compile.int8 import has_dsp
 from edgeprune.profile.devices import parse_device_url
 from edgeprune.profile.run import run
 from edgeprune.search.errors import SearchError
+from edgeprune.targets import load_target
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,11 @@ def board_of(device: str) -> str:
         raise SearchError(f"device {device!r}: the search measures on QEMU for now "
                           "(qemu:BOARD, e.g. qemu:mps2-an386)")
     return url.board
+
+
+def device_has_dsp(device: str) -> bool:
+    """Whether the device's core has the DSP extension, so that its int8 kernels are the DSP ones."""
+    return has_dsp(load_target(board_of(device)).llvm_target())
 
 
 def compile_for(onnx_path: Path, device: str, out: Path) -> CompiledModel:

@@ -16,6 +16,8 @@ from edgeprune.compile.dsp.gemm import Gemm
 from edgeprune.compile.dsp.packing import column_slot, padded_length
 from edgeprune.compile.int8_kernels import Requantize
 
+CHANNELS = 2  # output channels per GEMM tile (a one-channel tail for odd counts)
+
 
 @dataclass(frozen=True)
 class ConvShape:
@@ -102,15 +104,15 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
         for pair in range(pixels // 2):
             column(x, col16, 0, pair * 2)
             column(x, col16, padded, pair * 2 + 1)
-            for c in range(cout // 2):
-                tile(col, w, bias, multiplier, shift, y, acc, groups, c * 2, pair * 2, 2, 2)
-            if cout % 2 == 1:
+            for c in range(cout // CHANNELS):
+                tile(col, w, bias, multiplier, shift, y, acc, groups, c * CHANNELS, pair * 2, CHANNELS, 2)
+            if cout % CHANNELS == 1:
                 tile(col, w, bias, multiplier, shift, y, acc, groups, cout - 1, pair * 2, 1, 2)
         if pixels % 2 == 1:
             column(x, col16, 0, pixels - 1)
-            for c in range(cout // 2):
-                tile(col, w, bias, multiplier, shift, y, acc, groups, c * 2, pixels - 1, 2, 1)
-            if cout % 2 == 1:
+            for c in range(cout // CHANNELS):
+                tile(col, w, bias, multiplier, shift, y, acc, groups, c * CHANNELS, pixels - 1, CHANNELS, 1)
+            if cout % CHANNELS == 1:
                 tile(col, w, bias, multiplier, shift, y, acc, groups, cout - 1, pixels - 1, 1, 1)
 
     return kernel
