@@ -26,7 +26,7 @@ from edgeprune.errors import UnsupportedOpError
 
 # Builtin operators and the highest version imported; each is compared with TFLM in tests/test_tflite.py.
 SUPPORTED_OPS: dict[str, int] = {
-    "AVERAGE_POOL_2D": 2, "CONV_2D": 3, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 5, "RESHAPE": 1, "SOFTMAX": 2,
+    "AVERAGE_POOL_2D": 2, "CONV_2D": 3, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 4, "RESHAPE": 1, "SOFTMAX": 2,
 }
 _ACTIVATIONS = {0: None, 1: (0.0, None), 2: (0.0, 6.0), 3: (-1.0, 1.0)}  # NONE, RELU, RELU6, RELU_N1_TO_1
 _TO_NCHW, _TO_NHWC = [0, 3, 1, 2], [0, 2, 3, 1]
@@ -58,10 +58,13 @@ def _padding(options, x: Tensor, kernel_h: int, kernel_w: int, dilation=(1, 1)) 
 
 
 def _check_types(graph: Graph, path: Path) -> None:
-    """Refuse float models and non-int8 activations with the tensor and operator that has them."""
-    if not any(t.dtype == "int8" for t in graph.tensors):
-        raise UnsupportedOpError(f"{path.name} is a float model (no int8 tensors); edgeprune compiles int8 .tflite "
-                                 "models: quantize it with the TFLite converter (full integer quantization)")
+    """Refuse float models and non-int8 activations with the tensor (and operator) that has them."""
+    for index in (*graph.inputs, *graph.outputs):
+        tensor = graph.tensors[index]
+        if tensor.dtype.startswith("float"):
+            raise UnsupportedOpError(
+                f"{path.name} has a {tensor.dtype} input or output ({tensor.name!r}); edgeprune compiles int8 .tflite "
+                "models with int8 inputs and outputs (the converter's full integer quantization)")
     for op in graph.operators:
         for index in (*op.inputs, *op.outputs):
             tensor = graph.tensors[index] if index >= 0 else None

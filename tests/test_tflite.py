@@ -1,0 +1,163 @@
+"""int8 `.tflite` models: the MLPerf Tiny KWS and AD models compiled from their files equal TFLite
+Micro's interpreter bit for bit (on the host build of the integer graph and on QEMU), the C API
+takes and returns the file's tensors, bad files are clear errors, and the README's op table is
+the code's. The models come from ../shared/models (beside the project root, as in CI)."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tflite
+
+import edgeprune
+from edgeprune.cli import main
+from edgeprune.compile import op_tables
+from edgeprune.compile.host import host_graph
+from edgeprune.compile.tflite_frontend import SUPPORTED_OPS, import_tflite
+from edgeprune.errors import EdgepruneError, UnsupportedOpError
+from edgeprune.profile.run import run
+from edgeprune.profile.tflm import tflm_outputs
+
+MODELS = Path(__file__).resolve().parents[1].parent / "shared" / "models"
+KWS, AD = MODELS / "kws_ref_model.tflite", MODELS / "ad01_int8.tflite"
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _inputs(shape: tuple[int, ...], count: int, seed: int) -> list[np.ndarray]:
+    """`count` seeded random int8 tensors, then the saturating extremes (all -128, all 127)."""
+    rng = np.random.default_rng(seed)
+    return ([rng.integers(-128, 128, shape).astype(np.int8) for _ in range(count)]
+            + [np.full(shape, value, np.int8) for value in (-128, 127)])
+
+
+@pytest.mark.parametrize("path, shape", [(KWS, (1, 49, 10, 1)), (AD, (1, 640))])
+def test_integer_graph_equals_tflm_bit_for_bit(path, shape):
+    """The imported integer graph, built for the host, on 40 random and 2 extreme inputs."""
+    host = host_graph(import_tflite(path)[0])
+    for x in _inputs(shape, 40, seed=1):
+        assert np.array_equal(host(x)[0], tflm_outputs(path, [x], 1)[0])
+
+
+@pytest.mark.qemu
+@pytest.mark.slow
+@pytest.mark.parametrize("path", [KWS, AD])
+def test_mlperf_tiny_model_on_m4_equals_tflm(compiled, path):
+    model = compiled(path)
+    spec = model.manifest["inputs"][0]
+    for x in _inputs(tuple(spec["shape"]), 10, seed=2):
+        report = run(model, [x])
+        assert report.reference_name == "TFLM"
+        equal, total = report.exact_matches
+        assert equal == total, f"{path.name}: {equal}/{total} equal"
+
+
+def test_c_api_keeps_the_file_tensors(compiled):
+    """Input and output exactly as the .tflite declares them: NHWC shape, int8, scale, zero point."""
+    model = compiled(KWS)
+    graph = tflite.Model.GetRootAsModel(KWS.read_bytes(), 0).Subgraphs(0)
+    for entry, index in ((model.manifest["inputs"][0], graph.Inputs(0)), (model.manifest["outputs"][0], graph.Outputs(0))):
+        tensor = graph.Tensors(index)
+        assert entry["shape"] == tensor.ShapeAsNumpy().tolist() and entry["dtype"] == "int8"
+        assert entry["scale"] == float(tensor.Quantization().Scale(0))
+        assert entry["zero_point"] == int(tensor.Quantization().ZeroPoint(0))
+    assert model.manifest["frontend"] == "tflite" and model.source.read_bytes() == KWS.read_bytes()
+    assert "softmax_int8" in {step["kernel"] for step in model.manifest["steps"]}
+
+
+def test_python_api_compiles_a_tflite(tmp_path):
+    model = edgeprune.compile(str(AD), "mps2-an386", tmp_path / "ad")
+    assert model.elf.is_file() and model.manifest["inputs"][0]["shape"] == [1, 640]
+
+
+# ---- bad files: each a one-line error, nothing written ----
+def _field(table, slot: int) -> int:
+    """Absolute byte position of a flatbuffer table's field (its vtable slot), which must be present."""
+    offset = table._tab.Offset(slot)
+    assert offset, "field not stored"
+    return table._tab.Pos + offset
+
+
+def _patched(tmp_path: Path, edit) -> Path:
+    buf = bytearray(KWS.read_bytes())
+    edit(buf, tflite.Model.GetRootAsModel(bytes(buf), 0))
+    path = tmp_path / "patched.tflite"
+    path.write_bytes(bytes(buf))
+    return path
+
+
+def _softmax_code(model):
+    return next(model.OperatorCodes(i) for i in range(model.OperatorCodesLength())
+                if model.OperatorCodes(i).BuiltinCode() == tflite.BuiltinOperator.SOFTMAX)
+
+
+def _set_builtin(buf: bytearray, model, builtin: int) -> None:
+    code = _softmax_code(model)
+    buf[_field(code, 4)] = builtin  # deprecated_builtin_code (int8); this file stores no builtin_code
+
+
+def _set_version(buf: bytearray, model, version: int) -> None:
+    code = _softmax_code(model)
+    buf[_field(code, 8):_field(code, 8) + 4] = version.to_bytes(4, "little")
+
+
+def _set_types(buf: bytearray, model, new: int, only_input: bool = False) -> None:
+    """Retype the int8 activations (tensors without data) to `new`: all of them, or the input only."""
+    graph = model.Subgraphs(0)
+    indices = [graph.Inputs(0)] if only_input else range(graph.TensorsLength())
+    for index in indices:
+        tensor = graph.Tensors(index)
+        if tensor.Type() == tflite.TensorType.INT8 and not model.Buffers(tensor.Buffer()).DataLength():
+            buf[_field(tensor, 6)] = new
+
+
+def _refused(path: Path, tmp_path: Path, error=EdgepruneError) -> str:
+    out = tmp_path / "out"
+    with pytest.raises(error) as err:
+        edgeprune.compile(str(path), "mps2-an386", out)
+    assert not out.exists()
+    assert "\n" not in str(err.value)
+    return str(err.value)
+
+
+def test_unsupported_op_names_op_version_index_and_supported(tmp_path):
+    message = _refused(_patched(tmp_path, lambda b, m: _set_builtin(b, m, tflite.BuiltinOperator.LOGISTIC)),
+                       tmp_path, UnsupportedOpError)
+    assert message.startswith("operator #12 LOGISTIC version 2 is not supported; supported operators: ")
+    assert all(f"{op} v1" in message for op in SUPPORTED_OPS)
+
+
+def test_unsupported_op_version_is_named(tmp_path):
+    message = _refused(_patched(tmp_path, lambda b, m: _set_version(b, m, 3)), tmp_path, UnsupportedOpError)
+    assert message.startswith("operator #12 SOFTMAX version 3 is not supported (versions 1-2 are)")
+
+
+def test_int16_activations_are_refused(tmp_path):
+    path = _patched(tmp_path, lambda b, m: _set_types(b, m, tflite.TensorType.INT16, True))
+    message = _refused(path, tmp_path, UnsupportedOpError)
+    assert message.startswith("int16 activations are not supported: tensor ") and "operator #0 CONV_2D" in message
+
+
+def test_float_model_is_refused(tmp_path):
+    path = _patched(tmp_path, lambda b, m: _set_types(b, m, tflite.TensorType.FLOAT32))
+    message = _refused(path, tmp_path, UnsupportedOpError)
+    assert message.startswith("patched.tflite has a float32 input or output ('input_1'); edgeprune compiles int8")
+
+
+@pytest.mark.parametrize("cut", [KWS.stat().st_size // 2, 1000])
+def test_truncated_file_is_refused(tmp_path, cut):
+    path = tmp_path / "cut.tflite"
+    path.write_bytes(KWS.read_bytes()[:cut])
+    assert "truncated or corrupt TFLite file" in _refused(path, tmp_path)
+
+
+def test_not_a_tflite_file_is_refused_by_the_cli(tmp_path, capsys):
+    path = tmp_path / "noise.tflite"
+    path.write_bytes(np.random.default_rng(0).integers(0, 256, 4000, dtype=np.uint8).tobytes())
+    assert main(["compile", str(path), "-o", str(tmp_path / "out")]) == 2
+    assert "is not a TFLite flatbuffer (no 'TFL3' identifier)" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_readme_op_table_is_generated_from_the_code():
+    text = README.read_text()
+    start, end = text.index(op_tables.TABLE_START), text.index(op_tables.TABLE_END) + len(op_tables.TABLE_END)
+    assert text[start:end] == op_tables.markdown()
