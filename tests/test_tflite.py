@@ -37,6 +37,32 @@ def test_integer_graph_equals_tflm_bit_for_bit(path, shape):
         assert np.array_equal(host(x)[0], tflm_outputs(path, [x], 1)[0])
 
 
+def _cut_after(path: Path, operator: int, out: Path) -> Path:
+    """The model with its (single) output moved to `operator`'s output tensor: TFLM keeps a graph
+    output alive, so its interpreter reports that intermediate tensor."""
+    buf = bytearray(path.read_bytes())
+    model = tflite.Model.GetRootAsModel(bytes(buf), 0)
+    graph = model.Subgraphs(0)
+    tensor = graph.Operators(operator).Outputs(0)
+    outputs = graph._tab.Vector(_field(graph, 8) - graph._tab.Pos)  # subgraph.outputs, an int32 vector
+    buf[outputs:outputs + 4] = int(tensor).to_bytes(4, "little", signed=True)
+    out.write_bytes(bytes(buf))
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path, shape", [(KWS, (1, 49, 10, 1)), (AD, (1, 640))])
+def test_every_intermediate_tensor_equals_tflm(tmp_path, path, shape):
+    """The model cut after each operator: the host build of the integer graph equals TFLM there."""
+    count = tflite.Model.GetRootAsModel(path.read_bytes(), 0).Subgraphs(0).OperatorsLength()
+    inputs = _inputs(shape, 2, seed=3)
+    for operator in range(count - 1):
+        cut = _cut_after(path, operator, tmp_path / f"cut{operator}.tflite")
+        host = host_graph(import_tflite(cut)[0])
+        for x in inputs:
+            assert np.array_equal(host(x)[0], tflm_outputs(cut, [x], 1)[0]), f"{path.name} after operator #{operator}"
+
+
 @pytest.mark.qemu
 @pytest.mark.slow
 @pytest.mark.parametrize("path", [KWS, AD])
