@@ -63,6 +63,70 @@ def test_every_intermediate_tensor_equals_tflm(tmp_path, path, shape):
             assert np.array_equal(host(x)[0], tflm_outputs(cut, [x], 1)[0]), f"{path.name} after operator #{operator}"
 
 
+# ---- op variants: the KWS model edited with the schema's object API, each against TFLM ----
+def _edited(tmp_path: Path, name: str, edit) -> Path:
+    import flatbuffers
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(KWS.read_bytes(), 0)
+    edit(model, model.subgraphs[0])
+    builder = flatbuffers.Builder(0)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    path = tmp_path / f"{name}.tflite"
+    path.write_bytes(bytes(builder.Output()))
+    return path
+
+
+POOL = 9  # KWS's AVERAGE_POOL_2D, on a (1, 25, 5, 64) input
+
+
+def _max_pool(model, graph, window=None, activation=0):
+    op = graph.operators[POOL]
+    code = model.operatorCodes[op.opcodeIndex]
+    code.builtinCode = code.deprecatedBuiltinCode = tflite.BuiltinOperator.MAX_POOL_2D
+    op.builtinOptions.fusedActivationFunction = activation
+    if window is not None:  # 3x3, stride 2, SAME: odd sizes and padding; the model then ends at the pool
+        o = op.builtinOptions
+        o.filterHeight = o.filterWidth = 3
+        o.strideH = o.strideW = 2
+        o.padding = tflite.Padding.SAME
+        graph.tensors[op.outputs[0]].shape = [1, 13, 3, 64]
+        graph.outputs = [op.outputs[0]]
+        graph.operators = graph.operators[:POOL + 1]
+
+
+def _activation(op_index: int, activation: int):
+    def edit(_model, graph):
+        graph.operators[op_index].builtinOptions.fusedActivationFunction = activation
+    return edit
+
+
+def _per_tensor_depthwise(_model, graph):
+    quantization = graph.tensors[graph.operators[1].inputs[1]].quantization
+    quantization.scale, quantization.zeroPoint = [float(max(quantization.scale))], [0]
+
+
+VARIANTS = {
+    "max_pool": _max_pool,
+    "max_pool_3x3_s2_same_relu6": lambda m, g: _max_pool(m, g, window=3, activation=tflite.ActivationFunctionType.RELU6),
+    "avg_pool_relu6": _activation(POOL, tflite.ActivationFunctionType.RELU6),
+    "conv_relu6": _activation(0, tflite.ActivationFunctionType.RELU6),
+    "conv_relu_n1_to_1": _activation(2, tflite.ActivationFunctionType.RELU_N1_TO_1),
+    "depthwise_relu6": _activation(1, tflite.ActivationFunctionType.RELU6),
+    "depthwise_per_tensor": _per_tensor_depthwise,
+    "fully_connected_relu": _activation(11, tflite.ActivationFunctionType.RELU),
+}
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_op_variant_equals_tflm(tmp_path, name):
+    path = _edited(tmp_path, name, VARIANTS[name])
+    host = host_graph(import_tflite(path)[0])
+    for x in _inputs((1, 49, 10, 1), 3, seed=4):
+        expected = tflm_outputs(path, [x], 1)[0]
+        assert np.array_equal(host(x)[0], expected)
+
+
 @pytest.mark.qemu
 @pytest.mark.slow
 @pytest.mark.parametrize("path", [KWS, AD])

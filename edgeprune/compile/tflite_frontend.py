@@ -26,9 +26,10 @@ from edgeprune.errors import UnsupportedOpError
 
 # Builtin operators and the highest version imported; each is compared with TFLM in tests/test_tflite.py.
 SUPPORTED_OPS: dict[str, int] = {
-    "AVERAGE_POOL_2D": 2, "CONV_2D": 3, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 4, "RESHAPE": 1, "SOFTMAX": 2,
+    "AVERAGE_POOL_2D": 2, "CONV_2D": 3, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 4, "MAX_POOL_2D": 2, "RESHAPE": 1,
+    "SOFTMAX": 2,
 }
-_ACTIVATIONS = {0: None, 1: (0.0, None), 2: (0.0, 6.0), 3: (-1.0, 1.0)}  # NONE, RELU, RELU6, RELU_N1_TO_1
+_ACTIVATIONS = {0: None, 1: (0.0, None), 2: (-1.0, 1.0), 3: (0.0, 6.0)}  # NONE, RELU, RELU_N1_TO_1, RELU6
 _TO_NCHW, _TO_NHWC = [0, 3, 1, 2], [0, 2, 3, 1]
 
 
@@ -126,7 +127,7 @@ class _Importer:
             return expr
         if bounds[1] is None:
             return self.emit(R.nn.relu(expr))
-        return self.emit(R.clip(expr, relax.PrimValue(bounds[0]), relax.PrimValue(bounds[1])))
+        return self.emit(R.clip(expr, bounds[0], bounds[1]))
 
     def int8_clamp(self, expr: relax.Expr, op: Operator, out: Tensor) -> relax.Expr:
         """The fused activation of an op that does not rescale (a pool): a clamp of its int8 result."""
@@ -136,7 +137,7 @@ class _Importer:
         scale, zero = float(out.scale[0]), int(out.zero_point[0])
         low = max(INT8_MIN, zero + int(np.round(bounds[0] / scale)))
         high = INT8_MAX if bounds[1] is None else min(INT8_MAX, zero + int(np.round(bounds[1] / scale)))
-        return self.emit(R.clip(expr, relax.PrimValue(low), relax.PrimValue(high)))
+        return self.emit(R.clip(expr, low, high))
 
     def weight(self, data: np.ndarray, t: Tensor) -> relax.Expr:
         """dequantize(int8 weights) with per-output-channel (axis 0) or per-tensor scales."""
@@ -200,6 +201,14 @@ class _Importer:
         # TFLM averages the raw int8 values: the output keeps the input's quantization.
         self.values[op.outputs[0]] = self.int8_clamp(self.quantize(pooled, x), op, y)
 
+    def max_pool(self, op: Operator) -> None:
+        o = op.options
+        x, y = self.tensor(op.inputs[0]), self.tensor(op.outputs[0])
+        pooled = self.emit(R.nn.max_pool2d(self.dequantize(op.inputs[0]), (o.FilterHeight(), o.FilterWidth()),
+                                           (o.StrideH(), o.StrideW()), _padding(o, x, o.FilterHeight(), o.FilterWidth())))
+        # TFLM takes the largest raw int8 value (padding never wins): the input's quantization again.
+        self.values[op.outputs[0]] = self.int8_clamp(self.quantize(pooled, x), op, y)
+
     def reshape(self, op: Operator) -> None:
         self.store(op.outputs[0], self.emit(R.reshape(self.tflite_layout(op.inputs[0]), self.tensor(op.outputs[0]).shape)))
 
@@ -223,6 +232,7 @@ class _Importer:
         handlers = {"CONV_2D": functools.partial(self.conv, depthwise=False),
                     "DEPTHWISE_CONV_2D": functools.partial(self.conv, depthwise=True),
                     "FULLY_CONNECTED": self.fully_connected, "AVERAGE_POOL_2D": self.average_pool,
+                    "MAX_POOL_2D": self.max_pool,
                     "RESHAPE": self.reshape, "SOFTMAX": self.softmax}
         handlers[op.name](op)
 
