@@ -95,9 +95,13 @@ def _max_pool(model, graph, window=None, activation=0):
         graph.operators = graph.operators[:POOL + 1]
 
 
-def _activation(op_index: int, activation: int):
+def _activation(op_index: int, activation: int, last: bool = False):
+    """The fused `activation` on operator `op_index`; `last`: the model then ends there."""
     def edit(_model, graph):
         graph.operators[op_index].builtinOptions.fusedActivationFunction = activation
+        if last:
+            graph.outputs = [graph.operators[op_index].outputs[0]]
+            graph.operators = graph.operators[:op_index + 1]
     return edit
 
 
@@ -106,13 +110,37 @@ def _per_tensor_depthwise(_model, graph):
     quantization.scale, quantization.zeroPoint = [float(max(quantization.scale))], [0]
 
 
+def _residual_add(model, graph, activation=0):
+    """ADD of the depthwise convolution #3 and its input, as the model's output (quantization of its own)."""
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+    first, second = graph.operators[3].inputs[0], graph.operators[3].outputs[0]
+    out = schema.TensorT()
+    out.shape, out.type, out.buffer, out.name = [1, 25, 5, 64], tflite.TensorType.INT8, 0, b"residual"
+    out.quantization = schema.QuantizationParametersT()
+    scales = [graph.tensors[i].quantization.scale[0] for i in (first, second)]
+    out.quantization.scale, out.quantization.zeroPoint = [1.3 * max(scales)], [-11]
+    graph.tensors.append(out)
+    code = schema.OperatorCodeT()
+    code.builtinCode, code.deprecatedBuiltinCode, code.version = tflite.BuiltinOperator.ADD, 0, 2
+    model.operatorCodes.append(code)
+    add = schema.OperatorT()
+    add.opcodeIndex, add.inputs, add.outputs = len(model.operatorCodes) - 1, [first, second], [len(graph.tensors) - 1]
+    add.builtinOptionsType, add.builtinOptions = tflite.BuiltinOptions.AddOptions, schema.AddOptionsT()
+    add.builtinOptions.fusedActivationFunction = activation
+    graph.operators = graph.operators[:4] + [add]
+    graph.outputs = [len(graph.tensors) - 1]
+
+
 VARIANTS = {
+    "add": _residual_add,
+    "add_relu6": lambda m, g: _residual_add(m, g, tflite.ActivationFunctionType.RELU6),
     "max_pool": _max_pool,
     "max_pool_3x3_s2_same_relu6": lambda m, g: _max_pool(m, g, window=3, activation=tflite.ActivationFunctionType.RELU6),
-    "avg_pool_relu6": _activation(POOL, tflite.ActivationFunctionType.RELU6),
+    "avg_pool_relu6": _activation(POOL, tflite.ActivationFunctionType.RELU6, last=True),
     "conv_relu6": _activation(0, tflite.ActivationFunctionType.RELU6),
     "conv_relu_n1_to_1": _activation(2, tflite.ActivationFunctionType.RELU_N1_TO_1),
-    "depthwise_relu6": _activation(1, tflite.ActivationFunctionType.RELU6),
+    "depthwise_relu6": _activation(1, tflite.ActivationFunctionType.RELU6, last=True),
     "depthwise_per_tensor": _per_tensor_depthwise,
     "fully_connected_relu": _activation(11, tflite.ActivationFunctionType.RELU),
 }

@@ -26,7 +26,7 @@ from edgeprune.errors import UnsupportedOpError
 
 # Builtin operators and the highest version imported; each is compared with TFLM in tests/test_tflite.py.
 SUPPORTED_OPS: dict[str, int] = {
-    "AVERAGE_POOL_2D": 2, "CONV_2D": 3, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 4, "MAX_POOL_2D": 2, "RESHAPE": 1,
+    "ADD": 2, "AVERAGE_POOL_2D": 2, "CONV_2D": 3, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 4, "MAX_POOL_2D": 2, "RESHAPE": 1,
     "SOFTMAX": 2,
 }
 _ACTIVATIONS = {0: None, 1: (0.0, None), 2: (-1.0, 1.0), 3: (0.0, 6.0)}  # NONE, RELU, RELU_N1_TO_1, RELU6
@@ -209,6 +209,15 @@ class _Importer:
         # TFLM takes the largest raw int8 value (padding never wins): the input's quantization again.
         self.values[op.outputs[0]] = self.int8_clamp(self.quantize(pooled, x), op, y)
 
+    def add(self, op: Operator) -> None:
+        """TFLM's int8 add (both inputs rescaled to twice the larger scale with 20 bits of headroom)."""
+        a, b = (self.tensor(i) for i in op.inputs)
+        if a.shape != b.shape:
+            raise UnsupportedOpError(f"operator #{op.index} ADD broadcasts {a.shape} and {b.shape}; "
+                                     "inputs of one shape are supported")
+        out = self.emit(R.add(self.dequantize(op.inputs[0]), self.dequantize(op.inputs[1])))
+        self.values[op.outputs[0]] = self.quantize(self.activation(out, op), self.tensor(op.outputs[0]))
+
     def reshape(self, op: Operator) -> None:
         self.store(op.outputs[0], self.emit(R.reshape(self.tflite_layout(op.inputs[0]), self.tensor(op.outputs[0]).shape)))
 
@@ -229,7 +238,7 @@ class _Importer:
         self.store(op.outputs[0], out)
 
     def convert(self, op: Operator) -> None:
-        handlers = {"CONV_2D": functools.partial(self.conv, depthwise=False),
+        handlers = {"ADD": self.add, "CONV_2D": functools.partial(self.conv, depthwise=False),
                     "DEPTHWISE_CONV_2D": functools.partial(self.conv, depthwise=True),
                     "FULLY_CONNECTED": self.fully_connected, "AVERAGE_POOL_2D": self.average_pool,
                     "MAX_POOL_2D": self.max_pool,
