@@ -132,7 +132,35 @@ def _residual_add(model, graph, activation=0):
     graph.outputs = [len(graph.tensors) - 1]
 
 
+def _concatenation(axis: int):
+    """The pointwise convolution #2's output joined with itself along `axis`, as the model's output."""
+    def edit(model, graph):
+        from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+        source = graph.operators[2].outputs[0]
+        out = schema.TensorT()
+        out.shape = list(graph.tensors[source].shape)
+        out.shape[axis] *= 2
+        out.type, out.buffer, out.name, out.quantization = tflite.TensorType.INT8, 0, b"joined", graph.tensors[source].quantization
+        graph.tensors.append(out)
+        code = schema.OperatorCodeT()
+        code.builtinCode = code.deprecatedBuiltinCode = tflite.BuiltinOperator.CONCATENATION
+        code.version = 2
+        model.operatorCodes.append(code)
+        concat = schema.OperatorT()
+        concat.opcodeIndex, concat.inputs, concat.outputs = len(model.operatorCodes) - 1, [source, source], [len(graph.tensors) - 1]
+        concat.builtinOptionsType = tflite.BuiltinOptions.ConcatenationOptions
+        concat.builtinOptions = schema.ConcatenationOptionsT()
+        concat.builtinOptions.axis = axis - 4 if axis == 3 else axis  # a negative axis too
+        graph.operators = graph.operators[:3] + [concat]
+        graph.outputs = [len(graph.tensors) - 1]
+    return edit
+
+
 VARIANTS = {
+    "concatenation_channels": _concatenation(3),
+    "concatenation_height": _concatenation(1),
+    "concatenation_width": _concatenation(2),
     "add": _residual_add,
     "add_relu6": lambda m, g: _residual_add(m, g, tflite.ActivationFunctionType.RELU6),
     "max_pool": _max_pool,

@@ -26,11 +26,12 @@ from edgeprune.errors import UnsupportedOpError
 
 # Builtin operators and the highest version imported; each is compared with TFLM in tests/test_tflite.py.
 SUPPORTED_OPS: dict[str, int] = {
-    "ADD": 2, "AVERAGE_POOL_2D": 2, "CONV_2D": 3, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 4, "MAX_POOL_2D": 2, "RESHAPE": 1,
+    "ADD": 2, "AVERAGE_POOL_2D": 2, "CONCATENATION": 2, "CONV_2D": 3, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 4, "MAX_POOL_2D": 2, "RESHAPE": 1,
     "SOFTMAX": 2,
 }
 _ACTIVATIONS = {0: None, 1: (0.0, None), 2: (-1.0, 1.0), 3: (0.0, 6.0)}  # NONE, RELU, RELU_N1_TO_1, RELU6
 _TO_NCHW, _TO_NHWC = [0, 3, 1, 2], [0, 2, 3, 1]
+_NHWC_AXIS_IN_NCHW = {0: 0, 1: 2, 2: 3, 3: 1}
 
 
 def supported_ops() -> list[tuple[str, str]]:
@@ -218,6 +219,17 @@ class _Importer:
         out = self.emit(R.add(self.dequantize(op.inputs[0]), self.dequantize(op.inputs[1])))
         self.values[op.outputs[0]] = self.quantize(self.activation(out, op), self.tensor(op.outputs[0]))
 
+    def concatenation(self, op: Operator) -> None:
+        """Inputs joined along TFLite's (NHWC) axis. TFLM copies the raw int8 values (its converter
+        gives inputs and output one quantization), and so does this."""
+        y = self.tensor(op.outputs[0])
+        if op.options.FusedActivationFunction() != 0:
+            raise UnsupportedOpError(f"operator #{op.index} CONCATENATION with a fused activation is not supported")
+        axis = op.options.Axis() % len(y.shape)
+        if len(y.shape) == 4:
+            axis = _NHWC_AXIS_IN_NCHW[axis]
+        self.values[op.outputs[0]] = self.emit(R.concat([self.values[i] for i in op.inputs], axis=axis))
+
     def reshape(self, op: Operator) -> None:
         self.store(op.outputs[0], self.emit(R.reshape(self.tflite_layout(op.inputs[0]), self.tensor(op.outputs[0]).shape)))
 
@@ -238,7 +250,7 @@ class _Importer:
         self.store(op.outputs[0], out)
 
     def convert(self, op: Operator) -> None:
-        handlers = {"ADD": self.add, "CONV_2D": functools.partial(self.conv, depthwise=False),
+        handlers = {"ADD": self.add, "CONCATENATION": self.concatenation, "CONV_2D": functools.partial(self.conv, depthwise=False),
                     "DEPTHWISE_CONV_2D": functools.partial(self.conv, depthwise=True),
                     "FULLY_CONNECTED": self.fully_connected, "AVERAGE_POOL_2D": self.average_pool,
                     "MAX_POOL_2D": self.max_pool,
