@@ -157,7 +157,34 @@ def _concatenation(axis: int):
     return edit
 
 
+def _pad(model, graph):
+    """PAD of the pointwise convolution #2's output, every axis unevenly (channels too), as the output."""
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+    source = graph.operators[2].outputs[0]
+    widths = np.array([[0, 0], [1, 2], [0, 1], [3, 0]], np.int32)
+    buffer = schema.BufferT()
+    buffer.data = list(widths.tobytes())
+    model.buffers.append(buffer)
+    paddings, out = schema.TensorT(), schema.TensorT()
+    paddings.shape, paddings.type, paddings.buffer, paddings.name = [4, 2], tflite.TensorType.INT32, len(model.buffers) - 1, b"paddings"
+    out.shape, out.type, out.buffer, out.name = [1, 28, 6, 67], tflite.TensorType.INT8, 0, b"padded"
+    out.quantization = graph.tensors[source].quantization
+    graph.tensors += [paddings, out]
+    code = schema.OperatorCodeT()
+    code.builtinCode = code.deprecatedBuiltinCode = tflite.BuiltinOperator.PAD
+    code.version = 2
+    model.operatorCodes.append(code)
+    pad = schema.OperatorT()
+    pad.opcodeIndex = len(model.operatorCodes) - 1
+    pad.inputs, pad.outputs = [source, len(graph.tensors) - 2], [len(graph.tensors) - 1]
+    pad.builtinOptionsType, pad.builtinOptions = tflite.BuiltinOptions.PadOptions, schema.PadOptionsT()
+    graph.operators = graph.operators[:3] + [pad]
+    graph.outputs = [len(graph.tensors) - 1]
+
+
 VARIANTS = {
+    "pad": _pad,
     "concatenation_channels": _concatenation(3),
     "concatenation_height": _concatenation(1),
     "concatenation_width": _concatenation(2),

@@ -26,8 +26,8 @@ from edgeprune.errors import UnsupportedOpError
 
 # Builtin operators and the highest version imported; each is compared with TFLM in tests/test_tflite.py.
 SUPPORTED_OPS: dict[str, int] = {
-    "ADD": 2, "AVERAGE_POOL_2D": 2, "CONCATENATION": 2, "CONV_2D": 3, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 4, "MAX_POOL_2D": 2, "RESHAPE": 1,
-    "SOFTMAX": 2,
+    "ADD": 2, "AVERAGE_POOL_2D": 2, "CONCATENATION": 2, "CONV_2D": 3, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 4,
+    "MAX_POOL_2D": 2, "PAD": 2, "RESHAPE": 1, "SOFTMAX": 2,
 }
 _ACTIVATIONS = {0: None, 1: (0.0, None), 2: (-1.0, 1.0), 3: (0.0, 6.0)}  # NONE, RELU, RELU_N1_TO_1, RELU6
 _TO_NCHW, _TO_NHWC = [0, 3, 1, 2], [0, 2, 3, 1]
@@ -230,6 +230,17 @@ class _Importer:
             axis = _NHWC_AXIS_IN_NCHW[axis]
         self.values[op.outputs[0]] = self.emit(R.concat([self.values[i] for i in op.inputs], axis=axis))
 
+    def pad(self, op: Operator) -> None:
+        """The raw int8 values padded with the output's zero point, as TFLM's PAD does."""
+        x, paddings = self.tensor(op.inputs[0]), self.tensor(op.inputs[1])
+        if paddings.data is None:
+            raise UnsupportedOpError(f"operator #{op.index} {op.name} needs constant paddings")
+        widths = paddings.data.reshape(len(x.shape), 2).astype(int)
+        if len(x.shape) == 4:
+            widths = widths[_TO_NCHW]
+        self.values[op.outputs[0]] = self.emit(R.nn.pad(self.values[op.inputs[0]], widths.reshape(-1).tolist(),
+                                                        pad_value=int(self.tensor(op.outputs[0]).zero_point[0])))
+
     def reshape(self, op: Operator) -> None:
         self.store(op.outputs[0], self.emit(R.reshape(self.tflite_layout(op.inputs[0]), self.tensor(op.outputs[0]).shape)))
 
@@ -253,7 +264,7 @@ class _Importer:
         handlers = {"ADD": self.add, "CONCATENATION": self.concatenation, "CONV_2D": functools.partial(self.conv, depthwise=False),
                     "DEPTHWISE_CONV_2D": functools.partial(self.conv, depthwise=True),
                     "FULLY_CONNECTED": self.fully_connected, "AVERAGE_POOL_2D": self.average_pool,
-                    "MAX_POOL_2D": self.max_pool,
+                    "MAX_POOL_2D": self.max_pool, "PAD": self.pad,
                     "RESHAPE": self.reshape, "SOFTMAX": self.softmax}
         handlers[op.name](op)
 
