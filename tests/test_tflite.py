@@ -183,7 +183,22 @@ def _pad(model, graph):
     graph.outputs = [len(graph.tensors) - 1]
 
 
+def _squeeze(model, graph):
+    """KWS's RESHAPE (1, 1, 1, 64) -> (1, 64) as a SQUEEZE of axes 1 and 2."""
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+    op = graph.operators[10]
+    code = schema.OperatorCodeT()
+    code.builtinCode = code.deprecatedBuiltinCode = tflite.BuiltinOperator.SQUEEZE
+    code.version = 1
+    model.operatorCodes.append(code)
+    op.opcodeIndex, op.inputs = len(model.operatorCodes) - 1, op.inputs[:1]
+    op.builtinOptionsType, op.builtinOptions = tflite.BuiltinOptions.SqueezeOptions, schema.SqueezeOptionsT()
+    op.builtinOptions.squeezeDims = [1, 2]
+
+
 VARIANTS = {
+    "squeeze": _squeeze,
     "pad": _pad,
     "concatenation_channels": _concatenation(3),
     "concatenation_height": _concatenation(1),

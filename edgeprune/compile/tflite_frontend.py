@@ -27,7 +27,7 @@ from edgeprune.errors import UnsupportedOpError
 # Builtin operators and the highest version imported; each is compared with TFLM in tests/test_tflite.py.
 SUPPORTED_OPS: dict[str, int] = {
     "ADD": 2, "AVERAGE_POOL_2D": 2, "CONCATENATION": 2, "CONV_2D": 3, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 4,
-    "MAX_POOL_2D": 2, "PAD": 2, "RESHAPE": 1, "SOFTMAX": 2,
+    "MAX_POOL_2D": 2, "PAD": 2, "RESHAPE": 1, "SOFTMAX": 2, "SQUEEZE": 1,
 }
 _ACTIVATIONS = {0: None, 1: (0.0, None), 2: (-1.0, 1.0), 3: (0.0, 6.0)}  # NONE, RELU, RELU_N1_TO_1, RELU6
 _TO_NCHW, _TO_NHWC = [0, 3, 1, 2], [0, 2, 3, 1]
@@ -242,6 +242,7 @@ class _Importer:
                                                         pad_value=int(self.tensor(op.outputs[0]).zero_point[0])))
 
     def reshape(self, op: Operator) -> None:
+        """RESHAPE or SQUEEZE: TFLite's (NHWC) element order into the output's declared shape."""
         self.store(op.outputs[0], self.emit(R.reshape(self.tflite_layout(op.inputs[0]), self.tensor(op.outputs[0]).shape)))
 
     def softmax(self, op: Operator) -> None:
@@ -265,7 +266,7 @@ class _Importer:
                     "DEPTHWISE_CONV_2D": functools.partial(self.conv, depthwise=True),
                     "FULLY_CONNECTED": self.fully_connected, "AVERAGE_POOL_2D": self.average_pool,
                     "MAX_POOL_2D": self.max_pool, "PAD": self.pad,
-                    "RESHAPE": self.reshape, "SOFTMAX": self.softmax}
+                    "RESHAPE": self.reshape, "SQUEEZE": self.reshape, "SOFTMAX": self.softmax}
         handlers[op.name](op)
 
 
