@@ -197,7 +197,28 @@ def _squeeze(model, graph):
     op.builtinOptions.squeezeDims = [1, 2]
 
 
+def _requantize(model, graph):
+    """QUANTIZE (int8 to int8) of the pointwise convolution #2's output to a scale of its own, as the output."""
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+    source = graph.operators[2].outputs[0]
+    out = schema.TensorT()
+    out.shape, out.type, out.buffer, out.name = [1, 25, 5, 64], tflite.TensorType.INT8, 0, b"requantized"
+    out.quantization = schema.QuantizationParametersT()
+    out.quantization.scale, out.quantization.zeroPoint = [graph.tensors[source].quantization.scale[0] * 0.77], [9]
+    graph.tensors.append(out)
+    code = schema.OperatorCodeT()
+    code.builtinCode = code.deprecatedBuiltinCode = tflite.BuiltinOperator.QUANTIZE
+    code.version = 2
+    model.operatorCodes.append(code)
+    op = schema.OperatorT()
+    op.opcodeIndex, op.inputs, op.outputs = len(model.operatorCodes) - 1, [source], [len(graph.tensors) - 1]
+    graph.operators = graph.operators[:3] + [op]
+    graph.outputs = [len(graph.tensors) - 1]
+
+
 VARIANTS = {
+    "quantize_int8_to_int8": _requantize,
     "squeeze": _squeeze,
     "pad": _pad,
     "concatenation_channels": _concatenation(3),

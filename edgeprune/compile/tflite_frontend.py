@@ -18,16 +18,18 @@ import tvm
 from tvm import relax
 from tvm.relax import op as R
 
-from edgeprune.compile import int8_softmax
+from edgeprune.compile import int8_kernels, int8_softmax
 from edgeprune.compile.int8 import INT8_MAX, INT8_MIN, OPAQUE
+from edgeprune.compile.int8_kernels import Requantize
 from edgeprune.compile.qdq_edges import EdgeQuantization
+from edgeprune.compile.requantize import quantize_multiplier
 from edgeprune.compile.tflite_reader import Graph, Operator, Tensor, read_tflite
 from edgeprune.errors import UnsupportedOpError
 
 # Builtin operators and the highest version imported; each is compared with TFLM in tests/test_tflite.py.
 SUPPORTED_OPS: dict[str, int] = {
     "ADD": 2, "AVERAGE_POOL_2D": 2, "CONCATENATION": 2, "CONV_2D": 3, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 4,
-    "MAX_POOL_2D": 2, "PAD": 2, "RESHAPE": 1, "SOFTMAX": 2, "SQUEEZE": 1,
+    "MAX_POOL_2D": 2, "PAD": 2, "QUANTIZE": 2, "RESHAPE": 1, "SOFTMAX": 2, "SQUEEZE": 1,
 }
 _ACTIVATIONS = {0: None, 1: (0.0, None), 2: (-1.0, 1.0), 3: (0.0, 6.0)}  # NONE, RELU, RELU_N1_TO_1, RELU6
 _TO_NCHW, _TO_NHWC = [0, 3, 1, 2], [0, 2, 3, 1]
@@ -241,6 +243,15 @@ class _Importer:
         self.values[op.outputs[0]] = self.emit(R.nn.pad(self.values[op.inputs[0]], widths.reshape(-1).tolist(),
                                                         pad_value=int(self.tensor(op.outputs[0]).zero_point[0])))
 
+    def requantize(self, op: Operator) -> None:
+        """QUANTIZE from int8 to int8: TFLM's Requantize, x - zero point times input/output scale as Q31."""
+        x, y = self.tensor(op.inputs[0]), self.tensor(op.outputs[0])
+        multiplier, shift = (int(v) for v in quantize_multiplier(np.float64(x.scale[0]) / np.float64(y.scale[0])))
+        compute = functools.partial(int8_kernels.requantize, input_zero_point=int(x.zero_point[0]), multiplier=multiplier,
+                                    shift=shift, requantize=Requantize(int(y.zero_point[0]), INT8_MIN, INT8_MAX))
+        self.values[op.outputs[0]] = self.emit(self.builder.call_te(compute, self.values[op.inputs[0]],
+                                                                    primfunc_name_hint="requantize_int8"))
+
     def reshape(self, op: Operator) -> None:
         """RESHAPE or SQUEEZE: TFLite's (NHWC) element order into the output's declared shape."""
         self.store(op.outputs[0], self.emit(R.reshape(self.tflite_layout(op.inputs[0]), self.tensor(op.outputs[0]).shape)))
@@ -266,7 +277,7 @@ class _Importer:
                     "DEPTHWISE_CONV_2D": functools.partial(self.conv, depthwise=True),
                     "FULLY_CONNECTED": self.fully_connected, "AVERAGE_POOL_2D": self.average_pool,
                     "MAX_POOL_2D": self.max_pool, "PAD": self.pad,
-                    "RESHAPE": self.reshape, "SQUEEZE": self.reshape, "SOFTMAX": self.softmax}
+                    "QUANTIZE": self.requantize, "RESHAPE": self.reshape, "SQUEEZE": self.reshape, "SOFTMAX": self.softmax}
         handlers[op.name](op)
 
 
