@@ -64,11 +64,16 @@ def test_every_intermediate_tensor_equals_tflm(tmp_path, path, shape):
 
 
 # ---- op variants: the KWS model edited with the schema's object API, each against TFLM ----
-def _edited(tmp_path: Path, name: str, edit) -> Path:
-    import flatbuffers
+def _schema():
     from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
 
-    model = schema.ModelT.InitFromPackedBuf(KWS.read_bytes(), 0)
+    return schema
+
+
+def _edited(tmp_path: Path, name: str, edit) -> Path:
+    import flatbuffers
+
+    model = _schema().ModelT.InitFromPackedBuf(KWS.read_bytes(), 0)
     edit(model, model.subgraphs[0])
     builder = flatbuffers.Builder(0)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
@@ -110,111 +115,91 @@ def _per_tensor_depthwise(_model, graph):
     quantization.scale, quantization.zeroPoint = [float(max(quantization.scale))], [0]
 
 
+def _code(model, builtin: int, version: int) -> int:
+    """Index of a new operator code for `builtin`."""
+    code = _schema().OperatorCodeT()
+    code.builtinCode = code.deprecatedBuiltinCode = builtin
+    code.version = version
+    model.operatorCodes.append(code)
+    return len(model.operatorCodes) - 1
+
+
+def _int8_tensor(graph, shape: list[int], name: bytes, quantization=None, scale: float = 0.0, zero_point: int = 0) -> int:
+    """Index of a new int8 activation tensor, with `quantization` or a per-tensor scale and zero point."""
+    schema = _schema()
+    tensor = schema.TensorT()
+    tensor.shape, tensor.type, tensor.buffer, tensor.name = shape, tflite.TensorType.INT8, 0, name
+    if quantization is None:
+        quantization = schema.QuantizationParametersT()
+        quantization.scale, quantization.zeroPoint = [scale], [zero_point]
+    tensor.quantization = quantization
+    graph.tensors.append(tensor)
+    return len(graph.tensors) - 1
+
+
+def _end_with(model, graph, after: int, builtin: int, version: int, inputs: list[int], output: int,
+              options_type: int = 0, options=None) -> None:
+    """Keep operators 0..`after`, then the new operator, whose output becomes the model's output."""
+    op = _schema().OperatorT()
+    op.opcodeIndex, op.inputs, op.outputs = _code(model, builtin, version), inputs, [output]
+    op.builtinOptionsType, op.builtinOptions = options_type, options
+    graph.operators = graph.operators[:after + 1] + [op]
+    graph.outputs = [output]
+
+
 def _residual_add(model, graph, activation=0):
     """ADD of the depthwise convolution #3 and its input, as the model's output (quantization of its own)."""
-    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
-
     first, second = graph.operators[3].inputs[0], graph.operators[3].outputs[0]
-    out = schema.TensorT()
-    out.shape, out.type, out.buffer, out.name = [1, 25, 5, 64], tflite.TensorType.INT8, 0, b"residual"
-    out.quantization = schema.QuantizationParametersT()
-    scales = [graph.tensors[i].quantization.scale[0] for i in (first, second)]
-    out.quantization.scale, out.quantization.zeroPoint = [1.3 * max(scales)], [-11]
-    graph.tensors.append(out)
-    code = schema.OperatorCodeT()
-    code.builtinCode, code.deprecatedBuiltinCode, code.version = tflite.BuiltinOperator.ADD, 0, 2
-    model.operatorCodes.append(code)
-    add = schema.OperatorT()
-    add.opcodeIndex, add.inputs, add.outputs = len(model.operatorCodes) - 1, [first, second], [len(graph.tensors) - 1]
-    add.builtinOptionsType, add.builtinOptions = tflite.BuiltinOptions.AddOptions, schema.AddOptionsT()
-    add.builtinOptions.fusedActivationFunction = activation
-    graph.operators = graph.operators[:4] + [add]
-    graph.outputs = [len(graph.tensors) - 1]
+    scale = 1.3 * max(graph.tensors[i].quantization.scale[0] for i in (first, second))
+    options = _schema().AddOptionsT()
+    options.fusedActivationFunction = activation
+    _end_with(model, graph, 3, tflite.BuiltinOperator.ADD, 2, [first, second],
+              _int8_tensor(graph, [1, 25, 5, 64], b"residual", scale=scale, zero_point=-11),
+              tflite.BuiltinOptions.AddOptions, options)
 
 
 def _concatenation(axis: int):
     """The pointwise convolution #2's output joined with itself along `axis`, as the model's output."""
     def edit(model, graph):
-        from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
-
         source = graph.operators[2].outputs[0]
-        out = schema.TensorT()
-        out.shape = list(graph.tensors[source].shape)
-        out.shape[axis] *= 2
-        out.type, out.buffer, out.name, out.quantization = tflite.TensorType.INT8, 0, b"joined", graph.tensors[source].quantization
-        graph.tensors.append(out)
-        code = schema.OperatorCodeT()
-        code.builtinCode = code.deprecatedBuiltinCode = tflite.BuiltinOperator.CONCATENATION
-        code.version = 2
-        model.operatorCodes.append(code)
-        concat = schema.OperatorT()
-        concat.opcodeIndex, concat.inputs, concat.outputs = len(model.operatorCodes) - 1, [source, source], [len(graph.tensors) - 1]
-        concat.builtinOptionsType = tflite.BuiltinOptions.ConcatenationOptions
-        concat.builtinOptions = schema.ConcatenationOptionsT()
-        concat.builtinOptions.axis = axis - 4 if axis == 3 else axis  # a negative axis too
-        graph.operators = graph.operators[:3] + [concat]
-        graph.outputs = [len(graph.tensors) - 1]
+        shape = list(graph.tensors[source].shape)
+        shape[axis] *= 2
+        options = _schema().ConcatenationOptionsT()
+        options.axis = axis - 4 if axis == 3 else axis  # a negative axis too
+        _end_with(model, graph, 2, tflite.BuiltinOperator.CONCATENATION, 2, [source, source],
+                  _int8_tensor(graph, shape, b"joined", graph.tensors[source].quantization),
+                  tflite.BuiltinOptions.ConcatenationOptions, options)
     return edit
 
 
 def _pad(model, graph):
     """PAD of the pointwise convolution #2's output, every axis unevenly (channels too), as the output."""
-    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
-
+    schema = _schema()
     source = graph.operators[2].outputs[0]
-    widths = np.array([[0, 0], [1, 2], [0, 1], [3, 0]], np.int32)
-    buffer = schema.BufferT()
-    buffer.data = list(widths.tobytes())
+    buffer, paddings = schema.BufferT(), schema.TensorT()
+    buffer.data = list(np.array([[0, 0], [1, 2], [0, 1], [3, 0]], np.int32).tobytes())
     model.buffers.append(buffer)
-    paddings, out = schema.TensorT(), schema.TensorT()
     paddings.shape, paddings.type, paddings.buffer, paddings.name = [4, 2], tflite.TensorType.INT32, len(model.buffers) - 1, b"paddings"
-    out.shape, out.type, out.buffer, out.name = [1, 28, 6, 67], tflite.TensorType.INT8, 0, b"padded"
-    out.quantization = graph.tensors[source].quantization
-    graph.tensors += [paddings, out]
-    code = schema.OperatorCodeT()
-    code.builtinCode = code.deprecatedBuiltinCode = tflite.BuiltinOperator.PAD
-    code.version = 2
-    model.operatorCodes.append(code)
-    pad = schema.OperatorT()
-    pad.opcodeIndex = len(model.operatorCodes) - 1
-    pad.inputs, pad.outputs = [source, len(graph.tensors) - 2], [len(graph.tensors) - 1]
-    pad.builtinOptionsType, pad.builtinOptions = tflite.BuiltinOptions.PadOptions, schema.PadOptionsT()
-    graph.operators = graph.operators[:3] + [pad]
-    graph.outputs = [len(graph.tensors) - 1]
+    graph.tensors.append(paddings)
+    _end_with(model, graph, 2, tflite.BuiltinOperator.PAD, 2, [source, len(graph.tensors) - 1],
+              _int8_tensor(graph, [1, 28, 6, 67], b"padded", graph.tensors[source].quantization),
+              tflite.BuiltinOptions.PadOptions, schema.PadOptionsT())
 
 
 def _squeeze(model, graph):
     """KWS's RESHAPE (1, 1, 1, 64) -> (1, 64) as a SQUEEZE of axes 1 and 2."""
-    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
-
     op = graph.operators[10]
-    code = schema.OperatorCodeT()
-    code.builtinCode = code.deprecatedBuiltinCode = tflite.BuiltinOperator.SQUEEZE
-    code.version = 1
-    model.operatorCodes.append(code)
-    op.opcodeIndex, op.inputs = len(model.operatorCodes) - 1, op.inputs[:1]
-    op.builtinOptionsType, op.builtinOptions = tflite.BuiltinOptions.SqueezeOptions, schema.SqueezeOptionsT()
+    op.opcodeIndex, op.inputs = _code(model, tflite.BuiltinOperator.SQUEEZE, 1), op.inputs[:1]
+    op.builtinOptionsType, op.builtinOptions = tflite.BuiltinOptions.SqueezeOptions, _schema().SqueezeOptionsT()
     op.builtinOptions.squeezeDims = [1, 2]
 
 
 def _requantize(model, graph):
     """QUANTIZE (int8 to int8) of the pointwise convolution #2's output to a scale of its own, as the output."""
-    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
-
     source = graph.operators[2].outputs[0]
-    out = schema.TensorT()
-    out.shape, out.type, out.buffer, out.name = [1, 25, 5, 64], tflite.TensorType.INT8, 0, b"requantized"
-    out.quantization = schema.QuantizationParametersT()
-    out.quantization.scale, out.quantization.zeroPoint = [graph.tensors[source].quantization.scale[0] * 0.77], [9]
-    graph.tensors.append(out)
-    code = schema.OperatorCodeT()
-    code.builtinCode = code.deprecatedBuiltinCode = tflite.BuiltinOperator.QUANTIZE
-    code.version = 2
-    model.operatorCodes.append(code)
-    op = schema.OperatorT()
-    op.opcodeIndex, op.inputs, op.outputs = len(model.operatorCodes) - 1, [source], [len(graph.tensors) - 1]
-    graph.operators = graph.operators[:3] + [op]
-    graph.outputs = [len(graph.tensors) - 1]
+    scale = graph.tensors[source].quantization.scale[0] * 0.77
+    _end_with(model, graph, 2, tflite.BuiltinOperator.QUANTIZE, 2, [source],
+              _int8_tensor(graph, [1, 25, 5, 64], b"requantized", scale=scale, zero_point=9))
 
 
 VARIANTS = {
