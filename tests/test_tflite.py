@@ -124,7 +124,8 @@ def _code(model, builtin: int, version: int) -> int:
     return len(model.operatorCodes) - 1
 
 
-def _int8_tensor(graph, shape: list[int], name: bytes, quantization=None, scale: float = 0.0, zero_point: int = 0) -> int:
+def _int8_tensor(graph, shape: list[int], name: bytes, quantization=None, scale: float = 0.0,
+                 zero_point: int = 0) -> int:
     """Index of a new int8 activation tensor, with `quantization` or a per-tensor scale and zero point."""
     schema = _schema()
     tensor = schema.TensorT()
@@ -179,7 +180,8 @@ def _pad(model, graph):
     buffer, paddings = schema.BufferT(), schema.TensorT()
     buffer.data = list(np.array([[0, 0], [1, 2], [0, 1], [3, 0]], np.int32).tobytes())
     model.buffers.append(buffer)
-    paddings.shape, paddings.type, paddings.buffer, paddings.name = [4, 2], tflite.TensorType.INT32, len(model.buffers) - 1, b"paddings"
+    paddings.shape, paddings.type, paddings.name = [4, 2], tflite.TensorType.INT32, b"paddings"
+    paddings.buffer = len(model.buffers) - 1
     graph.tensors.append(paddings)
     _end_with(model, graph, 2, tflite.BuiltinOperator.PAD, 2, [source, len(graph.tensors) - 1],
               _int8_tensor(graph, [1, 28, 6, 67], b"padded", graph.tensors[source].quantization),
@@ -212,7 +214,7 @@ VARIANTS = {
     "add": _residual_add,
     "add_relu6": lambda m, g: _residual_add(m, g, tflite.ActivationFunctionType.RELU6),
     "max_pool": _max_pool,
-    "max_pool_3x3_s2_same_relu6": lambda m, g: _max_pool(m, g, window=3, activation=tflite.ActivationFunctionType.RELU6),
+    "max_pool_3x3_s2_same_relu6": lambda m, g: _max_pool(m, g, 3, tflite.ActivationFunctionType.RELU6),
     "avg_pool_relu6": _activation(POOL, tflite.ActivationFunctionType.RELU6, last=True),
     "conv_relu6": _activation(0, tflite.ActivationFunctionType.RELU6),
     "conv_relu_n1_to_1": _activation(2, tflite.ActivationFunctionType.RELU_N1_TO_1),
@@ -248,7 +250,8 @@ def test_c_api_keeps_the_file_tensors(compiled):
     """Input and output exactly as the .tflite declares them: NHWC shape, int8, scale, zero point."""
     model = compiled(KWS)
     graph = tflite.Model.GetRootAsModel(KWS.read_bytes(), 0).Subgraphs(0)
-    for entry, index in ((model.manifest["inputs"][0], graph.Inputs(0)), (model.manifest["outputs"][0], graph.Outputs(0))):
+    edges = ((model.manifest["inputs"][0], graph.Inputs(0)), (model.manifest["outputs"][0], graph.Outputs(0)))
+    for entry, index in edges:
         tensor = graph.Tensors(index)
         assert entry["shape"] == tensor.ShapeAsNumpy().tolist() and entry["dtype"] == "int8"
         assert entry["scale"] == float(tensor.Quantization().Scale(0))

@@ -25,7 +25,8 @@ def _compile(args: argparse.Namespace) -> int:
         print("\nkernel passes (TIR):\n" + passes.describe(passes.KERNEL_PASSES))
         return 0
     if args.model is None:
-        raise EdgepruneError("name a model: an int8 .tflite file, an .onnx file or a zoo model (edgeprune compile --help)")
+        raise EdgepruneError("name a model: an int8 .tflite file, an .onnx file or a zoo model "
+                             "(edgeprune compile --help)")
     compiled = compile_model(args.model, args.target, args.output, backend=args.backend,
                              input_shape=args.input_shape, stack_bytes=args.stack_bytes, rounding=args.rounding)
     m = compiled.manifest
@@ -102,7 +103,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r = subparsers.add_parser(
         "run", help="run a compiled model on QEMU and check it against onnxruntime or TFLM",
         description="Boot the firmware on the board's QEMU machine with -icount shift=0, feed an input, "
-                    "compare the outputs with onnxruntime (TFLM's interpreter, element by element, for a model compiled from a .tflite) and print instructions per inference and per layer.",
+                    "compare the outputs with onnxruntime (TFLM's interpreter, element by element, for a model "
+                    "compiled from a .tflite) and print instructions per inference and per layer.",
     )
     r.add_argument("folder", type=Path, help="a folder made by edgeprune compile")
     r.add_argument("--input", type=Path, help="input tensor as .npy (default: seeded random normal)")

@@ -235,7 +235,8 @@ def concat(*tensors: te.Tensor, axis: int, inputs: tuple[RescaleInput | None, ..
     return topi.concatenate([rescaled(t, spec) for t, spec in zip(tensors, inputs)], axis)
 
 
-def requantize(x: te.Tensor, *, input_zero_point: int, multiplier: int, shift: int, requantize: Requantize) -> te.Tensor:
+def requantize(x: te.Tensor, *, input_zero_point: int, multiplier: int, shift: int,
+               requantize: Requantize) -> te.Tensor:
     """int8 to int8 in another quantization (TFLM's QUANTIZE): (x - zero point) requantized."""
     return te.compute(_shape(x), lambda *i: requantize(_int32(x[i]) - input_zero_point, multiplier, shift),
                       name="requantize")

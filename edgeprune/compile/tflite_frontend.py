@@ -120,12 +120,17 @@ class _Importer:
         return self.emit(R.quantize(expr, relax.const(like.scale.reshape(-1)[0], "float32"),
                                     relax.const(int(like.zero_point.reshape(-1)[0]), "int8")))
 
-    def activation(self, expr: relax.Expr, op: Operator) -> relax.Expr:
+    @staticmethod
+    def bounds(op: Operator) -> tuple[float, float | None] | None:
+        """The fused activation's (low, high) in real values; None for NONE."""
         code = op.options.FusedActivationFunction()
         if code not in _ACTIVATIONS:
             raise UnsupportedOpError(f"operator #{op.index} {op.name}: fused activation {code} is not supported "
                                      "(NONE, RELU, RELU6 and RELU_N1_TO_1 are)")
-        bounds = _ACTIVATIONS[code]
+        return _ACTIVATIONS[code]
+
+    def activation(self, expr: relax.Expr, op: Operator) -> relax.Expr:
+        bounds = self.bounds(op)
         if bounds is None:
             return expr
         if bounds[1] is None:
@@ -134,7 +139,7 @@ class _Importer:
 
     def int8_clamp(self, expr: relax.Expr, op: Operator, out: Tensor) -> relax.Expr:
         """The fused activation of an op that does not rescale (a pool): a clamp of its int8 result."""
-        bounds = _ACTIVATIONS.get(op.options.FusedActivationFunction(), ())
+        bounds = self.bounds(op)
         if bounds is None:
             return expr
         scale, zero = float(out.scale[0]), int(out.zero_point[0])
@@ -145,7 +150,8 @@ class _Importer:
     def weight(self, data: np.ndarray, t: Tensor) -> relax.Expr:
         """dequantize(int8 weights) with per-output-channel (axis 0) or per-tensor scales."""
         if np.any(t.zero_point != 0):
-            raise UnsupportedOpError(f"weights {t.name!r} have a non-zero zero point; TFLite int8 weights are symmetric")
+            raise UnsupportedOpError(f"weights {t.name!r} have a non-zero zero point; "
+                                     "TFLite int8 weights are symmetric")
         return self.emit(R.dequantize(relax.const(data.astype(np.int8)), relax.const(t.scale.astype(np.float32)),
                                       relax.const(np.zeros(t.scale.size, np.int8)), axis=0))
 
@@ -168,9 +174,10 @@ class _Importer:
         channels, kernel_h, kernel_w = kernel.shape[0], kernel.shape[2], kernel.shape[3]
         groups = x.shape[3] if depthwise else x.shape[3] // w.shape[3]
         dilation = (o.DilationHFactor(), o.DilationWFactor())
+        padding = _padding(o, x, kernel_h, kernel_w, dilation)
         out = self.emit(R.nn.conv2d(self.dequantize(op.inputs[0]), self.weight(kernel, w),
-                                    strides=(o.StrideH(), o.StrideW()), padding=_padding(o, x, kernel_h, kernel_w, dilation),
-                                    dilation=dilation, groups=groups))
+                                    strides=(o.StrideH(), o.StrideW()), padding=padding, dilation=dilation,
+                                    groups=groups))
         bias = self.bias(op.inputs[2] if len(op.inputs) > 2 else -1, x, w, channels)
         if bias is not None:
             out = self.emit(R.add(out, self.emit(R.reshape(bias, (1, channels, 1, 1)))))
@@ -185,7 +192,8 @@ class _Importer:
         rows = int(np.prod(x.shape)) // depth
         if x.shape != (rows, depth):
             value = self.emit(R.reshape(value, (rows, depth)))
-        out = self.emit(R.matmul(self.dequantize(op.inputs[0], value), self.emit(R.permute_dims(self.weight(w.data, w)))))
+        weight = self.emit(R.permute_dims(self.weight(w.data, w)))
+        out = self.emit(R.matmul(self.dequantize(op.inputs[0], value), weight))
         bias = self.bias(op.inputs[2] if len(op.inputs) > 2 else -1, x, w, outputs)
         if bias is not None:
             out = self.emit(R.add(out, bias))
@@ -207,8 +215,9 @@ class _Importer:
     def max_pool(self, op: Operator) -> None:
         o = op.options
         x, y = self.tensor(op.inputs[0]), self.tensor(op.outputs[0])
-        pooled = self.emit(R.nn.max_pool2d(self.dequantize(op.inputs[0]), (o.FilterHeight(), o.FilterWidth()),
-                                           (o.StrideH(), o.StrideW()), _padding(o, x, o.FilterHeight(), o.FilterWidth())))
+        window = (o.FilterHeight(), o.FilterWidth())
+        pooled = self.emit(R.nn.max_pool2d(self.dequantize(op.inputs[0]), window, (o.StrideH(), o.StrideW()),
+                                           _padding(o, x, *window)))
         # TFLM takes the largest raw int8 value (padding never wins): the input's quantization again.
         self.values[op.outputs[0]] = self.int8_clamp(self.quantize(pooled, x), op, y)
 
@@ -247,25 +256,27 @@ class _Importer:
         """QUANTIZE from int8 to int8: TFLM's Requantize, x - zero point times input/output scale as Q31."""
         x, y = self.tensor(op.inputs[0]), self.tensor(op.outputs[0])
         multiplier, shift = (int(v) for v in quantize_multiplier(np.float64(x.scale[0]) / np.float64(y.scale[0])))
-        compute = functools.partial(int8_kernels.requantize, input_zero_point=int(x.zero_point[0]), multiplier=multiplier,
-                                    shift=shift, requantize=Requantize(int(y.zero_point[0]), INT8_MIN, INT8_MAX))
+        compute = functools.partial(int8_kernels.requantize, input_zero_point=int(x.zero_point[0]),
+                                    multiplier=multiplier, shift=shift,
+                                    requantize=Requantize(int(y.zero_point[0]), INT8_MIN, INT8_MAX))
         self.values[op.outputs[0]] = self.emit(self.builder.call_te(compute, self.values[op.inputs[0]],
                                                                     primfunc_name_hint="requantize_int8"))
 
     def reshape(self, op: Operator) -> None:
         """RESHAPE or SQUEEZE: TFLite's (NHWC) element order into the output's declared shape."""
-        self.store(op.outputs[0], self.emit(R.reshape(self.tflite_layout(op.inputs[0]), self.tensor(op.outputs[0]).shape)))
+        shape = self.tensor(op.outputs[0]).shape
+        self.store(op.outputs[0], self.emit(R.reshape(self.tflite_layout(op.inputs[0]), shape)))
 
     def softmax(self, op: Operator) -> None:
         x, y = self.tensor(op.inputs[0]), self.tensor(op.outputs[0])
         if not (np.isclose(y.scale[0], 1 / 256) and y.zero_point[0] == INT8_MIN):
             raise UnsupportedOpError(f"operator #{op.index} SOFTMAX: an int8 output needs scale 1/256 and zero point "
                                      f"-128 (TFLM's), not {y.scale[0]:g} and {y.zero_point[0]}")
-        table = int8_softmax.exp_table(*int8_softmax.softmax_parameters(float(op.options.Beta()), float(x.scale[0])))
         depth = x.shape[-1]
         if int(np.prod(x.shape)) != depth or depth >= 512:
             raise UnsupportedOpError(f"operator #{op.index} SOFTMAX of shape {x.shape}: one row of fewer than 512 "
                                      "elements is supported")
+        table = int8_softmax.exp_table(*int8_softmax.softmax_parameters(float(op.options.Beta()), float(x.scale[0])))
         row = self.emit(R.reshape(self.tflite_layout(op.inputs[0]), (depth,)))
         out = self.emit(self.builder.call_te(int8_softmax.softmax, row, relax.const(table),
                                              primfunc_name_hint="softmax_int8", primfunc_attrs={"op_pattern": OPAQUE}))
@@ -273,17 +284,19 @@ class _Importer:
         self.store(op.outputs[0], out)
 
     def convert(self, op: Operator) -> None:
-        handlers = {"ADD": self.add, "CONCATENATION": self.concatenation, "CONV_2D": functools.partial(self.conv, depthwise=False),
+        handlers = {"ADD": self.add, "AVERAGE_POOL_2D": self.average_pool, "CONCATENATION": self.concatenation,
+                    "CONV_2D": functools.partial(self.conv, depthwise=False),
                     "DEPTHWISE_CONV_2D": functools.partial(self.conv, depthwise=True),
-                    "FULLY_CONNECTED": self.fully_connected, "AVERAGE_POOL_2D": self.average_pool,
-                    "MAX_POOL_2D": self.max_pool, "PAD": self.pad,
-                    "QUANTIZE": self.requantize, "RESHAPE": self.reshape, "SQUEEZE": self.reshape, "SOFTMAX": self.softmax}
+                    "FULLY_CONNECTED": self.fully_connected, "MAX_POOL_2D": self.max_pool, "PAD": self.pad,
+                    "QUANTIZE": self.requantize, "RESHAPE": self.reshape, "SOFTMAX": self.softmax,
+                    "SQUEEZE": self.reshape}
         handlers[op.name](op)
 
 
 def _edge(t: Tensor) -> EdgeQuantization:
     if t.dtype != "int8" or t.scale.size != 1:
-        raise UnsupportedOpError(f"model input/output {t.name!r} must be a per-tensor quantized int8 tensor, not {t.dtype}")
+        raise UnsupportedOpError(f"model input/output {t.name!r} must be a per-tensor quantized int8 tensor, "
+                                 f"not {t.dtype}")
     return EdgeQuantization(t.name, float(t.scale[0]), int(t.zero_point[0]))
 
 

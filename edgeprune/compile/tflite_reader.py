@@ -130,4 +130,5 @@ def read_tflite(path: str | Path) -> Graph:
     try:
         return _parse(buf)
     except (struct.error, IndexError, ValueError, TypeError, AttributeError) as error:
-        raise EdgepruneError(f"{path} is a truncated or corrupt TFLite file ({type(error).__name__}: {error})") from None
+        raise EdgepruneError(
+            f"{path} is a truncated or corrupt TFLite file ({type(error).__name__}: {error})") from None
