@@ -22,10 +22,20 @@ KWS, AD = MODELS / "kws_ref_model.tflite", MODELS / "ad01_int8.tflite"
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
+def _digits(shape: tuple[int, ...], count: int) -> list[np.ndarray]:
+    """scikit-learn digits resized to the input (NHWC or flat), their [0, 1] spread over int8's range."""
+    from edgeprune.models.data import digits
+
+    flat = len(shape) == 2
+    images = digits((1, shape[1]) if flat else (1, shape[3], shape[1], shape[2])).x_test[:count]
+    images = images if flat else images.transpose(0, 2, 3, 1)
+    return [np.round(image * 255 - 128).astype(np.int8).reshape(shape) for image in images]
+
+
 def _inputs(shape: tuple[int, ...], count: int, seed: int) -> list[np.ndarray]:
-    """`count` seeded random int8 tensors, then the saturating extremes (all -128, all 127)."""
+    """`count` seeded random int8 tensors, two digits-derived ones, then the saturating extremes."""
     rng = np.random.default_rng(seed)
-    return ([rng.integers(-128, 128, shape).astype(np.int8) for _ in range(count)]
+    return ([rng.integers(-128, 128, shape).astype(np.int8) for _ in range(count)] + _digits(shape, 2)
             + [np.full(shape, value, np.int8) for value in (-128, 127)])
 
 
@@ -244,6 +254,13 @@ def test_mlperf_tiny_model_on_m4_equals_tflm(compiled, path):
         assert report.reference_name == "TFLM"
         equal, total = report.exact_matches
         assert equal == total, f"{path.name}: {equal}/{total} equal"
+
+
+@pytest.mark.qemu
+def test_run_command_reports_exact_matches_with_tflm(compiled, capsys):
+    model = compiled(AD)
+    assert main(["run", str(model.path)]) == 0
+    assert "agreement with TFLM: 640 of 640 output elements exactly equal, max |error| 0 (ok)" in capsys.readouterr().out
 
 
 def test_c_api_keeps_the_file_tensors(compiled):
