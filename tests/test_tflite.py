@@ -214,7 +214,14 @@ def _requantize(model, graph):
               _int8_tensor(graph, [1, 25, 5, 64], b"requantized", scale=scale, zero_point=9))
 
 
+def _logistic(model, graph):
+    """LOGISTIC of the model's input (every int8 value), as the only operator."""
+    _end_with(model, graph, -1, tflite.BuiltinOperator.LOGISTIC, 2, [graph.inputs[0]],
+              _int8_tensor(graph, [1, 49, 10, 1], b"probability", scale=1 / 256, zero_point=-128))
+
+
 VARIANTS = {
+    "logistic": _logistic,
     "quantize_int8_to_int8": _requantize,
     "squeeze": _squeeze,
     "pad": _pad,

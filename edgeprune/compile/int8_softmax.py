@@ -9,18 +9,17 @@ bound analyzer; a table keeps the kernel small.)"""
 from __future__ import annotations
 
 import math
+
 import numpy as np
 from tvm import te, tirx
 
+from edgeprune.compile import gemmlowp
 from edgeprune.compile.requantize import quantize_multiplier
 
 SCALED_DIFF_INTEGER_BITS = 5  # the differences as gemmlowp FixedPoint<int32, 5>
 ACCUMULATION_INTEGER_BITS = 12  # the sum of exps as FixedPoint<int32, 12>
 _I32, _I64 = "int32", "int64"
-_INT32_MAX, _INT32_MIN = (1 << 31) - 1, -(1 << 31)
-# gemmlowp's exp_on_negative_values barrel shifter: exp(-2**k) in Q31 for k = -2..4.
-_EXP_BARREL = ((-2, 1672461947), (-1, 1302514674), (0, 790015084), (1, 290630308), (2, 39332535), (3, 720401),
-               (4, 242))
+_INT32_MAX, _INT32_MIN = gemmlowp.INT32_MAX, gemmlowp.INT32_MIN
 
 
 def softmax_parameters(beta: float, input_scale: float) -> tuple[int, int, int]:
@@ -36,40 +35,12 @@ def _const(value: int, dtype: str = _I32) -> tirx.PrimExpr:
     return tirx.const(value, dtype)
 
 
-# ---- gemmlowp's fixed point in numpy (int64 holding int32 values): the exp table, on the host ----
-def _np_high_mul(a: np.ndarray, b) -> np.ndarray:
-    """SaturatingRoundingDoublingHighMul (the product's sign-nudged truncation equals this floor)."""
-    a, b = np.broadcast_arrays(np.asarray(a, np.int64), np.asarray(b, np.int64))
-    return np.where((a == b) & (a == _INT32_MIN), _INT32_MAX, (a * b + (1 << 30)) >> 31)
-
-
-def _np_divide_by_pot(x: np.ndarray, exponent: int) -> np.ndarray:
-    mask = (1 << exponent) - 1
-    return (x >> exponent) + ((x & mask) > (mask >> 1) + (x < 0))
-
-
-def _np_exp_on_negative_values(a: np.ndarray) -> np.ndarray:
-    """gemmlowp's exp of a non-positive FixedPoint<int32, 5> (raw) into Q31."""
-    fraction_bits = 31 - SCALED_DIFF_INTEGER_BITS
-    quarter = 1 << (fraction_bits - 2)
-    a_mod = (a & (quarter - 1)) - quarter
-    x = np.clip(a_mod << SCALED_DIFF_INTEGER_BITS, _INT32_MIN, _INT32_MAX) + (1 << 28)
-    x2 = _np_high_mul(x, x)
-    x3 = _np_high_mul(x2, x)
-    x4_over_4 = _np_divide_by_pot(_np_high_mul(x2, x2), 2)
-    poly = _np_divide_by_pot(_np_high_mul(x4_over_4 + x3, 715827883) + x2, 1)
-    result = 1895147668 + _np_high_mul(1895147668, x + poly)
-    remainder = a_mod - a
-    for exponent, multiplier in _EXP_BARREL:
-        result = np.where(remainder & (1 << (fraction_bits + exponent)), _np_high_mul(result, multiplier), result)
-    return np.where(a == 0, _INT32_MAX, result)
-
-
 def exp_table(multiplier: int, left_shift: int, diff_min: int) -> np.ndarray:
     """TFLM's exp of each int8 difference to the row maximum, 0 ... -255 (index = -difference), in
     Q31; 0 below diff_min, where TFLM leaves the element out of the sum and outputs -128."""
     diff = -np.arange(256, dtype=np.int64)
-    table = _np_exp_on_negative_values(_np_high_mul(diff * (1 << left_shift), multiplier))
+    table = gemmlowp.exp_on_negative_values(gemmlowp.high_mul(diff * (1 << left_shift), multiplier),
+                                            SCALED_DIFF_INTEGER_BITS)
     return np.where(diff >= diff_min, table, 0).astype(np.int32)
 
 

@@ -18,7 +18,7 @@ import tvm
 from tvm import relax
 from tvm.relax import op as R
 
-from edgeprune.compile import int8_kernels, int8_softmax
+from edgeprune.compile import int8_kernels, int8_logistic, int8_softmax
 from edgeprune.compile.int8 import INT8_MAX, INT8_MIN, OPAQUE
 from edgeprune.compile.int8_kernels import Requantize
 from edgeprune.compile.qdq_edges import EdgeQuantization
@@ -29,6 +29,7 @@ from edgeprune.errors import UnsupportedOpError
 # Builtin operators and the highest version imported; each is compared with TFLM in tests/test_tflite.py.
 SUPPORTED_OPS: dict[str, int] = {
     "ADD": 2, "AVERAGE_POOL_2D": 2, "CONCATENATION": 2, "CONV_2D": 3, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 4,
+    "LOGISTIC": 2,
     "MAX_POOL_2D": 2, "PAD": 2, "QUANTIZE": 2, "RESHAPE": 1, "SOFTMAX": 2, "SQUEEZE": 1,
 }
 _ACTIVATIONS = {0: None, 1: (0.0, None), 2: (-1.0, 1.0), 3: (0.0, 6.0)}  # NONE, RELU, RELU_N1_TO_1, RELU6
@@ -267,11 +268,23 @@ class _Importer:
         shape = self.tensor(op.outputs[0]).shape
         self.store(op.outputs[0], self.emit(R.reshape(self.tflite_layout(op.inputs[0]), shape)))
 
+    @staticmethod
+    def check_probability_output(op: Operator, y: Tensor) -> None:
+        if not (np.isclose(y.scale[0], 1 / 256) and y.zero_point[0] == INT8_MIN):
+            raise UnsupportedOpError(f"operator #{op.index} {op.name}: an int8 output needs scale 1/256 and zero "
+                                     f"point -128 (TFLM's), not {y.scale[0]:g} and {y.zero_point[0]}")
+
+    def logistic(self, op: Operator) -> None:
+        """TFLM's fixed-point logistic of each int8 value, as a 256-entry table."""
+        x, y = self.tensor(op.inputs[0]), self.tensor(op.outputs[0])
+        self.check_probability_output(op, y)
+        table = relax.const(int8_logistic.logistic_table(float(x.scale[0]), int(x.zero_point[0])))
+        self.values[op.outputs[0]] = self.emit(self.builder.call_te(int8_logistic.lookup, self.values[op.inputs[0]],
+                                                                    table, primfunc_name_hint="logistic_int8"))
+
     def softmax(self, op: Operator) -> None:
         x, y = self.tensor(op.inputs[0]), self.tensor(op.outputs[0])
-        if not (np.isclose(y.scale[0], 1 / 256) and y.zero_point[0] == INT8_MIN):
-            raise UnsupportedOpError(f"operator #{op.index} SOFTMAX: an int8 output needs scale 1/256 and zero point "
-                                     f"-128 (TFLM's), not {y.scale[0]:g} and {y.zero_point[0]}")
+        self.check_probability_output(op, y)
         depth = x.shape[-1]
         if int(np.prod(x.shape)) != depth or depth >= 512:
             raise UnsupportedOpError(f"operator #{op.index} SOFTMAX of shape {x.shape}: one row of fewer than 512 "
@@ -287,7 +300,8 @@ class _Importer:
         handlers = {"ADD": self.add, "AVERAGE_POOL_2D": self.average_pool, "CONCATENATION": self.concatenation,
                     "CONV_2D": functools.partial(self.conv, depthwise=False),
                     "DEPTHWISE_CONV_2D": functools.partial(self.conv, depthwise=True),
-                    "FULLY_CONNECTED": self.fully_connected, "MAX_POOL_2D": self.max_pool, "PAD": self.pad,
+                    "FULLY_CONNECTED": self.fully_connected, "LOGISTIC": self.logistic, "MAX_POOL_2D": self.max_pool,
+                    "PAD": self.pad,
                     "QUANTIZE": self.requantize, "RESHAPE": self.reshape, "SOFTMAX": self.softmax,
                     "SQUEEZE": self.reshape}
         handlers[op.name](op)
