@@ -132,3 +132,29 @@ def test_float_op_inside_an_int8_model_is_named(tmp_path):
     with pytest.raises(UnsupportedOpError, match="sigmoid.*float32") as err:
         compile_model(_qdq_with_float_sigmoid(tmp_path / "m.onnx"), "mps2-an386", tmp_path / "out")
     assert "Supported in int8" in str(err.value)
+
+
+def _tflm_average(windows: np.ndarray) -> np.ndarray:
+    """TFLM's int8 average pool: the raw sum over the window, divided rounding half away from zero."""
+    total, count = windows.reshape(len(windows), -1).sum(axis=1), windows[0].size
+    return np.where(total > 0, (total + count // 2) // count, -((-total + count // 2) // count))
+
+
+def test_avg_pool_rounds_ties_away_from_zero_as_tflm():
+    """Issue 15: with a 64-element window, -8160 / 64 = -127.5 is -128 in TFLM."""
+    from edgeprune.compile.int8 import _headroom
+    from edgeprune.compile.int8_kernels import avg_pool2d
+
+    rng = np.random.default_rng(0)
+    windows = np.concatenate([np.repeat([-128, -127], 32).reshape(1, 8, 8),
+                              rng.integers(-128, 128, (63, 8, 8))]).astype(np.int8)
+    left_shift = _headroom(64)
+    multiplier, shift = (int(v) for v in quantize_multiplier(np.array(1 / (64 * (1 << left_shift)))))
+    x = te.placeholder((1, 64, 8, 8), "int8", "x")
+    y = avg_pool2d(x, pool=(8, 8), strides=(8, 8), padding=(0, 0, 0, 0), input_zero_point=-128, left_shift=left_shift,
+                   multiplier=multiplier, shift=shift, requantize=Requantize(-128, -128, 127))
+    kernel = tvm.compile(te.create_prim_func([x, y]), target="llvm")
+    got = tvm.runtime.tensor(np.zeros((1, 64, 1, 1), np.int8))
+    kernel(tvm.runtime.tensor(windows[None]), got)
+    assert got.numpy().reshape(-1)[0] == -128
+    assert np.array_equal(got.numpy().reshape(-1), _tflm_average(windows.astype(np.int64)))

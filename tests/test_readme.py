@@ -28,16 +28,20 @@ def _as_tested(argv: list[str]) -> list[str]:
 
 def test_readme_commands_run_as_written_from_a_project_root(tmp_path):
     commands = [_as_tested(argv) for argv in readme_commands() if argv[1] not in SKIPPED]
-    assert [argv[1] for argv in commands] == ["targets", "zoo", "compile", "run", "compile", "quantize", "compile",
-                                              "profile", "report"]
-    (tmp_path / ".venv").symlink_to(Path(sys.prefix), target_is_directory=True)
+    assert [argv[1] for argv in commands] == ["targets", "zoo", "compile", "compile", "run", "run", "compile",
+                                              "quantize", "compile", "profile", "report"]
+    root = tmp_path / "project"  # with shared/ beside it, as the README's ../shared paths expect
+    root.mkdir()
+    (tmp_path / "shared").symlink_to(ROOT.parent / "shared", target_is_directory=True)
+    (root / ".venv").symlink_to(Path(sys.prefix), target_is_directory=True)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "EDGEPRUNE_STORE": str(tmp_path / "results.sqlite")}
     printed = {}
     for argv in commands:
-        done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+        done = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, f"{shlex.join(argv)}\n{done.stdout}\n{done.stderr}"
         printed[" ".join(argv[1:3])] = done.stdout
     assert "(ok, tolerance" in printed["run build/ic"]
+    assert "agreement with TFLM: 12 of 12 output elements exactly equal" in printed["run build/kws"]
     assert "outputs vs onnxruntime: match" in printed["profile build/digits8"]
-    assert (tmp_path / "build/ic/firmware.elf").is_file() and (tmp_path / "build/digits8/profile.elf").is_file()
-    assert (tmp_path / "build/report/report.html").is_file() and (tmp_path / "build/report/report-latency.png").is_file()
+    assert (root / "build/ic/firmware.elf").is_file() and (root / "build/digits8/profile.elf").is_file()
+    assert (root / "build/report/report.html").is_file() and (root / "build/report/report-latency.png").is_file()

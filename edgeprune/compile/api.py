@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -12,7 +13,7 @@ import tvm
 from tvm import tirx
 
 from edgeprune._atomic import atomic_directory
-from edgeprune.compile import codegen, firmware, frontend, passes
+from edgeprune.compile import codegen, firmware, frontend, passes, tflite_frontend
 from edgeprune.compile.defaults import BACKENDS, DEFAULT_STACK_BYTES, KERNEL_CHOICES, WEIGHT_LAYOUTS
 from edgeprune.compile.int8 import Layer
 from edgeprune.compile.plan import Plan, build_plan
@@ -43,6 +44,11 @@ class CompiledModel:
     @property
     def onnx(self) -> Path:
         return self.path / "model.onnx"
+
+    @property
+    def source(self) -> Path:
+        """The model file it was compiled from: model.tflite for the TFLite front end, else model.onnx."""
+        return self.path / "model.tflite" if self.manifest.get("frontend") == "tflite" else self.onnx
 
     @classmethod
     def load(cls, path: str | Path) -> "CompiledModel":
@@ -85,8 +91,35 @@ def _c_target(target: Target):
 def plan_model(onnx_model: onnx.ModelProto, tvm_target,
                options: passes.PassOptions = passes.PassOptions()) -> tuple[tvm.IRModule, Plan]:
     """Run the graph passes and plan memory: the Relax module and its execution plan."""
-    graph = passes.run_passes(frontend.to_relax(onnx_model), passes.GRAPH_PASSES, tvm_target, options)
+    return plan_graph(frontend.to_relax(onnx_model), tvm_target, options)
+
+
+def plan_graph(mod: tvm.IRModule, tvm_target,
+               options: passes.PassOptions = passes.PassOptions()) -> tuple[tvm.IRModule, Plan]:
+    """The graph passes on an imported Relax module, and its execution plan."""
+    graph = passes.run_passes(mod, passes.GRAPH_PASSES, tvm_target, options)
     return graph, build_plan(graph)
+
+
+def _import(model: Any, input_shape, tvm_target, options: passes.PassOptions):
+    """(graph, plan, edges, notes, write_source) of any model: a `.tflite` file or what
+    load_for_compile takes; notes say what the front end changed; write_source(folder) saves the
+    model file beside the firmware and returns its path."""
+    if tflite_frontend.is_tflite(model):
+        mod, *edges = tflite_frontend.import_tflite(model)
+        graph, plan = plan_graph(mod, tvm_target, options)
+        return graph, plan, edges, [], lambda folder: Path(shutil.copyfile(model, folder / "model.tflite"))
+    onnx_model, notes = frontend.load_for_compile(model, input_shape)
+    edges: tuple[list, list] = ([], [])
+    if is_quantized(onnx_model):
+        onnx_model, *edges = strip_qdq_edges(onnx_model)
+    graph, plan = plan_model(onnx_model, tvm_target, options)
+
+    def write_onnx(folder: Path) -> Path:
+        onnx.save(onnx_model, folder / "model.onnx")
+        return folder / "model.onnx"
+
+    return graph, plan, edges, notes, write_onnx
 
 
 def _tensor_entries(refs, quantization) -> list[dict]:
@@ -118,7 +151,7 @@ def compile_model(
     kernels: str = "auto",
     weights: str = "auto",
 ) -> CompiledModel:
-    """Compile `model` (ONNX path, zoo name, ModelProto or torch module with `input_shape`) for a
+    """Compile `model` (int8 .tflite or ONNX path, zoo name, ModelProto or torch module with `input_shape`) for a
     board into the folder `out`: C driver, kernels, runtime, Makefile, firmware.elf, manifest.
     An ONNX input's symbolic axes take their sizes from `input_shape` (a symbolic batch axis: 1).
     An int8 model requantizes with TFLM's `rounding`: "double" (its default) or "single".
@@ -129,17 +162,13 @@ def compile_model(
         raise EdgepruneError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     board = load_target(target)
     started = time.perf_counter()
-    onnx_model, notes = frontend.load_for_compile(model, input_shape)
-    edges: tuple[list, list] = ([], [])
-    if is_quantized(onnx_model):
-        onnx_model, *edges = strip_qdq_edges(onnx_model)
     tvm_target = board.llvm_target() if backend == "llvm" else _c_target(board)
     if kernels not in KERNEL_CHOICES:
         raise EdgepruneError(f"unknown kernels {kernels!r}; choose one of {', '.join(KERNEL_CHOICES)}")
     if weights not in WEIGHT_LAYOUTS:
         raise EdgepruneError(f"unknown weights {weights!r}; choose one of {', '.join(WEIGHT_LAYOUTS)}")
     options = passes.PassOptions(rounding=rounding, kernels=kernels, weights=weights)
-    graph, plan = plan_model(onnx_model, tvm_target, options)
+    graph, plan, edges, notes, write_source = _import(model, input_shape, tvm_target, options)
     kernel_module = passes.run_passes(_kernel_module(graph, plan), passes.KERNEL_PASSES, tvm_target, options)
     per_kernel_workspace = workspace_bytes(kernel_module)
     layers = {gv.name_hint: Layer.of(f) for gv, f in kernel_module.functions.items()}
@@ -153,13 +182,14 @@ def compile_model(
         kernels_file = _kernel_code(kernel_module, board, backend, src)
         (src / "model.c").write_text(codegen.model_source(plan, arity, workspace))
         (src / "edgeprune_model.h").write_text(codegen.model_header(plan, name, workspace, *edges))
-        onnx.save(onnx_model, folder / "model.onnx")
+        source = write_source(folder)
         (src / "ep_model_desc.c").write_text(codegen.model_descriptor(  # for profile.elf
-            plan, board.name, content_hash(folder / "model.onnx"), board.clock_hz, workspace, *edges))
+            plan, board.name, content_hash(source), board.clock_hz, workspace, *edges))
         firmware.write_project(folder, board, kernels_file, stack_bytes)
         elf = firmware.build(folder, board)
         manifest = {
             "model": name,
+            "frontend": "tflite" if source.suffix == ".tflite" else "onnx",
             "board": board.name,
             "options": {"backend": backend, "stack_bytes": stack_bytes, "rounding": rounding, "kernels": kernels,
                         "weights": weights},

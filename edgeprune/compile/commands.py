@@ -24,7 +24,8 @@ def _compile(args: argparse.Namespace) -> int:
         print("\nkernel passes (TIR):\n" + passes.describe(passes.KERNEL_PASSES))
         return 0
     if args.model is None:
-        raise EdgepruneError("name a model: an .onnx file or a zoo model (edgeprune compile --help)")
+        raise EdgepruneError("name a model: an int8 .tflite file, an .onnx file or a zoo model "
+                             "(edgeprune compile --help)")
     compiled = compile_model(args.model, args.target, args.output, backend=args.backend,
                              input_shape=args.input_shape, stack_bytes=args.stack_bytes, rounding=args.rounding,
                              kernels=args.kernels, weights=args.weights)
@@ -90,6 +91,11 @@ def _run(args: argparse.Namespace) -> int:
     print(_elf_summary(report.compiled.manifest["elf"]))
     print(f"  arena planned {mem['arena_bytes']:,} B vs liveness bound {mem['liveness_bound_bytes']:,} B; "
           f"stack used {device.stack_bytes:,} of {mem['stack_bytes']:,} B")
+    if report.reference_name == "TFLM":
+        equal, total = report.exact_matches
+        print(f"agreement with TFLM: {equal:,} of {total:,} output elements exactly equal, max |error| "
+              f"{report.max_abs_error:.0f} ({'ok' if equal == total else 'MISMATCH'})")
+        return 0 if equal == total else 1
     ok = report.relative_error <= args.rtol
     print(f"agreement with onnxruntime: max |error| {report.max_abs_error:.3g}, relative to output "
           f"scale {report.relative_error:.3g} ({'ok' if ok else 'MISMATCH'}, tolerance {args.rtol:g})")
@@ -99,10 +105,10 @@ def _run(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "compile", help="compile a model into a firmware folder for a board",
-        description="Compile an ONNX file or a zoo model (see `edgeprune zoo`) with TVM into a "
+        description="Compile an int8 .tflite file, an ONNX file or a zoo model (see `edgeprune zoo`) with TVM into a "
                     "self-contained folder: C driver, kernels, board runtime, Makefile, firmware.elf, manifest.json.",
     )
-    p.add_argument("model", nargs="?", help="an .onnx file or a zoo model name")
+    p.add_argument("model", nargs="?", help="an int8 .tflite file, an .onnx file or a zoo model name")
     p.add_argument("--target", "-t", default="mps2-an386", help="board name (edgeprune targets); default mps2-an386")
     p.add_argument("--output", "-o", type=Path, default=Path("build/model"), help="output folder (replaced atomically)")
     p.add_argument("--backend", choices=BACKENDS, default="llvm", help="kernels as an LLVM object (default) or C source")
@@ -122,9 +128,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_compile)
 
     r = subparsers.add_parser(
-        "run", help="run a compiled model on QEMU and check it against onnxruntime",
+        "run", help="run a compiled model on QEMU and check it against onnxruntime or TFLM",
         description="Boot the firmware on the board's QEMU machine with -icount shift=0, feed an input, "
-                    "compare the outputs with onnxruntime and print instructions per inference and per layer.",
+                    "compare the outputs with onnxruntime (TFLM's interpreter, element by element, for a model "
+                    "compiled from a .tflite) and print instructions per inference and per layer.",
     )
     r.add_argument("folder", type=Path, help="a folder made by edgeprune compile")
     r.add_argument("--input", type=Path, help="input tensor as .npy (default: seeded random normal)")

@@ -19,7 +19,12 @@ from edgeprune.compile.integer_guard import check_integer_only
 def host_build(model: onnx.ModelProto, rounding: str = "double") -> Callable[..., list[np.ndarray]]:
     """The graph of an ONNX model (a QDQ model with int8 edges becomes its integer graph), built
     for the host; the function returns every output."""
-    graph = check_integer_only(lower_qdq_to_integer(to_relax(model), rounding))
+    return host_graph(to_relax(model), rounding)
+
+
+def host_graph(mod: tvm.IRModule, rounding: str = "double") -> Callable[..., list[np.ndarray]]:
+    """An imported Relax module (any front end) lowered to its integer graph and built for the host."""
+    graph = check_integer_only(lower_qdq_to_integer(mod, rounding))
     main = relax.VirtualMachine(tvm.compile(graph, target="llvm"), tvm.cpu())["main"]
 
     def run(*inputs: np.ndarray) -> list[np.ndarray]:

@@ -13,7 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Sequence
 
+import numpy as np
 from tvm import te, tirx, topi
+
+from edgeprune.compile.requantize import quantize_multiplier
 
 _ROUND_BIT = 1 << 30
 
@@ -174,12 +177,25 @@ def mean(x: te.Tensor, *, axes: Sequence[int], keepdims: bool, offset: int, left
                       name="requantize")
 
 
+def _is_plain_average(count: int, left_shift: int, multiplier: int, shift: int) -> bool:
+    """Whether the rescale is 1 / (count x 2**left_shift) to Q31 rounding: the output keeps the input's scale."""
+    plain_multiplier, plain_shift = quantize_multiplier(np.array(1.0 / (count * (1 << left_shift))))
+    return int(plain_shift) == shift and abs(int(plain_multiplier) - multiplier) <= 1
+
+
+def _rounded_average(total: tirx.PrimExpr, count: int) -> tirx.PrimExpr:
+    """TFLM's int8 average: the raw sum divided by the count, rounded half away from zero."""
+    half = tirx.const(count // 2, "int32")
+    return tirx.Select(total > 0, tirx.truncdiv(total + half, count), tirx.truncdiv(total - half, count))
+
+
 def avg_pool2d(x: te.Tensor, *, pool: Sequence[int], strides: Sequence[int], padding: Sequence[int],
                input_zero_point: int, left_shift: int, multiplier: int, shift: int,
                requantize: Requantize) -> te.Tensor:
-    """Window sums padded with the zero point, less the window's zero points, shifted left by
-    `left_shift` and requantized (1/window size and 2**-left_shift are in the multiplier; padding
-    counts, as with count_include_pad)."""
+    """Window sums padded with the zero point (padding counts, as with count_include_pad). With the
+    output in the input's quantization, TFLM's arithmetic: the raw sum divided by the window size,
+    rounded half away from zero, then clamped. Else the sum less the window's zero points, shifted
+    left by `left_shift`, is requantized (1/window size and 2**-left_shift in the multiplier)."""
     batch, channels, height, width = _shape(x)
     top, left, bottom, right = padding
     padded = _pad(x, top, left, bottom, right, input_zero_point)
@@ -189,7 +205,12 @@ def avg_pool2d(x: te.Tensor, *, pool: Sequence[int], strides: Sequence[int], pad
     total = te.compute((batch, channels, out_h, out_w),
                        lambda n, c, y, w: te.sum(_int32(padded[n, c, y * strides[0] + ry, w * strides[1] + rx]),
                                                  axis=[ry, rx]), name="sum")
-    offset = pool[0] * pool[1] * input_zero_point
+    count = pool[0] * pool[1]
+    if requantize.zero_point == input_zero_point and _is_plain_average(count, left_shift, multiplier, shift):
+        low, high = (-128, 127) if requantize.low is None else (requantize.low, requantize.high)
+        return te.compute(total.shape, lambda *i: tirx.min(tirx.max(_rounded_average(total[i], count), low), high)
+                          .astype(requantize.dtype), name="average")
+    offset = count * input_zero_point
     return te.compute(total.shape, lambda *i: requantize(_shifted(total[i], offset, left_shift), multiplier, shift),
                       name="requantize")
 
@@ -228,3 +249,10 @@ def concat(*tensors: te.Tensor, axis: int, inputs: tuple[RescaleInput | None, ..
                                                                 spec.multiplier, spec.shift), name="rescale")
 
     return topi.concatenate([rescaled(t, spec) for t, spec in zip(tensors, inputs)], axis)
+
+
+def requantize(x: te.Tensor, *, input_zero_point: int, multiplier: int, shift: int,
+               requantize: Requantize) -> te.Tensor:
+    """int8 to int8 in another quantization (TFLM's QUANTIZE): (x - zero point) requantized."""
+    return te.compute(_shape(x), lambda *i: requantize(_int32(x[i]) - input_zero_point, multiplier, shift),
+                      name="requantize")

@@ -13,7 +13,7 @@ from edgeprune.compile.api import CompiledModel
 from edgeprune.errors import DeviceError, EdgepruneError
 from edgeprune.profile.devices import Measurement, open_device, parse_device_url
 from edgeprune.profile.elfsize import MemoryBreakdown
-from edgeprune.profile.run import max_abs_error, output_errors, random_inputs, reference_outputs, relative_error
+from edgeprune.profile.run import max_abs_error, output_errors, model_reference, random_inputs, relative_error
 from edgeprune.profile.store import Record, ResultsStore, content_hash
 
 DEFAULT_DEVICE = "qemu:mps2-an386"
@@ -75,7 +75,7 @@ def profile(
         raise EdgepruneError(f"{model.path} is compiled for {board}, not {url.board}; compile it for "
                              f"{url.board} or profile it on {board}")
     inputs = inputs if inputs is not None else random_inputs(model.manifest, seed)
-    model_hash = content_hash(model.onnx)
+    model_hash = content_hash(model.source)
     with open_device(url, **device_options) as dev:
         dev.prepare(model.path)
         measurement = dev.run(inputs, runs)
@@ -83,7 +83,7 @@ def profile(
         raise DeviceError(f"{url.text} runs another model ({measurement.model_id[:12]}), not "
                           f"{model.path} ({model_hash[:12]}); flash its profile.elf")
     names = [step["kernel"] for step in model.manifest["steps"]]
-    reference = reference_outputs(model.onnx, inputs)
+    reference = model_reference(model, inputs)
     match, error = outputs_match(measurement.outputs, reference)
     record = Record.from_measurement(
         measurement, model_hash=model_hash, options=model.manifest["options"], device=url.text,

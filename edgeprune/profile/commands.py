@@ -17,6 +17,8 @@ def _figure(value: float) -> str:
 
 def print_profile(report) -> None:
     """The table `edgeprune profile` prints."""
+    from edgeprune.profile.run import reference_name
+
     record, m = report.record, report.measurement
     unit = record.unit
     print(f"{report.compiled.manifest.get('model', report.compiled.path.name)} on {record.device} "
@@ -38,7 +40,7 @@ def print_profile(report) -> None:
         print(f"  RAM   {record.memory.ram_total:,} B (arena {ram['arena']:,}, workspace "
               f"{ram['workspace']:,}, stack {ram['stack']:,}, runtime {ram['runtime']:,})")
     verdict = "match" if record.outputs_match else "DIFFER"
-    print(f"  outputs vs onnxruntime: {verdict} (max abs error {record.max_abs_error:.3g}, "
+    print(f"  outputs vs {reference_name(report.compiled)}: {verdict} (max abs error {record.max_abs_error:.3g}, "
           f"relative {report.relative_error:.3g})")
     if record.id is not None:
         print(f"  stored as record {record.id}")

@@ -173,4 +173,4 @@ class QemuUserDevice(Device):
                                 timeout=self.run_timeout, cpu=self.url.options.get("cpu"))
         return Measurement(done.outputs, [t - done.timer_cost for t in done.run_ticks],
                            [round(x) for x in done.layer_instructions], done.stack_bytes, "instructions", 1.0,
-                           self.target.name, content_hash(self.model.onnx))
+                           self.target.name, content_hash(self.model.source))

@@ -46,6 +46,16 @@ class RunReport:
     def relative_error(self) -> float:
         return relative_error(self.device.outputs, self.reference)
 
+    @property
+    def reference_name(self) -> str:
+        return reference_name(self.compiled)
+
+    @property
+    def exact_matches(self) -> tuple[int, int]:
+        """(elements equal to the reference, elements) over all outputs."""
+        return (sum(int(np.sum(d == r)) for d, r in zip(self.device.outputs, self.reference)),
+                sum(int(r.size) for r in self.reference))
+
 
 def reference_outputs(model: Path | onnx.ModelProto, inputs: list[np.ndarray]) -> list[np.ndarray]:
     """onnxruntime's outputs with graph optimisations off: QDQ graphs then run as written
@@ -59,6 +69,19 @@ def reference_outputs(model: Path | onnx.ModelProto, inputs: list[np.ndarray]) -
     session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
     feeds = {spec.name: x for spec, x in zip(session.get_inputs(), inputs)}
     return session.run(None, feeds)
+
+
+def reference_name(model: CompiledModel) -> str:
+    return "TFLM" if model.manifest.get("frontend") == "tflite" else "onnxruntime"
+
+
+def model_reference(model: CompiledModel, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """The reference outputs of a compiled model: TFLM's interpreter for a `.tflite`, else onnxruntime."""
+    if model.manifest.get("frontend") == "tflite":
+        from edgeprune.profile.tflm import tflm_outputs
+
+        return tflm_outputs(model.source, inputs, len(model.manifest["outputs"]))
+    return reference_outputs(model.onnx, inputs)
 
 
 def random_inputs(manifest: dict, seed: int = 0) -> list[np.ndarray]:
@@ -84,9 +107,10 @@ def run(
     runs: int = 1, seed: int = 0, timeout: float = 120.0, cpu: str | None = None,
 ) -> RunReport:
     """Run the firmware on QEMU (bare metal: `-icount shift=0`; Linux boards: qemu-user with the
-    instruction-counting plugin, optionally on another core `cpu`) and compare with onnxruntime."""
+    instruction-counting plugin, optionally on another core `cpu`) and compare with the reference
+    (onnxruntime, or TFLM's interpreter for a model compiled from a `.tflite`)."""
     model = compiled if isinstance(compiled, CompiledModel) else CompiledModel.load(compiled)
     inputs = inputs if inputs is not None else random_inputs(model.manifest, seed)
     target = load_target(model.manifest["board"])
     device = _run_on_device(target, model, inputs, runs, timeout, cpu)
-    return RunReport(model, inputs, device, reference_outputs(model.onnx, inputs))
+    return RunReport(model, inputs, device, model_reference(model, inputs))

@@ -131,7 +131,7 @@ class SshDevice(Device):
                               f"wall clock; output:\n{tail(text)}")
         raw = self._ssh(f"cat {folder}/output.bin").stdout
         return Measurement(split_outputs(raw, self.model.manifest["outputs"]), report.run_ticks, report.layer_ticks,
-                           report.stack_bytes, "ns", 1.0, self.target.name, content_hash(self.model.onnx))
+                           report.stack_bytes, "ns", 1.0, self.target.name, content_hash(self.model.source))
 
     def _exit_status(self, stdout: str, stderr: str) -> int:
         for line in reversed(stdout.splitlines()):

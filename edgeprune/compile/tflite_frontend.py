@@ -1,0 +1,341 @@
+"""Model in: an int8 `.tflite` file becomes the Relax QDQ form that the ONNX route produces.
+
+Each TFLite operator becomes `quantize(float op(dequantize(inputs)))` with the file's own int8
+weights, per-channel scales and int32 biases as constants, which LowerQDQToInteger turns into the
+same integer-only kernels as a QDQ ONNX model. The graph keeps the ONNX route's op conventions
+(NCHW conv2d with OIHW weights, depthwise as groups = C); a 4-D TFLite tensor is held as NCHW
+inside, with permute_dims at the model's edges and around the layout-sensitive ops, so that the
+compiled model takes and returns the tensors exactly as the file declares them (NHWC, int8, its
+scale and zero point). What TFLM computes without a float equivalent (its fixed-point softmax) is
+emitted as its integer kernel directly."""
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+import tvm
+from tvm import relax
+from tvm.relax import op as R
+
+from edgeprune.compile import int8_kernels, int8_logistic, int8_softmax
+from edgeprune.compile.int8 import INT8_MAX, INT8_MIN, OPAQUE
+from edgeprune.compile.int8_kernels import Requantize
+from edgeprune.compile.qdq_edges import EdgeQuantization
+from edgeprune.compile.requantize import quantize_multiplier
+from edgeprune.compile.tflite_reader import Graph, Operator, Tensor, read_tflite
+from edgeprune.errors import UnsupportedOpError
+
+# Builtin operators and the highest version imported; each is compared with TFLM in tests/test_tflite.py.
+SUPPORTED_OPS: dict[str, int] = {
+    "ADD": 2, "AVERAGE_POOL_2D": 2, "CONCATENATION": 2, "CONV_2D": 3, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 4,
+    "LOGISTIC": 2,
+    "MAX_POOL_2D": 2, "PAD": 2, "QUANTIZE": 2, "RESHAPE": 1, "SOFTMAX": 2, "SQUEEZE": 1,
+}
+_ACTIVATIONS = {0: None, 1: (0.0, None), 2: (-1.0, 1.0), 3: (0.0, 6.0)}  # NONE, RELU, RELU_N1_TO_1, RELU6
+_TO_NCHW, _TO_NHWC = [0, 3, 1, 2], [0, 2, 3, 1]
+_NHWC_AXIS_IN_NCHW = {0: 0, 1: 2, 2: 3, 3: 1}
+
+
+def supported_ops() -> list[tuple[str, str]]:
+    """(operator, versions) of every TFLite builtin that compiles, for errors and the README."""
+    return [(name, f"1-{version}" if version > 1 else "1") for name, version in sorted(SUPPORTED_OPS.items())]
+
+
+def _supported_text() -> str:
+    return ", ".join(f"{name} v{versions}" for name, versions in supported_ops())
+
+
+def _same_padding(size: int, stride: int, kernel: int, dilation: int) -> tuple[int, int]:
+    """TFLite's SAME padding (the odd pixel after), as TFLM's ComputePaddingHeightWidth."""
+    out = (size + stride - 1) // stride
+    total = max((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+def _padding(options, x: Tensor, kernel_h: int, kernel_w: int, dilation=(1, 1)) -> tuple[int, int, int, int]:
+    """(top, left, bottom, right) of an NHWC input for SAME (padding 0) or VALID (1)."""
+    if options.Padding() != 0:
+        return 0, 0, 0, 0
+    top, bottom = _same_padding(x.shape[1], options.StrideH(), kernel_h, dilation[0])
+    left, right = _same_padding(x.shape[2], options.StrideW(), kernel_w, dilation[1])
+    return top, left, bottom, right
+
+
+def _check_types(graph: Graph, path: Path) -> None:
+    """Refuse float models and non-int8 activations with the tensor (and operator) that has them."""
+    for index in (*graph.inputs, *graph.outputs):
+        tensor = graph.tensors[index]
+        if tensor.dtype.startswith("float"):
+            raise UnsupportedOpError(
+                f"{path.name} has a {tensor.dtype} input or output ({tensor.name!r}); edgeprune compiles int8 .tflite "
+                "models with int8 inputs and outputs (the converter's full integer quantization)")
+    for op in graph.operators:
+        for index in (*op.inputs, *op.outputs):
+            tensor = graph.tensors[index] if index >= 0 else None
+            if tensor is None or tensor.data is not None:
+                continue
+            if tensor.dtype != "int8":
+                raise UnsupportedOpError(
+                    f"{tensor.dtype} activations are not supported: tensor {tensor.name!r} of operator #{op.index} "
+                    f"{op.name}; edgeprune compiles models with int8 activations")
+
+
+def _check_ops(graph: Graph) -> None:
+    for op in graph.operators:
+        if SUPPORTED_OPS.get(op.name, 0) < op.version:
+            known = "" if op.name not in SUPPORTED_OPS else f" (versions 1-{SUPPORTED_OPS[op.name]} are)"
+            raise UnsupportedOpError(f"operator #{op.index} {op.name} version {op.version} is not supported{known}; "
+                                     f"supported operators: {_supported_text()}")
+
+
+class _Importer:
+    """Builds `main` operator by operator; `values` holds each int8 tensor (4-D ones as NCHW)."""
+
+    def __init__(self, graph: Graph, builder: relax.BlockBuilder):
+        self.graph, self.builder = graph, builder
+        self.values: dict[int, relax.Expr] = {}
+
+    # ---- tensors and layouts ----
+    def tensor(self, index: int) -> Tensor:
+        return self.graph.tensors[index]
+
+    def emit(self, expr: relax.Expr) -> relax.Expr:
+        return self.builder.emit(expr)
+
+    def store(self, index: int, expr: relax.Expr) -> None:
+        """Keep `expr`, given in TFLite's layout, as tensor `index` (a 4-D tensor becomes NCHW)."""
+        self.values[index] = self.emit(R.permute_dims(expr, _TO_NCHW)) if len(self.tensor(index).shape) == 4 else expr
+
+    def tflite_layout(self, index: int) -> relax.Expr:
+        value = self.values[index]
+        return self.emit(R.permute_dims(value, _TO_NHWC)) if len(self.tensor(index).shape) == 4 else value
+
+    def dequantize(self, index: int, value: relax.Expr | None = None) -> relax.Expr:
+        t = self.tensor(index)
+        value = self.values[index] if value is None else value
+        return self.emit(R.dequantize(value, relax.const(t.scale.reshape(-1)[0], "float32"),
+                                      relax.const(int(t.zero_point.reshape(-1)[0]), "int8")))
+
+    def quantize(self, expr: relax.Expr, like: Tensor) -> relax.Expr:
+        return self.emit(R.quantize(expr, relax.const(like.scale.reshape(-1)[0], "float32"),
+                                    relax.const(int(like.zero_point.reshape(-1)[0]), "int8")))
+
+    @staticmethod
+    def bounds(op: Operator) -> tuple[float, float | None] | None:
+        """The fused activation's (low, high) in real values; None for NONE."""
+        code = op.options.FusedActivationFunction()
+        if code not in _ACTIVATIONS:
+            raise UnsupportedOpError(f"operator #{op.index} {op.name}: fused activation {code} is not supported "
+                                     "(NONE, RELU, RELU6 and RELU_N1_TO_1 are)")
+        return _ACTIVATIONS[code]
+
+    def activation(self, expr: relax.Expr, op: Operator) -> relax.Expr:
+        bounds = self.bounds(op)
+        if bounds is None:
+            return expr
+        if bounds[1] is None:
+            return self.emit(R.nn.relu(expr))
+        return self.emit(R.clip(expr, bounds[0], bounds[1]))
+
+    def int8_clamp(self, expr: relax.Expr, op: Operator, out: Tensor) -> relax.Expr:
+        """The fused activation of an op that does not rescale (a pool): a clamp of its int8 result."""
+        bounds = self.bounds(op)
+        if bounds is None:
+            return expr
+        scale, zero = float(out.scale[0]), int(out.zero_point[0])
+        low = max(INT8_MIN, zero + int(np.round(bounds[0] / scale)))
+        high = INT8_MAX if bounds[1] is None else min(INT8_MAX, zero + int(np.round(bounds[1] / scale)))
+        return self.emit(R.clip(expr, low, high))
+
+    def weight(self, data: np.ndarray, t: Tensor) -> relax.Expr:
+        """dequantize(int8 weights) with per-output-channel (axis 0) or per-tensor scales."""
+        if np.any(t.zero_point != 0):
+            raise UnsupportedOpError(f"weights {t.name!r} have a non-zero zero point; "
+                                     "TFLite int8 weights are symmetric")
+        return self.emit(R.dequantize(relax.const(data.astype(np.int8)), relax.const(t.scale.astype(np.float32)),
+                                      relax.const(np.zeros(t.scale.size, np.int8)), axis=0))
+
+    def bias(self, index: int, x: Tensor, w: Tensor, channels: int) -> relax.Expr | None:
+        if index < 0:
+            return None
+        b = self.tensor(index)
+        if b.dtype != "int32" or b.data is None:
+            raise UnsupportedOpError(f"bias {b.name!r} must be a constant int32 tensor, not {b.dtype}")
+        scale = (np.float64(x.scale[0]) * np.broadcast_to(w.scale.astype(np.float64), (channels,))).astype(np.float32)
+        return self.emit(R.dequantize(relax.const(b.data.reshape(-1)), relax.const(scale),
+                                      relax.const(np.zeros(channels, np.int32)), axis=0))
+
+    # ---- operators ----
+    def conv(self, op: Operator, depthwise: bool) -> None:
+        o = op.options
+        x, w, y = self.tensor(op.inputs[0]), self.tensor(op.inputs[1]), self.tensor(op.outputs[0])
+        # OIHW: a conv's OHWI weights, a depthwise conv's 1HW(C x multiplier)
+        kernel = w.data.transpose(3, 0, 1, 2) if depthwise else w.data.transpose(0, 3, 1, 2)
+        channels, kernel_h, kernel_w = kernel.shape[0], kernel.shape[2], kernel.shape[3]
+        groups = x.shape[3] if depthwise else x.shape[3] // w.shape[3]
+        dilation = (o.DilationHFactor(), o.DilationWFactor())
+        padding = _padding(o, x, kernel_h, kernel_w, dilation)
+        out = self.emit(R.nn.conv2d(self.dequantize(op.inputs[0]), self.weight(kernel, w),
+                                    strides=(o.StrideH(), o.StrideW()), padding=padding, dilation=dilation,
+                                    groups=groups))
+        bias = self.bias(op.inputs[2] if len(op.inputs) > 2 else -1, x, w, channels)
+        if bias is not None:
+            out = self.emit(R.add(out, self.emit(R.reshape(bias, (1, channels, 1, 1)))))
+        self.values[op.outputs[0]] = self.quantize(self.activation(out, op), y)
+
+    def fully_connected(self, op: Operator) -> None:
+        x, w, y = self.tensor(op.inputs[0]), self.tensor(op.inputs[1]), self.tensor(op.outputs[0])
+        if w.data is None or w.dtype != "int8":
+            raise UnsupportedOpError(f"operator #{op.index} FULLY_CONNECTED needs constant int8 weights")
+        outputs, depth = w.shape
+        value = self.tflite_layout(op.inputs[0])
+        rows = int(np.prod(x.shape)) // depth
+        if x.shape != (rows, depth):
+            value = self.emit(R.reshape(value, (rows, depth)))
+        weight = self.emit(R.permute_dims(self.weight(w.data, w)))
+        out = self.emit(R.matmul(self.dequantize(op.inputs[0], value), weight))
+        bias = self.bias(op.inputs[2] if len(op.inputs) > 2 else -1, x, w, outputs)
+        if bias is not None:
+            out = self.emit(R.add(out, bias))
+        out = self.quantize(self.activation(out, op), y)
+        self.store(op.outputs[0], out if y.shape == (rows, outputs) else self.emit(R.reshape(out, y.shape)))
+
+    def average_pool(self, op: Operator) -> None:
+        o = op.options
+        x, y = self.tensor(op.inputs[0]), self.tensor(op.outputs[0])
+        padding = _padding(o, x, o.FilterHeight(), o.FilterWidth())
+        if any(padding):
+            raise UnsupportedOpError(f"operator #{op.index} AVERAGE_POOL_2D pads its input (SAME padding {padding}); "
+                                     "TFLM leaves the padding out of the average, which is not supported yet")
+        pooled = self.emit(R.nn.avg_pool2d(self.dequantize(op.inputs[0]), (o.FilterHeight(), o.FilterWidth()),
+                                           (o.StrideH(), o.StrideW())))
+        # TFLM averages the raw int8 values: the output keeps the input's quantization.
+        self.values[op.outputs[0]] = self.int8_clamp(self.quantize(pooled, x), op, y)
+
+    def max_pool(self, op: Operator) -> None:
+        o = op.options
+        x, y = self.tensor(op.inputs[0]), self.tensor(op.outputs[0])
+        window = (o.FilterHeight(), o.FilterWidth())
+        pooled = self.emit(R.nn.max_pool2d(self.dequantize(op.inputs[0]), window, (o.StrideH(), o.StrideW()),
+                                           _padding(o, x, *window)))
+        # TFLM takes the largest raw int8 value (padding never wins): the input's quantization again.
+        self.values[op.outputs[0]] = self.int8_clamp(self.quantize(pooled, x), op, y)
+
+    def add(self, op: Operator) -> None:
+        """TFLM's int8 add (both inputs rescaled to twice the larger scale with 20 bits of headroom)."""
+        a, b = (self.tensor(i) for i in op.inputs)
+        if a.shape != b.shape:
+            raise UnsupportedOpError(f"operator #{op.index} ADD broadcasts {a.shape} and {b.shape}; "
+                                     "inputs of one shape are supported")
+        out = self.emit(R.add(self.dequantize(op.inputs[0]), self.dequantize(op.inputs[1])))
+        self.values[op.outputs[0]] = self.quantize(self.activation(out, op), self.tensor(op.outputs[0]))
+
+    def concatenation(self, op: Operator) -> None:
+        """Inputs joined along TFLite's (NHWC) axis. TFLM copies the raw int8 values (its converter
+        gives inputs and output one quantization), and so does this."""
+        y = self.tensor(op.outputs[0])
+        if op.options.FusedActivationFunction() != 0:
+            raise UnsupportedOpError(f"operator #{op.index} CONCATENATION with a fused activation is not supported")
+        axis = op.options.Axis() % len(y.shape)
+        if len(y.shape) == 4:
+            axis = _NHWC_AXIS_IN_NCHW[axis]
+        self.values[op.outputs[0]] = self.emit(R.concat([self.values[i] for i in op.inputs], axis=axis))
+
+    def pad(self, op: Operator) -> None:
+        """The raw int8 values padded with the output's zero point, as TFLM's PAD does."""
+        x, paddings = self.tensor(op.inputs[0]), self.tensor(op.inputs[1])
+        if paddings.data is None:
+            raise UnsupportedOpError(f"operator #{op.index} {op.name} needs constant paddings")
+        widths = paddings.data.reshape(len(x.shape), 2).astype(int)
+        if len(x.shape) == 4:
+            widths = widths[_TO_NCHW]
+        self.values[op.outputs[0]] = self.emit(R.nn.pad(self.values[op.inputs[0]], widths.reshape(-1).tolist(),
+                                                        pad_value=int(self.tensor(op.outputs[0]).zero_point[0])))
+
+    def requantize(self, op: Operator) -> None:
+        """QUANTIZE from int8 to int8: TFLM's Requantize, x - zero point times input/output scale as Q31."""
+        x, y = self.tensor(op.inputs[0]), self.tensor(op.outputs[0])
+        multiplier, shift = (int(v) for v in quantize_multiplier(np.float64(x.scale[0]) / np.float64(y.scale[0])))
+        compute = functools.partial(int8_kernels.requantize, input_zero_point=int(x.zero_point[0]),
+                                    multiplier=multiplier, shift=shift,
+                                    requantize=Requantize(int(y.zero_point[0]), INT8_MIN, INT8_MAX))
+        self.values[op.outputs[0]] = self.emit(self.builder.call_te(compute, self.values[op.inputs[0]],
+                                                                    primfunc_name_hint="requantize_int8"))
+
+    def reshape(self, op: Operator) -> None:
+        """RESHAPE or SQUEEZE: TFLite's (NHWC) element order into the output's declared shape."""
+        shape = self.tensor(op.outputs[0]).shape
+        self.store(op.outputs[0], self.emit(R.reshape(self.tflite_layout(op.inputs[0]), shape)))
+
+    @staticmethod
+    def check_probability_output(op: Operator, y: Tensor) -> None:
+        if not (np.isclose(y.scale[0], 1 / 256) and y.zero_point[0] == INT8_MIN):
+            raise UnsupportedOpError(f"operator #{op.index} {op.name}: an int8 output needs scale 1/256 and zero "
+                                     f"point -128 (TFLM's), not {y.scale[0]:g} and {y.zero_point[0]}")
+
+    def logistic(self, op: Operator) -> None:
+        """TFLM's fixed-point logistic of each int8 value, as a 256-entry table."""
+        x, y = self.tensor(op.inputs[0]), self.tensor(op.outputs[0])
+        self.check_probability_output(op, y)
+        table = relax.const(int8_logistic.logistic_table(float(x.scale[0]), int(x.zero_point[0])))
+        self.values[op.outputs[0]] = self.emit(self.builder.call_te(int8_logistic.lookup, self.values[op.inputs[0]],
+                                                                    table, primfunc_name_hint="logistic_int8"))
+
+    def softmax(self, op: Operator) -> None:
+        x, y = self.tensor(op.inputs[0]), self.tensor(op.outputs[0])
+        self.check_probability_output(op, y)
+        depth = x.shape[-1]
+        if int(np.prod(x.shape)) != depth or depth >= 512:
+            raise UnsupportedOpError(f"operator #{op.index} SOFTMAX of shape {x.shape}: one row of fewer than 512 "
+                                     "elements is supported")
+        table = int8_softmax.exp_table(*int8_softmax.softmax_parameters(float(op.options.Beta()), float(x.scale[0])))
+        row = self.emit(R.reshape(self.tflite_layout(op.inputs[0]), (depth,)))
+        out = self.emit(self.builder.call_te(int8_softmax.softmax, row, relax.const(table),
+                                             primfunc_name_hint="softmax_int8", primfunc_attrs={"op_pattern": OPAQUE}))
+        out = self.emit(R.reshape(out, y.shape))
+        self.store(op.outputs[0], out)
+
+    def convert(self, op: Operator) -> None:
+        handlers = {"ADD": self.add, "AVERAGE_POOL_2D": self.average_pool, "CONCATENATION": self.concatenation,
+                    "CONV_2D": functools.partial(self.conv, depthwise=False),
+                    "DEPTHWISE_CONV_2D": functools.partial(self.conv, depthwise=True),
+                    "FULLY_CONNECTED": self.fully_connected, "LOGISTIC": self.logistic, "MAX_POOL_2D": self.max_pool,
+                    "PAD": self.pad,
+                    "QUANTIZE": self.requantize, "RESHAPE": self.reshape, "SOFTMAX": self.softmax,
+                    "SQUEEZE": self.reshape}
+        handlers[op.name](op)
+
+
+def _edge(t: Tensor) -> EdgeQuantization:
+    if t.dtype != "int8" or t.scale.size != 1:
+        raise UnsupportedOpError(f"model input/output {t.name!r} must be a per-tensor quantized int8 tensor, "
+                                 f"not {t.dtype}")
+    return EdgeQuantization(t.name, float(t.scale[0]), int(t.zero_point[0]))
+
+
+def import_tflite(path: str | Path) -> tuple[tvm.IRModule, list[EdgeQuantization], list[EdgeQuantization]]:
+    """The IRModule of an int8 `.tflite` file in QDQ form, with its input and output quantization."""
+    path = Path(path)
+    graph = read_tflite(path)
+    _check_types(graph, path)
+    _check_ops(graph)
+    inputs, outputs = [_edge(graph.tensors[i]) for i in graph.inputs], [_edge(graph.tensors[i]) for i in graph.outputs]
+    builder = relax.BlockBuilder()
+    importer = _Importer(graph, builder)
+    params = [relax.Var(f"input_{n}", relax.TensorType(list(graph.tensors[i].shape), "int8"))
+              for n, i in enumerate(graph.inputs)]
+    with builder.function("main", params):
+        with builder.dataflow():
+            for index, param in zip(graph.inputs, params):
+                importer.store(index, param)
+            for op in graph.operators:
+                importer.convert(op)
+            results = [builder.emit_output(importer.tflite_layout(i)) for i in graph.outputs]
+        builder.emit_func_output(results[0] if len(results) == 1 else relax.Tuple(results))
+    return builder.get(), inputs, outputs
+
+
+def is_tflite(model) -> bool:
+    return isinstance(model, (str, Path)) and Path(model).suffix == ".tflite"
+

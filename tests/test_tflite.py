@@ -1,0 +1,384 @@
+"""int8 `.tflite` models: the MLPerf Tiny KWS and AD models compiled from their files equal TFLite
+Micro's interpreter bit for bit (on the host build of the integer graph and on QEMU), the C API
+takes and returns the file's tensors, bad files are clear errors, and the README's op table is
+the code's. The models come from ../shared/models (beside the project root, as in CI)."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tflite
+
+import edgeprune
+from edgeprune.cli import main
+from edgeprune.compile import op_tables
+from edgeprune.compile.host import host_graph
+from edgeprune.compile.tflite_frontend import SUPPORTED_OPS, import_tflite
+from edgeprune.errors import EdgepruneError, UnsupportedOpError
+from edgeprune.profile.run import run
+from edgeprune.profile.tflm import tflm_outputs
+
+MODELS = Path(__file__).resolve().parents[1].parent / "shared" / "models"
+KWS, AD = MODELS / "kws_ref_model.tflite", MODELS / "ad01_int8.tflite"
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _digits(shape: tuple[int, ...], count: int) -> list[np.ndarray]:
+    """scikit-learn digits resized to the input (NHWC or flat), their [0, 1] spread over int8's range."""
+    from edgeprune.models.data import digits
+
+    flat = len(shape) == 2
+    images = digits((1, shape[1]) if flat else (1, shape[3], shape[1], shape[2])).x_test[:count]
+    images = images if flat else images.transpose(0, 2, 3, 1)
+    return [np.round(image * 255 - 128).astype(np.int8).reshape(shape) for image in images]
+
+
+def _inputs(shape: tuple[int, ...], count: int, seed: int) -> list[np.ndarray]:
+    """`count` seeded random int8 tensors, two digits-derived ones, then the saturating extremes."""
+    rng = np.random.default_rng(seed)
+    return ([rng.integers(-128, 128, shape).astype(np.int8) for _ in range(count)] + _digits(shape, 2)
+            + [np.full(shape, value, np.int8) for value in (-128, 127)])
+
+
+@pytest.mark.parametrize("path, shape", [(KWS, (1, 49, 10, 1)), (AD, (1, 640))])
+def test_integer_graph_equals_tflm_bit_for_bit(path, shape):
+    """The imported integer graph, built for the host, on 40 random and 2 extreme inputs."""
+    host = host_graph(import_tflite(path)[0])
+    for x in _inputs(shape, 40, seed=1):
+        assert np.array_equal(host(x)[0], tflm_outputs(path, [x], 1)[0])
+
+
+def _cut_after(path: Path, operator: int, out: Path) -> Path:
+    """The model with its (single) output moved to `operator`'s output tensor: TFLM keeps a graph
+    output alive, so its interpreter reports that intermediate tensor."""
+    buf = bytearray(path.read_bytes())
+    model = tflite.Model.GetRootAsModel(bytes(buf), 0)
+    graph = model.Subgraphs(0)
+    tensor = graph.Operators(operator).Outputs(0)
+    outputs = graph._tab.Vector(_field(graph, 8) - graph._tab.Pos)  # subgraph.outputs, an int32 vector
+    buf[outputs:outputs + 4] = int(tensor).to_bytes(4, "little", signed=True)
+    out.write_bytes(bytes(buf))
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path, shape", [(KWS, (1, 49, 10, 1)), (AD, (1, 640))])
+def test_every_intermediate_tensor_equals_tflm(tmp_path, path, shape):
+    """The model cut after each operator: the host build of the integer graph equals TFLM there."""
+    count = tflite.Model.GetRootAsModel(path.read_bytes(), 0).Subgraphs(0).OperatorsLength()
+    inputs = _inputs(shape, 2, seed=3)
+    for operator in range(count - 1):
+        cut = _cut_after(path, operator, tmp_path / f"cut{operator}.tflite")
+        host = host_graph(import_tflite(cut)[0])
+        for x in inputs:
+            assert np.array_equal(host(x)[0], tflm_outputs(cut, [x], 1)[0]), f"{path.name} after operator #{operator}"
+
+
+# ---- op variants: the KWS model edited with the schema's object API, each against TFLM ----
+def _schema():
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+    return schema
+
+
+def _edited(tmp_path: Path, name: str, edit) -> Path:
+    import flatbuffers
+
+    model = _schema().ModelT.InitFromPackedBuf(KWS.read_bytes(), 0)
+    edit(model, model.subgraphs[0])
+    builder = flatbuffers.Builder(0)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    path = tmp_path / f"{name}.tflite"
+    path.write_bytes(bytes(builder.Output()))
+    return path
+
+
+POOL = 9  # KWS's AVERAGE_POOL_2D, on a (1, 25, 5, 64) input
+
+
+def _max_pool(model, graph, window=None, activation=0):
+    op = graph.operators[POOL]
+    code = model.operatorCodes[op.opcodeIndex]
+    code.builtinCode = code.deprecatedBuiltinCode = tflite.BuiltinOperator.MAX_POOL_2D
+    op.builtinOptions.fusedActivationFunction = activation
+    if window is not None:  # 3x3, stride 2, SAME: odd sizes and padding; the model then ends at the pool
+        o = op.builtinOptions
+        o.filterHeight = o.filterWidth = 3
+        o.strideH = o.strideW = 2
+        o.padding = tflite.Padding.SAME
+        graph.tensors[op.outputs[0]].shape = [1, 13, 3, 64]
+        graph.outputs = [op.outputs[0]]
+        graph.operators = graph.operators[:POOL + 1]
+
+
+def _activation(op_index: int, activation: int, last: bool = False):
+    """The fused `activation` on operator `op_index`; `last`: the model then ends there."""
+    def edit(_model, graph):
+        graph.operators[op_index].builtinOptions.fusedActivationFunction = activation
+        if last:
+            graph.outputs = [graph.operators[op_index].outputs[0]]
+            graph.operators = graph.operators[:op_index + 1]
+    return edit
+
+
+def _per_tensor_depthwise(_model, graph):
+    quantization = graph.tensors[graph.operators[1].inputs[1]].quantization
+    quantization.scale, quantization.zeroPoint = [float(max(quantization.scale))], [0]
+
+
+def _code(model, builtin: int, version: int) -> int:
+    """Index of a new operator code for `builtin`."""
+    code = _schema().OperatorCodeT()
+    code.builtinCode = code.deprecatedBuiltinCode = builtin
+    code.version = version
+    model.operatorCodes.append(code)
+    return len(model.operatorCodes) - 1
+
+
+def _int8_tensor(graph, shape: list[int], name: bytes, quantization=None, scale: float = 0.0,
+                 zero_point: int = 0) -> int:
+    """Index of a new int8 activation tensor, with `quantization` or a per-tensor scale and zero point."""
+    schema = _schema()
+    tensor = schema.TensorT()
+    tensor.shape, tensor.type, tensor.buffer, tensor.name = shape, tflite.TensorType.INT8, 0, name
+    if quantization is None:
+        quantization = schema.QuantizationParametersT()
+        quantization.scale, quantization.zeroPoint = [scale], [zero_point]
+    tensor.quantization = quantization
+    graph.tensors.append(tensor)
+    return len(graph.tensors) - 1
+
+
+def _end_with(model, graph, after: int, builtin: int, version: int, inputs: list[int], output: int,
+              options_type: int = 0, options=None) -> None:
+    """Keep operators 0..`after`, then the new operator, whose output becomes the model's output."""
+    op = _schema().OperatorT()
+    op.opcodeIndex, op.inputs, op.outputs = _code(model, builtin, version), inputs, [output]
+    op.builtinOptionsType, op.builtinOptions = options_type, options
+    graph.operators = graph.operators[:after + 1] + [op]
+    graph.outputs = [output]
+
+
+def _residual_add(model, graph, activation=0):
+    """ADD of the depthwise convolution #3 and its input, as the model's output (quantization of its own)."""
+    first, second = graph.operators[3].inputs[0], graph.operators[3].outputs[0]
+    scale = 1.3 * max(graph.tensors[i].quantization.scale[0] for i in (first, second))
+    options = _schema().AddOptionsT()
+    options.fusedActivationFunction = activation
+    _end_with(model, graph, 3, tflite.BuiltinOperator.ADD, 2, [first, second],
+              _int8_tensor(graph, [1, 25, 5, 64], b"residual", scale=scale, zero_point=-11),
+              tflite.BuiltinOptions.AddOptions, options)
+
+
+def _concatenation(axis: int):
+    """The pointwise convolution #2's output joined with itself along `axis`, as the model's output."""
+    def edit(model, graph):
+        source = graph.operators[2].outputs[0]
+        shape = list(graph.tensors[source].shape)
+        shape[axis] *= 2
+        options = _schema().ConcatenationOptionsT()
+        options.axis = axis - 4 if axis == 3 else axis  # a negative axis too
+        _end_with(model, graph, 2, tflite.BuiltinOperator.CONCATENATION, 2, [source, source],
+                  _int8_tensor(graph, shape, b"joined", graph.tensors[source].quantization),
+                  tflite.BuiltinOptions.ConcatenationOptions, options)
+    return edit
+
+
+def _pad(model, graph):
+    """PAD of the pointwise convolution #2's output, every axis unevenly (channels too), as the output."""
+    schema = _schema()
+    source = graph.operators[2].outputs[0]
+    buffer, paddings = schema.BufferT(), schema.TensorT()
+    buffer.data = list(np.array([[0, 0], [1, 2], [0, 1], [3, 0]], np.int32).tobytes())
+    model.buffers.append(buffer)
+    paddings.shape, paddings.type, paddings.name = [4, 2], tflite.TensorType.INT32, b"paddings"
+    paddings.buffer = len(model.buffers) - 1
+    graph.tensors.append(paddings)
+    _end_with(model, graph, 2, tflite.BuiltinOperator.PAD, 2, [source, len(graph.tensors) - 1],
+              _int8_tensor(graph, [1, 28, 6, 67], b"padded", graph.tensors[source].quantization),
+              tflite.BuiltinOptions.PadOptions, schema.PadOptionsT())
+
+
+def _squeeze(model, graph):
+    """KWS's RESHAPE (1, 1, 1, 64) -> (1, 64) as a SQUEEZE of axes 1 and 2."""
+    op = graph.operators[10]
+    op.opcodeIndex, op.inputs = _code(model, tflite.BuiltinOperator.SQUEEZE, 1), op.inputs[:1]
+    op.builtinOptionsType, op.builtinOptions = tflite.BuiltinOptions.SqueezeOptions, _schema().SqueezeOptionsT()
+    op.builtinOptions.squeezeDims = [1, 2]
+
+
+def _requantize(model, graph):
+    """QUANTIZE (int8 to int8) of the pointwise convolution #2's output to a scale of its own, as the output."""
+    source = graph.operators[2].outputs[0]
+    scale = graph.tensors[source].quantization.scale[0] * 0.77
+    _end_with(model, graph, 2, tflite.BuiltinOperator.QUANTIZE, 2, [source],
+              _int8_tensor(graph, [1, 25, 5, 64], b"requantized", scale=scale, zero_point=9))
+
+
+def _logistic(model, graph):
+    """LOGISTIC of the model's input (every int8 value), as the only operator."""
+    _end_with(model, graph, -1, tflite.BuiltinOperator.LOGISTIC, 2, [graph.inputs[0]],
+              _int8_tensor(graph, [1, 49, 10, 1], b"probability", scale=1 / 256, zero_point=-128))
+
+
+VARIANTS = {
+    "logistic": _logistic,
+    "quantize_int8_to_int8": _requantize,
+    "squeeze": _squeeze,
+    "pad": _pad,
+    "concatenation_channels": _concatenation(3),
+    "concatenation_height": _concatenation(1),
+    "concatenation_width": _concatenation(2),
+    "add": _residual_add,
+    "add_relu6": lambda m, g: _residual_add(m, g, tflite.ActivationFunctionType.RELU6),
+    "max_pool": _max_pool,
+    "max_pool_3x3_s2_same_relu6": lambda m, g: _max_pool(m, g, 3, tflite.ActivationFunctionType.RELU6),
+    "avg_pool_relu6": _activation(POOL, tflite.ActivationFunctionType.RELU6, last=True),
+    "conv_relu6": _activation(0, tflite.ActivationFunctionType.RELU6),
+    "conv_relu_n1_to_1": _activation(2, tflite.ActivationFunctionType.RELU_N1_TO_1),
+    "depthwise_relu6": _activation(1, tflite.ActivationFunctionType.RELU6, last=True),
+    "depthwise_per_tensor": _per_tensor_depthwise,
+    "fully_connected_relu": _activation(11, tflite.ActivationFunctionType.RELU),
+}
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_op_variant_equals_tflm(tmp_path, name):
+    path = _edited(tmp_path, name, VARIANTS[name])
+    host = host_graph(import_tflite(path)[0])
+    for x in _inputs((1, 49, 10, 1), 3, seed=4):
+        expected = tflm_outputs(path, [x], 1)[0]
+        assert np.array_equal(host(x)[0], expected)
+
+
+@pytest.mark.qemu
+@pytest.mark.slow
+@pytest.mark.parametrize("path", [KWS, AD])
+def test_mlperf_tiny_model_on_m4_equals_tflm(compiled, path):
+    model = compiled(path)
+    spec = model.manifest["inputs"][0]
+    for x in _inputs(tuple(spec["shape"]), 10, seed=2):
+        report = run(model, [x])
+        assert report.reference_name == "TFLM"
+        equal, total = report.exact_matches
+        assert equal == total, f"{path.name}: {equal}/{total} equal"
+
+
+@pytest.mark.qemu
+def test_run_command_reports_exact_matches_with_tflm(compiled, capsys):
+    model = compiled(AD)
+    assert main(["run", str(model.path)]) == 0
+    assert "agreement with TFLM: 640 of 640 output elements exactly equal, max |error| 0 (ok)" in capsys.readouterr().out
+
+
+def test_c_api_keeps_the_file_tensors(compiled):
+    """Input and output exactly as the .tflite declares them: NHWC shape, int8, scale, zero point."""
+    model = compiled(KWS)
+    graph = tflite.Model.GetRootAsModel(KWS.read_bytes(), 0).Subgraphs(0)
+    edges = ((model.manifest["inputs"][0], graph.Inputs(0)), (model.manifest["outputs"][0], graph.Outputs(0)))
+    for entry, index in edges:
+        tensor = graph.Tensors(index)
+        assert entry["shape"] == tensor.ShapeAsNumpy().tolist() and entry["dtype"] == "int8"
+        assert entry["scale"] == float(tensor.Quantization().Scale(0))
+        assert entry["zero_point"] == int(tensor.Quantization().ZeroPoint(0))
+    assert model.manifest["frontend"] == "tflite" and model.source.read_bytes() == KWS.read_bytes()
+    assert "softmax_int8" in {step["kernel"] for step in model.manifest["steps"]}
+
+
+def test_python_api_compiles_a_tflite(tmp_path):
+    model = edgeprune.compile(str(AD), "mps2-an386", tmp_path / "ad")
+    assert model.elf.is_file() and model.manifest["inputs"][0]["shape"] == [1, 640]
+
+
+# ---- bad files: each a one-line error, nothing written ----
+def _field(table, slot: int) -> int:
+    """Absolute byte position of a flatbuffer table's field (its vtable slot), which must be present."""
+    offset = table._tab.Offset(slot)
+    assert offset, "field not stored"
+    return table._tab.Pos + offset
+
+
+def _patched(tmp_path: Path, edit) -> Path:
+    buf = bytearray(KWS.read_bytes())
+    edit(buf, tflite.Model.GetRootAsModel(bytes(buf), 0))
+    path = tmp_path / "patched.tflite"
+    path.write_bytes(bytes(buf))
+    return path
+
+
+def _softmax_code(model):
+    return next(model.OperatorCodes(i) for i in range(model.OperatorCodesLength())
+                if model.OperatorCodes(i).BuiltinCode() == tflite.BuiltinOperator.SOFTMAX)
+
+
+def _set_builtin(buf: bytearray, model, builtin: int) -> None:
+    code = _softmax_code(model)
+    buf[_field(code, 4)] = builtin  # deprecated_builtin_code (int8); this file stores no builtin_code
+
+
+def _set_version(buf: bytearray, model, version: int) -> None:
+    code = _softmax_code(model)
+    buf[_field(code, 8):_field(code, 8) + 4] = version.to_bytes(4, "little")
+
+
+def _set_types(buf: bytearray, model, new: int, only_input: bool = False) -> None:
+    """Retype the int8 activations (tensors without data) to `new`: all of them, or the input only."""
+    graph = model.Subgraphs(0)
+    indices = [graph.Inputs(0)] if only_input else range(graph.TensorsLength())
+    for index in indices:
+        tensor = graph.Tensors(index)
+        if tensor.Type() == tflite.TensorType.INT8 and not model.Buffers(tensor.Buffer()).DataLength():
+            buf[_field(tensor, 6)] = new
+
+
+def _refused(path: Path, tmp_path: Path, error=EdgepruneError) -> str:
+    out = tmp_path / "out"
+    with pytest.raises(error) as err:
+        edgeprune.compile(str(path), "mps2-an386", out)
+    assert not out.exists()
+    assert "\n" not in str(err.value)
+    return str(err.value)
+
+
+def test_unsupported_op_names_op_version_index_and_supported(tmp_path):
+    message = _refused(_patched(tmp_path, lambda b, m: _set_builtin(b, m, tflite.BuiltinOperator.TANH)),
+                       tmp_path, UnsupportedOpError)
+    assert message.startswith("operator #12 TANH version 2 is not supported; supported operators: ")
+    assert all(f"{op} v1" in message for op in SUPPORTED_OPS)
+
+
+def test_unsupported_op_version_is_named(tmp_path):
+    message = _refused(_patched(tmp_path, lambda b, m: _set_version(b, m, 3)), tmp_path, UnsupportedOpError)
+    assert message.startswith("operator #12 SOFTMAX version 3 is not supported (versions 1-2 are)")
+
+
+def test_int16_activations_are_refused(tmp_path):
+    path = _patched(tmp_path, lambda b, m: _set_types(b, m, tflite.TensorType.INT16, True))
+    message = _refused(path, tmp_path, UnsupportedOpError)
+    assert message.startswith("int16 activations are not supported: tensor ") and "operator #0 CONV_2D" in message
+
+
+def test_float_model_is_refused(tmp_path):
+    path = _patched(tmp_path, lambda b, m: _set_types(b, m, tflite.TensorType.FLOAT32))
+    message = _refused(path, tmp_path, UnsupportedOpError)
+    assert message.startswith("patched.tflite has a float32 input or output ('input_1'); edgeprune compiles int8")
+
+
+@pytest.mark.parametrize("cut", [KWS.stat().st_size // 2, 1000])
+def test_truncated_file_is_refused(tmp_path, cut):
+    path = tmp_path / "cut.tflite"
+    path.write_bytes(KWS.read_bytes()[:cut])
+    assert "truncated or corrupt TFLite file" in _refused(path, tmp_path)
+
+
+def test_not_a_tflite_file_is_refused_by_the_cli(tmp_path, capsys):
+    path = tmp_path / "noise.tflite"
+    path.write_bytes(np.random.default_rng(0).integers(0, 256, 4000, dtype=np.uint8).tobytes())
+    assert main(["compile", str(path), "-o", str(tmp_path / "out")]) == 2
+    assert "is not a TFLite flatbuffer (no 'TFL3' identifier)" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_readme_op_table_is_generated_from_the_code():
+    text = README.read_text()
+    start, end = text.index(op_tables.TABLE_START), text.index(op_tables.TABLE_END) + len(op_tables.TABLE_END)
+    assert text[start:end] == op_tables.markdown()
