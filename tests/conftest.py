@@ -1,12 +1,26 @@
 """Shared fixtures: compiled models are cached per test session (compiling costs seconds)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Callable
 
 import pytest
 
-from edgeprune.compile.api import CompiledModel, compile_model
+# One compute thread per test process (CI runs two xdist workers on two cores): more threads only
+# spin against each other on these small models. Before torch loads, and inherited by the CLI
+# subprocesses tests start; an OMP_NUM_THREADS or TVM_NUM_THREADS already set is kept.
+THREADS = int(os.environ.setdefault("OMP_NUM_THREADS", "1"))
+os.environ.setdefault("TVM_NUM_THREADS", str(THREADS))
+
+from edgeprune.compile.api import CompiledModel, compile_model  # noqa: E402
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """torch may have been loaded before the variable was set (by a plugin): set its count too."""
+    import torch
+
+    torch.set_num_threads(THREADS)
 
 
 @pytest.fixture(scope="session")
