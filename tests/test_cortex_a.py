@@ -34,6 +34,7 @@ def test_zoo_model_matches_onnxruntime(compiled, board, name):
     assert report.device.cpu == load_target(board).qemu_cpu
 
 
+@pytest.mark.slow
 @pytest.mark.xdist_group("cortex-a-int8")  # both boards on one worker: one host build per model
 @pytest.mark.parametrize("board", BOARDS)
 @pytest.mark.parametrize("name", zoo.model_names())

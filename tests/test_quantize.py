@@ -92,6 +92,7 @@ def test_sqnr_one_row_per_quantized_tensor_worst_first(minmax):
     assert len(minmax.table().splitlines()) == len(dequantize) + 1
 
 
+@pytest.mark.slow  # three calibrations, entropy the costliest
 def test_methods_give_different_scales(float_file, minmax, tmp_path):
     scales = {}
     for method in ("minmax", "percentile", "entropy"):
