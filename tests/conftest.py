@@ -1,12 +1,30 @@
 """Shared fixtures: compiled models are cached per test session (compiling costs seconds)."""
 from __future__ import annotations
 
+import hashlib
+import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+import onnx
 import pytest
 
-from edgeprune.compile.api import CompiledModel, compile_model
+# One compute thread per test process (CI runs two xdist workers on two cores): more threads only
+# spin against each other on these small models. Before torch loads, and inherited by the CLI
+# subprocesses tests start; an OMP_NUM_THREADS or TVM_NUM_THREADS already set is kept.
+THREADS = int(os.environ.setdefault("OMP_NUM_THREADS", "1"))
+os.environ.setdefault("TVM_NUM_THREADS", str(THREADS))
+
+from edgeprune.compile.api import CompiledModel, compile_model  # noqa: E402
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """torch may have been loaded before the variable was set (by a plugin): set its count too."""
+    import torch
+
+    torch.set_num_threads(THREADS)
 
 
 @pytest.fixture(scope="session")
@@ -36,8 +54,29 @@ def quantized(tmp_path_factory) -> Callable[[str], Path]:
     def get(name: str) -> Path:
         if name not in cache:
             out = tmp_path_factory.mktemp("quantized") / f"{name}.int8.onnx"
-            cache[name] = quantize(name, "digits", out, train_epochs=0, samples=32, write_report=False).output
+            # The file depends on the calibration only: evaluate on a few samples (the full split is 360).
+            cache[name] = quantize(name, "digits", out, train_epochs=0, samples=32, eval_samples=8,
+                                   write_report=False).output
         return cache[name]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def host_reference() -> Callable[[CompiledModel, Sequence[np.ndarray]], list[np.ndarray]]:
+    """host_reference(model, inputs) -> compile.host.host_outputs(model, inputs), with the host build
+    (tens of seconds for a zoo model) made once per graph and rounding, whatever the board."""
+    from edgeprune.compile.host import host_build
+
+    cache: dict[tuple[str, str], Callable[..., list[np.ndarray]]] = {}
+
+    def get(model: CompiledModel, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        graph = onnx.load(model.onnx)
+        rounding = model.manifest.get("options", {}).get("rounding", "double")
+        key = (hashlib.sha256(graph.SerializeToString()).hexdigest(), rounding)
+        if key not in cache:
+            cache[key] = host_build(graph, rounding)
+        return cache[key](*inputs)
 
     return get
 

@@ -37,6 +37,7 @@ def test_run_on_a_folder_that_is_not_compiled(capsys, tmp_path):
 
 
 @pytest.mark.qemu
+@pytest.mark.slow  # two fresh interpreters import torch and TVM
 def test_compile_then_run_from_the_shell(tmp_path):
     out = tmp_path / "digits"
     edgeprune = [sys.executable, "-m", "edgeprune.cli"]

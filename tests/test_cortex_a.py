@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from edgeprune.cli import main as cli_main
-from edgeprune.compile.host import host_outputs
 from edgeprune.errors import EdgepruneError, ToolchainMissingError, UnknownTargetError
 from edgeprune.models import zoo
 from edgeprune.profile.linux_app import IllegalInstructionError
@@ -35,14 +34,16 @@ def test_zoo_model_matches_onnxruntime(compiled, board, name):
     assert report.device.cpu == load_target(board).qemu_cpu
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("cortex-a-int8")  # both boards on one worker: one host build per model
 @pytest.mark.parametrize("board", BOARDS)
 @pytest.mark.parametrize("name", zoo.model_names())
-def test_int8_zoo_model_equals_the_host_build_bit_for_bit(quantized, compiled, board, name):
+def test_int8_zoo_model_equals_the_host_build_bit_for_bit(quantized, compiled, host_reference, board, name):
     model = compiled(quantized(name), board)
     x = random_inputs(model.manifest, seed=3)
     first, second = (run(model, x, runs=2).device for _ in range(2))
     assert [o.dtype for o in first.outputs] == [np.dtype(np.int8)] * len(first.outputs)
-    for got, expected in zip(first.outputs, host_outputs(model, x), strict=True):
+    for got, expected in zip(first.outputs, host_reference(model, x), strict=True):
         assert np.array_equal(got, expected)
     # Exact counts: two inferences in one process, and two processes, count the same.
     assert first.run_ticks[0] == first.run_ticks[1] > 0

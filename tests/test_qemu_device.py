@@ -43,15 +43,8 @@ def test_socket_path_matches_reference_and_repeats_exactly(compiled, board):
     assert all(np.array_equal(a, b) for a, b in zip(first.outputs, second.outputs))
 
 
-def test_int8_model_matches_reference(tmp_path_factory, compiled):
-    from edgeprune.quantize import quantize
-
-    onnx_path = tmp_path_factory.mktemp("int8") / "digits_int8.onnx"
-    try:
-        quantize("digits_cnn", "digits", onnx_path, train_epochs=0)
-        model = compiled(onnx_path, "mps2-an386")
-    except Exception as exc:  # int8 lowering is still being finished in the compile stage
-        pytest.skip(f"the int8 digits CNN does not quantize and compile yet: {type(exc).__name__}: {exc}")
+def test_int8_model_matches_reference(quantized, compiled):
+    model = compiled(quantized("digits_cnn"), "mps2-an386")  # the build tests/test_int8.py runs too
     inputs = random_inputs(model.manifest, seed=1)
     measured = _measure_once(model, "mps2-an386", inputs, runs=2)
     reference = reference_outputs(model.onnx, inputs)

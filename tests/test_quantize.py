@@ -13,17 +13,11 @@ from onnx import numpy_helper
 from edgeprune.cli import main
 from edgeprune.models import data, zoo
 from edgeprune.models.export import to_onnx
-from edgeprune.models.train import Recipe, train
 from edgeprune.quantize import quantize
 from edgeprune.quantize.api import report_path
 
 SHAPE = zoo.input_shape("digits_cnn")
-
-
-@pytest.fixture(scope="module")
-def trained():
-    ds = data.digits(SHAPE)
-    return train(zoo.build_model("digits_cnn"), ds.x_train, ds.y_train, Recipe(epochs=8))
+pytestmark = pytest.mark.xdist_group("quantize")  # one worker builds the module's fixtures
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +92,7 @@ def test_sqnr_one_row_per_quantized_tensor_worst_first(minmax):
     assert len(minmax.table().splitlines()) == len(dequantize) + 1
 
 
+@pytest.mark.slow  # three calibrations, entropy the costliest
 def test_methods_give_different_scales(float_file, minmax, tmp_path):
     scales = {}
     for method in ("minmax", "percentile", "entropy"):

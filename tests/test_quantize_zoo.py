@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
+import pytest
 from onnx import numpy_helper
 
 from edgeprune.quantize import quantize
 
 
+@pytest.mark.slow  # four models quantized and evaluated
 def test_mlperf_tiny_models_quantize_without_float_islands(tmp_path):
     ops = {}
     for name in ("ic_resnet8", "kws_dscnn", "vww_mobilenet", "ad_autoencoder"):

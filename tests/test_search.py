@@ -15,7 +15,7 @@ from edgeprune.search import api
 from edgeprune.search.cache import MeasurementCache
 from edgeprune.search.results import dominates
 
-pytestmark = pytest.mark.qemu
+pytestmark = [pytest.mark.qemu, pytest.mark.slow, pytest.mark.xdist_group("search")]  # one worker runs the search
 FAST = {"train_epochs": 5, "finetune_epochs": 1, "seed": 0, "progress": False}
 
 

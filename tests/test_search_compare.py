@@ -91,6 +91,7 @@ def test_folds_cover_train_and_test_once_and_leave_validation_out():
         assert np.bincount(p.y_val).min() >= 0.8 * np.bincount(p.y_val).max()  # stratified
 
 
+@pytest.mark.slow  # trains and scores two folds
 def test_crossvalidation_scores_every_held_out_sample_and_resumes(tmp_path, monkeypatch):
     ds = data.digits()
     settings = Settings(precision="fp32", finetune=Recipe(epochs=1))

@@ -17,7 +17,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-pytestmark = pytest.mark.qemu
+pytestmark = [pytest.mark.qemu, pytest.mark.slow]  # whole searches in subprocesses
 STUDY = "digits_cnn-qemu-mps2-an386"
 FAST = ["--train-epochs", "5", "--finetune-epochs", "1", "--quiet", "--seed", "0"]
 
