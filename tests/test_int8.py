@@ -8,7 +8,6 @@ from onnx import TensorProto, helper
 from tvm import te
 
 from edgeprune.compile.api import compile_model
-from edgeprune.compile.host import host_outputs
 from edgeprune.compile.int8_kernels import Requantize
 from edgeprune.compile.requantize import ROUNDINGS, multiply_by_quantized_multiplier, quantize_multiplier
 from edgeprune.errors import EdgepruneError, UnsupportedOpError
@@ -53,15 +52,16 @@ def test_quantize_multiplier_is_q31():
 
 
 @pytest.mark.qemu
+@pytest.mark.xdist_group("cortex-a-int8")  # with the Cortex-A test: one host build per model
 @pytest.mark.parametrize("name, rounding", [(name, "double") for name in zoo.model_names()] + [("kws_dscnn", "single")])
-def test_int8_zoo_model_on_m4(quantized, compiled, name, rounding):
+def test_int8_zoo_model_on_m4(quantized, compiled, host_reference, name, rounding):
     model = compiled(quantized(name), rounding=rounding)
     assert model.manifest["inputs"][0]["dtype"] == "int8" and "scale" in model.manifest["inputs"][0]
     x = np.random.default_rng(3).integers(-128, 128, model.manifest["inputs"][0]["shape"]).astype(np.int8)
     report = run(model, [x])
     device = report.device.outputs[0].astype(np.int64)
     # The device computes exactly what the same integer graph computes on the host.
-    host = host_outputs(model, [x])[0]
+    host = host_reference(model, [x])[0]
     assert np.array_equal(device, host.astype(np.int64))
     # onnxruntime requantizes in float; a near-tie that rounds the other way (test_int8_layers)
     # can move later layers' values by 1 LSB too.

@@ -7,6 +7,7 @@ store per element) is spread over the channels. Pixels whose receptive field lie
 input (all of them without padding) take a path with no bounds tests."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from tvm import tirx
@@ -55,6 +56,7 @@ class ConvShape:
         return -(-before // stride), (size - 1 - reach + before) // stride
 
 
+@functools.cache  # parsing the TVMScript takes about half a second; a search compiles the same layers again
 def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: str) -> tirx.PrimFunc:
     """The PrimFunc (x, packed weights, bias, multiplier, shift, groups, y) of one convolution;
     `groups` holds padded_length(depth) // 4 (see Gemm.tile)."""

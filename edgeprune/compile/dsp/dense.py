@@ -5,6 +5,7 @@ weights' lane order (`packing.column_slot`), then the micro-kernel (`gemm.py`) r
 outputs, four at a time."""
 from __future__ import annotations
 
+import functools
 import math
 
 from tvm import tirx
@@ -18,6 +19,7 @@ from edgeprune.compile.int8_kernels import Requantize
 ROWS = 4  # output channels per tile
 
 
+@functools.cache  # see conv.conv2d
 def dense(x_shape: tuple[int, ...], outputs: int, requantize: Requantize, layout: str) -> tirx.PrimFunc:
     """The PrimFunc (x, packed weights, bias, multiplier, shift, groups, y) of a dense layer on x
     of `x_shape` (..., K) with `outputs` outputs per row and weights in `layout` (packing.LAYOUTS)."""

@@ -10,6 +10,8 @@ so two pixels take 7 instructions per kernel row (6 MACs). Other kernel widths m
 one weight at a time."""
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from tvm import tirx
 from tvm.script import tirx as T
@@ -30,6 +32,7 @@ def pack_weights(weight: np.ndarray) -> np.ndarray:
     return packed.reshape(-1)
 
 
+@functools.cache  # see conv.conv2d
 def depthwise_conv2d(shape: ConvShape, multiplier_count: int, requantize: Requantize,
                      zero_point: int) -> tirx.PrimFunc:
     """The PrimFunc (x, packed weights, bias, multiplier, shift, y) of a depthwise convolution with
