@@ -119,7 +119,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="int8 requantize as TFLM: double (its default) or single (TFLITE_SINGLE_ROUNDING)")
     p.add_argument("--kernels", choices=KERNEL_CHOICES, default="auto",
                    help="int8 kernels: auto (the DSP-extension kernels on cores that have it: M4, M7, M33, M55) "
-                   "or portable (less code, slower)")
+                   "or portable (the TE kernels on every core; slower)")
     p.add_argument("--weights", choices=WEIGHT_LAYOUTS, default="auto",
                    help="how the DSP kernels store weights: int16 (widened at compile time: fastest, 2 bytes per "
                    "weight), int8 (1 byte, widened in the loop), or auto (default: int16 for convolutions, int8 "

@@ -20,7 +20,7 @@ from edgeprune.compile.vector_schedule import VectorSchedule, is_linux_target
 class PassOptions:
     """The user's choices that passes read: TFLM's requantize rounding ("double" or "single"), and
     the int8 kernels: "auto" takes the DSP-extension kernels on cores that have it (compile/dsp/),
-    "portable" the TE kernels everywhere (smaller code, slower); and how the DSP kernels store
+    "portable" the TE kernels everywhere (slower); and how the DSP kernels store
     weights (defaults.WEIGHT_LAYOUTS)."""
 
     rounding: str = "double"
