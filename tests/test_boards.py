@@ -1,4 +1,7 @@
 """Every QEMU board runs a model correctly, with both kernel back ends where it matters."""
+import re
+import subprocess
+
 import pytest
 
 from edgeprune.profile.run import run
@@ -26,6 +29,13 @@ def test_soft_float_core_has_no_fpu_instructions(compiled):
     """The M3 build uses the soft-float ABI: libgcc's float routines, no VFP registers."""
     from elftools.elf.elffile import ELFFile
 
-    with open(compiled("digits_cnn", "mps2-an385").elf, "rb") as f:
+    elf = compiled("digits_cnn", "mps2-an385").elf
+    with open(elf, "rb") as f:
         names = {s.name for s in ELFFile(f).get_section_by_name(".symtab").iter_symbols()}
     assert "__aeabi_fmul" in names or "__aeabi_fadd" in names
+    listing = subprocess.run(["arm-none-eabi-objdump", "-d", "--no-show-raw-insn", str(elf)],
+                             capture_output=True, text=True, check=True).stdout
+    mnemonics = {line.split("\t")[1].split()[0] for line in listing.splitlines()
+                 if re.match(r"\s+[0-9a-f]+:\t", line) and len(line.split("\t")) > 1}
+    assert "bl" in mnemonics or "blx" in mnemonics  # the listing is read: it has the calls into libgcc
+    assert not {m for m in mnemonics if m.startswith("v")}  # VFP mnemonics all start with v (vldr, vmul.f32, ...)
