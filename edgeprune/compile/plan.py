@@ -45,7 +45,8 @@ class Plan:
     liveness_bound_bytes: int = 0
 
 
-def _align(n: int) -> int:
+def align(n: int) -> int:
+    """`n` bytes rounded up to the arena's (and the device workspace allocator's) alignment."""
     return (n + ARENA_ALIGN - 1) // ARENA_ALIGN * ARENA_ALIGN
 
 
@@ -102,7 +103,7 @@ class _Planner:
             raise UnsupportedOpError(f"the planned graph binds {type(value).__name__} to {var.name}")
         name = _op_name(value)
         if name == "relax.memory.alloc_storage":
-            size = _align(int(value.args[0].values[0]))
+            size = align(int(value.args[0].values[0]))
             self.storage_offset[var] = self._arena_end
             self.storage_size[var] = size
         elif name == "relax.memory.alloc_tensor":
@@ -159,7 +160,7 @@ class _Planner:
                     key = self.unplanned[ref.index]
                     if key not in self.storage_offset:
                         self.storage_offset[key] = self._arena_end
-                        self.storage_size[key] = _align(ref.nbytes)
+                        self.storage_size[key] = align(ref.nbytes)
                     step.args[j] = TensorRef(
                         "arena", self.storage_offset[key], ref.nbytes, ref.dtype, ref.shape, -1 - ref.index
                     )

@@ -5,14 +5,10 @@ from __future__ import annotations
 import tvm
 import tvm_ffi
 
-from edgeprune.compile.plan import ARENA_ALIGN
+from edgeprune.compile.plan import align
 
 _ALLOC = tvm.ir.Op.get("tirx.TVMBackendAllocWorkspace")
 _FREE = tvm.ir.Op.get("tirx.TVMBackendFreeWorkspace")
-
-
-def _aligned(n: int) -> int:
-    return (n + ARENA_ALIGN - 1) // ARENA_ALIGN * ARENA_ALIGN
 
 
 def kernel_workspace_bytes(func) -> int:
@@ -23,7 +19,7 @@ def kernel_workspace_bytes(func) -> int:
     def on_call(call):
         nonlocal peak
         if call.op.same_as(_ALLOC):
-            live.append(_aligned(int(call.args[2])))
+            live.append(align(int(call.args[2])))
             peak = max(peak, sum(live))
         elif call.op.same_as(_FREE) and live:
             live.pop()

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from edgeprune.errors import EdgepruneError
+from edgeprune.profile.defaults import DEFAULT_DEVICE
 
 
 NAME_WIDTH = 48  # longer fused-kernel names are cut in the table (the store keeps them whole)
@@ -91,7 +92,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "against onnxruntime and keep the record in the results store. Exit status 1 if "
                     "the outputs differ from the reference.")
     p.add_argument("folder", help="a compiled-model folder (edgeprune compile -o FOLDER)")
-    p.add_argument("--device", default="qemu:mps2-an386",
+    p.add_argument("--device", default=DEFAULT_DEVICE,
                    help="qemu:<board> (default qemu:mps2-an386), serial:///dev/ttyACM0?board=<board>"
                         "&baud=115200&pyocd_target=<t>, or socket://host:port")
     p.add_argument("--runs", type=_runs, default=5, help="inferences to time (default 5); "

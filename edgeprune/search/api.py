@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from edgeprune._atomic import write_text_atomic
 from edgeprune.errors import EdgepruneError
 from edgeprune.models.train import Recipe, torch_threads
+from edgeprune.profile.defaults import DEFAULT_DEVICE
 from edgeprune.search import report, space, storage as studies
 from edgeprune.search.base import load_base
 from edgeprune.search.budgets import Budgets
@@ -112,7 +113,7 @@ def estimated(instructions: float) -> Measurement:
     return Measurement(instructions, [], 0, 0, {}, float("nan"))
 
 
-def search(model: str | os.PathLike, *, device: str = "qemu:mps2-an386", trials: int = 20,
+def search(model: str | os.PathLike, *, device: str = DEFAULT_DEVICE, trials: int = 20,
            out: str | os.PathLike = "build/search", max_latency: float | None = None,
            max_flash: int | None = None, max_ram: int | None = None,
            storage: str | None = None, study: str | None = None, resume: bool = False,

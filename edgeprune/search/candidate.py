@@ -13,6 +13,7 @@ from torch import nn
 
 from edgeprune.compile.fingerprint import compiler_fingerprint
 from edgeprune.models import stats
+from edgeprune.profile.defaults import DEFAULT_DEVICE
 from edgeprune.models.data import Dataset
 from edgeprune.models.export import to_onnx
 from edgeprune.models.metrics import evaluate
@@ -30,7 +31,7 @@ PRECISIONS = ("int8", "fp32")
 class Settings:
     """How every candidate is made and measured (stored with the study; must match on resume)."""
 
-    device: str = "qemu:mps2-an386"
+    device: str = DEFAULT_DEVICE
     precision: str = "int8"  # fp32: a fallback that measures the float model, labelled as such
     criterion: str = "l1"
     round_to: int = 4

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from edgeprune._lazy import LazyChoices
+from edgeprune.profile.defaults import DEFAULT_DEVICE
 
 EPILOG = """examples:
   edgeprune search digits_cnn --device qemu:mps2-an386 --max-latency 600000 --trials 30 -o build/s
@@ -27,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("model", help="zoo model name (trained here on digits first) or a .pt file "
                    "saved by edgeprune")
     p.add_argument("-o", "--out", required=True, help="output folder")
-    p.add_argument("--device", default="qemu:mps2-an386", help="default qemu:mps2-an386")
+    p.add_argument("--device", default=DEFAULT_DEVICE, help=f"default {DEFAULT_DEVICE}")
     p.add_argument("--trials", type=int, default=20,
                    help="finished trials in the study, all workers together (default 20)")
     g = p.add_argument_group("budgets")
