@@ -105,3 +105,24 @@ def test_cached_measurements_are_keyed_by_the_compiler(monkeypatch):
     monkeypatch.setattr(fingerprint.tvm, "__version__", "0.0-other")
     assert space.architecture_hash(model, shape, compiler=fingerprint.compiler_fingerprint()) != before
     fingerprint.compiler_fingerprint.cache_clear()
+
+
+def test_editing_a_kernel_source_changes_the_cache_key(monkeypatch, tmp_path):
+    """A copy of the compiler whose DSP GEMM differs by one character gets another fingerprint."""
+    import shutil
+
+    from edgeprune.compile import fingerprint
+
+    copy = tmp_path / "compile"
+    shutil.copytree(fingerprint._COMPILER_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(fingerprint.TARGETS_DIR, tmp_path / "targets")
+    monkeypatch.setattr(fingerprint, "_COMPILER_DIR", copy)
+    monkeypatch.setattr(fingerprint, "TARGETS_DIR", tmp_path / "targets")
+    monkeypatch.setattr(fingerprint, "_ROOT", tmp_path)
+    fingerprint.compiler_fingerprint.cache_clear()
+    before = fingerprint.compiler_fingerprint()
+    gemm = copy / "dsp" / "gemm.py"
+    gemm.write_text(gemm.read_text().replace("UNROLL = 4", "UNROLL = 2"))
+    fingerprint.compiler_fingerprint.cache_clear()
+    assert fingerprint.compiler_fingerprint() != before
+    fingerprint.compiler_fingerprint.cache_clear()
