@@ -108,17 +108,17 @@ def test_cached_measurements_are_keyed_by_the_compiler(monkeypatch):
 
 
 def test_editing_a_kernel_source_changes_the_cache_key(monkeypatch, tmp_path):
-    """A copy of the compiler whose DSP GEMM differs by one character gets another fingerprint."""
+    """A copy of the compiler whose DSP GEMM differs by one character gets another fingerprint;
+    the sources outside compile/ that shape the measured graph are covered too."""
     import shutil
 
     from edgeprune.compile import fingerprint
 
+    assert {"edgeprune/quantize/prepare.py", "edgeprune/models/export.py"} <= dict(fingerprint._sources()).keys()
+
     copy = tmp_path / "compile"
     shutil.copytree(fingerprint._COMPILER_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(fingerprint.TARGETS_DIR, tmp_path / "targets")
     monkeypatch.setattr(fingerprint, "_COMPILER_DIR", copy)
-    monkeypatch.setattr(fingerprint, "TARGETS_DIR", tmp_path / "targets")
-    monkeypatch.setattr(fingerprint, "_ROOT", tmp_path)
     fingerprint.compiler_fingerprint.cache_clear()
     before = fingerprint.compiler_fingerprint()
     gemm = copy / "dsp" / "gemm.py"
