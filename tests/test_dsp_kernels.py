@@ -3,7 +3,7 @@
 Each case is a small model whose layers cover one corner of the kernels: odd and even channel
 counts (GEMM tiles of 2 with a one-channel tail), 1 to 3 input channels, strides 1 and 2,
 padding, dilation, non-square kernels, a depthwise multiplier of 2, depthwise kernels that are
-not 3 wide, pixel counts that leave a single pixel, and dense layers with reduction lengths that
+not 3 wide or are dilated, pixel counts that leave a single pixel, and dense layers with reduction lengths that
 are not multiples of 4. The device (mps2-an386, Cortex-M4) must equal the portable kernels of a
 host build of the same integer graph bit for bit, for random and saturating inputs."""
 import numpy as np
@@ -30,6 +30,7 @@ CASES = {
         nn.Conv2d(6, 12, 3, padding=1, groups=6), nn.ReLU(),           # depthwise, multiplier 2
         nn.Conv2d(12, 12, 3, stride=2, padding=1, groups=12),          # depthwise, stride 2
         nn.Conv2d(12, 12, (3, 5), padding=(1, 2), groups=12), nn.ReLU(),  # depthwise, 5 wide
+        nn.Conv2d(12, 12, 3, padding=2, dilation=2, groups=12),       # depthwise, dilated
         nn.Flatten(), nn.Linear(12 * 4 * 4, 10), nn.ReLU(),             # dense
         nn.Linear(10, 5))),                                            # dense, K = 10 (not a multiple of 4)
 }

@@ -149,7 +149,7 @@ class _Rewrites:
         pixels = shape.out_height * shape.out_width
         if depthwise:
             kernel = dsp_depthwise.depthwise_conv2d(shape, channels // cin, output, zero_point)
-            packed = dsp_depthwise.pack_weights(weight)
+            packed = dsp_depthwise.pack_weights(weight, shape)
             layer = Layer("depthwise", f"depthwise {kh}x{kw} s{stride} {channels} {at}", channels * pixels * kh * kw,
                           "int16", packed.nbytes)
             return self._prim_call("depthwise_conv2d_int8_dsp", kernel, [x, relax.const(packed), *constants],

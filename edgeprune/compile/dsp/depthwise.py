@@ -21,11 +21,16 @@ from edgeprune.compile.dsp.intrinsics import smlabb, smlad, smlatb, sxtb16, sxtb
 from edgeprune.compile.int8_kernels import Requantize
 
 
-def pack_weights(weight: np.ndarray) -> np.ndarray:
-    """Depthwise weights [C*M, 1, KH, KW] as the kernel reads them: for 3-wide kernels, per channel
-    and row the int16 words (w0, w2) and (w1, 0); otherwise int16 in their natural order."""
-    channels, _, rows, width = weight.shape
-    if width != 3:
+def by_rows(shape: ConvShape) -> bool:
+    """Whether a kernel row is read with one word (3 wide, no dilation along it)."""
+    return shape.kernel[1] == 3 and shape.dilation[1] == 1
+
+
+def pack_weights(weight: np.ndarray, shape: ConvShape) -> np.ndarray:
+    """Depthwise weights [C*M, 1, KH, KW] as the kernel reads them: with `by_rows`, per channel and
+    row the int16 words (w0, w2) and (w1, 0); otherwise int16 in their natural order."""
+    channels, _, rows, _ = weight.shape
+    if not by_rows(shape):
         return weight.reshape(-1).astype(np.int16)
     packed = np.zeros((channels, rows, 4), np.int16)
     packed[:, :, 0], packed[:, :, 1], packed[:, :, 2] = weight[:, 0, :, 0], weight[:, 0, :, 2], weight[:, 0, :, 1]
@@ -45,7 +50,7 @@ def depthwise_conv2d(shape: ConvShape, multiplier_count: int, requantize: Requan
     ph, pw = height + top + bottom, width + left + right
     plane_bytes = ph * pw + 3
     rows_words = kh * 2  # int32 words of packed weights per output channel (3-wide kernels)
-    fast = kw == 3 and dw == 1
+    fast = by_rows(shape)
     pairs = fast and sw == 1
     taps = kh * kw
     first_single = ow // 2 * 2 if pairs else 0  # the pixels left after the pairs

@@ -27,16 +27,6 @@ def smlabb(a: tirx.PrimExpr, b: tirx.PrimExpr, acc: tirx.PrimExpr) -> tirx.PrimE
     return T.call_llvm_pure_intrin("int32", "llvm.arm.smlabb", a, b, acc)
 
 
-def smlatt(a: tirx.PrimExpr, b: tirx.PrimExpr, acc: tirx.PrimExpr) -> tirx.PrimExpr:
-    """acc + a.hi * b.hi."""
-    return T.call_llvm_pure_intrin("int32", "llvm.arm.smlatt", a, b, acc)
-
-
 def smlatb(a: tirx.PrimExpr, b: tirx.PrimExpr, acc: tirx.PrimExpr) -> tirx.PrimExpr:
     """acc + a.hi * b.lo."""
     return T.call_llvm_pure_intrin("int32", "llvm.arm.smlatb", a, b, acc)
-
-
-def smlabt(a: tirx.PrimExpr, b: tirx.PrimExpr, acc: tirx.PrimExpr) -> tirx.PrimExpr:
-    """acc + a.lo * b.hi."""
-    return T.call_llvm_pure_intrin("int32", "llvm.arm.smlabt", a, b, acc)
