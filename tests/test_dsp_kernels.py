@@ -11,6 +11,7 @@ import pytest
 import torch
 from torch import nn
 
+from edgeprune.cli import main
 from edgeprune.compile.api import compile_model
 from edgeprune.compile.host import host_outputs
 from edgeprune.compile.int8 import has_dsp
@@ -71,3 +72,11 @@ def test_dsp_kernels_equal_the_portable_kernels_bit_for_bit(case):
         device = run(case, [x]).device.outputs[0]
         assert np.array_equal(device, host_outputs(case, [x])[0])
     assert len(np.unique(run(case, [inputs[0].astype(np.int8)]).device.outputs[0])) > 1  # not saturated
+
+
+@pytest.mark.qemu
+def test_run_names_each_layer_by_what_it_computes(case, capsys):
+    assert main(["run", str(case.path)]) == 0
+    printed = capsys.readouterr().out
+    layers = [step["layer"]["description"] for step in case.manifest["steps"] if "layer" in step]
+    assert layers and all(layer in printed for layer in layers)  # e.g. "conv 3x3 s2 3->5 @5x6"

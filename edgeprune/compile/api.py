@@ -130,6 +130,12 @@ def _tensor_entries(refs, quantization) -> list[dict]:
     return entries
 
 
+def step_label(step: dict) -> str:
+    """A manifest step as people read it: the layer it computes where its kernel says (the DSP
+    kernels: e.g. `conv 1x1 s1 64->64 @25x5`), else the kernel's name."""
+    return step["layer"]["description"] if "layer" in step else step["kernel"]
+
+
 def _step_entry(step, per_kernel_workspace: dict[str, int], layers: dict) -> dict:
     """A manifest step: its kernel, workspace and arguments, and the layer it computes if known."""
     entry = {"kernel": step.kernel, "workspace_bytes": per_kernel_workspace[step.kernel],

@@ -72,6 +72,7 @@ def _elf_summary(elf: dict) -> str:
 def _run(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from edgeprune.compile.api import step_label
     from edgeprune.profile.run import run
 
     inputs = None
@@ -82,9 +83,9 @@ def _run(args: argparse.Namespace) -> int:
     steps = report.compiled.manifest["steps"]
     total = device.instructions
     print(f"{report.compiled.manifest['model']} on {report.compiled.manifest['board']} ({device.method})")
-    print(f"{'layer':<4} {'kernel':<44} {'instructions':>14} {'share':>7}")
+    print(f"{'':<4} {'layer':<44} {'instructions':>14} {'share':>7}")
     for i, (step, count) in enumerate(zip(steps, device.layer_instructions)):
-        print(f"{i:<4} {step['kernel'][:44]:<44} {count:>14,.0f} {count / total:>7.1%}")
+        print(f"{i:<4} {step_label(step)[:44]:<44} {count:>14,.0f} {count / total:>7.1%}")
     print(f"{'':<4} {'total per inference':<44} {total:>14,.0f}")
     mem = report.compiled.manifest["memory"]
     print("memory (from the ELF):")

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeprune._atomic import write_text_atomic
-from edgeprune.compile.api import CompiledModel
+from edgeprune.compile.api import CompiledModel, step_label
 from edgeprune.errors import DeviceError, EdgepruneError
 from edgeprune.profile.defaults import DEFAULT_DEVICE
 from edgeprune.profile.devices import Measurement, open_device, parse_device_url
@@ -82,7 +82,7 @@ def profile(
     if measurement.model_id != model_hash:
         raise DeviceError(f"{url.text} runs another model ({measurement.model_id[:12]}), not "
                           f"{model.path} ({model_hash[:12]}); flash its profile.elf")
-    names = [step["kernel"] for step in model.manifest["steps"]]
+    names = [step_label(step) for step in model.manifest["steps"]]
     reference = model_reference(model, inputs)
     match, error = outputs_match(measurement.outputs, reference)
     record = Record.from_measurement(
