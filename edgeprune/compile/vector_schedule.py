@@ -22,7 +22,7 @@ from __future__ import annotations
 import tvm
 from tvm import s_tir, tirx
 
-from edgeprune.compile.schedule import is_reduction, largest_factor, try_primitive, uses
+from edgeprune.compile.schedule import is_reduction, is_scheduled, largest_factor, try_primitive, uses
 
 
 LANES, ROWS = 8, 4
@@ -126,6 +126,7 @@ def VectorSchedule(lanes: int = LANES, rows: int = ROWS) -> tvm.transform.Pass:
 
     @tvm.transform.module_pass(opt_level=0, name="VectorSchedule")
     def _pass(mod: tvm.IRModule, _ctx) -> tvm.IRModule:
-        return tvm.IRModule({gv: schedule_vector(f, lanes, rows) for gv, f in mod.functions.items()})
+        return tvm.IRModule({gv: f if is_scheduled(f) else schedule_vector(f, lanes, rows)
+                             for gv, f in mod.functions.items()})
 
     return _pass

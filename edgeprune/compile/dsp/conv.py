@@ -33,15 +33,18 @@ class ConvShape:
     padding: tuple[int, int, int, int]
     dilation: tuple[int, int]
 
+    def out_size(self, axis: int) -> int:
+        """Output rows (axis 0) or columns (axis 1)."""
+        size = (self.height, self.width)[axis] + self.padding[axis] + self.padding[axis + 2]
+        return (size - self.dilation[axis] * (self.kernel[axis] - 1) - 1) // self.strides[axis] + 1
+
     @property
     def out_height(self) -> int:
-        return (self.height + self.padding[0] + self.padding[2] - self.dilation[0] * (self.kernel[0] - 1) - 1) \
-            // self.strides[0] + 1
+        return self.out_size(0)
 
     @property
     def out_width(self) -> int:
-        return (self.width + self.padding[1] + self.padding[3] - self.dilation[1] * (self.kernel[1] - 1) - 1) \
-            // self.strides[1] + 1
+        return self.out_size(1)
 
     @property
     def depth(self) -> int:
