@@ -24,6 +24,10 @@ from edgeprune.compile.dsp import dense as dsp_dense
 from edgeprune.compile.dsp import gemm as dsp_gemm
 from edgeprune.compile.dsp import depthwise as dsp_depthwise
 from edgeprune.compile.dsp import packing
+from edgeprune.compile.conv_shape import ConvShape
+from edgeprune.compile.neon import conv as neon_conv
+from edgeprune.compile.neon import depthwise as neon_depthwise
+from edgeprune.compile.neon import gemm as neon_gemm
 from edgeprune.compile.int8_kernels import RescaleInput, Requantize
 from edgeprune.compile.requantize import ROUNDINGS, quantize_multiplier
 from edgeprune.compile.schedule import SCHEDULED
@@ -106,10 +110,13 @@ class Layer:
 
 class _Rewrites:
     """Builds each pattern and its rewriter; `apply` runs them in turn. Kernels go into `builder`'s module.
-    With `dsp`, convolutions and dense layers get the DSP-extension kernels (`dsp/`)."""
+    On a `family` of cores with hand-written kernels ("dsp": Armv7E-M DSP extension, `dsp/`;
+    "neon": Cortex-A Advanced SIMD, `neon/`), convolutions (and dense layers on DSP) take those;
+    `block` is the NEON kernels' output channels per tile."""
 
-    def __init__(self, builder: relax.BlockBuilder, rounding: str, dsp: bool, weights: str):
-        self.builder, self.rounding, self.dsp = builder, rounding, dsp
+    def __init__(self, builder: relax.BlockBuilder, rounding: str, family: str | None, weights: str, block: int = 8):
+        self.builder, self.rounding, self.family, self.block = builder, rounding, family, block
+        self.dsp = family == "dsp"
         self.conv_weights, self.dense_weights = ("int16", "int8") if weights == "auto" else (weights, weights)
         self.bindings: dict = {}
         self.x, self.w, self.b, self.y = _QDQ.of(), _QDQ.of(is_const()), _QDQ.of(is_const()), _QDQ.of()
@@ -129,38 +136,43 @@ class _Rewrites:
         bias, multiplier, shift = self._channel_constants(m, weight.reshape(channels, -1), self.conv_biased)
         x, groups = m[self.x.data], int(attrs.groups)
         depthwise = groups > 1 and groups == int(x.ty.shape[1]) and weight.shape[1] == 1
-        if self.dsp and int(x.ty.shape[0]) == 1 and (groups == 1 or depthwise):
-            return self._dsp_conv(m, x, weight, attrs, depthwise, (bias, multiplier, shift))
+        if self.family and int(x.ty.shape[0]) == 1 and (groups == 1 or depthwise):
+            convolve = self._dsp_conv if self.dsp else self._neon_conv
+            return convolve(m, x, weight, _conv_shape(x, weight, attrs), depthwise, (bias, multiplier, shift))
         return self._kernel(
             "conv2d_int8", int8_kernels.conv2d, m[self.x.data], relax.const(weight.astype(np.int8)), bias, multiplier, shift,
             strides=[int(s) for s in attrs.strides], padding=[int(p) for p in attrs.padding],
             dilation=[int(d) for d in attrs.dilation], groups=int(attrs.groups),
             input_zero_point=self._zero_point(m, self.x), requantize=self._output(m, self.conv_act))
 
-    def _dsp_conv(self, m, x, weight: np.ndarray, attrs, depthwise: bool, constants) -> relax.Call:
+    def _dsp_conv(self, m, x, weight: np.ndarray, shape: ConvShape, depthwise: bool, constants) -> relax.Call:
         """A convolution on the DSP kernels: depthwise ones on channel planes, others as a GEMM."""
-        _, cin, height, width = (int(d) for d in x.ty.shape)
-        channels = weight.shape[0]
-        shape = dsp_conv.ConvShape(cin, height, width, channels, tuple(weight.shape[2:]),
-                                   *(tuple(int(v) for v in getattr(attrs, a)) for a in ("strides", "padding", "dilation")))
         output, zero_point = _shift_aware(self._output(m, self.conv_act), constants[2]), self._zero_point(m, self.x)
-        out_shape = (1, channels, shape.out_height, shape.out_width)
-        (kh, kw), stride, at = shape.kernel, shape.strides[0], f"@{shape.out_height}x{shape.out_width}"
-        pixels = shape.out_height * shape.out_width
+        out_shape = (1, shape.channels_out, shape.out_height, shape.out_width)
         if depthwise:
-            kernel = dsp_depthwise.depthwise_conv2d(shape, channels // cin, output, zero_point)
+            kernel = dsp_depthwise.depthwise_conv2d(shape, shape.channels_out // shape.channels_in, output, zero_point)
             packed = dsp_depthwise.pack_weights(weight, shape)
-            layer = Layer("depthwise", f"depthwise {kh}x{kw} s{stride} {channels} {at}", channels * pixels * kh * kw,
-                          "int16", packed.nbytes)
             return self._prim_call("depthwise_conv2d_int8_dsp", kernel, [x, relax.const(packed), *constants],
-                                   out_shape, layer)
+                                   out_shape, _conv_layer(shape, True, "int16", packed.nbytes))
         kernel = dsp_conv.conv2d(shape, output, zero_point, self.conv_weights)
-        packed = packing.pack_rows(weight.reshape(channels, -1), self.conv_weights)
+        packed = packing.pack_rows(weight.reshape(shape.channels_out, -1), self.conv_weights)
         groups = relax.const(np.array([dsp_gemm.loop_count(packing.padded_length(shape.depth))], np.int32))
-        layer = Layer("pointwise" if (kh, kw) == (1, 1) else "conv", f"conv {kh}x{kw} s{stride} {cin}->{channels} {at}",
-                      channels * pixels * shape.depth, self.conv_weights, packed.nbytes)
         return self._prim_call("conv2d_int8_dsp", kernel, [x, relax.const(packed), *constants, groups], out_shape,
-                               layer)
+                               _conv_layer(shape, False, self.conv_weights, packed.nbytes))
+
+    def _neon_conv(self, m, x, weight: np.ndarray, shape: ConvShape, depthwise: bool, constants) -> relax.Call:
+        """A convolution on the NEON kernels: depthwise ones along plane rows, others as a GEMM."""
+        output, zero_point = _shift_aware(self._output(m, self.conv_act), constants[2]), self._zero_point(m, self.x)
+        out_shape = (1, shape.channels_out, shape.out_height, shape.out_width)
+        if depthwise:
+            kernel = neon_depthwise.depthwise_conv2d(shape, shape.channels_out // shape.channels_in, output, zero_point)
+            packed = weight.reshape(-1).astype(np.int16)
+            return self._prim_call("depthwise_conv2d_int8_neon", kernel, [x, relax.const(packed), *constants],
+                                   out_shape, _conv_layer(shape, True, "int16", packed.nbytes))
+        kernel = neon_conv.conv2d(shape, output, zero_point, self.block)
+        packed = neon_gemm.pack_blocks(weight.reshape(shape.channels_out, -1), self.block)
+        return self._prim_call("conv2d_int8_neon", kernel, [x, relax.const(packed), *constants], out_shape,
+                               _conv_layer(shape, False, "int16", packed.nbytes))
 
     # ---- dense: quantize(act(matmul(dq(x), permute_dims(dq(w))) [+ dq(b)])) ----
     def dense_pattern(self):
@@ -354,6 +366,25 @@ class _Rewrites:
         return func
 
 
+def _conv_shape(x: relax.Expr, weight: np.ndarray, attrs) -> ConvShape:
+    """The static shape of a convolution of `x` (NCHW, batch 1) by OIHW `weight`."""
+    _, cin, height, width = (int(d) for d in x.ty.shape)
+    return ConvShape(cin, height, width, weight.shape[0], tuple(weight.shape[2:]),
+                     *(tuple(int(v) for v in getattr(attrs, a)) for a in ("strides", "padding", "dilation")))
+
+
+def _conv_layer(shape: ConvShape, depthwise: bool, weights: str, weight_bytes: int) -> Layer:
+    """What a convolution computes, for the manifest: e.g. `conv 1x1 s1 64->64 @25x5`."""
+    (kh, kw), stride, at = shape.kernel, shape.strides[0], f"@{shape.out_height}x{shape.out_width}"
+    pixels = shape.out_height * shape.out_width
+    if depthwise:
+        return Layer("depthwise", f"depthwise {kh}x{kw} s{stride} {shape.channels_out} {at}",
+                     shape.channels_out * pixels * kh * kw, weights, weight_bytes)
+    return Layer("pointwise" if (kh, kw) == (1, 1) else "conv",
+                 f"conv {kh}x{kw} s{stride} {shape.channels_in}->{shape.channels_out} {at}",
+                 shape.channels_out * pixels * shape.depth, weights, weight_bytes)
+
+
 def _shift_aware(requantize: Requantize, shift: tvm.ir.Constant) -> Requantize:
     """The requantize with its shorter rounding where every channel's shift is negative."""
     return replace(requantize, negative_shifts=bool(np.all(_value(shift) < 0)))
@@ -375,6 +406,16 @@ def has_dsp(target) -> bool:
     return target is not None and bool(target.attrs.get("feature.has_dsp", False))
 
 
+def kernel_family(target) -> str | None:
+    """Which hand-written int8 kernels a TVM target's core takes: "dsp" (Armv7E-M DSP extension),
+    "neon" (Advanced SIMD on a Linux Cortex-A board), or None (the portable TE kernels)."""
+    if has_dsp(target):
+        return "dsp"
+    if target is not None and bool(target.attrs.get("feature.has_asimd", False)):
+        return "neon"
+    return None
+
+
 def lower_qdq_to_integer(mod: tvm.IRModule, rounding: str = "double", target=None,
                          weights: str = "auto") -> tvm.IRModule:
     """Rewrite the QDQ regions of every Relax function into integer-only kernels, requantizing
@@ -388,5 +429,7 @@ def lower_qdq_to_integer(mod: tvm.IRModule, rounding: str = "double", target=Non
     builder = relax.BlockBuilder(mod)
     for gv, func in list(mod.functions.items()):
         if isinstance(func, relax.Function):
-            builder.update_func(gv, _Rewrites(builder, rounding, has_dsp(target), weights).apply(func))
+            family = kernel_family(target)
+            block = neon_gemm.channel_block(target) if family == "neon" else 8
+            builder.update_func(gv, _Rewrites(builder, rounding, family, weights, block).apply(func))
     return relax.transform.DeadCodeElimination()(builder.get())

@@ -40,7 +40,7 @@ class Requantize:
     negative_shifts: bool = False  # every shift < 0 (a multiplier below 1/2): a shorter double rounding
 
     def __call__(self, acc: tirx.PrimExpr, multiplier, shift) -> tirx.PrimExpr:
-        multiplier, shift = (tirx.const(v, "int32") if isinstance(v, int) else v.astype("int32")
+        multiplier, shift = (tirx.const(v, "int32") if isinstance(v, int) else _cast(v, "int32")
                              for v in (multiplier, shift))
         if self.rounding == "single":
             value = _single_rounding(acc, multiplier, shift)
@@ -49,7 +49,7 @@ class Requantize:
         value = value + self.zero_point
         if self.low is not None:
             value = tirx.min(tirx.max(value, self.low), self.high)
-        return value.astype(self.dtype)
+        return _cast(value, self.dtype)
 
     def unclamped(self) -> "Requantize":
         """The same rounding into int32 with no zero point or clamp (an intermediate rescale)."""
@@ -61,13 +61,13 @@ def _double_rounding(acc: tirx.PrimExpr, multiplier: tirx.PrimExpr, shift: tirx.
     zero, one = tirx.const(0, i32), tirx.const(1, i32)
     x = tirx.shift_left(acc, tirx.max(shift, zero))
     # Rounding doubling high multiply: TFLM's nudged, truncating division equals this shift.
-    high = tirx.shift_right(x.astype(i64) * multiplier.astype(i64) + tirx.const(_ROUND_BIT, i64),
-                            tirx.const(31, i64)).astype(i32)
+    high = _cast(tirx.shift_right(_cast(x, i64) * _cast(multiplier, i64) + tirx.const(_ROUND_BIT, i64),
+                                  tirx.const(31, i64)), i32)
     # Rounding divide by 2**right, half away from zero (gemmlowp's RoundingDivideByPOT).
     right = tirx.max(zero - shift, zero)
     mask = tirx.shift_left(one, right) - one
-    threshold = tirx.shift_right(mask, one) + (high < zero).astype(i32)
-    return tirx.shift_right(high, right) + ((high & mask) > threshold).astype(i32)
+    threshold = tirx.shift_right(mask, one) + _cast(high < zero, i32)
+    return tirx.shift_right(high, right) + _cast((high & mask) > threshold, i32)
 
 
 def _double_rounding_right(acc: tirx.PrimExpr, multiplier: tirx.PrimExpr, shift: tirx.PrimExpr) -> tirx.PrimExpr:
@@ -75,18 +75,24 @@ def _double_rounding_right(acc: tirx.PrimExpr, multiplier: tirx.PrimExpr, shift:
     (right >= 1), half away from zero, as (high + 2**(right - 1) - (high < 0)) >> right. That is
     the same integer whenever high + 2**(right - 1) fits in int32 (|high| <= |acc| here)."""
     i32, i64 = "int32", "int64"
-    high = tirx.shift_right(acc.astype(i64) * multiplier.astype(i64) + tirx.const(_ROUND_BIT, i64),
-                            tirx.const(31, i64)).astype(i32)
+    high = _cast(tirx.shift_right(_cast(acc, i64) * _cast(multiplier, i64) + tirx.const(_ROUND_BIT, i64),
+                                  tirx.const(31, i64)), i32)
     right = tirx.const(0, i32) - shift
     half = tirx.shift_left(tirx.const(1, i32), right - tirx.const(1, i32))
-    return tirx.shift_right(high + half - (high < tirx.const(0, i32)).astype(i32), right)
+    return tirx.shift_right(high + half - _cast(high < tirx.const(0, i32), i32), right)
 
 
 def _single_rounding(acc: tirx.PrimExpr, multiplier: tirx.PrimExpr, shift: tirx.PrimExpr) -> tirx.PrimExpr:
     i64 = "int64"
-    total = (tirx.const(31, "int32") - shift).astype(i64)
+    total = _cast(tirx.const(31, "int32") - shift, i64)
     half = tirx.shift_left(tirx.const(1, i64), total - tirx.const(1, i64))
-    return tirx.shift_right(acc.astype(i64) * multiplier.astype(i64) + half, total).astype("int32")
+    return _cast(tirx.shift_right(_cast(acc, i64) * _cast(multiplier, i64) + half, total), "int32")
+
+
+def _cast(value: tirx.PrimExpr, dtype: str) -> tirx.PrimExpr:
+    """`value` as `dtype`, keeping its vector lanes (the NEON kernels requantize whole vectors)."""
+    lanes = value.ty.dtype.lanes if hasattr(value, "ty") else 1  # a TE tensor element has no type yet
+    return value.astype(dtype if lanes == 1 else f"{dtype}x{lanes}")
 
 
 def _shape(tensor: te.Tensor) -> tuple[int, ...]:

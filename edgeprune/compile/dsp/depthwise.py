@@ -16,7 +16,7 @@ import numpy as np
 from tvm import tirx
 from tvm.script import tirx as T
 
-from edgeprune.compile.dsp.conv import ConvShape
+from edgeprune.compile.conv_shape import ConvShape
 from edgeprune.compile.dsp.intrinsics import smlabb, smlad, smlatb, sxtb16, sxtb16_odd
 from edgeprune.compile.int8_kernels import Requantize
 

@@ -1,0 +1,81 @@
+"""int8 convolution (groups of 1, NCHW) on NEON as a GEMM: the input becomes an int16 matrix
+[K, pixels] (im2col padded with the input's zero point; a 1x1 stride-1 convolution without padding
+only widens its input), then the tiles of `gemm.py` run over pixels x output channels."""
+from __future__ import annotations
+
+import functools
+
+from tvm import tirx
+from tvm.script import tirx as T
+
+from edgeprune.compile.conv_shape import ConvShape
+from edgeprune.compile.int8_kernels import Requantize
+from edgeprune.compile.neon.gemm import PIXELS, Gemm, padded_pixels
+
+
+def _only_widens(shape: ConvShape) -> bool:
+    """Whether the im2col matrix is the input itself (1x1, stride 1, no padding)."""
+    return shape.kernel == (1, 1) and shape.strides == (1, 1) and not any(shape.padding)
+
+
+@functools.cache  # parsing the TVMScript takes about half a second; a search compiles the same layers again
+def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, block: int) -> tirx.PrimFunc:
+    """The PrimFunc (x, packed weights, bias, multiplier, shift, y) of one convolution, its
+    weights packed by `gemm.pack_blocks` in blocks of `block` channels."""
+    cin, height, width, cout = shape.channels_in, shape.height, shape.width, shape.channels_out
+    (kh, kw), (sh, sw), (dh, dw) = shape.kernel, shape.strides, shape.dilation
+    top, left = shape.padding[:2]
+    oh, ow = shape.out_height, shape.out_width
+    pixels, depth = oh * ow, shape.depth
+    columns = padded_pixels(pixels)
+    blocks = -(-cout // block)
+    tile = Gemm(depth, columns, block, pixels, requantize).tile()
+    widen_only = _only_widens(shape)
+    pad = T.int16(zero_point)
+
+    @T.prim_func
+    def kernel(x_in: T.Buffer((1, cin, height, width), "int8"), w: T.Buffer((blocks * depth * block,), "int16"),
+               bias: T.Buffer((cout,), "int32"), multiplier: T.Buffer((cout,), "int32"),
+               shift: T.Buffer((cout,), "int8"), y_out: T.Buffer((1, cout, oh, ow), "int8")):
+        x = T.decl_buffer((cin * height * width,), "int8", data=x_in.data)
+        y = T.decl_buffer((cout * pixels,), "int8", data=y_out.data)
+        col = T.decl_buffer((depth * columns,), "int16")
+        acc = T.decl_buffer((block * PIXELS,), "int32")
+        tail = T.decl_buffer((PIXELS,), "int8")
+        if widen_only:
+            for k, p in T.grid(depth, pixels):
+                col[k * columns + p] = T.Cast("int16", x[k * pixels + p])
+        else:
+            for ci, ky, kx, oy in T.grid(cin, kh, kw, oh):
+                row = T.meta_var(((ci * kh + ky) * kw + kx) * columns + oy * ow)
+                iy = T.meta_var(oy * sh + ky * dh - top)
+                first = T.meta_var(T.min(T.max(0, (left - kx * dw + sw - 1) // sw), ow))
+                last = T.meta_var(T.max(T.min(ow, (width - 1 + left - kx * dw) // sw + 1), first))
+                if 0 <= iy and iy < height:
+                    for ox in range(first):
+                        col[row + ox] = pad
+                    for ox in range(last - first):
+                        col[row + first + ox] = T.Cast("int16", x[
+                            (ci * height + iy) * width + (first + ox) * sw + kx * dw - left])
+                    for ox in range(ow - last):
+                        col[row + last + ox] = pad
+                else:
+                    for ox in range(ow):
+                        col[row + ox] = pad
+        for k, p in T.grid(depth, columns - pixels):
+            col[k * columns + pixels + p] = pad
+        for pb in range(pixels // PIXELS):
+            for cb in range(cout // block):
+                tile(col, w, bias, multiplier, shift, y, acc, tail, cb * block, pb * PIXELS, block, PIXELS)
+            if cout % block != 0:
+                tile(col, w, bias, multiplier, shift, y, acc, tail, cout // block * block, pb * PIXELS, cout % block,
+                     PIXELS)
+        if pixels % PIXELS != 0:
+            for cb in range(cout // block):
+                tile(col, w, bias, multiplier, shift, y, acc, tail, cb * block, pixels // PIXELS * PIXELS, block,
+                     pixels % PIXELS)
+            if cout % block != 0:
+                tile(col, w, bias, multiplier, shift, y, acc, tail, cout // block * block, pixels // PIXELS * PIXELS,
+                     cout % block, pixels % PIXELS)
+
+    return kernel

@@ -1,0 +1,80 @@
+"""int8 depthwise convolution (NCHW, depth multiplier M) on NEON, along the rows of a channel plane.
+
+Each input channel is widened into an int16 plane padded with its zero point, split by column
+phase for strided kernels (phase q holds the padded columns q, q + s, q + 2s, ...), so that the
+inputs of eight neighbouring output pixels under one kernel tap are always one contiguous vector.
+Per output row, eight pixels at a time: one vector load and two SMLAL per tap, then the requantize
+of the whole vector. The plane's border is written once; per channel only its interior is copied."""
+from __future__ import annotations
+
+import functools
+
+from tvm import tirx
+from tvm.script import tirx as T
+
+from edgeprune.compile.conv_shape import ConvShape
+from edgeprune.compile.int8_kernels import Requantize
+from edgeprune.compile.neon.gemm import PIXELS
+
+
+@functools.cache  # see conv.conv2d
+def depthwise_conv2d(shape: ConvShape, multiplier_count: int, requantize: Requantize,
+                     zero_point: int) -> tirx.PrimFunc:
+    """The PrimFunc (x, weights int16 [C*M*KH*KW], bias, multiplier, shift, y) of a depthwise
+    convolution with `multiplier_count` output channels per input channel."""
+    cin, height, width, cout = shape.channels_in, shape.height, shape.width, shape.channels_out
+    (kh, kw), (sh, sw), (dh, dw) = shape.kernel, shape.strides, shape.dilation
+    top, left = shape.padding[:2]
+    oh, ow = shape.out_height, shape.out_width
+    chunks = -(-ow // PIXELS)
+    plane_width = chunks * PIXELS + (kw - 1) * dw // sw  # columns per phase
+    plane_height = (oh - 1) * sh + (kh - 1) * dh + 1  # the padded rows any output reads
+    plane_size = plane_height * plane_width
+    rows = range(max(0, top), min(plane_height, top + height))  # plane rows that hold input rows
+    pad = T.int16(zero_point)
+
+    @T.macro
+    def chunk(plane, w, bias, multiplier, shift, y, acc, tail, c, oy, ox0, pixels):
+        acc[T.Ramp(0, 1, PIXELS)] = T.Broadcast(bias[c], PIXELS)
+        for ky in T.unroll(kh):
+            for kx in T.unroll(kw):
+                start = T.meta_var((kx * dw % sw * plane_height + oy * sh + ky * dh) * plane_width + ox0 + kx * dw // sw)
+                acc[T.Ramp(0, 1, PIXELS)] = acc[T.Ramp(0, 1, PIXELS)] + T.Cast(
+                    "int32x8", plane[T.Ramp(start, 1, PIXELS)]) * T.Broadcast(T.Cast("int32", w[(c * kh + ky) * kw + kx]),
+                                                                                PIXELS)
+        out = T.meta_var(requantize(acc[T.Ramp(0, 1, PIXELS)], T.Broadcast(multiplier[c], PIXELS),
+                                    T.Broadcast(T.Cast("int32", shift[c]), PIXELS)))
+        if pixels == PIXELS:
+            y[T.Ramp((c * oh + oy) * ow + ox0, 1, PIXELS)] = out
+        else:
+            tail[T.Ramp(0, 1, PIXELS)] = out
+            for i in T.unroll(pixels):
+                y[(c * oh + oy) * ow + ox0 + i] = tail[i]
+
+    @T.prim_func
+    def kernel(x_in: T.Buffer((1, cin, height, width), "int8"), w: T.Buffer((cout * kh * kw,), "int16"),
+               bias: T.Buffer((cout,), "int32"), multiplier: T.Buffer((cout,), "int32"),
+               shift: T.Buffer((cout,), "int8"), y_out: T.Buffer((1, cout, oh, ow), "int8")):
+        x = T.decl_buffer((cin * height * width,), "int8", data=x_in.data)
+        y = T.decl_buffer((cout * oh * ow,), "int8", data=y_out.data)
+        plane = T.decl_buffer((sw * plane_size,), "int16")
+        acc = T.decl_buffer((PIXELS,), "int32")
+        tail = T.decl_buffer((PIXELS,), "int8")
+        for i in range(sw * plane_size):
+            plane[i] = pad
+        for c in range(cout):
+            if c % multiplier_count == 0:
+                for q in T.unroll(sw):
+                    first = T.meta_var(T.max(0, (left - q + sw - 1) // sw))
+                    last = T.meta_var(T.min(plane_width, (width - 1 + left - q) // sw + 1))
+                    for r in range(rows.start, rows.stop):
+                        for j in range(last - first):
+                            plane[q * plane_size + r * plane_width + first + j] = T.Cast("int16", x[
+                                (c // multiplier_count * height + r - top) * width + (first + j) * sw + q - left])
+            for oy in range(oh):
+                for ch in range(ow // PIXELS):
+                    chunk(plane, w, bias, multiplier, shift, y, acc, tail, c, oy, ch * PIXELS, PIXELS)
+                if ow % PIXELS != 0:
+                    chunk(plane, w, bias, multiplier, shift, y, acc, tail, c, oy, ow // PIXELS * PIXELS, ow % PIXELS)
+
+    return kernel
