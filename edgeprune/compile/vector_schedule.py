@@ -109,15 +109,44 @@ def _tile(sch: s_tir.Schedule, reduction, lanes: int, rows: int) -> None:
         try_primitive(sch.vectorize, sch.get_loops(epilogue)[-1])
 
 
+def _same_indices(sch: s_tir.Schedule, block) -> bool:
+    """Whether every buffer the block reads is read at the element it writes (elementwise, no
+    broadcast or transpose: vectors along the output are contiguous loads)."""
+    written = sch.get(block).writes[0].region
+    return all(len(read.region) == len(written)
+               and all(r.min.same_as(w.min) for r, w in zip(read.region, written))
+               for read in sch.get(block).reads)
+
+
+def _vectorize_elementwise(sch: s_tir.Schedule, lanes: int) -> None:
+    """An elementwise kernel (an int8 residual add, a requantize) as one loop of `lanes`-wide vectors."""
+    root = sch.get_sblock("root")
+    outputs = {sch.get(b).name_hint for b in sch.get_output_blocks(root)}
+    for block in sch.get_child_blocks(root):
+        if sch.get(block).name_hint not in outputs:
+            try_primitive(sch.compute_inline, block)
+    blocks = sch.get_child_blocks(root)
+    if len(blocks) != 1 or not _same_indices(sch, blocks[0]):
+        return
+    loop = sch.fuse(*sch.get_loops(blocks[0]))
+    lane = largest_factor(int(sch.get(loop).extent), lanes)
+    if lane > 1:
+        sch.vectorize(sch.split(loop, [None, lane])[1])
+
+
 def schedule_vector(func: tirx.PrimFunc, lanes: int = LANES, rows: int = ROWS) -> tirx.PrimFunc:
-    """`func` with its reduction tiled and vectorized; unchanged if it has no reduction."""
+    """`func` with its reduction tiled and vectorized, or, with no reduction, its elementwise
+    loop vectorized; otherwise unchanged."""
     sch = s_tir.Schedule(tvm.IRModule({"main": func}))
     root = sch.get_sblock("root")
     reductions = [b for b in sch.get_child_blocks(root) if is_reduction(sch, b)]
-    if len(reductions) != 1:
+    if not reductions:
+        _vectorize_elementwise(sch, lanes)
+    elif len(reductions) == 1:
+        _inline_epilogue(sch, reductions[0])
+        _tile(sch, reductions[0], lanes, rows)
+    else:
         return func
-    _inline_epilogue(sch, reductions[0])
-    _tile(sch, reductions[0], lanes, rows)
     return sch.mod["main"].with_attrs(func.attrs) if func.attrs else sch.mod["main"]
 
 

@@ -64,7 +64,7 @@ class Gemm:
                 inputs = T.meta_var(T.Cast("int32x8", col[T.Ramp(k * columns + p0, 1, PIXELS)]))
                 for c in T.unroll(channels):
                     acc[T.Ramp(c * PIXELS, 1, PIXELS)] = acc[T.Ramp(c * PIXELS, 1, PIXELS)] + inputs * T.Cast(
-                        "int32x8", T.Shuffle([weights], [c] * PIXELS))
+                        "int32x8", T.Shuffle([weights] * (PIXELS // block), [c] * PIXELS))
             for c in T.unroll(channels):
                 out = T.meta_var(requantize(acc[T.Ramp(c * PIXELS, 1, PIXELS)], T.Broadcast(multiplier[c0 + c], PIXELS),
                                             T.Broadcast(T.Cast("int32", shift[c0 + c]), PIXELS)))

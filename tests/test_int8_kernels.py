@@ -1,11 +1,14 @@
-"""The int8 kernels for cores with the DSP extension (compile/dsp/), table-driven on QEMU.
+"""The hand-written int8 kernels, table-driven on QEMU: for cores with the DSP extension
+(compile/dsp/, on mps2-an386, a Cortex-M4) and for Cortex-A cores with NEON (compile/neon/, on
+cortex-a53 under qemu-aarch64 and cortex-a7 under qemu-arm).
 
 Each case is a small model whose layers cover one corner of the kernels: odd and even channel
 counts (GEMM tiles of 2 with a one-channel tail), 1 to 3 input channels, strides 1 and 2,
 padding, dilation, non-square kernels, a depthwise multiplier of 2, depthwise kernels that are
-not 3 wide or are dilated, pixel counts that leave a single pixel, and dense layers with reduction lengths that
-are not multiples of 4. The device (mps2-an386, Cortex-M4) must equal the portable kernels of a
-host build of the same integer graph bit for bit, for random and saturating inputs."""
+not 3 wide or are dilated, pixel counts that leave a single pixel or a partial vector of eight,
+and dense layers with reduction lengths that are not multiples of 4. The device must equal the
+portable kernels of a host build of the same integer graph bit for bit, for random and saturating
+inputs."""
 import numpy as np
 import pytest
 import torch
@@ -14,7 +17,7 @@ from torch import nn
 from edgeprune.cli import main
 from edgeprune.compile.api import compile_model
 from edgeprune.compile.host import host_outputs
-from edgeprune.compile.int8 import has_dsp
+from edgeprune.compile.int8 import has_dsp, kernel_family
 from edgeprune.profile.run import run
 from edgeprune.quantize import quantize
 from edgeprune.targets import load_target
@@ -34,21 +37,30 @@ CASES = {
         nn.Conv2d(12, 12, 3, padding=2, dilation=2, groups=12),       # depthwise, dilated
         nn.Flatten(), nn.Linear(12 * 4 * 4, 10), nn.ReLU(),             # dense
         nn.Linear(10, 5))),                                            # dense, K = 10 (not a multiple of 4)
+    "wide": ((1, 3, 6, 10), lambda: nn.Sequential(
+        nn.Conv2d(3, 12, 3, padding=1), nn.ReLU(),                     # a NEON block of 8 channels and a tail of 4
+        nn.Conv2d(12, 20, 1),                                          # 60 pixels: 7 vectors of 8 and a tail of 4
+        nn.Flatten(), nn.Linear(20 * 6 * 10, 4))),
 }
 
 
-@pytest.fixture(scope="module", params=[(name, "auto") for name in sorted(CASES)] + [("regular", "int8"), ("depthwise", "int16")],
-                ids=lambda p: "-".join(p))
+CONFIGURATIONS = ([(name, "auto", "mps2-an386") for name in sorted(CASES)]
+                  + [("regular", "int8", "mps2-an386"), ("depthwise", "int16", "mps2-an386")]
+                  + [(name, "auto", board) for board in ("cortex-a53", "cortex-a7") for name in sorted(CASES)])
+FAMILY = {"mps2-an386": "dsp", "cortex-a53": "neon", "cortex-a7": "neon"}
+
+
+@pytest.fixture(scope="module", params=CONFIGURATIONS, ids=lambda p: "-".join(p))
 def case(request, tmp_path_factory):
-    """A case compiled with the default weight layouts ("auto") or all weights int16 or int8."""
-    name, weights = request.param
+    """A case compiled for a board with the default weight layouts ("auto") or all weights int16 or int8."""
+    name, weights, board = request.param
     shape, build = CASES[name]
     torch.manual_seed(0)
     module = build().eval()
     folder = tmp_path_factory.mktemp(name)
     calibration = np.random.default_rng(1).normal(size=(64, *shape[1:])).astype(np.float32)
     quantized = quantize(module, calibration, folder / "m.int8.onnx", input_shape=shape, write_report=False).output
-    return compile_model(quantized, "mps2-an386", folder / "out", weights=weights)
+    return compile_model(quantized, board, folder / "out", weights=weights)
 
 
 def test_the_m4_has_the_dsp_extension_and_the_m3_has_not():
@@ -56,14 +68,21 @@ def test_the_m4_has_the_dsp_extension_and_the_m3_has_not():
     assert not has_dsp(load_target("mps2-an385").llvm_target())
 
 
-def test_every_convolution_and_dense_layer_runs_a_dsp_kernel(case):
+def test_cortex_a_cores_take_the_neon_kernels():
+    assert [kernel_family(load_target(b).llvm_target()) for b in ("cortex-a53", "cortex-a72", "cortex-a7")] == ["neon"] * 3
+    assert kernel_family(None) is None
+
+
+def test_every_convolution_runs_a_hand_written_kernel(case):
+    family = FAMILY[case.manifest["board"]]
+    kinds = ("conv2d", "depthwise", "dense") if family == "dsp" else ("conv2d", "depthwise")  # NEON dense: portable
     kernels = [step["kernel"] for step in case.manifest["steps"]]
-    assert [k for k in kernels if k.startswith(("conv2d", "depthwise", "dense"))]
-    assert all("_dsp" in k for k in kernels if k.startswith(("conv2d", "depthwise", "dense")))
+    assert [k for k in kernels if k.startswith(kinds)]
+    assert all(f"_{family}" in k for k in kernels if k.startswith(kinds))
 
 
 @pytest.mark.qemu
-def test_dsp_kernels_equal_the_portable_kernels_bit_for_bit(case):
+def test_kernels_equal_the_portable_kernels_bit_for_bit(case):
     shape = case.manifest["inputs"][0]["shape"]
     rng = np.random.default_rng(7)
     inputs = [rng.integers(-128, 128, shape), np.full(shape, 127), np.full(shape, -128),
