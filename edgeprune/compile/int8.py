@@ -112,10 +112,11 @@ class _Rewrites:
     """Builds each pattern and its rewriter; `apply` runs them in turn. Kernels go into `builder`'s module.
     On a `family` of cores with hand-written kernels ("dsp": Armv7E-M DSP extension, `dsp/`;
     "neon": Cortex-A Advanced SIMD, `neon/`), convolutions (and dense layers on DSP) take those;
-    `block` is the NEON kernels' output channels per tile."""
+    `aarch64` picks the NEON kernels' instruction set (else armv7)."""
 
-    def __init__(self, builder: relax.BlockBuilder, rounding: str, family: str | None, weights: str, block: int = 8):
-        self.builder, self.rounding, self.family, self.block = builder, rounding, family, block
+    def __init__(self, builder: relax.BlockBuilder, rounding: str, family: str | None, weights: str,
+                 aarch64: bool = False):
+        self.builder, self.rounding, self.family, self.aarch64 = builder, rounding, family, aarch64
         self.dsp = family == "dsp"
         self.conv_weights, self.dense_weights = ("int16", "int8") if weights == "auto" else (weights, weights)
         self.bindings: dict = {}
@@ -165,12 +166,13 @@ class _Rewrites:
         output, zero_point = _shift_aware(self._output(m, self.conv_act), constants[2]), self._zero_point(m, self.x)
         out_shape = (1, shape.channels_out, shape.out_height, shape.out_width)
         if depthwise:
-            kernel = neon_depthwise.depthwise_conv2d(shape, shape.channels_out // shape.channels_in, output, zero_point)
+            kernel = neon_depthwise.depthwise_conv2d(shape, shape.channels_out // shape.channels_in, output, zero_point,
+                                                     self.aarch64)
             packed = weight.reshape(-1).astype(np.int16)
             return self._prim_call("depthwise_conv2d_int8_neon", kernel, [x, relax.const(packed), *constants],
                                    out_shape, _conv_layer(shape, True, "int16", packed.nbytes))
-        kernel = neon_conv.conv2d(shape, output, zero_point, self.block)
-        packed = neon_gemm.pack_blocks(weight.reshape(shape.channels_out, -1), self.block)
+        kernel = neon_conv.conv2d(shape, output, zero_point, self.aarch64)
+        packed = neon_gemm.pack_blocks(weight.reshape(shape.channels_out, -1), neon_gemm.channel_block(self.aarch64))
         return self._prim_call("conv2d_int8_neon", kernel, [x, relax.const(packed), *constants], out_shape,
                                _conv_layer(shape, False, "int16", packed.nbytes))
 
@@ -429,7 +431,6 @@ def lower_qdq_to_integer(mod: tvm.IRModule, rounding: str = "double", target=Non
     builder = relax.BlockBuilder(mod)
     for gv, func in list(mod.functions.items()):
         if isinstance(func, relax.Function):
-            family = kernel_family(target)
-            block = neon_gemm.channel_block(target) if family == "neon" else 8
-            builder.update_func(gv, _Rewrites(builder, rounding, family, weights, block).apply(func))
+            aarch64 = target is not None and bool(target.attrs.get("feature.is_aarch64", False))
+            builder.update_func(gv, _Rewrites(builder, rounding, kernel_family(target), weights, aarch64).apply(func))
     return relax.transform.DeadCodeElimination()(builder.get())

@@ -10,7 +10,7 @@ from tvm.script import tirx as T
 
 from edgeprune.compile.conv_shape import ConvShape
 from edgeprune.compile.int8_kernels import Requantize
-from edgeprune.compile.neon.gemm import PIXELS, Gemm, padded_pixels
+from edgeprune.compile.neon.gemm import PIXELS, Gemm, channel_block, padded_pixels
 
 
 def _only_widens(shape: ConvShape) -> bool:
@@ -19,17 +19,18 @@ def _only_widens(shape: ConvShape) -> bool:
 
 
 @functools.cache  # parsing the TVMScript takes about half a second; a search compiles the same layers again
-def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, block: int) -> tirx.PrimFunc:
-    """The PrimFunc (x, packed weights, bias, multiplier, shift, y) of one convolution, its
-    weights packed by `gemm.pack_blocks` in blocks of `block` channels."""
+def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, aarch64: bool) -> tirx.PrimFunc:
+    """The PrimFunc (x, packed weights, bias, multiplier, shift, y) of one convolution on aarch64
+    or armv7, its weights packed by `gemm.pack_blocks` in blocks of `gemm.channel_block` channels."""
     cin, height, width, cout = shape.channels_in, shape.height, shape.width, shape.channels_out
     (kh, kw), (sh, sw), (dh, dw) = shape.kernel, shape.strides, shape.dilation
     top, left = shape.padding[:2]
     oh, ow = shape.out_height, shape.out_width
     pixels, depth = oh * ow, shape.depth
     columns = padded_pixels(pixels)
+    block = channel_block(aarch64)
     blocks = -(-cout // block)
-    tile = Gemm(depth, columns, block, pixels, requantize).tile()
+    tile = Gemm(depth, columns, aarch64, pixels, requantize).tile()
     widen_only = _only_widens(shape)
     pad = T.int16(zero_point)
 

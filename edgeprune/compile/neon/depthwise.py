@@ -15,13 +15,14 @@ from tvm.script import tirx as T
 from edgeprune.compile.conv_shape import ConvShape
 from edgeprune.compile.int8_kernels import Requantize
 from edgeprune.compile.neon.gemm import PIXELS
+from edgeprune.compile.neon.requantize import vector_requantize
 
 
 @functools.cache  # see conv.conv2d
-def depthwise_conv2d(shape: ConvShape, multiplier_count: int, requantize: Requantize,
-                     zero_point: int) -> tirx.PrimFunc:
+def depthwise_conv2d(shape: ConvShape, multiplier_count: int, requantize: Requantize, zero_point: int,
+                     aarch64: bool) -> tirx.PrimFunc:
     """The PrimFunc (x, weights int16 [C*M*KH*KW], bias, multiplier, shift, y) of a depthwise
-    convolution with `multiplier_count` output channels per input channel."""
+    convolution with `multiplier_count` output channels per input channel, on aarch64 or armv7."""
     cin, height, width, cout = shape.channels_in, shape.height, shape.width, shape.channels_out
     (kh, kw), (sh, sw), (dh, dw) = shape.kernel, shape.strides, shape.dilation
     top, left = shape.padding[:2]
@@ -32,6 +33,7 @@ def depthwise_conv2d(shape: ConvShape, multiplier_count: int, requantize: Requan
     plane_size = plane_height * plane_width
     rows = range(max(0, top), min(plane_height, top + height))  # plane rows that hold input rows
     pad = T.int16(zero_point)
+    requantize_vector = vector_requantize(requantize, aarch64)
 
     @T.macro
     def chunk(plane, w, bias, multiplier, shift, y, acc, tail, c, oy, ox0, pixels):
@@ -42,8 +44,7 @@ def depthwise_conv2d(shape: ConvShape, multiplier_count: int, requantize: Requan
                 acc[T.Ramp(0, 1, PIXELS)] = acc[T.Ramp(0, 1, PIXELS)] + T.Cast(
                     "int32x8", plane[T.Ramp(start, 1, PIXELS)]) * T.Broadcast(T.Cast("int32", w[(c * kh + ky) * kw + kx]),
                                                                                 PIXELS)
-        out = T.meta_var(requantize(acc[T.Ramp(0, 1, PIXELS)], T.Broadcast(multiplier[c], PIXELS),
-                                    T.Broadcast(T.Cast("int32", shift[c]), PIXELS)))
+        out = T.meta_var(requantize_vector(acc[T.Ramp(0, 1, PIXELS)], multiplier[c], shift[c]))
         if pixels == PIXELS:
             y[T.Ramp((c * oh + oy) * ow + ox0, 1, PIXELS)] = out
         else:

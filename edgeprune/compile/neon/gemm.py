@@ -14,13 +14,14 @@ import numpy as np
 from tvm.script import tirx as T
 
 from edgeprune.compile.int8_kernels import Requantize
+from edgeprune.compile.neon.requantize import vector_requantize
 
 PIXELS = 8  # output pixels per tile: one int16x8 input vector
 
 
-def channel_block(target) -> int:
-    """Output channels per tile: 8 where there are 32 vector registers (aarch64), else 4."""
-    return 8 if bool(target.attrs.get("feature.is_aarch64", False)) else 4
+def channel_block(aarch64: bool) -> int:
+    """Output channels per tile: 8 where there are 32 vector registers (aarch64), else 4 (armv7)."""
+    return 8 if aarch64 else 4
 
 
 def pack_blocks(rows: np.ndarray, block: int) -> np.ndarray:
@@ -39,12 +40,13 @@ def padded_pixels(pixels: int) -> int:
 
 @dataclass(frozen=True)
 class Gemm:
-    """One layer's GEMM: reduction `depth`, input rows of `columns` int16, weight blocks of `block`
-    channels; output (channel c, pixel p) goes to y[c * channel_stride + p]."""
+    """One layer's GEMM: reduction `depth`, input rows of `columns` int16, on aarch64 or armv7 (the
+    weight blocks' channels and the requantize's instructions); output (channel c, pixel p) goes
+    to y[c * channel_stride + p]."""
 
     depth: int
     columns: int
-    block: int
+    aarch64: bool
     channel_stride: int
     requantize: Requantize
 
@@ -53,7 +55,8 @@ class Gemm:
         computes `channels` output channels from c0 (c0 a multiple of `block`) for `pixels` (<= 8)
         pixels from p0. `acc` is a local int32 buffer of block x 8, `tail` a local int8 buffer of 8
         (a partial tile's outputs before they are stored one by one)."""
-        depth, columns, block, cs, requantize = self.depth, self.columns, self.block, self.channel_stride, self.requantize
+        depth, columns, cs = self.depth, self.columns, self.channel_stride
+        block, requantize = channel_block(self.aarch64), vector_requantize(self.requantize, self.aarch64)
 
         @T.macro
         def tile(col, w, bias, multiplier, shift, y, acc, tail, c0, p0, channels, pixels):
@@ -66,8 +69,7 @@ class Gemm:
                     acc[T.Ramp(c * PIXELS, 1, PIXELS)] = acc[T.Ramp(c * PIXELS, 1, PIXELS)] + inputs * T.Cast(
                         "int32x8", T.Shuffle([weights] * (PIXELS // block), [c] * PIXELS))
             for c in T.unroll(channels):
-                out = T.meta_var(requantize(acc[T.Ramp(c * PIXELS, 1, PIXELS)], T.Broadcast(multiplier[c0 + c], PIXELS),
-                                            T.Broadcast(T.Cast("int32", shift[c0 + c]), PIXELS)))
+                out = T.meta_var(requantize(acc[T.Ramp(c * PIXELS, 1, PIXELS)], multiplier[c0 + c], shift[c0 + c]))
                 if pixels == PIXELS:
                     y[T.Ramp((c0 + c) * cs + p0, 1, PIXELS)] = out
                 else:

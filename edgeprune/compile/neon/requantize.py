@@ -1,0 +1,43 @@
+"""TFLM's requantize ("double" rounding) on int32x8 vectors with NEON's own instructions:
+SQRDMULH is the saturating rounding doubling high multiply, and a rounding shift left by a
+negative count (SRSHL, VRSHL on armv7) after subtracting 1 from negative values is the rounding
+divide by a power of two, half away from zero. Both equal `int8_kernels.Requantize` bit for bit
+(the multiplier is positive, so SQRDMULH never saturates); "single" rounding keeps Requantize's
+own vector arithmetic."""
+from __future__ import annotations
+
+from tvm.script import tirx as T
+
+from edgeprune.compile.int8_kernels import Requantize
+
+_HALVES = ([0, 1, 2, 3], [4, 5, 6, 7])
+_INTRINSICS = {  # (high multiply, rounding shift) per instruction set
+    True: ("llvm.aarch64.neon.sqrdmulh.v4i32", "llvm.aarch64.neon.srshl.v4i32"),
+    False: ("llvm.arm.neon.vqrdmulh.v4i32", "llvm.arm.neon.vrshifts.v4i32"),
+}
+
+
+def vector_requantize(requantize: Requantize, aarch64: bool):
+    """A function (acc int32x8, multiplier, shift) -> int8x8 (or int32x8 for an unclamped
+    requantize); multiplier and shift are per-vector scalars (int32, int8)."""
+    if requantize.rounding != "double":
+        return lambda acc, multiplier, shift: requantize(acc, T.Broadcast(multiplier, 8),
+                                                         T.Broadcast(T.Cast("int32", shift), 8))
+    high_multiply, rounding_shift = _INTRINSICS[aarch64]
+
+    def half(acc, multiplier, shift):
+        x = acc if requantize.negative_shifts else T.shift_left(acc, T.Broadcast(T.max(shift, 0), 4))
+        high = T.call_llvm_pure_intrin("int32x4", high_multiply, x, T.Broadcast(multiplier, 4))
+        negative_count = T.Broadcast(T.min(shift, 0), 4)
+        fixup = T.shift_right(high & negative_count, T.Broadcast(T.int32(31), 4))
+        return T.call_llvm_pure_intrin("int32x4", rounding_shift, high + fixup, negative_count)
+
+    def apply(acc, multiplier, shift):
+        shift = T.Cast("int32", shift)
+        value = T.Shuffle([half(T.Shuffle([acc], lanes), multiplier, shift) for lanes in _HALVES], list(range(8)))
+        value = value + T.Broadcast(T.int32(requantize.zero_point), 8)
+        if requantize.low is not None:
+            value = T.min(T.max(value, T.Broadcast(T.int32(requantize.low), 8)), T.Broadcast(T.int32(requantize.high), 8))
+        return T.Cast(f"{requantize.dtype}x8", value)
+
+    return apply
