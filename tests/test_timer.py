@@ -19,7 +19,8 @@ def test_timer_counts_instructions(tmp_path, board):
     target = load_target(board)
     firmware.write_project(tmp_path, target, kernels_file="", stack_bytes=4096)
     shutil.copy(Path(__file__).parent / "firmware" / "calibrate_timer.c", tmp_path / "calibrate.c")
-    sources = "calibrate.c runtime/startup.c runtime/ep_systick.c runtime/ep_semihost.c"
+    drivers = " ".join(f"runtime/{path.name}" for path in target.drivers if not path.name.startswith("uart_"))
+    sources = f"calibrate.c runtime/startup.c runtime/ep_semihost.c {drivers}"
     elf = firmware.build(tmp_path, target, f"SOURCES={sources}", "HEADERS=")
     command = qemu_command(target, elf)
     subprocess.run(command, cwd=tmp_path, check=True, timeout=60, capture_output=True)
