@@ -1,5 +1,6 @@
-"""Each board's clock_hz is what its QEMU SysTick really counts at: a loop of exactly 2,000,000
-instructions measures 2,000,000 instructions (to one tick) under -icount shift=0."""
+"""Each board's clock_hz is what its QEMU timer really counts at: a loop of exactly 2,000,000
+instructions measures 2,000,000 instructions (to one tick, or the few dozen instructions the two
+timer reads cost on a fast clock) under -icount shift=0."""
 import shutil
 import subprocess
 from pathlib import Path
@@ -26,4 +27,5 @@ def test_timer_counts_instructions(tmp_path, board):
     subprocess.run(command, cwd=tmp_path, check=True, timeout=60, capture_output=True)
     ticks = int((tmp_path / "console.txt").read_text().split()[0])
     instructions_per_tick = 1e9 / target.clock_hz
-    assert ticks * instructions_per_tick == pytest.approx(LOOP_INSTRUCTIONS, abs=instructions_per_tick)
+    timer_reads = 40  # instructions: a timer read is a call with a re-read loop
+    assert ticks * instructions_per_tick == pytest.approx(LOOP_INSTRUCTIONS, abs=max(instructions_per_tick, timer_reads))
