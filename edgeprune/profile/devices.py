@@ -186,6 +186,12 @@ class SerialDevice(Device):
         self.client: DeviceClient | None = None
 
     @property
+    def method(self) -> str:
+        """The board's timer (from its board file), which counts core clock cycles on silicon."""
+        board = self.url.board
+        return f"{load_target(board).timer_method} on the board" if board else "the board's timer"
+
+    @property
     def port_url(self) -> str:
         """The pyserial URL: the port path, or socket://host:port."""
         return f"socket://{self.url.target}:{self.url.port}" if self.url.scheme == "socket" else self.url.target
