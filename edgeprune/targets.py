@@ -225,14 +225,19 @@ def _size(n: int) -> str:
     return f"{n // 1024} KiB"
 
 
+def _clock(hz: int) -> str:
+    return f"{hz / 1e6:g} MHz"
+
+
 def _list_targets(args: argparse.Namespace) -> int:
     rows = [load_target(name) for name in target_names()]
-    print(f"{'board':<16} {'core':<11} {'fpu':<13} {'flash':>9} {'ram':>9}  {'qemu':<12} description")
+    print(f"{'board':<15} {'core':<11} {'fpu':<12} {'flash':>8} {'ram':>8} {'clock':>9}  {'timer':<8} "
+          f"{'uart':<13} {'qemu':<16} description")
     for t in rows:
-        print(
-            f"{t.name:<16} {t.cpu:<11} {t.fpu:<13} {_size(t.flash.length):>9}"
-            f" {_size(t.ram.length):>9}  {t.qemu_machine or t.qemu_user or '-':<12} {t.description}"
-        )
+        timer = t.timer if t.family == "cortex-m" else "clock"  # Linux boards: CLOCK_MONOTONIC
+        qemu = t.qemu_machine or t.qemu_user or "no (board)"
+        print(f"{t.name:<15} {t.cpu:<11} {t.fpu:<12} {_size(t.flash.length):>8} {_size(t.ram.length):>8} "
+              f"{_clock(t.clock_hz):>9}  {timer:<8} {t.uart_driver or '-':<13} {qemu:<16} {t.description}")
     return 0
 
 
