@@ -1,7 +1,10 @@
 """Vendor silicon on QEMU: the netduinoplus2 (STM32F405, ST's USART) and the micro:bit (nRF51822
 Cortex-M0, Nordic's UART and TIMER0) run and profile models through their own drivers; the M0
 gets the portable int8 kernels and stays bit-exact; a model too big for 16 KiB of RAM says by
-how much."""
+how much. QEMU 7.2 has no STM32F4 RCC, so the F405's clock set-up is checked against ST's
+RM0090 (rev 19) instead, as tests/test_nucleo_l4r5zi.py does for the L4R5.
+The values and section numbers were taken from RM0090 rev 19 as its author knew them; they were
+not re-read against the PDF here (no network): a mismatch with the manual is a bug in this table."""
 import numpy as np
 import pytest
 
@@ -13,6 +16,67 @@ from edgeprune.profile.run import random_inputs, reference_outputs, run
 from edgeprune.targets import load_target
 
 pytestmark = pytest.mark.qemu
+
+# (macro in the netduinoplus2 drivers, expected value, where RM0090 gives it)
+F405_REGISTERS = [
+    ("&RCC_CR", 0x40023800, "2.3 memory map: RCC at 0x4002_3800; 7.3.1 RCC_CR offset 0x00"),
+    ("RCC_CR_HSIRDY", 1 << 1, "7.3.1 HSIRDY bit 1"),
+    ("RCC_CR_PLLON", 1 << 24, "7.3.1 PLLON bit 24"),
+    ("RCC_CR_PLLRDY", 1 << 25, "7.3.1 PLLRDY bit 25"),
+    ("&RCC_PLLCFGR", 0x40023804, "7.3.2 RCC_PLLCFGR offset 0x04"),
+    ("&RCC_CFGR", 0x40023808, "7.3.3 RCC_CFGR offset 0x08"),
+    ("RCC_CFGR_SW_PLL", 0b10, "7.3.3 SW[1:0] = 10: PLL"),
+    ("RCC_CFGR_SWS_PLL", 0b10 << 2, "7.3.3 SWS[3:2] = 10: PLL"),
+    ("RCC_CFGR_PPRE1_DIV4", 0b101 << 10, "7.3.3 PPRE1[12:10] = 101: HCLK / 4"),
+    ("RCC_CFGR_PPRE2_DIV2", 0b100 << 13, "7.3.3 PPRE2[15:13] = 100: HCLK / 2"),
+    ("&RCC_AHB1ENR", 0x40023830, "7.3.10 RCC_AHB1ENR offset 0x30"),
+    ("RCC_AHB1ENR_GPIOAEN", 1 << 0, "7.3.10 GPIOAEN bit 0"),
+    ("&RCC_APB1ENR", 0x40023840, "7.3.13 RCC_APB1ENR offset 0x40"),
+    ("RCC_APB1ENR_PWREN", 1 << 28, "7.3.13 PWREN bit 28"),
+    ("&RCC_APB2ENR", 0x40023844, "7.3.14 RCC_APB2ENR offset 0x44"),
+    ("RCC_APB2ENR_USART1EN", 1 << 4, "7.3.14 USART1EN bit 4"),
+    ("&PWR_CR", 0x40007000, "2.3: PWR at 0x4000_7000; 5.4.1 PWR_CR offset 0x00"),
+    ("PWR_CR_VOS_SCALE1", 1 << 14, "5.4.1 VOS bit 14, 1: scale 1"),
+    ("&FLASH_ACR", 0x40023C00, "2.3: flash interface at 0x4002_3C00; 3.9.1 FLASH_ACR offset 0x00"),
+    ("FLASH_ACR_LATENCY_5WS", 5, "3.5.1 table 10: 150 < HCLK <= 168 MHz at 2.7-3.6 V: 5 wait states"),
+    ("FLASH_ACR_CACHES", 0b111 << 8, "3.9.1 PRFTEN bit 8, ICEN bit 9, DCEN bit 10"),
+    ("&GPIOA_MODER", 0x40020000, "2.3: GPIOA at 0x4002_0000; 8.4.1 GPIOx_MODER offset 0x00"),
+    ("&GPIOA_AFRH", 0x40020024, "8.4.10 GPIOx_AFRH offset 0x24"),
+    ("GPIO_AF7_USART1", 7, "datasheet DS8626 table 9: PA9/PA10 AF7 = USART1_TX/RX"),
+    ("&USART_SR", 0x40011000, "2.3: USART1 at 0x4001_1000; 30.6.1 USART_SR offset 0x00"),
+    ("USART_SR_RXNE", 1 << 5, "30.6.1 RXNE bit 5"),
+    ("USART_SR_TXE", 1 << 7, "30.6.1 TXE bit 7"),
+    ("&USART_DR", 0x40011004, "30.6.2 USART_DR offset 0x04"),
+    ("&USART_BRR", 0x40011008, "30.6.3 USART_BRR offset 0x08"),
+    ("&USART_CR1", 0x4001100C, "30.6.4 USART_CR1 offset 0x0C"),
+    ("USART_CR1_UE", 1 << 13, "30.6.4 UE bit 13"),
+    ("USART_CR1_TE", 1 << 3, "30.6.4 TE bit 3"),
+    ("USART_CR1_RE", 1 << 2, "30.6.4 RE bit 2"),
+]
+
+
+@pytest.fixture(scope="module")
+def f405_values(driver_macros) -> dict[str, int]:
+    return driver_macros("netduinoplus2", [name for name, _, _ in F405_REGISTERS] + ["PLLCFGR_VALUE", "USART_DIV"])
+
+
+def test_stm32f405_registers_match_rm0090(f405_values):
+    wrong = [f"{name} = {f405_values[name]:#x}, RM0090 {where}: {expected:#x}"
+             for name, expected, where in F405_REGISTERS if f405_values[name] != expected]
+    assert not wrong
+
+
+def test_stm32f405_pll_and_usart_divider_make_the_board_files_clocks(f405_values):
+    target = load_target("netduinoplus2")
+    pllcfgr = f405_values["PLLCFGR_VALUE"]
+    assert not pllcfgr & (1 << 22)                          # 7.3.2 PLLSRC 0: HSI, 16 MHz
+    m, n = pllcfgr & 0x3F, (pllcfgr >> 6) & 0x1FF           # PLLM[5:0], PLLN[14:6]
+    p, q = 2 * (((pllcfgr >> 16) & 0b11) + 1), (pllcfgr >> 24) & 0xF  # PLLP[17:16]: 00 = /2, PLLQ[27:24]
+    vco_in, vco = 16e6 / m, 16e6 / m * n
+    assert 1e6 <= vco_in <= 2e6 and 100e6 <= vco <= 432e6  # 6.3.2 datasheet / 7.3.2 ranges
+    assert vco / p == target.clock_hz == 168e6 and vco / q == 48e6
+    assert target.uart_clock_hz == target.clock_hz / 2     # APB2 = HCLK / 2 (PPRE2)
+    assert target.uart_clock_hz / f405_values["USART_DIV"] == pytest.approx(target.uart_baud, rel=1e-3)
 
 
 def test_vendor_boards_name_their_drivers():

@@ -15,10 +15,11 @@
 #define USART_CR1_UE (1u << 13)
 #define USART_CR1_TE (1u << 3)
 #define USART_CR1_RE (1u << 2)
+/* 16x oversampling: BRR = USARTDIV * 16 = f_ck / baud, mantissa and fraction in one number (30.3.4) */
+#define USART_DIV (((EP_UART_CLOCK_HZ) + (EP_UART_BAUD) / 2u) / (EP_UART_BAUD))
 
 void ep_uart_init(void) {
-  /* 16x oversampling: BRR = USARTDIV * 16 = f_ck / baud (mantissa and fraction in one number) */
-  USART_BRR = ((EP_UART_CLOCK_HZ) + (EP_UART_BAUD) / 2u) / (EP_UART_BAUD);
+  USART_BRR = USART_DIV;
   USART_CR1 = USART_CR1_UE | USART_CR1_TE | USART_CR1_RE; /* 8N1, no interrupts */
 }
 
