@@ -90,11 +90,13 @@ def test_vendor_boards_name_their_drivers():
     }
 
 
-def test_cortex_m0_has_no_dsp_and_gets_the_portable_int8_kernels(quantized, compiled):
-    assert not has_dsp(load_target("microbit").llvm_target())
-    model = compiled(quantized("digits_cnn"), "microbit")
+@pytest.mark.parametrize("board,dsp", [("microbit", False), ("netduinoplus2", True)])
+def test_int8_kernels_follow_the_cores_dsp_and_stay_bit_exact(quantized, compiled, board, dsp):
+    """The M0 (Thumb-1, no DSP, no divide) gets the portable int8 kernels, the F405's M4 the DSP ones."""
+    assert has_dsp(load_target(board).llvm_target()) is dsp
+    model = compiled(quantized("digits_cnn"), board)
     int8_steps = [s for s in model.manifest["steps"] if s["kernel"].startswith(("conv2d_int8", "dense_int8"))]
-    assert len(int8_steps) == 4 and not any("layer" in s for s in int8_steps)  # no DSP kernel
+    assert len(int8_steps) == 4 and all(("layer" in s) is dsp for s in int8_steps)  # "layer": a DSP kernel
     report = run(model)
     assert report.exact_matches[0] == report.exact_matches[1]  # bit-exact with onnxruntime
 
