@@ -127,3 +127,12 @@ def test_profiling_over_the_vendor_uart_matches_the_reference(compiled, board):
     assert len(set(measured.run_ticks)) == 1  # the timer is realigned before each run
     total = measured.run_ticks[-1]
     assert abs(sum(measured.layer_ticks) - total) <= 0.001 * total
+
+
+def test_summary_gives_flash_and_ram_against_the_boards(compiled, capsys):
+    from edgeprune.cli import main
+
+    model = compiled("digits_cnn", "microbit")
+    assert main(["run", str(model.path)]) == 0
+    ram = model.manifest["elf"]["ram_total"]
+    assert f"RAM {ram:>16,} B  ({100 * ram / 16_384:.0f} % of the board's 16,384 B; arena 6,144" in capsys.readouterr().out

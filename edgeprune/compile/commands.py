@@ -66,16 +66,16 @@ def _elf_summary(elf: dict, board: str) -> str:
     from edgeprune.targets import load_target
 
     flash, ram, target = elf["flash"], elf["ram"], load_target(board)
-    return (f"  flash     {elf['flash_total']:>10,} B  {_share(elf['flash_total'], target.flash.length)} "
-            f"(weights {flash['weights']:,}, kernels {flash['kernels']:,}, "
+    return (f"  flash     {elf['flash_total']:>10,} B  ({_share(elf['flash_total'], target.flash.length)}; "
+            f"weights {flash['weights']:,}, kernels {flash['kernels']:,}, "
             f"runtime {flash['runtime']:,}, libc {flash['libc']:,})\n"
-            f"  RAM       {elf['ram_total']:>10,} B  {_share(elf['ram_total'], target.ram.length)} "
-            f"(arena {ram['arena']:,}, workspace {ram['workspace']:,}, "
+            f"  RAM       {elf['ram_total']:>10,} B  ({_share(elf['ram_total'], target.ram.length)}; "
+            f"arena {ram['arena']:,}, workspace {ram['workspace']:,}, "
             f"stack {ram['stack']:,}, runtime {ram['runtime']:,})")
 
 
 def _share(used: int, capacity: int) -> str:
-    return f"of {capacity:,} B ({100 * used / capacity:.0f} %)"
+    return f"{100 * used / capacity:.0f} % of the board's {capacity:,} B"
 
 
 def _run(args: argparse.Namespace) -> int:
