@@ -136,3 +136,18 @@ def test_summary_gives_flash_and_ram_against_the_boards(compiled, capsys):
     assert main(["run", str(model.path)]) == 0
     ram = model.manifest["elf"]["ram_total"]
     assert f"RAM {ram:>16,} B  ({100 * ram / 16_384:.0f} % of the board's 16,384 B; arena 6,144" in capsys.readouterr().out
+
+
+def test_profile_command_on_netduinoplus2_stores_how_it_measured(compiled, capsys, tmp_path):
+    from edgeprune.cli import main
+    from edgeprune.profile.store import ResultsStore
+
+    model = compiled("digits_cnn", "netduinoplus2")
+    store = tmp_path / "results.sqlite"
+    assert main(["profile", str(model.path), "--device", "qemu:netduinoplus2", "--runs", "2",
+                 "--store", str(store)]) == 0
+    out = capsys.readouterr().out
+    assert "on qemu:netduinoplus2 (QEMU, -icount shift=0), 2 runs" in out and "outputs vs onnxruntime: match" in out
+    with ResultsStore(store) as results:
+        record = results.latest()[0]
+    assert (record.board, record.unit, record.method) == ("netduinoplus2", "instructions", "QEMU, -icount shift=0")
