@@ -3,6 +3,11 @@
 Adding a board means adding a file: `targets/<name>.toml` (see targets/mps2-an386.toml). Extra
 folders of board files can be named in the EDGEPRUNE_TARGETS_PATH environment variable
 (colon-separated); they are searched before the built-in folder.
+
+A bare-metal board names its C drivers (targets/<family>/drivers/, or a `drivers/` folder next to
+its board file): `timer = "dwt"` is timer_dwt.c, `[uart] driver = "stm32-usart"` is
+uart_stm32_usart.c, `setup = "netduinoplus2"` (clocks and the UART's pins) is
+setup_netduinoplus2.c.
 """
 from __future__ import annotations
 
@@ -31,7 +36,12 @@ DEBIAN_PACKAGES = {
 }
 
 
-TIMERS = ("systick", "dwt")
+# What each board timer counts on silicon (its ticks are core clock cycles on every one of them).
+TIMERS = {
+    "systick": "SysTick",
+    "dwt": "DWT cycle counter",
+    "nrf": "nRF51 TIMER0 at 16 MHz",
+}
 
 
 @dataclass(frozen=True)
@@ -60,7 +70,11 @@ class Target:
     qemu_user: str | None = None  # qemu-user program for Linux boards (qemu-aarch64, qemu-arm)
     gcc_prefix: str = "arm-none-eabi-"
     uart_base: int | None = None  # the UART the profiling protocol uses (`[uart] base`)
-    timer: str = "systick"        # "systick", or "dwt": the DWT cycle counter (real silicon)
+    uart_driver: str | None = None  # `[uart] driver`: drivers/uart_<driver>.c
+    uart_baud: int = 115_200
+    uart_clock_hz: int | None = None  # `[uart] clock_hz`: the UART's kernel clock, if it needs one
+    timer: str = "systick"        # a key of TIMERS: drivers/timer_<timer>.c
+    setup: str | None = None      # drivers/setup_<setup>.c: clocks and the UART's pins
     source: Path = field(default=TARGETS_DIR, compare=False)
 
     @property
@@ -73,17 +87,32 @@ class Target:
         return TARGETS_DIR / self.family
 
     @property
+    def timer_method(self) -> str:
+        """What the board timer is, for reports: e.g. "DWT cycle counter"."""
+        return TIMERS[self.timer]
+
+    @property
+    def drivers(self) -> tuple[Path, ...]:
+        """The C drivers the board file names (none for a family without drivers/)."""
+        if not (self.runtime_dir / "drivers").is_dir():
+            return ()
+        names = [f"timer_{self.timer}"]
+        names += [f"uart_{self.uart_driver}"] if self.uart_driver else []
+        names += [f"setup_{self.setup}"] if self.setup else []
+        return tuple(_driver(self, name.replace("-", "_") + ".c") for name in names)
+
+    @property
     def gcc(self) -> str:
         return self.gcc_prefix + "gcc"
 
     @property
     def c_defines(self) -> tuple[str, ...]:
-        """-D flags for the board runtime: clock, profiling UART, timer."""
+        """-D flags for the board runtime: clock and profiling UART."""
         flags = [f"-DEP_CLOCK_HZ={self.clock_hz}u"]
         if self.uart_base is not None:
-            flags.append(f"-DEP_UART_BASE={self.uart_base:#x}u")
-        if self.timer == "dwt":
-            flags.append("-DEP_TIMER_DWT=1")
+            flags += [f"-DEP_UART_BASE={self.uart_base:#x}u", f"-DEP_UART_BAUD={self.uart_baud}u"]
+        if self.uart_clock_hz is not None:
+            flags.append(f"-DEP_UART_CLOCK_HZ={self.uart_clock_hz}u")
         return tuple(flags)
 
     def llvm_target(self):
@@ -120,12 +149,21 @@ def _timer(name: str, path: Path) -> str:
     return name
 
 
+def _driver(target: Target, name: str) -> Path:
+    """drivers/<name> next to the board file, else in the family's folder."""
+    folders = [target.source.parent / "drivers", target.runtime_dir / "drivers"]
+    for folder in folders:
+        if (folder / name).is_file():
+            return folder / name
+    raise EdgepruneError(f"board file {target.source}: no driver {name} in {' or '.join(map(str, folders))}")
+
+
 @cache
 def _parse(path: Path) -> Target:
     try:
         data = tomllib.loads(path.read_text())
-        memory, qemu, gcc = data["memory"], data.get("qemu", {}), data["gcc"]
-        return Target(
+        memory, qemu, gcc, uart = data["memory"], data.get("qemu", {}), data["gcc"], data.get("uart", {})
+        target = Target(
             name=path.stem,
             description=data["description"],
             family=data["family"],
@@ -141,12 +179,20 @@ def _parse(path: Path) -> Target:
             qemu_machine=qemu.get("machine"),
             qemu_cpu=qemu.get("cpu"),
             qemu_user=qemu.get("user"),
-            uart_base=data["uart"]["base"] if "uart" in data else None,
+            uart_base=uart.get("base"),
+            uart_driver=uart.get("driver"),
+            uart_baud=int(uart.get("baud", 115_200)),
+            uart_clock_hz=uart.get("clock_hz"),
             timer=_timer(data.get("timer", "systick"), path),
+            setup=data.get("setup"),
             source=path,
         )
     except (KeyError, tomllib.TOMLDecodeError, TypeError, ValueError) as exc:
         raise EdgepruneError(f"board file {path} is malformed: {exc!r}") from exc
+    if target.uart_base is not None and target.uart_driver is None:
+        raise EdgepruneError(f"board file {path}: [uart] needs a driver (a drivers/uart_<driver>.c)")
+    _ = target.drivers  # raises if a driver file it names is missing
+    return target
 
 
 def load_target(name: str) -> Target:
@@ -179,14 +225,19 @@ def _size(n: int) -> str:
     return f"{n // 1024} KiB"
 
 
+def _clock(hz: int) -> str:
+    return f"{hz / 1e6:g} MHz"
+
+
 def _list_targets(args: argparse.Namespace) -> int:
     rows = [load_target(name) for name in target_names()]
-    print(f"{'board':<16} {'core':<11} {'fpu':<13} {'flash':>9} {'ram':>9}  {'qemu':<12} description")
+    print(f"{'board':<15} {'core':<11} {'fpu':<12} {'flash':>8} {'ram':>8} {'clock':>9}  {'timer':<8} "
+          f"{'uart':<13} {'qemu':<16} description")
     for t in rows:
-        print(
-            f"{t.name:<16} {t.cpu:<11} {t.fpu:<13} {_size(t.flash.length):>9}"
-            f" {_size(t.ram.length):>9}  {t.qemu_machine or t.qemu_user or '-':<12} {t.description}"
-        )
+        timer = t.timer if t.family == "cortex-m" else "clock"  # Linux boards: CLOCK_MONOTONIC
+        qemu = t.qemu_machine or t.qemu_user or "no (board)"
+        print(f"{t.name:<15} {t.cpu:<11} {t.fpu:<12} {_size(t.flash.length):>8} {_size(t.ram.length):>8} "
+              f"{_clock(t.clock_hz):>9}  {timer:<8} {t.uart_driver or '-':<13} {qemu:<16} {t.description}")
     return 0
 
 

@@ -96,3 +96,29 @@ def trained(digits):
     from edgeprune.models.train import Recipe, train
 
     return train(zoo.build_model("digits_cnn"), digits.x_train, digits.y_train, Recipe(epochs=10))
+
+
+@pytest.fixture(scope="session")
+def driver_macros(tmp_path_factory) -> Callable[[str, Sequence[str]], dict[str, int]]:
+    """driver_macros(board, names) -> {name: value}: C expressions over the macros of the board's
+    setup and UART drivers (and ep_scs.h), as the host compiler evaluates them: `&RCC_CR` is a
+    register's address. The timer drivers hold Arm assembly and are left out."""
+    import subprocess
+
+    from edgeprune.targets import TARGETS_DIR, load_target
+
+    def get(board: str, names: Sequence[str]) -> dict[str, int]:
+        target = load_target(board)
+        folder = tmp_path_factory.mktemp(f"macros-{board}")
+        sources = [path for path in target.drivers if not path.name.startswith("timer_")]
+        prints = "".join(f'  printf("%llu\\n", (unsigned long long)(uintptr_t)({name}));\n' for name in names)
+        (folder / "probe.c").write_text('#include <stdint.h>\n#include <stdio.h>\n#include "ep_scs.h"\n'
+                                        + "".join(f'#include "{path}"\n' for path in sources)
+                                        + f"int main(void) {{\n{prints}  return 0;\n}}\n")
+        subprocess.run(["gcc", "-Wall", "-Werror", f"-I{TARGETS_DIR / 'cortex-m'}", f"-I{TARGETS_DIR / 'runtime'}",
+                        *target.c_defines, "-o", str(folder / "probe"), str(folder / "probe.c")],
+                       check=True, capture_output=True)
+        out = subprocess.run([str(folder / "probe")], check=True, capture_output=True, text=True).stdout.split()
+        return dict(zip(names, map(int, out)))
+
+    return get

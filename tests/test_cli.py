@@ -24,6 +24,13 @@ def test_targets_lists_the_boards(capsys):
     assert main(["targets"]) == 0
     out = capsys.readouterr().out
     assert "mps2-an386" in out and "cortex-m55" in out
+    rows = {line.split()[0]: line.split()[:12] for line in out.splitlines()[1:]}
+    # board, core, fpu, flash, RAM, clock, timer, UART driver, QEMU machine (or "no" for a real board)
+    assert rows["microbit"][:11] == ["microbit", "cortex-m0", "none", "256", "KiB", "16", "KiB", "16", "MHz",
+                                     "nrf", "nrf"]
+    assert rows["nucleo-l4r5zi"][1:] == ["cortex-m4", "fpv4-sp-d16", "2", "MiB", "640", "KiB", "120", "MHz",
+                                        "dwt", "stm32-lpuart", "no"]
+    assert " netduinoplus2 " in [line for line in out.splitlines() if line.startswith("netduinoplus2")][0]
 
 
 def test_unknown_board_exits_non_zero_with_the_list(capsys, tmp_path):

@@ -55,10 +55,11 @@ def test_int8_model_matches_reference(quantized, compiled):
     assert abs(sum(measured.layer_ticks) - total) <= 0.001 * total
 
 
-def test_corrupted_frames_are_detected_and_retried(compiled):
-    model = compiled("digits_cnn", "mps2-an386")
+@pytest.mark.parametrize("board", ["mps2-an386", "netduinoplus2", "microbit"])  # CMSDK, ST and Nordic UARTs
+def test_corrupted_frames_are_detected_and_retried(compiled, board):
+    model = compiled("digits_cnn", board)
     inputs = random_inputs(model.manifest)
-    with open_device("qemu:mps2-an386") as device:
+    with open_device(f"qemu:{board}") as device:
         device.prepare(model.path)
         clean = device.run(inputs, 2)
         device.client.close()  # QEMU's UART takes the next connection: through the proxy

@@ -80,3 +80,13 @@ def test_two_records_line_up_by_position_and_name(tmp_path: Path) -> None:
     second = Record("b" * 64, {}, "b", "d", "instructions", [5.0], [("x", 1.5), ("z", 2.5), ("y", 1.0)])
     assert layer_rows([first, second]) == [("0 x", [1.0, 1.5]), ("1 y", [2.0, None]), ("1 z", [None, 2.5]),
                                            ("2 y", [3.0, 1.0])]
+
+
+def test_instructions_and_cycles_are_labelled_apart() -> None:
+    from edgeprune.profile.report import unit_label
+
+    qemu = Record("x", {}, "microbit", "qemu:microbit", "instructions", [1.0], method="QEMU, -icount shift=0")
+    board = Record("x", {}, "nucleo-l4r5zi", "serial:///dev/ttyACM0", "cycles", [1.0],
+                   method="DWT cycle counter on the board")
+    assert unit_label(qemu) == "instructions, not cycles (QEMU, -icount shift=0)"
+    assert unit_label(board) == "cycles (DWT cycle counter on the board)"

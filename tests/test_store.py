@@ -90,3 +90,24 @@ def test_record_from_measurement(tmp_path: Path) -> None:
     assert r.median == 440.0 and r.layers == [("a", 160.0), ("b", 240.0)]
     with pytest.raises(EdgepruneError, match="1 layer names for 2"):
         Record.from_measurement(m, model_hash="x", options={}, device="d", layer_names=["a"])
+
+
+def test_method_round_trips_and_a_version_1_store_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:  # a store as edgeprune wrote it before the method column
+        db.executescript("CREATE TABLE measurements (id INTEGER PRIMARY KEY AUTOINCREMENT, created TEXT NOT NULL,"
+                         " model_hash TEXT NOT NULL, options TEXT NOT NULL, board TEXT NOT NULL, device TEXT"
+                         " NOT NULL, unit TEXT NOT NULL, runs TEXT NOT NULL, median REAL NOT NULL, minimum REAL"
+                         " NOT NULL, maximum REAL NOT NULL, stack_bytes INTEGER, flash_bytes INTEGER, ram_bytes"
+                         " INTEGER, memory TEXT, outputs_match INTEGER, max_abs_error REAL);"
+                         "INSERT INTO measurements (created, model_hash, options, board, device, unit, runs,"
+                         " median, minimum, maximum) VALUES ('2026-01-01', 'old', '{}', 'b', 'd', 'cycles',"
+                         " '[5.0]', 5, 5, 5);"
+                         "CREATE TABLE layers (measurement_id INTEGER NOT NULL, position INTEGER NOT NULL,"
+                         " name TEXT NOT NULL, value REAL NOT NULL); PRAGMA user_version = 1;")
+    with ResultsStore(path) as results:
+        assert results.find("old")[0].method is None
+        new = results.get(results.add(record(unit="cycles", method="DWT cycle counter on the board")))
+    assert new.method == "DWT cycle counter on the board"
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 2

@@ -19,7 +19,7 @@ from edgeprune.compile.int8 import Layer
 from edgeprune.compile.plan import Plan, build_plan
 from edgeprune.compile.qdq_edges import is_quantized, strip_qdq_edges
 from edgeprune.compile.workspace import workspace_bytes
-from edgeprune.errors import EdgepruneError
+from edgeprune.errors import EdgepruneError, ModelTooLargeError
 from edgeprune.profile.elfsize import memory_breakdown
 from edgeprune.profile.store import content_hash
 from edgeprune.targets import Target, load_target
@@ -192,7 +192,11 @@ def compile_model(
         (src / "ep_model_desc.c").write_text(codegen.model_descriptor(  # for profile.elf
             plan, board.name, content_hash(source), board.clock_hz, workspace, *edges))
         firmware.write_project(folder, board, kernels_file, stack_bytes)
-        elf = firmware.build(folder, board)
+        try:
+            elf = firmware.build(folder, board)
+        except ModelTooLargeError as exc:
+            raise ModelTooLargeError(f"{exc}. The model's RAM plan: arena {plan.arena_bytes:,} B, workspace "
+                                     f"{workspace:,} B, stack {stack_bytes:,} B (--stack-bytes)") from None
         manifest = {
             "model": name,
             "frontend": "tflite" if source.suffix == ".tflite" else "onnx",

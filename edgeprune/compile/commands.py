@@ -42,7 +42,7 @@ def _compile(args: argparse.Namespace) -> int:
     print(f"  weights   {mem['weights_bytes']:>10,} B")
     print(f"  arena     {mem['arena_bytes']:>10,} B  (liveness bound {mem['liveness_bound_bytes']:,} B)")
     print(f"  workspace {mem['workspace_bytes']:>10,} B")
-    print(_elf_summary(m["elf"]))
+    print(_elf_summary(m["elf"], m["board"]))
     print(f"  firmware  {compiled.elf}")
     return 0
 
@@ -61,12 +61,21 @@ def _weight_layouts(steps: list[dict]) -> str:
     return ", ".join(f"{layout} weights {count:,} B" for layout, count in sorted(totals.items()))
 
 
-def _elf_summary(elf: dict) -> str:
-    flash, ram = elf["flash"], elf["ram"]
-    return (f"  flash     {elf['flash_total']:>10,} B  (weights {flash['weights']:,}, kernels {flash['kernels']:,}, "
+def _elf_summary(elf: dict, board: str) -> str:
+    """Flash and RAM by category, each against what the board has."""
+    from edgeprune.targets import load_target
+
+    flash, ram, target = elf["flash"], elf["ram"], load_target(board)
+    return (f"  flash     {elf['flash_total']:>10,} B  ({_share(elf['flash_total'], target.flash.length)}; "
+            f"weights {flash['weights']:,}, kernels {flash['kernels']:,}, "
             f"runtime {flash['runtime']:,}, libc {flash['libc']:,})\n"
-            f"  RAM       {elf['ram_total']:>10,} B  (arena {ram['arena']:,}, workspace {ram['workspace']:,}, "
+            f"  RAM       {elf['ram_total']:>10,} B  ({_share(elf['ram_total'], target.ram.length)}; "
+            f"arena {ram['arena']:,}, workspace {ram['workspace']:,}, "
             f"stack {ram['stack']:,}, runtime {ram['runtime']:,})")
+
+
+def _share(used: int, capacity: int) -> str:
+    return f"{100 * used / capacity:.0f} % of the board's {capacity:,} B"
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -89,7 +98,7 @@ def _run(args: argparse.Namespace) -> int:
     print(f"{'':<4} {'total per inference':<44} {total:>14,.0f}")
     mem = report.compiled.manifest["memory"]
     print("memory (from the ELF):")
-    print(_elf_summary(report.compiled.manifest["elf"]))
+    print(_elf_summary(report.compiled.manifest["elf"], report.compiled.manifest["board"]))
     print(f"  arena planned {mem['arena_bytes']:,} B vs liveness bound {mem['liveness_bound_bytes']:,} B; "
           f"stack used {device.stack_bytes:,} of {mem['stack_bytes']:,} B")
     if report.reference_name == "TFLM":

@@ -37,12 +37,15 @@ def linker_script(target: Target, stack_bytes: int) -> str:
 
 def write_project(folder: Path, target: Target, kernels_file: str, stack_bytes: int) -> None:
     """Everything but the generated sources: runtime, linker script, Makefile, from the board
-    family's folder (targets/<family>/: *.c, *.h, Makefile.in and, for bare metal, linker.ld.in)."""
+    family's folder (targets/<family>/: *.c, *.h, Makefile.in and, for bare metal, linker.ld.in)
+    and the drivers the board file names (timer, UART, setup)."""
     runtime = folder / "runtime"
     runtime.mkdir(parents=True, exist_ok=True)
     for source_dir in (target.runtime_dir, TARGETS_DIR / "aot"):
         for path in source_dir.glob("*.[ch]"):
             shutil.copy2(path, runtime / path.name)
+    for path in target.drivers:
+        shutil.copy2(path, runtime / path.name)
     protocol = runtime / "protocol"  # the profiling protocol (targets/runtime), for apps that speak it
     protocol.mkdir(exist_ok=True)
     for path in (TARGETS_DIR / "runtime").glob("*.[ch]"):

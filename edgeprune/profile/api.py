@@ -85,15 +85,15 @@ def profile(
     names = [step_label(step) for step in model.manifest["steps"]]
     reference = model_reference(model, inputs)
     match, error = outputs_match(measurement.outputs, reference)
+    method = getattr(dev, "method", measurement.unit)
     record = Record.from_measurement(
         measurement, model_hash=model_hash, options=model.manifest["options"], device=url.text,
         layer_names=names, memory=MemoryBreakdown.from_dict(model.manifest["elf"]),
-        outputs_match=match, max_abs_error=error)
+        outputs_match=match, max_abs_error=error, method=method)
     if store is not False:
         with ResultsStore(None if store in (None, True) else store) as results:
             record = results.get(results.add(record))
-    report = ProfileReport(model, inputs, measurement, reference, record,
-                           getattr(dev, "method", measurement.unit))
+    report = ProfileReport(model, inputs, measurement, reference, record, method)
     if json_path is not None:
         write_text_atomic(Path(json_path), json.dumps(report.to_dict(), indent=2) + "\n")
     return report

@@ -186,6 +186,12 @@ class SerialDevice(Device):
         self.client: DeviceClient | None = None
 
     @property
+    def method(self) -> str:
+        """The board's timer (from its board file), which counts core clock cycles on silicon."""
+        board = self.url.board
+        return f"{load_target(board).timer_method} on the board" if board else "the board's timer"
+
+    @property
     def port_url(self) -> str:
         """The pyserial URL: the port path, or socket://host:port."""
         return f"socket://{self.url.target}:{self.url.port}" if self.url.scheme == "socket" else self.url.target
@@ -221,8 +227,8 @@ def build_profile_app(firmware_dir: Path, target: Target) -> Path:
 
     if target.uart_base is None:
         raise EdgepruneError(f"board {target.name} has no UART for the profiling protocol: add "
-                             f"`[uart] base = 0x...` (a CMSDK APB UART) to {target.source}, or a "
-                             f"port for its UART in {target.runtime_dir} (ep_port.h)")
+                             f"`[uart] base = 0x...` and `driver = \"...\"` (a drivers/uart_<driver>.c, "
+                             f"see {target.runtime_dir / 'drivers'}) to {target.source}")
     if not (firmware_dir / "src" / "ep_model_desc.c").is_file():
         raise EdgepruneError(f"{firmware_dir} has no src/ep_model_desc.c (compiled by an older "
                              "edgeprune); compile the model again to profile it")

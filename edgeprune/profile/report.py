@@ -19,6 +19,13 @@ def _label(record: Record) -> str:
     return f"#{record.id} {record.board}" if record.id is not None else record.board
 
 
+def unit_label(record: Record) -> str:
+    """What the figures are and how they were counted: instructions under QEMU are not cycles."""
+    if record.unit == "instructions":
+        return f"instructions, not cycles ({record.method or 'emulator count'})"
+    return f"{record.unit} ({record.method})" if record.method else record.unit
+
+
 def _save(figure: Figure, path: Path) -> None:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100)
@@ -48,7 +55,7 @@ def latency_chart(records: Sequence[Record], path: Path) -> Figure:
                   height=height, label=_label(record))
     axes.set_yticks([n + height * (len(records) - 1) / 2 for n in range(len(rows))], [label for label, _ in rows])
     axes.invert_yaxis()
-    axes.set_xlabel(f"{records[0].unit} per layer (last run)")
+    axes.set_xlabel(f"{unit_label(records[0])} per layer (last run)")
     axes.set_title("Per-layer latency")
     axes.legend()
     _save(figure, path)
@@ -83,6 +90,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 def _summary(records: Sequence[Record]) -> str:
     fields = [("model", lambda r: r.model_hash[:12]), ("options", lambda r: r.options),
               ("board", lambda r: r.board), ("device", lambda r: r.device),
+              ("measured", unit_label),
               ("runs", lambda r: len(r.runs)), (f"median ({records[0].unit})", lambda r: r.median),
               ("min", lambda r: r.minimum), ("max", lambda r: r.maximum),
               ("stack bytes", lambda r: r.stack_bytes),

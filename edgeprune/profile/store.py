@@ -21,7 +21,7 @@ from edgeprune.profile.closing import Closing
 from edgeprune.profile.devices import Measurement
 from edgeprune.profile.elfsize import MemoryBreakdown
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the `method` column
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS measurements (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS measurements (
   board TEXT NOT NULL,
   device TEXT NOT NULL,
   unit TEXT NOT NULL,             -- what the figures count: cycles, instructions, ns
+  method TEXT,                    -- how: e.g. "QEMU, -icount shift=0", "DWT cycle counter on the board"
   runs TEXT NOT NULL,             -- JSON list, one figure per run
   median REAL NOT NULL,
   minimum REAL NOT NULL,
@@ -52,7 +53,8 @@ CREATE TABLE IF NOT EXISTS layers (
 );
 """
 COLUMNS = ("id", "created", "model_hash", "options", "board", "device", "unit", "runs",
-           "stack_bytes", "memory", "outputs_match", "max_abs_error")
+           "stack_bytes", "memory", "outputs_match", "max_abs_error", "method")
+MIGRATIONS = {1: "ALTER TABLE measurements ADD COLUMN method TEXT;"}  # from version N to N + 1
 
 
 def default_store_path() -> Path:
@@ -93,6 +95,7 @@ class Record:
     max_abs_error: float | None = None
     id: int | None = None
     created: str | None = None
+    method: str | None = None  # how the figures were measured (the timer, or QEMU's counting)
 
     @property
     def median(self) -> float:
@@ -109,7 +112,7 @@ class Record:
     @classmethod
     def from_measurement(cls, m: Measurement, *, model_hash: str, options: dict, device: str,
                          layer_names: Sequence[str], **extra) -> Record:
-        """A record of `m`; `extra` sets memory, outputs_match or max_abs_error."""
+        """A record of `m`; `extra` sets memory, outputs_match, max_abs_error or method."""
         if len(layer_names) != len(m.layer_ticks):
             raise EdgepruneError(f"{len(layer_names)} layer names for {len(m.layer_ticks)} layer timings")
         return cls(model_hash, options, m.board, device, m.unit,
@@ -124,7 +127,8 @@ class Record:
                 "layers": [{"name": n, "value": v} for n, v in self.layers],
                 "stack_bytes": self.stack_bytes,
                 "memory": self.memory.to_dict() if self.memory else None,
-                "outputs_match": self.outputs_match, "max_abs_error": self.max_abs_error}
+                "outputs_match": self.outputs_match, "max_abs_error": self.max_abs_error,
+                "method": self.method}
 
 
 class ResultsStore(Closing):
@@ -139,6 +143,10 @@ class ResultsStore(Closing):
         if version == 0:
             with self._db:
                 self._db.executescript(f"BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
+        elif version in MIGRATIONS:
+            with self._db:
+                for step in range(version, SCHEMA_VERSION):
+                    self._db.executescript(f"BEGIN; {MIGRATIONS[step]} PRAGMA user_version = {step + 1}; COMMIT;")
         elif version != SCHEMA_VERSION:
             self._db.close()
             raise EdgepruneError(f"{self.path} has results schema version {version}; this edgeprune "
@@ -155,13 +163,13 @@ class ResultsStore(Closing):
             cursor = self._db.execute(
                 "INSERT INTO measurements (created, model_hash, options, board, device, unit, runs,"
                 " median, minimum, maximum, stack_bytes, flash_bytes, ram_bytes, memory,"
-                " outputs_match, max_abs_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " outputs_match, max_abs_error, method) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (record.created or datetime.now(timezone.utc).isoformat(timespec="seconds"),
                  record.model_hash, _canonical(record.options), record.board, record.device,
                  record.unit, json.dumps(record.runs), record.median, record.minimum,
                  record.maximum, record.stack_bytes, memory and memory.flash_total,
                  memory and memory.ram_total, memory and json.dumps(memory.to_dict()),
-                 record.outputs_match, record.max_abs_error))
+                 record.outputs_match, record.max_abs_error, record.method))
             self._db.executemany(
                 "INSERT INTO layers (measurement_id, position, name, value) VALUES (?, ?, ?, ?)",
                 ((cursor.lastrowid, i, name, float(value)) for i, (name, value) in enumerate(record.layers)))
@@ -201,4 +209,4 @@ class ResultsStore(Closing):
                       row["stack_bytes"],
                       MemoryBreakdown.from_dict(json.loads(row["memory"])) if row["memory"] else None,
                       None if row["outputs_match"] is None else bool(row["outputs_match"]),
-                      row["max_abs_error"], row["id"], row["created"])
+                      row["max_abs_error"], row["id"], row["created"], row["method"])

@@ -3,7 +3,10 @@
 #define EP_BOARD_H
 #include <stdint.h>
 
-/* Timer ticks since start (SysTick at the core clock, extended to 64 bits). */
+/* Clocks, and the profiling UART's bus clock and pins (drivers/setup_*.c). Runs first at reset,
+ * before .data and .bss are set up, so it touches registers only. */
+void ep_board_setup(void);
+/* Timer ticks since start (the board file's timer, drivers/timer_*.c, extended to 64 bits). */
 uint64_t ep_timer_ticks(void);
 void ep_timer_start(void);
 /* Bytes of stack used so far (the stack is painted at reset). */

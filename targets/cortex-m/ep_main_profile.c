@@ -3,8 +3,7 @@
 #include "ep_board.h"
 #include "ep_model.h"
 #include "ep_protocol.h"
-
-void ep_uart_init(void);
+#include "ep_uart.h"
 
 static ep_proto ep_proto_state;
 

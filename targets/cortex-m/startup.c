@@ -1,18 +1,23 @@
-/* Cortex-M start-up: vector table, reset handler (FPU on, .data copied, .bss zeroed, stack
- * painted for the high-water mark), fault handlers that report through the board's exit path. */
+/* Cortex-M start-up: vector table, reset handler (the board's setup, FPU on, .data copied, .bss
+ * zeroed, stack painted for the high-water mark), fault handlers that report through the
+ * board's exit path. */
 #include <stdint.h>
 
 #include "ep_board.h"
+#include "ep_scs.h"
 
 extern uint32_t __data_load, __data_start, __data_end, __bss_start, __bss_end;
 extern uint32_t __stack_bottom, __stack_top;
 extern int main(void);
-void ep_systick_handler(void);
 
 #define EP_STACK_PAINT 0xA5A5A5A5u
 
 __attribute__((noreturn)) void ep_reset_handler(void);
 __attribute__((noreturn)) static void ep_fault_handler(void) { ep_board_exit(0xFA); }
+/* Timer drivers that use SysTick's interrupt define it; elsewhere a SysTick interrupt is a fault. */
+__attribute__((weak)) void ep_systick_handler(void) { ep_board_exit(0xFA); }
+/* The board's setup (drivers/setup_*.c) if it has one; without it the core keeps its reset clock. */
+__attribute__((weak)) void ep_board_setup(void) {}
 
 __attribute__((section(".isr_vector"), used)) static const void *const ep_vectors[16] = {
     &__stack_top,                /* initial stack pointer */
@@ -45,9 +50,9 @@ uint32_t ep_stack_high_water(void) {
 }
 
 void ep_reset_handler(void) {
+  ep_board_setup();
 #if defined(__ARM_FP) || defined(__ARM_FEATURE_MVE)
-  volatile uint32_t *cpacr = (volatile uint32_t *)0xE000ED88u;
-  *cpacr |= 0xFu << 20; /* CP10 and CP11: full access */
+  EP_CPACR |= 0xFu << 20; /* CP10 and CP11: full access */
   __asm__ volatile("dsb\n\tisb" ::: "memory");
 #endif
   for (uint32_t *src = &__data_load, *dst = &__data_start; dst < &__data_end;) *dst++ = *src++;

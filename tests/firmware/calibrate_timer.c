@@ -10,7 +10,7 @@ int main(void) {
   uint32_t count = 1000000;
   ep_timer_start();
   uint64_t start = ep_timer_ticks();
-  __asm__ volatile("1: subs %0, %0, #1\n\tbne 1b" : "+r"(count));
+  __asm__ volatile(".syntax unified\n1: subs %0, %0, #1\n\tbne 1b" : "+r"(count));
   uint64_t ticks = ep_timer_ticks() - start;
   text[23] = 0;
   text[22] = '\n';
