@@ -162,11 +162,36 @@ def _residual_add(model, graph, activation=0):
     """ADD of the depthwise convolution #3 and its input, as the model's output (quantization of its own)."""
     first, second = graph.operators[3].inputs[0], graph.operators[3].outputs[0]
     scale = 1.3 * max(graph.tensors[i].quantization.scale[0] for i in (first, second))
-    options = _schema().AddOptionsT()
+    _end_with_binary(model, graph, 3, "ADD", [first, second], [1, 25, 5, 64], scale, -11, activation)
+
+
+_BINARY = {"ADD": (2, "AddOptions"), "SUB": (2, "SubOptions"), "MUL": (2, "MulOptions")}
+CONV, POOLED = 8, 9  # KWS's last convolution, (1, 25, 5, 64), and its average pool, (1, 1, 1, 64)
+
+
+def _end_with_binary(model, graph, after: int, name: str, inputs: list[int], shape: list[int], scale: float,
+                     zero_point: int, activation: int = 0, version: int | None = None) -> None:
+    """The model cut after operator `after`, then ADD, SUB or MUL of `inputs` into a new output tensor."""
+    default, options_name = _BINARY[name]
+    options = getattr(_schema(), options_name + "T")()
     options.fusedActivationFunction = activation
-    _end_with(model, graph, 3, tflite.BuiltinOperator.ADD, 2, [first, second],
-              _int8_tensor(graph, [1, 25, 5, 64], b"residual", scale=scale, zero_point=-11),
-              tflite.BuiltinOptions.AddOptions, options)
+    _end_with(model, graph, after, getattr(tflite.BuiltinOperator, name), version or default, inputs,
+              _int8_tensor(graph, shape, name.lower().encode(), scale=scale, zero_point=zero_point),
+              getattr(tflite.BuiltinOptions, options_name), options)
+
+
+def _broadcast(name: str, operands: str, scale: float, zero_point: int, activation: int = 0, version=None):
+    """`name` of the last convolution's output (c), its average pool (p, broadcast over H and W) or a
+    constant (v: a (64,) vector; w: (1, 1, 5, 1), broadcast over H and C), in the order of `operands`."""
+    def edit(model, graph):
+        rng = np.random.default_rng(7)
+        sources = {"c": lambda: graph.operators[CONV].outputs[0], "p": lambda: graph.operators[POOLED].outputs[0],
+                   "v": lambda: _constant(model, graph, rng.integers(-128, 128, 64).astype(np.int8), b"v", 0.05, 3),
+                   "w": lambda: _constant(model, graph, np.array([-100, -7, 0, 64, 127], np.int8).reshape(1, 1, 5, 1),
+                                          b"w", 0.02, -9)}
+        inputs = [sources[o]() for o in operands]
+        _end_with_binary(model, graph, POOLED, name, inputs, [1, 25, 5, 64], scale, zero_point, activation, version)
+    return edit
 
 
 def _concatenation(axis: int):
@@ -183,19 +208,28 @@ def _concatenation(axis: int):
     return edit
 
 
+def _constant(model, graph, data: np.ndarray, name: bytes, scale: float | None = None, zero_point: int = 0) -> int:
+    """Index of a new constant tensor holding `data` (int32 or int8; quantized per tensor if `scale` is given)."""
+    schema = _schema()
+    buffer, tensor = schema.BufferT(), schema.TensorT()
+    buffer.data = list(data.tobytes())
+    model.buffers.append(buffer)
+    tensor.shape, tensor.name, tensor.buffer = list(data.shape), name, len(model.buffers) - 1
+    tensor.type = tflite.TensorType.INT8 if data.dtype == np.int8 else tflite.TensorType.INT32
+    if scale is not None:
+        tensor.quantization = schema.QuantizationParametersT()
+        tensor.quantization.scale, tensor.quantization.zeroPoint = [scale], [zero_point]
+    graph.tensors.append(tensor)
+    return len(graph.tensors) - 1
+
+
 def _pad(model, graph):
     """PAD of the pointwise convolution #2's output, every axis unevenly (channels too), as the output."""
-    schema = _schema()
     source = graph.operators[2].outputs[0]
-    buffer, paddings = schema.BufferT(), schema.TensorT()
-    buffer.data = list(np.array([[0, 0], [1, 2], [0, 1], [3, 0]], np.int32).tobytes())
-    model.buffers.append(buffer)
-    paddings.shape, paddings.type, paddings.name = [4, 2], tflite.TensorType.INT32, b"paddings"
-    paddings.buffer = len(model.buffers) - 1
-    graph.tensors.append(paddings)
-    _end_with(model, graph, 2, tflite.BuiltinOperator.PAD, 2, [source, len(graph.tensors) - 1],
+    paddings = _constant(model, graph, np.array([[0, 0], [1, 2], [0, 1], [3, 0]], np.int32), b"paddings")
+    _end_with(model, graph, 2, tflite.BuiltinOperator.PAD, 2, [source, paddings],
               _int8_tensor(graph, [1, 28, 6, 67], b"padded", graph.tensors[source].quantization),
-              tflite.BuiltinOptions.PadOptions, schema.PadOptionsT())
+              tflite.BuiltinOptions.PadOptions, _schema().PadOptionsT())
 
 
 def _squeeze(model, graph):
@@ -230,6 +264,12 @@ VARIANTS = {
     "concatenation_width": _concatenation(2),
     "add": _residual_add,
     "add_relu6": lambda m, g: _residual_add(m, g, tflite.ActivationFunctionType.RELU6),
+    "add_broadcast_vector": _broadcast("ADD", "cv", 0.1, -20),
+    "add_broadcast_first_relu": _broadcast("ADD", "pc", 0.09, 5, tflite.ActivationFunctionType.RELU),
+    "sub_broadcast": _broadcast("SUB", "cp", 0.07, 0),
+    "sub_constant_first_relu6": _broadcast("SUB", "wc", 0.05, -3, tflite.ActivationFunctionType.RELU6),
+    "mul_squeeze_excite": _broadcast("MUL", "cp", 0.3, -128),
+    "mul_multiplier_above_one": _broadcast("MUL", "cv", 0.003, 10, version=3),
     "max_pool": _max_pool,
     "max_pool_3x3_s2_same_relu6": lambda m, g: _max_pool(m, g, 3, tflite.ActivationFunctionType.RELU6),
     "avg_pool_relu6": _activation(POOL, tflite.ActivationFunctionType.RELU6, last=True),

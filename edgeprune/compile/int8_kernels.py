@@ -224,17 +224,43 @@ class RescaleInput:
     shift: int
 
 
+def _broadcast_shape(a: te.Tensor, b: te.Tensor) -> tuple[int, ...]:
+    """numpy's broadcast of two static shapes (aligned at the last axis)."""
+    return tuple(int(d) for d in np.broadcast_shapes(_shape(a), _shape(b)))
+
+
+def _broadcast(tensor: te.Tensor, index) -> tirx.PrimExpr:
+    """The element of `tensor` that numpy broadcasting gives output `index` (axes of extent 1 repeat)."""
+    shape = _shape(tensor)
+    index = index[len(index) - len(shape):]
+    return tensor[tuple(0 if extent == 1 else i for extent, i in zip(shape, index))]
+
+
 def add(a: te.Tensor, b: te.Tensor, *, inputs: tuple[RescaleInput, RescaleInput], left_shift: int,
-        output_multiplier: int, output_shift: int, requantize: Requantize) -> te.Tensor:
-    """TFLM's int8 add: both inputs shifted left by `left_shift`, rescaled to twice the larger
-    input scale, summed and requantized to the output (a, b of one shape)."""
+        output_multiplier: int, output_shift: int, requantize: Requantize, subtract: bool = False) -> te.Tensor:
+    """TFLM's int8 add (or, with `subtract`, sub): both inputs shifted left by `left_shift`, rescaled
+    to twice the larger input scale, summed (or a - b) and requantized to the output; a and b
+    broadcast as numpy does."""
     rescale = requantize.unclamped()
 
     def term(tensor: te.Tensor, spec: RescaleInput, index) -> tirx.PrimExpr:
-        return rescale(_shifted(tensor[index], spec.zero_point, left_shift), spec.multiplier, spec.shift)
+        return rescale(_shifted(_broadcast(tensor, index), spec.zero_point, left_shift), spec.multiplier, spec.shift)
 
-    return te.compute(_shape(a), lambda *i: requantize(term(a, inputs[0], i) + term(b, inputs[1], i),
-                                                     output_multiplier, output_shift), name="add")
+    def element(*i) -> tirx.PrimExpr:
+        first, second = term(a, inputs[0], i), term(b, inputs[1], i)
+        return requantize(first - second if subtract else first + second, output_multiplier, output_shift)
+
+    return te.compute(_broadcast_shape(a, b), element, name="sub" if subtract else "add")
+
+
+def mul(a: te.Tensor, b: te.Tensor, *, zero_points: tuple[int, int], multiplier: int, shift: int,
+        requantize: Requantize) -> te.Tensor:
+    """TFLM's int8 mul: the product of the two inputs less their zero points, requantized by
+    input scale x input scale / output scale; a and b broadcast as numpy does."""
+    return te.compute(_broadcast_shape(a, b),
+                      lambda *i: requantize((_int32(_broadcast(a, i)) - zero_points[0])
+                                            * (_int32(_broadcast(b, i)) - zero_points[1]), multiplier, shift),
+                      name="mul")
 
 
 def concat(*tensors: te.Tensor, axis: int, inputs: tuple[RescaleInput | None, ...], left_shift: int,

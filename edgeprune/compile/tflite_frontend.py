@@ -29,8 +29,8 @@ from edgeprune.errors import UnsupportedOpError
 # Builtin operators and the highest version imported; each is compared with TFLM in tests/test_tflite.py.
 SUPPORTED_OPS: dict[str, int] = {
     "ADD": 2, "AVERAGE_POOL_2D": 2, "CONCATENATION": 2, "CONV_2D": 3, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 4,
-    "LOGISTIC": 2,
-    "MAX_POOL_2D": 2, "PAD": 2, "QUANTIZE": 2, "RESHAPE": 1, "SOFTMAX": 2, "SQUEEZE": 1,
+    "LOGISTIC": 2, "MAX_POOL_2D": 2, "MUL": 3, "PAD": 2, "QUANTIZE": 2, "RESHAPE": 1, "SOFTMAX": 2, "SQUEEZE": 1,
+    "SUB": 2,
 }
 _ACTIVATIONS = {0: None, 1: (0.0, None), 2: (-1.0, 1.0), 3: (0.0, 6.0)}  # NONE, RELU, RELU_N1_TO_1, RELU6
 _TO_NCHW, _TO_NHWC = [0, 3, 1, 2], [0, 2, 3, 1]
@@ -124,7 +124,7 @@ class _Importer:
     @staticmethod
     def bounds(op: Operator) -> tuple[float, float | None] | None:
         """The fused activation's (low, high) in real values; None for NONE."""
-        code = op.options.FusedActivationFunction()
+        code = 0 if op.options is None else op.options.FusedActivationFunction()
         if code not in _ACTIVATIONS:
             raise UnsupportedOpError(f"operator #{op.index} {op.name}: fused activation {code} is not supported "
                                      "(NONE, RELU, RELU6 and RELU_N1_TO_1 are)")
@@ -222,14 +222,28 @@ class _Importer:
         # TFLM takes the largest raw int8 value (padding never wins): the input's quantization again.
         self.values[op.outputs[0]] = self.int8_clamp(self.quantize(pooled, x), op, y)
 
-    def add(self, op: Operator) -> None:
-        """TFLM's int8 add (both inputs rescaled to twice the larger scale with 20 bits of headroom)."""
-        a, b = (self.tensor(i) for i in op.inputs)
-        if a.shape != b.shape:
-            raise UnsupportedOpError(f"operator #{op.index} ADD broadcasts {a.shape} and {b.shape}; "
-                                     "inputs of one shape are supported")
-        out = self.emit(R.add(self.dequantize(op.inputs[0]), self.dequantize(op.inputs[1])))
-        self.values[op.outputs[0]] = self.quantize(self.activation(out, op), self.tensor(op.outputs[0]))
+    def operand(self, index: int, rank: int) -> relax.Expr:
+        """Input `index` of an elementwise op (an activation or constant int8 data), its shape
+        padded with leading ones to the output's `rank` as TFLite broadcasts, then held as NCHW if 4-D."""
+        t = self.tensor(index)
+        if t.dtype != "int8" or t.scale.size != 1:
+            raise UnsupportedOpError(f"tensor {t.name!r}: an elementwise operand must be int8 quantized per tensor")
+        shape = (1,) * (rank - len(t.shape)) + t.shape
+        if t.data is not None:
+            data = t.data.reshape(shape)
+            return relax.const(data.transpose(_TO_NCHW) if rank == 4 else data)
+        if len(t.shape) == rank:
+            return self.values[index]
+        value = self.emit(R.reshape(self.tflite_layout(index), shape))
+        return self.emit(R.permute_dims(value, _TO_NCHW)) if rank == 4 else value
+
+    def elementwise(self, op: Operator, compute) -> None:
+        """ADD, SUB or MUL of two int8 tensors with broadcasting: TFLM's arithmetic for each
+        (int8.py lowers it: ADD and SUB rescale both inputs with 20 bits of headroom, MUL rescales
+        the product once)."""
+        y = self.tensor(op.outputs[0])
+        a, b = (self.dequantize(i, self.operand(i, len(y.shape))) for i in op.inputs)
+        self.values[op.outputs[0]] = self.quantize(self.activation(self.emit(compute(a, b)), op), y)
 
     def concatenation(self, op: Operator) -> None:
         """Inputs joined along TFLite's (NHWC) axis. TFLM copies the raw int8 values (its converter
@@ -297,12 +311,14 @@ class _Importer:
         self.store(op.outputs[0], out)
 
     def convert(self, op: Operator) -> None:
-        handlers = {"ADD": self.add, "AVERAGE_POOL_2D": self.average_pool, "CONCATENATION": self.concatenation,
+        elementwise = {"ADD": R.add, "MUL": R.multiply, "SUB": R.subtract}
+        if op.name in elementwise:
+            return self.elementwise(op, elementwise[op.name])
+        handlers = {"AVERAGE_POOL_2D": self.average_pool, "CONCATENATION": self.concatenation,
                     "CONV_2D": functools.partial(self.conv, depthwise=False),
                     "DEPTHWISE_CONV_2D": functools.partial(self.conv, depthwise=True),
                     "FULLY_CONNECTED": self.fully_connected, "LOGISTIC": self.logistic, "MAX_POOL_2D": self.max_pool,
-                    "PAD": self.pad,
-                    "QUANTIZE": self.requantize, "RESHAPE": self.reshape, "SOFTMAX": self.softmax,
+                    "PAD": self.pad, "QUANTIZE": self.requantize, "RESHAPE": self.reshape, "SOFTMAX": self.softmax,
                     "SQUEEZE": self.reshape}
         handlers[op.name](op)
 
