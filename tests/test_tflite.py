@@ -186,9 +186,9 @@ def _broadcast(name: str, operands: str, scale: float, zero_point: int, activati
     def edit(model, graph):
         rng = np.random.default_rng(7)
         sources = {"c": lambda: graph.operators[CONV].outputs[0], "p": lambda: graph.operators[POOLED].outputs[0],
-                   "v": lambda: _constant(model, graph, rng.integers(-128, 128, 64).astype(np.int8), b"v", 0.05, 3),
+                   "v": lambda: _constant(model, graph, rng.integers(-128, 128, 64).astype(np.int8), 0.05, 3),
                    "w": lambda: _constant(model, graph, np.array([-100, -7, 0, 64, 127], np.int8).reshape(1, 1, 5, 1),
-                                          b"w", 0.02, -9)}
+                                          0.02, -9)}
         inputs = [sources[o]() for o in operands]
         _end_with_binary(model, graph, POOLED, name, inputs, [1, 25, 5, 64], scale, zero_point, activation, version)
     return edit
@@ -208,7 +208,8 @@ def _concatenation(axis: int):
     return edit
 
 
-def _constant(model, graph, data: np.ndarray, name: bytes, scale: float | None = None, zero_point: int = 0) -> int:
+def _constant(model, graph, data: np.ndarray, scale: float | None = None, zero_point: int = 0, *,
+              name: bytes = b"constant") -> int:
     """Index of a new constant tensor holding `data` (int32 or int8; quantized per tensor if `scale` is given)."""
     schema = _schema()
     buffer, tensor = schema.BufferT(), schema.TensorT()
@@ -226,7 +227,7 @@ def _constant(model, graph, data: np.ndarray, name: bytes, scale: float | None =
 def _pad(model, graph):
     """PAD of the pointwise convolution #2's output, every axis unevenly (channels too), as the output."""
     source = graph.operators[2].outputs[0]
-    paddings = _constant(model, graph, np.array([[0, 0], [1, 2], [0, 1], [3, 0]], np.int32), b"paddings")
+    paddings = _constant(model, graph, np.array([[0, 0], [1, 2], [0, 1], [3, 0]], np.int32), name=b"paddings")
     _end_with(model, graph, 2, tflite.BuiltinOperator.PAD, 2, [source, paddings],
               _int8_tensor(graph, [1, 28, 6, 67], b"padded", graph.tensors[source].quantization),
               tflite.BuiltinOptions.PadOptions, _schema().PadOptionsT())
@@ -254,7 +255,69 @@ def _logistic(model, graph):
               _int8_tensor(graph, [1, 49, 10, 1], b"probability", scale=1 / 256, zero_point=-128))
 
 
+def _options(name: str, **fields):
+    """(BuiltinOptions code, options object) of the schema's `name` options with `fields` set."""
+    options = getattr(_schema(), name + "T")()
+    for field, value in fields.items():
+        setattr(options, field, value)
+    return getattr(tflite.BuiltinOptions, name), options
+
+
+def _unary(builtin: str, scale: float, zero_point: int, out_scale: float, out_zero_point: int, options=(0, None)):
+    """`builtin` of the model's input, its quantization set to `scale` and `zero_point` so that its
+    int8 values span the function's interesting range, as the only operator."""
+    def edit(model, graph):
+        quantization = graph.tensors[graph.inputs[0]].quantization
+        quantization.scale, quantization.zeroPoint = [scale], [zero_point]
+        _end_with(model, graph, -1, getattr(tflite.BuiltinOperator, builtin), 2 if builtin == "TANH" else 1,
+                  [graph.inputs[0]], _int8_tensor(graph, [1, 49, 10, 1], b"out", scale=out_scale,
+                                                  zero_point=out_zero_point), *options)
+    return edit
+
+
+def _after_conv(builtin: str, version: int, shape: list[int], options, constants=(), scale=None, zero_point=None):
+    """`builtin` of the last convolution's output (1, 25, 5, 64) and `constants` (int32 arrays, or
+    (int8 array, scale, zero point)) into `shape`, as the output; the output keeps the input's
+    quantization unless `scale` is given."""
+    def edit(model, graph):
+        source = graph.operators[CONV].outputs[0]
+        inputs = [source] + [_constant(model, graph, *(c if isinstance(c, tuple) else (c,)), name=b"constant%d" % n)
+                             for n, c in enumerate(constants)]
+        out = (_int8_tensor(graph, shape, b"out", scale=scale, zero_point=zero_point) if scale is not None
+               else _int8_tensor(graph, shape, b"out", graph.tensors[source].quantization))
+        _end_with(model, graph, CONV, getattr(tflite.BuiltinOperator, builtin), version, inputs, out, *options)
+    return edit
+
+
+def _i32(*values) -> np.ndarray:
+    return np.array(values, np.int32)
+
+
+CONV_QUANTIZATION = (0.08023616, -128)  # the last convolution's output
 VARIANTS = {
+    "tanh": _unary("TANH", 0.03, -7, 1 / 128, 0),
+    "hard_swish": _unary("HARD_SWISH", 0.05, 10, 0.025, -113, _options("HardSwishOptions")),
+    "hard_swish_small_scales": _unary("HARD_SWISH", 0.004, 0, 0.003, -3, _options("HardSwishOptions")),
+    "mean_keep_dims_rescaled": _after_conv("MEAN", 2, [1, 1, 1, 64], _options("ReducerOptions", keepDims=True),
+                                           [_i32(1, 2)], scale=0.05, zero_point=-100),
+    "mean_global": _after_conv("MEAN", 2, [1, 64], _options("ReducerOptions", keepDims=False), [_i32(2, 1)]),
+    "mean_width_negative_axis": _after_conv("MEAN", 2, [1, 25, 64], _options("ReducerOptions", keepDims=False),
+                                            [_i32(-2)], scale=0.03, zero_point=-90),
+    "strided_slice": _after_conv("STRIDED_SLICE", 2, [1, 8, 3, 12], _options("StridedSliceOptions", beginMask=4),
+                                 [_i32(0, 1, 3, 3), _i32(1, -1, 5, 60), _i32(1, 3, 2, 5)]),
+    "strided_slice_shrink_end_mask": _after_conv(
+        "STRIDED_SLICE", 2, [1, 5, 64], _options("StridedSliceOptions", shrinkAxisMask=2, endMask=8),
+        [_i32(0, -4, 0, 0), _i32(1, 0, 5, 1), _i32(1, 1, 1, 1)]),
+    "padv2": _after_conv("PADV2", 2, [1, 27, 8, 64], _options("PadV2Options"),
+                         [_i32([0, 0], [2, 0], [1, 2], [0, 0]), (np.array([-77], np.int8), *CONV_QUANTIZATION)]),
+    "avg_pool_3x3_s2_same": _after_conv("AVERAGE_POOL_2D", 2, [1, 13, 3, 64], _options(
+        "Pool2DOptions", padding=tflite.Padding.SAME, strideH=2, strideW=2, filterHeight=3, filterWidth=3)),
+    "avg_pool_2x2_same_relu6": _after_conv("AVERAGE_POOL_2D", 2, [1, 25, 5, 64], _options(
+        "Pool2DOptions", padding=tflite.Padding.SAME, strideH=1, strideW=1, filterHeight=2, filterWidth=2,
+        fusedActivationFunction=tflite.ActivationFunctionType.RELU6)),
+    "softmax_rows": _after_conv("SOFTMAX", 2, [1, 25, 5, 64], _options("SoftmaxOptions", beta=1.0), scale=1 / 256,
+                                zero_point=-128),
+
     "logistic": _logistic,
     "quantize_int8_to_int8": _requantize,
     "squeeze": _squeeze,
@@ -380,15 +443,28 @@ def _refused(path: Path, tmp_path: Path, error=EdgepruneError) -> str:
 
 
 def test_unsupported_op_names_op_version_index_and_supported(tmp_path):
-    message = _refused(_patched(tmp_path, lambda b, m: _set_builtin(b, m, tflite.BuiltinOperator.TANH)),
+    message = _refused(_patched(tmp_path, lambda b, m: _set_builtin(b, m, tflite.BuiltinOperator.EXP)),
                        tmp_path, UnsupportedOpError)
-    assert message.startswith("operator #12 TANH version 2 is not supported; supported operators: ")
+    assert message.startswith("operator #12 EXP version 2 is not supported; supported operators: ")
     assert all(f"{op} v1" in message for op in SUPPORTED_OPS)
 
 
 def test_unsupported_op_version_is_named(tmp_path):
     message = _refused(_patched(tmp_path, lambda b, m: _set_version(b, m, 3)), tmp_path, UnsupportedOpError)
     assert message.startswith("operator #12 SOFTMAX version 3 is not supported (versions 1-2 are)")
+
+
+@pytest.mark.parametrize("edit, message", [
+    (_unary("TANH", 0.03, -7, 1 / 256, 0), "operator #0 TANH: an int8 output needs scale 1/128 and zero point 0 "
+                                           "(TFLM's), not 0.00390625 and 0"),
+    (_unary("HARD_SWISH", 0.05, 10, 0.0001, 0, _options("HardSwishOptions")),
+     "operator #0 HARD_SWISH: input scale / (128 x output scale) must be within [2**-16, 1) (its exponent is 2)"),
+    (_after_conv("STRIDED_SLICE", 2, [1, 25, 5, 64], _options("StridedSliceOptions"),
+                 [_i32(0, 24, 0, 0), _i32(1, 0, 5, 64), _i32(1, -1, 1, 1)]),
+     "operator #9 STRIDED_SLICE: positive strides without ellipsis, new axes or offset are supported"),
+])
+def test_unsupported_op_parameters_are_named(tmp_path, edit, message):
+    assert _refused(_edited(tmp_path, "bad", edit), tmp_path, UnsupportedOpError) == message
 
 
 def test_int16_activations_are_refused(tmp_path):

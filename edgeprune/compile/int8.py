@@ -247,14 +247,25 @@ class _Rewrites:
     def avg_pool_rewrite(self, matched, m):
         attrs = m[self.avg_pool].attrs
         padding = [int(p) for p in attrs.padding]
-        if attrs.ceil_mode or any(int(d) != 1 for d in attrs.dilation) or (any(padding) and not attrs.count_include_pad):
+        if attrs.ceil_mode or any(int(d) != 1 for d in attrs.dilation):
             return matched  # stays in float; CheckIntegerOnly names it
         pool = [int(k) for k in attrs.pool_size]
+        if any(padding) and not attrs.count_include_pad:
+            return self._valid_avg_pool(matched, m, pool, [int(s) for s in attrs.strides], padding)
         left_shift, multiplier, shift = self._averaging(m, pool[0] * pool[1])
         return self._kernel(
             "avg_pool2d_int8", int8_kernels.avg_pool2d, m[self.x.data], pool=pool,
             strides=[int(s) for s in attrs.strides], padding=padding, input_zero_point=self._zero_point(m, self.x),
             left_shift=left_shift, multiplier=multiplier, shift=shift, requantize=self._output(m, None))
+
+    def _valid_avg_pool(self, matched, m, pool: list[int], strides: list[int], padding: list[int]):
+        """An average pool whose padding is left out of each window's count (TFLM's SAME padding):
+        integer only where the output keeps the input's quantization, as TFLite's always does."""
+        if not (np.isclose(_scalar(m[self.x.scale]), _scalar(m[self.y.scale]), rtol=1e-6)
+                and self._zero_point(m, self.x) == self._zero_point(m, self.y)):
+            return matched  # stays in float; CheckIntegerOnly names it
+        return self._kernel("avg_pool2d_int8", int8_kernels.avg_pool2d_valid, m[self.x.data], pool=pool,
+                            strides=strides, padding=padding, requantize=self._output(m, None))
 
     # ---- concat: quantize(concat((dq(a), dq(b), ...))), each input rescaled to the output ----
     def concat_pattern(self):

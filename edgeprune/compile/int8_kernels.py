@@ -183,10 +183,28 @@ def _is_plain_average(count: int, left_shift: int, multiplier: int, shift: int) 
     return int(plain_shift) == shift and abs(int(plain_multiplier) - multiplier) <= 1
 
 
-def _rounded_average(total: tirx.PrimExpr, count: int) -> tirx.PrimExpr:
-    """TFLM's int8 average: the raw sum divided by the count, rounded half away from zero."""
-    half = tirx.const(count // 2, "int32")
-    return tirx.Select(total > 0, tirx.truncdiv(total + half, count), tirx.truncdiv(total - half, count))
+def _rounded_average(total: tirx.PrimExpr, count, requantize: Requantize) -> tirx.PrimExpr:
+    """TFLM's int8 average: the raw sum divided by the count (an int or an expression), rounded half
+    away from zero, then clamped to the requantize's bounds (int8's range if it has none)."""
+    count = tirx.const(count, "int32") if isinstance(count, int) else count
+    half = tirx.floordiv(count, 2)
+    average = tirx.Select(total > 0, tirx.truncdiv(total + half, count), tirx.truncdiv(total - half, count))
+    low, high = (-128, 127) if requantize.low is None else (requantize.low, requantize.high)
+    return tirx.min(tirx.max(average, low), high).astype(requantize.dtype)
+
+
+def _window_sums(x: te.Tensor, pool: Sequence[int], strides: Sequence[int], padding: Sequence[int],
+                 pad_value: int) -> te.Tensor:
+    """The int32 sum of each pooling window over x padded with `pad_value`."""
+    batch, channels, height, width = _shape(x)
+    top, left, bottom, right = padding
+    padded = _pad(x, top, left, bottom, right, pad_value)
+    out_h = (height + top + bottom - pool[0]) // strides[0] + 1
+    out_w = (width + left + right - pool[1]) // strides[1] + 1
+    ry, rx = te.reduce_axis((0, pool[0]), "ry"), te.reduce_axis((0, pool[1]), "rx")
+    return te.compute((batch, channels, out_h, out_w),
+                      lambda n, c, y, w: te.sum(_int32(padded[n, c, y * strides[0] + ry, w * strides[1] + rx]),
+                                                axis=[ry, rx]), name="sum")
 
 
 def avg_pool2d(x: te.Tensor, *, pool: Sequence[int], strides: Sequence[int], padding: Sequence[int],
@@ -196,23 +214,31 @@ def avg_pool2d(x: te.Tensor, *, pool: Sequence[int], strides: Sequence[int], pad
     output in the input's quantization, TFLM's arithmetic: the raw sum divided by the window size,
     rounded half away from zero, then clamped. Else the sum less the window's zero points, shifted
     left by `left_shift`, is requantized (1/window size and 2**-left_shift in the multiplier)."""
-    batch, channels, height, width = _shape(x)
-    top, left, bottom, right = padding
-    padded = _pad(x, top, left, bottom, right, input_zero_point)
-    out_h = (height + top + bottom - pool[0]) // strides[0] + 1
-    out_w = (width + left + right - pool[1]) // strides[1] + 1
-    ry, rx = te.reduce_axis((0, pool[0]), "ry"), te.reduce_axis((0, pool[1]), "rx")
-    total = te.compute((batch, channels, out_h, out_w),
-                       lambda n, c, y, w: te.sum(_int32(padded[n, c, y * strides[0] + ry, w * strides[1] + rx]),
-                                                 axis=[ry, rx]), name="sum")
+    total = _window_sums(x, pool, strides, padding, input_zero_point)
     count = pool[0] * pool[1]
     if requantize.zero_point == input_zero_point and _is_plain_average(count, left_shift, multiplier, shift):
-        low, high = (-128, 127) if requantize.low is None else (requantize.low, requantize.high)
-        return te.compute(total.shape, lambda *i: tirx.min(tirx.max(_rounded_average(total[i], count), low), high)
-                          .astype(requantize.dtype), name="average")
+        return te.compute(total.shape, lambda *i: _rounded_average(total[i], count, requantize), name="average")
     offset = count * input_zero_point
     return te.compute(total.shape, lambda *i: requantize(_shifted(total[i], offset, left_shift), multiplier, shift),
                       name="requantize")
+
+
+def avg_pool2d_valid(x: te.Tensor, *, pool: Sequence[int], strides: Sequence[int], padding: Sequence[int],
+                     requantize: Requantize) -> te.Tensor:
+    """TFLM's int8 AVERAGE_POOL_2D with padding (the output in the input's quantization): the raw
+    sum of the window's elements inside the input over their count, rounded half away from zero."""
+    _, _, height, width = _shape(x)
+    total = _window_sums(x, pool, strides, padding, 0)
+
+    def inside(out, stride: int, before: int, kernel: int, size: int) -> tirx.PrimExpr:
+        origin = out * stride - before
+        return tirx.min(tirx.const(kernel, "int32"), size - origin) - tirx.max(tirx.const(0, "int32"), 0 - origin)
+
+    def average(n, c, y, w) -> tirx.PrimExpr:
+        count = inside(y, strides[0], padding[0], pool[0], height) * inside(w, strides[1], padding[1], pool[1], width)
+        return _rounded_average(total[n, c, y, w], count, requantize)
+
+    return te.compute(total.shape, average, name="average")
 
 
 @dataclass(frozen=True)
