@@ -294,7 +294,44 @@ def _i32(*values) -> np.ndarray:
 
 
 CONV_QUANTIZATION = (0.08023616, -128)  # the last convolution's output
+
+
+def _chain(model, graph):
+    """The new operators chained after the last convolution, three of their outputs the model's:
+    MEAN, MUL (broadcast), SUB (a constant vector) -> output; HARD_SWISH, AVERAGE_POOL_2D (SAME,
+    RELU6), PADV2, STRIDED_SLICE, TANH -> output; SOFTMAX of its rows -> output."""
+    def append(builtin: str, version: int, inputs: list[int], shape: list[int], quantization, options=(0, None)):
+        op = _schema().OperatorT()
+        op.opcodeIndex = _code(model, getattr(tflite.BuiltinOperator, builtin), version)
+        op.outputs = [_int8_tensor(graph, shape, builtin.lower().encode(), scale=quantization[0],
+                                   zero_point=quantization[1])]
+        op.inputs, (op.builtinOptionsType, op.builtinOptions) = inputs, options
+        graph.operators.append(op)
+        return op.outputs[0]
+
+    graph.operators = graph.operators[:CONV + 1]
+    conv, feature = graph.operators[CONV].outputs[0], [1, 25, 5, 64]
+    mean = append("MEAN", 2, [conv, _constant(model, graph, _i32(1, 2))], [1, 1, 1, 64], (0.05, -100),
+                  _options("ReducerOptions", keepDims=True))
+    scaled = append("MUL", 2, [conv, mean], feature, (0.2, -128), _options("MulOptions"))
+    vector = _constant(model, graph, np.random.default_rng(8).integers(-128, 128, 64).astype(np.int8), 0.05, 3)
+    difference = append("SUB", 2, [scaled, vector], feature, (0.15, 0), _options("SubOptions"))
+    swish = append("HARD_SWISH", 1, [difference], feature, (0.1, -100), _options("HardSwishOptions"))
+    pooled = append("AVERAGE_POOL_2D", 2, [swish], [1, 13, 3, 64], (0.1, -100), _options(
+        "Pool2DOptions", padding=tflite.Padding.SAME, strideH=2, strideW=2, filterHeight=3, filterWidth=3,
+        fusedActivationFunction=tflite.ActivationFunctionType.RELU6))
+    padded = append("PADV2", 2, [pooled, _constant(model, graph, _i32([0, 0], [1, 0], [0, 1], [0, 0])),
+                                 _constant(model, graph, np.array([-77], np.int8), 0.1, -100)],
+                    [1, 14, 4, 64], (0.1, -100), _options("PadV2Options"))
+    sliced = append("STRIDED_SLICE", 2, [padded, *(_constant(model, graph, v) for v in (
+        _i32(0, 1, 0, 2), _i32(1, 14, 4, 64), _i32(1, 2, 1, 3)))], [1, 7, 4, 21], (0.1, -100),
+                    _options("StridedSliceOptions"))
+    tanh = append("TANH", 2, [sliced], [1, 7, 4, 21], (1 / 128, 0))
+    softmax = append("SOFTMAX", 2, [tanh], [1, 7, 4, 21], (1 / 256, -128), _options("SoftmaxOptions", beta=8.0))
+    graph.outputs = [difference, tanh, softmax]
+
 VARIANTS = {
+    "chain_of_new_ops": _chain,
     "tanh": _unary("TANH", 0.03, -7, 1 / 128, 0),
     "hard_swish": _unary("HARD_SWISH", 0.05, 10, 0.025, -113, _options("HardSwishOptions")),
     "hard_swish_small_scales": _unary("HARD_SWISH", 0.004, 0, 0.003, -3, _options("HardSwishOptions")),
@@ -348,9 +385,20 @@ VARIANTS = {
 def test_op_variant_equals_tflm(tmp_path, name):
     path = _edited(tmp_path, name, VARIANTS[name])
     host = host_graph(import_tflite(path)[0])
+    count = tflite.Model.GetRootAsModel(path.read_bytes(), 0).Subgraphs(0).OutputsLength()
     for x in _inputs((1, 49, 10, 1), 3, seed=4):
-        expected = tflm_outputs(path, [x], 1)[0]
-        assert np.array_equal(host(x)[0], expected)
+        actual, expected = host(x), tflm_outputs(path, [x], count)
+        assert len(actual) == count and all(np.array_equal(a, e) for a, e in zip(actual, expected))
+
+
+@pytest.mark.qemu
+def test_new_ops_on_m4_equal_tflm(compiled, tmp_path_factory):
+    """The chain of the new operators compiled for the M4 (DSP kernels) equals TFLM on QEMU, every output."""
+    model = compiled(_edited(tmp_path_factory.mktemp("chain"), "chain", _chain))
+    assert [entry["shape"] for entry in model.manifest["outputs"]] == [[1, 25, 5, 64], [1, 7, 4, 21], [1, 7, 4, 21]]
+    for x in _inputs((1, 49, 10, 1), 2, seed=5):
+        report = run(model, [x])
+        assert report.reference_name == "TFLM" and report.exact_matches == (8000 + 2 * 588, 8000 + 2 * 588)
 
 
 @pytest.mark.qemu
