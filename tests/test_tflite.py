@@ -299,7 +299,8 @@ CONV_QUANTIZATION = (0.08023616, -128)  # the last convolution's output
 def _chain(model, graph):
     """The new operators chained after the last convolution, three of their outputs the model's:
     MEAN, MUL (broadcast), SUB (a constant vector) -> output; HARD_SWISH, AVERAGE_POOL_2D (SAME,
-    RELU6), PADV2, STRIDED_SLICE, TANH -> output; SOFTMAX of its rows -> output."""
+    RELU6), PADV2, STRIDED_SLICE, TANH -> output; SOFTMAX of its rows -> DEQUANTIZE -> a float
+    output; the input a float one, through a QUANTIZE."""
     def append(builtin: str, version: int, inputs: list[int], shape: list[int], quantization, options=(0, None)):
         op = _schema().OperatorT()
         op.opcodeIndex = _code(model, getattr(tflite.BuiltinOperator, builtin), version)
@@ -329,6 +330,45 @@ def _chain(model, graph):
     tanh = append("TANH", 2, [sliced], [1, 7, 4, 21], (1 / 128, 0))
     softmax = append("SOFTMAX", 2, [tanh], [1, 7, 4, 21], (1 / 256, -128), _options("SoftmaxOptions", beta=8.0))
     graph.outputs = [difference, tanh, softmax]
+    _float_edges(model, graph, output=2)
+
+
+def _float_tensor(graph, shape: list[int], name: bytes) -> int:
+    tensor = _schema().TensorT()
+    tensor.shape, tensor.type, tensor.buffer, tensor.name = shape, tflite.TensorType.FLOAT32, 0, name
+    graph.tensors.append(tensor)
+    return len(graph.tensors) - 1
+
+
+def _float_edges(model, graph, output: int | None = None, quantize: bool = True) -> None:
+    """A float input quantized by a QUANTIZE into the int8 input, and the int8 output `output`
+    dequantized into a float output by a DEQUANTIZE: the converter's float-interface model."""
+    schema = _schema()
+    if quantize:
+        op = schema.OperatorT()
+        op.opcodeIndex = _code(model, tflite.BuiltinOperator.QUANTIZE, 1)
+        op.inputs = [_float_tensor(graph, list(graph.tensors[graph.inputs[0]].shape), b"float_input")]
+        op.outputs = [graph.inputs[0]]
+        graph.operators, graph.inputs = [op, *graph.operators], [op.inputs[0]]
+    if output is not None:
+        op = schema.OperatorT()
+        op.opcodeIndex = _code(model, tflite.BuiltinOperator.DEQUANTIZE, 2)
+        op.inputs = [graph.outputs[output]]
+        op.outputs = [_float_tensor(graph, list(graph.tensors[graph.outputs[output]].shape), b"float_output")]
+        graph.operators = [*graph.operators, op]
+        graph.outputs = [*graph.outputs[:output], op.outputs[0], *graph.outputs[output + 1:]]
+
+
+def _edge_only(quantize: bool):
+    """The model reduced to its float input's QUANTIZE, or to a DEQUANTIZE of an int8 input with
+    the chain's float output's quantization (scale 1/256, zero point -128)."""
+    def edit(model, graph):
+        graph.operators, graph.outputs = [], [graph.inputs[0]]
+        if not quantize:
+            graph.tensors[graph.inputs[0]].quantization.scale = [1 / 256]
+            graph.tensors[graph.inputs[0]].quantization.zeroPoint = [-128]
+        _float_edges(model, graph, None if quantize else 0, quantize)
+    return edit
 
 VARIANTS = {
     "chain_of_new_ops": _chain,
@@ -396,6 +436,14 @@ def test_new_ops_on_m4_equal_tflm(compiled, tmp_path_factory):
     """The chain of the new operators compiled for the M4 (DSP kernels) equals TFLM on QEMU, every output."""
     model = compiled(_edited(tmp_path_factory.mktemp("chain"), "chain", _chain))
     assert [entry["shape"] for entry in model.manifest["outputs"]] == [[1, 25, 5, 64], [1, 7, 4, 21], [1, 7, 4, 21]]
+    assert [entry["dtype"] for entry in (*model.manifest["inputs"], *model.manifest["outputs"])] == ["int8"] * 4
+    assert model.manifest["notes"] == [
+        "float input 'float_input': its QUANTIZE (operator #0) is left to the caller; the C API takes int8, and "
+        "edgeprune_input_0_from_float() in edgeprune_model.h does the QUANTIZE as TFLM does",
+        "float output 'float_output': its DEQUANTIZE (operator #19) is left to the caller; the C API returns int8, "
+        "and edgeprune_output_2_to_float() in edgeprune_model.h does the DEQUANTIZE as TFLM does"]
+    header = (model.path / "src" / "edgeprune_model.h").read_text()
+    assert "roundf(x[i] / EDGEPRUNE_INPUT_0_SCALE)" in header and "edgeprune_output_2_to_float" in header
     for x in _inputs((1, 49, 10, 1), 2, seed=5):
         report = run(model, [x])
         assert report.reference_name == "TFLM" and report.exact_matches == (8000 + 2 * 588, 8000 + 2 * 588)
@@ -419,6 +467,44 @@ def test_run_command_reports_exact_matches_with_tflm(compiled, capsys):
     model = compiled(AD)
     assert main(["run", str(model.path)]) == 0
     assert "agreement with TFLM: 640 of 640 output elements exactly equal, max |error| 0 (ok)" in capsys.readouterr().out
+
+
+def test_float_wrappers_quantize_and_dequantize_as_tflm(compiled, tmp_path_factory, tmp_path):
+    """The header's float wrappers of the float-edged chain, built for the host, equal TFLM's
+    QUANTIZE (on exact ties too, where rounding half to even would differ) and DEQUANTIZE."""
+    import ctypes
+    import subprocess
+
+    model = compiled(_edited(tmp_path_factory.mktemp("chain"), "chain", _chain))
+    (tmp_path / "wrap.c").write_text(
+        '#include "edgeprune_model.h"\n'
+        "void quantize(const float *x, int8_t *q, uint32_t n) { edgeprune_input_0_from_float(x, q, n); }\n"
+        "void dequantize(const int8_t *q, float *x, uint32_t n) { edgeprune_output_2_to_float(q, x, n); }\n")
+    subprocess.run(["gcc", "-O2", "-shared", "-fPIC", "-I", str(model.path / "src"), str(tmp_path / "wrap.c"),
+                    "-o", str(tmp_path / "wrap.so"), "-lm"], check=True)
+    library = ctypes.CDLL(str(tmp_path / "wrap.so"))
+    for function in (library.quantize, library.dequantize):
+        function.argtypes, function.restype = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint32], None
+    scale = np.float32(model.manifest["inputs"][0]["scale"])
+    ties = (np.arange(-140, 140) + np.float32(0.5)) * scale
+    ties = ties[ties / scale == np.arange(-140, 140) + np.float32(0.5)]  # exact ties after TFLM's division
+    x = np.concatenate([ties, np.random.default_rng(9).normal(0, 40, 490 - ties.size)]).astype(np.float32)
+    q = np.zeros(490, np.int8)
+    library.quantize(x.ctypes.data, q.ctypes.data, 490)
+    expected = tflm_outputs(_edited(tmp_path, "quantize", _edge_only(True)), [x.reshape(1, 49, 10, 1)], 1)[0]
+    assert np.array_equal(q, expected.reshape(-1))
+    assert ties.size > 100 and np.any(np.round(ties / scale) != np.trunc(ties / scale + np.sign(ties) * 0.5))
+    levels = np.arange(-128, 128).astype(np.int8)
+    y = np.zeros(256, np.float32)
+    library.dequantize(levels.ctypes.data, y.ctypes.data, 256)
+    interpreter_input = np.resize(levels, 490).reshape(1, 49, 10, 1)
+    path = _edited(tmp_path, "dequantize", _edge_only(False))
+    import tflite_micro
+
+    interpreter = tflite_micro.runtime.Interpreter.from_file(str(path))
+    interpreter.set_input(interpreter_input, 0)
+    interpreter.invoke()
+    assert np.array_equal(y, np.array(interpreter.get_output(0)).reshape(-1)[:256])
 
 
 def test_c_api_keeps_the_file_tensors(compiled):

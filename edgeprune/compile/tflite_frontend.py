@@ -32,14 +32,20 @@ SUPPORTED_OPS: dict[str, int] = {
     "HARD_SWISH": 1, "LOGISTIC": 2, "MAX_POOL_2D": 2, "MEAN": 2, "MUL": 3, "PAD": 2, "PADV2": 2, "QUANTIZE": 2,
     "RESHAPE": 1, "SOFTMAX": 2, "SQUEEZE": 1, "STRIDED_SLICE": 2, "SUB": 2, "TANH": 2,
 }
+EDGE_OPS: dict[str, int] = {"DEQUANTIZE": 2}  # compiled where it writes a float model output (taken off)
 _ACTIVATIONS = {0: None, 1: (0.0, None), 2: (-1.0, 1.0), 3: (0.0, 6.0)}  # NONE, RELU, RELU_N1_TO_1, RELU6
 _TO_NCHW, _TO_NHWC = [0, 3, 1, 2], [0, 2, 3, 1]
 _NHWC_AXIS_IN_NCHW = {0: 0, 1: 2, 2: 3, 3: 1}
 
 
+def _versions(version: int) -> str:
+    return f"1-{version}" if version > 1 else "1"
+
+
 def supported_ops() -> list[tuple[str, str]]:
     """(operator, versions) of every TFLite builtin that compiles, for errors and the README."""
-    return [(name, f"1-{version}" if version > 1 else "1") for name, version in sorted(SUPPORTED_OPS.items())]
+    return sorted([*((name, _versions(v)) for name, v in SUPPORTED_OPS.items()),
+                   *((name, f"{_versions(v)} (at model outputs)") for name, v in EDGE_OPS.items())])
 
 
 def _supported_text() -> str:
@@ -77,7 +83,8 @@ def _check_types(graph: Graph, path: Path) -> None:
         if tensor.dtype.startswith("float"):
             raise UnsupportedOpError(
                 f"{path.name} has a {tensor.dtype} input or output ({tensor.name!r}); edgeprune compiles int8 .tflite "
-                "models with int8 inputs and outputs (the converter's full integer quantization)")
+                "models with int8 inputs and outputs, or float ones that only a QUANTIZE reads or a DEQUANTIZE writes "
+                "(the converter's full integer quantization)")
     for op in graph.operators:
         for index in (*op.inputs, *op.outputs):
             tensor = graph.tensors[index] if index >= 0 else None
@@ -91,6 +98,9 @@ def _check_types(graph: Graph, path: Path) -> None:
 
 def _check_ops(graph: Graph) -> None:
     for op in graph.operators:
+        if op.name in EDGE_OPS:
+            raise UnsupportedOpError(f"operator #{op.index} {op.name} inside the model is not supported; it is taken "
+                                     "off only where it writes a float model output from int8")
         if SUPPORTED_OPS.get(op.name, 0) < op.version:
             known = "" if op.name not in SUPPORTED_OPS else f" (versions 1-{SUPPORTED_OPS[op.name]} are)"
             raise UnsupportedOpError(f"operator #{op.index} {op.name} version {op.version} is not supported{known}; "
@@ -228,12 +238,13 @@ class _Importer:
         # TFLM takes the largest raw int8 value (padding never wins): the input's quantization again.
         self.values[op.outputs[0]] = self.int8_clamp(self.quantize(pooled, x), op, y)
 
-    def operand(self, index: int, rank: int) -> relax.Expr:
+    def operand(self, op: Operator, index: int, rank: int) -> relax.Expr:
         """Input `index` of an elementwise op (an activation or constant int8 data), its shape
         padded with leading ones to the output's `rank` as TFLite broadcasts, then held as NCHW if 4-D."""
         t = self.tensor(index)
         if t.dtype != "int8" or t.scale.size != 1:
-            raise UnsupportedOpError(f"tensor {t.name!r}: an elementwise operand must be int8 quantized per tensor")
+            raise UnsupportedOpError(f"operator #{op.index} {op.name}: operand {t.name!r} must be int8 quantized per "
+                                     "tensor")
         shape = (1,) * (rank - len(t.shape)) + t.shape
         if t.data is not None:
             data = t.data.reshape(shape)
@@ -248,7 +259,7 @@ class _Importer:
         (int8.py lowers it: ADD and SUB rescale both inputs with 20 bits of headroom, MUL rescales
         the product once)."""
         y = self.tensor(op.outputs[0])
-        a, b = (self.dequantize(i, self.operand(i, len(y.shape))) for i in op.inputs)
+        a, b = (self.dequantize(i, self.operand(op, i, len(y.shape))) for i in op.inputs)
         self.values[op.outputs[0]] = self.quantize(self.activation(self.emit(compute(a, b)), op), y)
 
     def concatenation(self, op: Operator) -> None:
@@ -406,15 +417,64 @@ def _edge(t: Tensor) -> EdgeQuantization:
     if t.dtype != "int8" or t.scale.size != 1:
         raise UnsupportedOpError(f"model input/output {t.name!r} must be a per-tensor quantized int8 tensor, "
                                  f"not {t.dtype}")
-    return EdgeQuantization(t.name, float(t.scale[0]), int(t.zero_point[0]))
+    return EdgeQuantization(t.name, float(t.scale[0]), int(t.zero_point[0]), rounding="half_away")
 
 
-def import_tflite(path: str | Path) -> tuple[tvm.IRModule, list[EdgeQuantization], list[EdgeQuantization]]:
-    """The IRModule of an int8 `.tflite` file in QDQ form, with its input and output quantization."""
-    path = Path(path)
+def _float_edge(graph: Graph, index: int, op_name: str, side: str) -> Operator | None:
+    """The QUANTIZE that alone reads the float input `index` into int8 (side "in"), or the
+    DEQUANTIZE that writes the float output `index` from int8 ("out"); None if there is none."""
+    if not graph.tensors[index].dtype.startswith("float"):
+        return None
+    ops = [op for op in graph.operators if index in (op.inputs if side == "in" else op.outputs)]
+    if len(ops) != 1 or ops[0].name != op_name:
+        return None
+    int8 = graph.tensors[ops[0].outputs[0] if side == "in" else ops[0].inputs[0]]
+    return ops[0] if int8.dtype == "int8" else None
+
+
+def _strip_float_edges(graph: Graph) -> list[str]:
+    """A model with float inputs and outputs around an int8 body (QUANTIZE first, DEQUANTIZE last,
+    as the converter writes it without inference_input_type=int8): those operators come off, the
+    int8 tensors become the compiled model's edges, and the header's float wrappers quantize and
+    dequantize as TFLM does. A note for each edge says so."""
+    notes, removed = [], set()
+    inputs, outputs = list(graph.inputs), list(graph.outputs)
+    for edges, op_name, side in ((inputs, "QUANTIZE", "in"), (outputs, "DEQUANTIZE", "out")):
+        for position, index in enumerate(edges):
+            op = _float_edge(graph, index, op_name, side)
+            if op is None:
+                continue
+            removed.add(op.index)
+            edges[position] = op.outputs[0] if side == "in" else op.inputs[0]
+            kind = "input" if side == "in" else "output"
+            wrapper = f"edgeprune_{kind}_{position}_{'from' if side == 'in' else 'to'}_float"
+            notes.append(f"float {kind} {graph.tensors[index].name!r}: its {op_name} (operator #{op.index}) is left to "
+                         f"the caller; the C API {'takes' if side == 'in' else 'returns'} int8, and {wrapper}() in "
+                         f"edgeprune_model.h does the {op_name} as TFLM does")
+    graph.inputs, graph.outputs = tuple(inputs), tuple(outputs)
+    graph.operators = [op for op in graph.operators if op.index not in removed]
+    return notes
+
+
+def _read(path: Path) -> tuple[Graph, list[str]]:
     graph = read_tflite(path)
+    notes = _strip_float_edges(graph)
     _check_types(graph, path)
     _check_ops(graph)
+    return graph, notes
+
+
+def model_edges(path: str | Path) -> tuple[list[EdgeQuantization], list[EdgeQuantization]]:
+    """The int8 inputs and outputs of the compiled model of a `.tflite` (inside any float edges)."""
+    graph, _ = _read(Path(path))
+    return [_edge(graph.tensors[i]) for i in graph.inputs], [_edge(graph.tensors[i]) for i in graph.outputs]
+
+
+def import_tflite(path: str | Path) -> tuple[tvm.IRModule, list[EdgeQuantization], list[EdgeQuantization], list[str]]:
+    """The IRModule of an int8 `.tflite` file in QDQ form, with its input and output quantization
+    and notes on what the import changed (float edges taken off)."""
+    path = Path(path)
+    graph, notes = _read(path)
     inputs, outputs = [_edge(graph.tensors[i]) for i in graph.inputs], [_edge(graph.tensors[i]) for i in graph.outputs]
     builder = relax.BlockBuilder()
     importer = _Importer(graph, builder)
@@ -428,7 +488,7 @@ def import_tflite(path: str | Path) -> tuple[tvm.IRModule, list[EdgeQuantization
                 importer.convert(op)
             results = [builder.emit_output(importer.tflite_layout(i)) for i in graph.outputs]
         builder.emit_func_output(results[0] if len(results) == 1 else relax.Tuple(results))
-    return builder.get(), inputs, outputs
+    return builder.get(), inputs, outputs, notes
 
 
 def is_tflite(model) -> bool:
