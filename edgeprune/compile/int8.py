@@ -239,7 +239,7 @@ class _Rewrites:
             zero_points=(self._zero_point(m, self.a), self._zero_point(m, self.x)), multiplier=multiplier, shift=shift,
             requantize=requantize, fusible=False)
 
-    # ---- average pool: quantize(avg_pool2d(dq(x))) (count_include_pad, or no padding) ----
+    # ---- average pool: quantize(avg_pool2d(dq(x))), padding counted or (in the input's quantization) left out ----
     def avg_pool_pattern(self):
         self.avg_pool = is_op("relax.nn.avg_pool2d")(self.x.dequantize())
         return self.y.quantize_of(self.avg_pool)
