@@ -162,11 +162,36 @@ def _residual_add(model, graph, activation=0):
     """ADD of the depthwise convolution #3 and its input, as the model's output (quantization of its own)."""
     first, second = graph.operators[3].inputs[0], graph.operators[3].outputs[0]
     scale = 1.3 * max(graph.tensors[i].quantization.scale[0] for i in (first, second))
-    options = _schema().AddOptionsT()
+    _end_with_binary(model, graph, 3, "ADD", [first, second], [1, 25, 5, 64], scale, -11, activation)
+
+
+_BINARY = {"ADD": (2, "AddOptions"), "SUB": (2, "SubOptions"), "MUL": (2, "MulOptions")}
+CONV, POOLED = 8, 9  # KWS's last convolution, (1, 25, 5, 64), and its average pool, (1, 1, 1, 64)
+
+
+def _end_with_binary(model, graph, after: int, name: str, inputs: list[int], shape: list[int], scale: float,
+                     zero_point: int, activation: int = 0, version: int | None = None) -> None:
+    """The model cut after operator `after`, then ADD, SUB or MUL of `inputs` into a new output tensor."""
+    default, options_name = _BINARY[name]
+    options = getattr(_schema(), options_name + "T")()
     options.fusedActivationFunction = activation
-    _end_with(model, graph, 3, tflite.BuiltinOperator.ADD, 2, [first, second],
-              _int8_tensor(graph, [1, 25, 5, 64], b"residual", scale=scale, zero_point=-11),
-              tflite.BuiltinOptions.AddOptions, options)
+    _end_with(model, graph, after, getattr(tflite.BuiltinOperator, name), version or default, inputs,
+              _int8_tensor(graph, shape, name.lower().encode(), scale=scale, zero_point=zero_point),
+              getattr(tflite.BuiltinOptions, options_name), options)
+
+
+def _broadcast(name: str, operands: str, scale: float, zero_point: int, activation: int = 0, version=None):
+    """`name` of the last convolution's output (c), its average pool (p, broadcast over H and W) or a
+    constant (v: a (64,) vector; w: (1, 1, 5, 1), broadcast over H and C), in the order of `operands`."""
+    def edit(model, graph):
+        rng = np.random.default_rng(7)
+        sources = {"c": lambda: graph.operators[CONV].outputs[0], "p": lambda: graph.operators[POOLED].outputs[0],
+                   "v": lambda: _constant(model, graph, rng.integers(-128, 128, 64).astype(np.int8), 0.05, 3),
+                   "w": lambda: _constant(model, graph, np.array([-100, -7, 0, 64, 127], np.int8).reshape(1, 1, 5, 1),
+                                          0.02, -9)}
+        inputs = [sources[o]() for o in operands]
+        _end_with_binary(model, graph, POOLED, name, inputs, [1, 25, 5, 64], scale, zero_point, activation, version)
+    return edit
 
 
 def _concatenation(axis: int):
@@ -183,19 +208,29 @@ def _concatenation(axis: int):
     return edit
 
 
+def _constant(model, graph, data: np.ndarray, scale: float | None = None, zero_point: int = 0, *,
+              name: bytes = b"constant") -> int:
+    """Index of a new constant tensor holding `data` (int32 or int8; quantized per tensor if `scale` is given)."""
+    schema = _schema()
+    buffer, tensor = schema.BufferT(), schema.TensorT()
+    buffer.data = list(data.tobytes())
+    model.buffers.append(buffer)
+    tensor.shape, tensor.name, tensor.buffer = list(data.shape), name, len(model.buffers) - 1
+    tensor.type = tflite.TensorType.INT8 if data.dtype == np.int8 else tflite.TensorType.INT32
+    if scale is not None:
+        tensor.quantization = schema.QuantizationParametersT()
+        tensor.quantization.scale, tensor.quantization.zeroPoint = [scale], [zero_point]
+    graph.tensors.append(tensor)
+    return len(graph.tensors) - 1
+
+
 def _pad(model, graph):
     """PAD of the pointwise convolution #2's output, every axis unevenly (channels too), as the output."""
-    schema = _schema()
     source = graph.operators[2].outputs[0]
-    buffer, paddings = schema.BufferT(), schema.TensorT()
-    buffer.data = list(np.array([[0, 0], [1, 2], [0, 1], [3, 0]], np.int32).tobytes())
-    model.buffers.append(buffer)
-    paddings.shape, paddings.type, paddings.name = [4, 2], tflite.TensorType.INT32, b"paddings"
-    paddings.buffer = len(model.buffers) - 1
-    graph.tensors.append(paddings)
-    _end_with(model, graph, 2, tflite.BuiltinOperator.PAD, 2, [source, len(graph.tensors) - 1],
+    paddings = _constant(model, graph, np.array([[0, 0], [1, 2], [0, 1], [3, 0]], np.int32), name=b"paddings")
+    _end_with(model, graph, 2, tflite.BuiltinOperator.PAD, 2, [source, paddings],
               _int8_tensor(graph, [1, 28, 6, 67], b"padded", graph.tensors[source].quantization),
-              tflite.BuiltinOptions.PadOptions, schema.PadOptionsT())
+              tflite.BuiltinOptions.PadOptions, _schema().PadOptionsT())
 
 
 def _squeeze(model, graph):
@@ -220,7 +255,146 @@ def _logistic(model, graph):
               _int8_tensor(graph, [1, 49, 10, 1], b"probability", scale=1 / 256, zero_point=-128))
 
 
+def _options(name: str, **fields):
+    """(BuiltinOptions code, options object) of the schema's `name` options with `fields` set."""
+    options = getattr(_schema(), name + "T")()
+    for field, value in fields.items():
+        setattr(options, field, value)
+    return getattr(tflite.BuiltinOptions, name), options
+
+
+def _unary(builtin: str, scale: float, zero_point: int, out_scale: float, out_zero_point: int, options=(0, None)):
+    """`builtin` of the model's input, its quantization set to `scale` and `zero_point` so that its
+    int8 values span the function's interesting range, as the only operator."""
+    def edit(model, graph):
+        quantization = graph.tensors[graph.inputs[0]].quantization
+        quantization.scale, quantization.zeroPoint = [scale], [zero_point]
+        _end_with(model, graph, -1, getattr(tflite.BuiltinOperator, builtin), 2 if builtin == "TANH" else 1,
+                  [graph.inputs[0]], _int8_tensor(graph, [1, 49, 10, 1], b"out", scale=out_scale,
+                                                  zero_point=out_zero_point), *options)
+    return edit
+
+
+def _after_conv(builtin: str, version: int, shape: list[int], options, constants=(), scale=None, zero_point=None):
+    """`builtin` of the last convolution's output (1, 25, 5, 64) and `constants` (int32 arrays, or
+    (int8 array, scale, zero point)) into `shape`, as the output; the output keeps the input's
+    quantization unless `scale` is given."""
+    def edit(model, graph):
+        source = graph.operators[CONV].outputs[0]
+        inputs = [source] + [_constant(model, graph, *(c if isinstance(c, tuple) else (c,)), name=b"constant%d" % n)
+                             for n, c in enumerate(constants)]
+        out = (_int8_tensor(graph, shape, b"out", scale=scale, zero_point=zero_point) if scale is not None
+               else _int8_tensor(graph, shape, b"out", graph.tensors[source].quantization))
+        _end_with(model, graph, CONV, getattr(tflite.BuiltinOperator, builtin), version, inputs, out, *options)
+    return edit
+
+
+def _i32(*values) -> np.ndarray:
+    return np.array(values, np.int32)
+
+
+CONV_QUANTIZATION = (0.08023616, -128)  # the last convolution's output
+
+
+def _chain(model, graph):
+    """The new operators chained after the last convolution, three of their outputs the model's:
+    MEAN, MUL (broadcast), SUB (a constant vector) -> output; HARD_SWISH, AVERAGE_POOL_2D (SAME,
+    RELU6), PADV2, STRIDED_SLICE, TANH -> output; SOFTMAX of its rows -> DEQUANTIZE -> a float
+    output; the input a float one, through a QUANTIZE."""
+    def append(builtin: str, version: int, inputs: list[int], shape: list[int], quantization, options=(0, None)):
+        op = _schema().OperatorT()
+        op.opcodeIndex = _code(model, getattr(tflite.BuiltinOperator, builtin), version)
+        op.outputs = [_int8_tensor(graph, shape, builtin.lower().encode(), scale=quantization[0],
+                                   zero_point=quantization[1])]
+        op.inputs, (op.builtinOptionsType, op.builtinOptions) = inputs, options
+        graph.operators.append(op)
+        return op.outputs[0]
+
+    graph.operators = graph.operators[:CONV + 1]
+    conv, feature = graph.operators[CONV].outputs[0], [1, 25, 5, 64]
+    mean = append("MEAN", 2, [conv, _constant(model, graph, _i32(1, 2))], [1, 1, 1, 64], (0.05, -100),
+                  _options("ReducerOptions", keepDims=True))
+    scaled = append("MUL", 2, [conv, mean], feature, (0.2, -128), _options("MulOptions"))
+    vector = _constant(model, graph, np.random.default_rng(8).integers(-128, 128, 64).astype(np.int8), 0.05, 3)
+    difference = append("SUB", 2, [scaled, vector], feature, (0.15, 0), _options("SubOptions"))
+    swish = append("HARD_SWISH", 1, [difference], feature, (0.1, -100), _options("HardSwishOptions"))
+    pooled = append("AVERAGE_POOL_2D", 2, [swish], [1, 13, 3, 64], (0.1, -100), _options(
+        "Pool2DOptions", padding=tflite.Padding.SAME, strideH=2, strideW=2, filterHeight=3, filterWidth=3,
+        fusedActivationFunction=tflite.ActivationFunctionType.RELU6))
+    padded = append("PADV2", 2, [pooled, _constant(model, graph, _i32([0, 0], [1, 0], [0, 1], [0, 0])),
+                                 _constant(model, graph, np.array([-77], np.int8), 0.1, -100)],
+                    [1, 14, 4, 64], (0.1, -100), _options("PadV2Options"))
+    sliced = append("STRIDED_SLICE", 2, [padded, *(_constant(model, graph, v) for v in (
+        _i32(0, 1, 0, 2), _i32(1, 14, 4, 64), _i32(1, 2, 1, 3)))], [1, 7, 4, 21], (0.1, -100),
+                    _options("StridedSliceOptions"))
+    tanh = append("TANH", 2, [sliced], [1, 7, 4, 21], (1 / 128, 0))
+    softmax = append("SOFTMAX", 2, [tanh], [1, 7, 4, 21], (1 / 256, -128), _options("SoftmaxOptions", beta=8.0))
+    graph.outputs = [difference, tanh, softmax]
+    _float_edges(model, graph, output=2)
+
+
+def _float_tensor(graph, shape: list[int], name: bytes) -> int:
+    tensor = _schema().TensorT()
+    tensor.shape, tensor.type, tensor.buffer, tensor.name = shape, tflite.TensorType.FLOAT32, 0, name
+    graph.tensors.append(tensor)
+    return len(graph.tensors) - 1
+
+
+def _float_edges(model, graph, output: int | None = None, quantize: bool = True) -> None:
+    """A float input quantized by a QUANTIZE into the int8 input, and the int8 output `output`
+    dequantized into a float output by a DEQUANTIZE: the converter's float-interface model."""
+    schema = _schema()
+    if quantize:
+        op = schema.OperatorT()
+        op.opcodeIndex = _code(model, tflite.BuiltinOperator.QUANTIZE, 1)
+        op.inputs = [_float_tensor(graph, list(graph.tensors[graph.inputs[0]].shape), b"float_input")]
+        op.outputs = [graph.inputs[0]]
+        graph.operators, graph.inputs = [op, *graph.operators], [op.inputs[0]]
+    if output is not None:
+        op = schema.OperatorT()
+        op.opcodeIndex = _code(model, tflite.BuiltinOperator.DEQUANTIZE, 2)
+        op.inputs = [graph.outputs[output]]
+        op.outputs = [_float_tensor(graph, list(graph.tensors[graph.outputs[output]].shape), b"float_output")]
+        graph.operators = [*graph.operators, op]
+        graph.outputs = [*graph.outputs[:output], op.outputs[0], *graph.outputs[output + 1:]]
+
+
+def _edge_only(quantize: bool):
+    """The model reduced to its float input's QUANTIZE, or to a DEQUANTIZE of an int8 input with
+    the chain's float output's quantization (scale 1/256, zero point -128)."""
+    def edit(model, graph):
+        graph.operators, graph.outputs = [], [graph.inputs[0]]
+        if not quantize:
+            graph.tensors[graph.inputs[0]].quantization.scale = [1 / 256]
+            graph.tensors[graph.inputs[0]].quantization.zeroPoint = [-128]
+        _float_edges(model, graph, None if quantize else 0, quantize)
+    return edit
+
 VARIANTS = {
+    "chain_of_new_ops": _chain,
+    "tanh": _unary("TANH", 0.03, -7, 1 / 128, 0),
+    "hard_swish": _unary("HARD_SWISH", 0.05, 10, 0.025, -113, _options("HardSwishOptions")),
+    "hard_swish_small_scales": _unary("HARD_SWISH", 0.004, 0, 0.003, -3, _options("HardSwishOptions")),
+    "mean_keep_dims_rescaled": _after_conv("MEAN", 2, [1, 1, 1, 64], _options("ReducerOptions", keepDims=True),
+                                           [_i32(1, 2)], scale=0.05, zero_point=-100),
+    "mean_global": _after_conv("MEAN", 2, [1, 64], _options("ReducerOptions", keepDims=False), [_i32(2, 1)]),
+    "mean_width_negative_axis": _after_conv("MEAN", 2, [1, 25, 64], _options("ReducerOptions", keepDims=False),
+                                            [_i32(-2)], scale=0.03, zero_point=-90),
+    "strided_slice": _after_conv("STRIDED_SLICE", 2, [1, 8, 3, 12], _options("StridedSliceOptions", beginMask=4),
+                                 [_i32(0, 1, 3, 3), _i32(1, -1, 5, 60), _i32(1, 3, 2, 5)]),
+    "strided_slice_shrink_end_mask": _after_conv(
+        "STRIDED_SLICE", 2, [1, 5, 64], _options("StridedSliceOptions", shrinkAxisMask=2, endMask=8),
+        [_i32(0, -4, 0, 0), _i32(1, 0, 5, 1), _i32(1, 1, 1, 1)]),
+    "padv2": _after_conv("PADV2", 2, [1, 27, 8, 64], _options("PadV2Options"),
+                         [_i32([0, 0], [2, 0], [1, 2], [0, 0]), (np.array([-77], np.int8), *CONV_QUANTIZATION)]),
+    "avg_pool_3x3_s2_same": _after_conv("AVERAGE_POOL_2D", 2, [1, 13, 3, 64], _options(
+        "Pool2DOptions", padding=tflite.Padding.SAME, strideH=2, strideW=2, filterHeight=3, filterWidth=3)),
+    "avg_pool_2x2_same_relu6": _after_conv("AVERAGE_POOL_2D", 2, [1, 25, 5, 64], _options(
+        "Pool2DOptions", padding=tflite.Padding.SAME, strideH=1, strideW=1, filterHeight=2, filterWidth=2,
+        fusedActivationFunction=tflite.ActivationFunctionType.RELU6)),
+    "softmax_rows": _after_conv("SOFTMAX", 2, [1, 25, 5, 64], _options("SoftmaxOptions", beta=1.0), scale=1 / 256,
+                                zero_point=-128),
+
     "logistic": _logistic,
     "quantize_int8_to_int8": _requantize,
     "squeeze": _squeeze,
@@ -230,6 +404,12 @@ VARIANTS = {
     "concatenation_width": _concatenation(2),
     "add": _residual_add,
     "add_relu6": lambda m, g: _residual_add(m, g, tflite.ActivationFunctionType.RELU6),
+    "add_broadcast_vector": _broadcast("ADD", "cv", 0.1, -20),
+    "add_broadcast_first_relu": _broadcast("ADD", "pc", 0.09, 5, tflite.ActivationFunctionType.RELU),
+    "sub_broadcast": _broadcast("SUB", "cp", 0.07, 0),
+    "sub_constant_first_relu6": _broadcast("SUB", "wc", 0.05, -3, tflite.ActivationFunctionType.RELU6),
+    "mul_squeeze_excite": _broadcast("MUL", "cp", 0.3, -128),
+    "mul_multiplier_above_one": _broadcast("MUL", "cv", 0.003, 10, version=3),
     "max_pool": _max_pool,
     "max_pool_3x3_s2_same_relu6": lambda m, g: _max_pool(m, g, 3, tflite.ActivationFunctionType.RELU6),
     "avg_pool_relu6": _activation(POOL, tflite.ActivationFunctionType.RELU6, last=True),
@@ -245,9 +425,28 @@ VARIANTS = {
 def test_op_variant_equals_tflm(tmp_path, name):
     path = _edited(tmp_path, name, VARIANTS[name])
     host = host_graph(import_tflite(path)[0])
+    count = tflite.Model.GetRootAsModel(path.read_bytes(), 0).Subgraphs(0).OutputsLength()
     for x in _inputs((1, 49, 10, 1), 3, seed=4):
-        expected = tflm_outputs(path, [x], 1)[0]
-        assert np.array_equal(host(x)[0], expected)
+        actual, expected = host(x), tflm_outputs(path, [x], count)
+        assert len(actual) == count and all(np.array_equal(a, e) for a, e in zip(actual, expected))
+
+
+@pytest.mark.qemu
+def test_new_ops_on_m4_equal_tflm(compiled, tmp_path_factory):
+    """The chain of the new operators compiled for the M4 (DSP kernels) equals TFLM on QEMU, every output."""
+    model = compiled(_edited(tmp_path_factory.mktemp("chain"), "chain", _chain))
+    assert [entry["shape"] for entry in model.manifest["outputs"]] == [[1, 25, 5, 64], [1, 7, 4, 21], [1, 7, 4, 21]]
+    assert [entry["dtype"] for entry in (*model.manifest["inputs"], *model.manifest["outputs"])] == ["int8"] * 4
+    assert model.manifest["notes"] == [
+        "float input 'float_input': its QUANTIZE (operator #0) is left to the caller; the C API takes int8, and "
+        "edgeprune_input_0_from_float() in edgeprune_model.h does the QUANTIZE as TFLM does",
+        "float output 'float_output': its DEQUANTIZE (operator #19) is left to the caller; the C API returns int8, "
+        "and edgeprune_output_2_to_float() in edgeprune_model.h does the DEQUANTIZE as TFLM does"]
+    header = (model.path / "src" / "edgeprune_model.h").read_text()
+    assert "roundf(x[i] / EDGEPRUNE_INPUT_0_SCALE)" in header and "edgeprune_output_2_to_float" in header
+    for x in _inputs((1, 49, 10, 1), 2, seed=5):
+        report = run(model, [x])
+        assert report.reference_name == "TFLM" and report.exact_matches == (8000 + 2 * 588, 8000 + 2 * 588)
 
 
 @pytest.mark.qemu
@@ -268,6 +467,44 @@ def test_run_command_reports_exact_matches_with_tflm(compiled, capsys):
     model = compiled(AD)
     assert main(["run", str(model.path)]) == 0
     assert "agreement with TFLM: 640 of 640 output elements exactly equal, max |error| 0 (ok)" in capsys.readouterr().out
+
+
+def test_float_wrappers_quantize_and_dequantize_as_tflm(compiled, tmp_path_factory, tmp_path):
+    """The header's float wrappers of the float-edged chain, built for the host, equal TFLM's
+    QUANTIZE (on exact ties too, where rounding half to even would differ) and DEQUANTIZE."""
+    import ctypes
+    import subprocess
+
+    model = compiled(_edited(tmp_path_factory.mktemp("chain"), "chain", _chain))
+    (tmp_path / "wrap.c").write_text(
+        '#include "edgeprune_model.h"\n'
+        "void quantize(const float *x, int8_t *q, uint32_t n) { edgeprune_input_0_from_float(x, q, n); }\n"
+        "void dequantize(const int8_t *q, float *x, uint32_t n) { edgeprune_output_2_to_float(q, x, n); }\n")
+    subprocess.run(["gcc", "-O2", "-shared", "-fPIC", "-I", str(model.path / "src"), str(tmp_path / "wrap.c"),
+                    "-o", str(tmp_path / "wrap.so"), "-lm"], check=True)
+    library = ctypes.CDLL(str(tmp_path / "wrap.so"))
+    for function in (library.quantize, library.dequantize):
+        function.argtypes, function.restype = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint32], None
+    scale = np.float32(model.manifest["inputs"][0]["scale"])
+    ties = (np.arange(-140, 140) + np.float32(0.5)) * scale
+    ties = ties[ties / scale == np.arange(-140, 140) + np.float32(0.5)]  # exact ties after TFLM's division
+    x = np.concatenate([ties, np.random.default_rng(9).normal(0, 40, 490 - ties.size)]).astype(np.float32)
+    q = np.zeros(490, np.int8)
+    library.quantize(x.ctypes.data, q.ctypes.data, 490)
+    expected = tflm_outputs(_edited(tmp_path, "quantize", _edge_only(True)), [x.reshape(1, 49, 10, 1)], 1)[0]
+    assert np.array_equal(q, expected.reshape(-1))
+    assert ties.size > 100 and np.any(np.round(ties / scale) != np.trunc(ties / scale + np.sign(ties) * 0.5))
+    levels = np.arange(-128, 128).astype(np.int8)
+    y = np.zeros(256, np.float32)
+    library.dequantize(levels.ctypes.data, y.ctypes.data, 256)
+    interpreter_input = np.resize(levels, 490).reshape(1, 49, 10, 1)
+    path = _edited(tmp_path, "dequantize", _edge_only(False))
+    import tflite_micro
+
+    interpreter = tflite_micro.runtime.Interpreter.from_file(str(path))
+    interpreter.set_input(interpreter_input, 0)
+    interpreter.invoke()
+    assert np.array_equal(y, np.array(interpreter.get_output(0)).reshape(-1)[:256])
 
 
 def test_c_api_keeps_the_file_tensors(compiled):
@@ -340,15 +577,28 @@ def _refused(path: Path, tmp_path: Path, error=EdgepruneError) -> str:
 
 
 def test_unsupported_op_names_op_version_index_and_supported(tmp_path):
-    message = _refused(_patched(tmp_path, lambda b, m: _set_builtin(b, m, tflite.BuiltinOperator.TANH)),
+    message = _refused(_patched(tmp_path, lambda b, m: _set_builtin(b, m, tflite.BuiltinOperator.EXP)),
                        tmp_path, UnsupportedOpError)
-    assert message.startswith("operator #12 TANH version 2 is not supported; supported operators: ")
+    assert message.startswith("operator #12 EXP version 2 is not supported; supported operators: ")
     assert all(f"{op} v1" in message for op in SUPPORTED_OPS)
 
 
 def test_unsupported_op_version_is_named(tmp_path):
     message = _refused(_patched(tmp_path, lambda b, m: _set_version(b, m, 3)), tmp_path, UnsupportedOpError)
     assert message.startswith("operator #12 SOFTMAX version 3 is not supported (versions 1-2 are)")
+
+
+@pytest.mark.parametrize("edit, message", [
+    (_unary("TANH", 0.03, -7, 1 / 256, 0), "operator #0 TANH: an int8 output needs scale 1/128 and zero point 0 "
+                                           "(TFLM's), not 0.00390625 and 0"),
+    (_unary("HARD_SWISH", 0.05, 10, 0.0001, 0, _options("HardSwishOptions")),
+     "operator #0 HARD_SWISH: input scale / (128 x output scale) must be within [2**-16, 1) (its exponent is 2)"),
+    (_after_conv("STRIDED_SLICE", 2, [1, 25, 5, 64], _options("StridedSliceOptions"),
+                 [_i32(0, 24, 0, 0), _i32(1, 0, 5, 64), _i32(1, -1, 1, 1)]),
+     "operator #9 STRIDED_SLICE: positive strides without ellipsis, new axes or offset are supported"),
+])
+def test_unsupported_op_parameters_are_named(tmp_path, edit, message):
+    assert _refused(_edited(tmp_path, "bad", edit), tmp_path, UnsupportedOpError) == message
 
 
 def test_int16_activations_are_refused(tmp_path):

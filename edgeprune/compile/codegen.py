@@ -51,13 +51,15 @@ def _shape_macro(prefix: str, ref: TensorRef, edge=None) -> list[str]:
 
 
 def _float_wrappers(prefix: str, edge, direction: str) -> list[str]:
-    """Optional float conversions for an int8 edge (round half to even, as onnxruntime)."""
+    """Optional float conversions for an int8 edge, rounding as the edge says (half to even as
+    onnxruntime, or half away from zero as TFLM's QUANTIZE)."""
     name = prefix.lower()
     if direction == "in":
+        round_function = "roundf" if edge.rounding == "half_away" else "nearbyintf"
         return [
             f"static inline void {name}_from_float(const float *x, {name}_t *q, uint32_t n) {{",
             f"  for (uint32_t i = 0; i < n; ++i) {{",
-            f"    float v = nearbyintf(x[i] / {prefix}_SCALE) + {prefix}_ZERO_POINT;",
+            f"    float v = {round_function}(x[i] / {prefix}_SCALE) + {prefix}_ZERO_POINT;",
             "    q[i] = (int8_t)(v < -128.0f ? -128 : v > 127.0f ? 127 : v);",
             "  }", "}",
         ]

@@ -1,5 +1,5 @@
 """gemmlowp's fixed-point arithmetic in numpy (int64 arrays holding int32 values), as TFLM's int8
-softmax and logistic use it: run on the host to build their kernels' tables, bit for bit."""
+softmax, logistic and tanh use it: run on the host to build their kernels' tables, bit for bit."""
 from __future__ import annotations
 
 import numpy as np
@@ -45,10 +45,29 @@ def exp_on_negative_values(a: np.ndarray, integer_bits: int) -> np.ndarray:
     return np.where(a == 0, INT32_MAX, result)
 
 
-def one_over_one_plus_x(a: np.ndarray) -> np.ndarray:
-    """one_over_one_plus_x_for_x_in_0_1 in Q31 (Newton-Raphson, three steps)."""
+def _newton_reciprocal(a: np.ndarray) -> np.ndarray:
+    """The Newton-Raphson 1 / (1 + a) of gemmlowp's one_over/one_minus_x_over_one_plus_x, a in Q31,
+    the result in FixedPoint<int32, 2>."""
     half = (np.asarray(a, np.int64) + INT32_MAX + 1) >> 1
     x = 1515870810 + high_mul(half, -1010580540)
     for _ in range(3):
         x = x + saturating_shift_left(high_mul(x, (1 << 29) - high_mul(half, x)), 2)
-    return saturating_shift_left(x, 1)
+    return x
+
+
+def one_over_one_plus_x(a: np.ndarray) -> np.ndarray:
+    """one_over_one_plus_x_for_x_in_0_1 in Q31 (Newton-Raphson, three steps)."""
+    return saturating_shift_left(_newton_reciprocal(a), 1)
+
+
+def one_minus_x_over_one_plus_x(a: np.ndarray) -> np.ndarray:
+    """one_minus_x_over_one_plus_x_for_x_in_0_1 in Q31: 2 / (1 + a) - 1."""
+    return saturating_shift_left(_newton_reciprocal(a) - (1 << 29), 2)
+
+
+def tanh(a: np.ndarray, integer_bits: int) -> np.ndarray:
+    """gemmlowp's tanh of a FixedPoint<int32, integer_bits> (raw) into Q31: from exp(-2|a|), the
+    input's raw value read with one more integer bit."""
+    a = np.asarray(a, np.int64)
+    t = one_minus_x_over_one_plus_x(exp_on_negative_values(-np.abs(a), integer_bits + 1))
+    return np.where(a == 0, 0, np.where(a < 0, -t, t))

@@ -220,25 +220,40 @@ class _Rewrites:
             requantize=self._output(m, None))
         return R.reshape(out, m[self.mean_reshaped].args[1]) if self.mean_reshaped in m else out
 
-    # ---- residual add: quantize(act(add(dq(a), dq(b)))) with TFLM's 20-bit headroom ----
+    # ---- add / subtract: quantize(act(add|subtract(dq(a), dq(b)))), TFLM's 20-bit headroom, broadcasting ----
     def add_pattern(self):
         self.a = _QDQ.of()
-        self.add = is_op("relax.add")(self.a.dequantize(), self.x.dequantize())
+        self.add = (is_op("relax.add") | is_op("relax.subtract"))(self.a.dequantize(), self.x.dequantize())
         self.add_act = _with_activation(self.add)
         return self.y.quantize_of(self.add_act)
 
-    def add_rewrite(self, matched, m):
-        a, b = m[self.a.data], m[self.x.data]
-        if [int(d) for d in a.ty.shape] != [int(d) for d in b.ty.shape]:
-            return matched  # broadcasting adds stay in float; CheckIntegerOnly names them
-        twice_max = 2 * max(_scalar(m[self.a.scale]), _scalar(m[self.x.scale]))
-        inputs = tuple(RescaleInput(self._zero_point(m, q), *_q31(_scalar(m[q.scale]) / twice_max)) for q in (self.a, self.x))
-        multiplier, shift = _q31(twice_max / ((1 << ADD_LEFT_SHIFT) * _scalar(m[self.y.scale])))
+    def add_rewrite(self, _matched, m):
+        subtract = m[self.add].op.name == "relax.subtract"
+        scales = (_scalar(m[self.a.scale]), _scalar(m[self.x.scale]), _scalar(m[self.y.scale]))
+        rescales, (multiplier, shift) = (_sub_multipliers if subtract else _add_multipliers)(*scales)
+        inputs = tuple(RescaleInput(self._zero_point(m, q), *r) for q, r in zip((self.a, self.x), rescales))
         return self._kernel(
-            "add_int8", int8_kernels.add, a, b, inputs=inputs, left_shift=ADD_LEFT_SHIFT, output_multiplier=multiplier,
-            output_shift=shift, requantize=self._output(m, self.add_act), fusible=False)
+            "sub_int8" if subtract else "add_int8", int8_kernels.add, m[self.a.data], m[self.x.data], inputs=inputs,
+            left_shift=ADD_LEFT_SHIFT, output_multiplier=multiplier, output_shift=shift,
+            requantize=self._output(m, self.add_act), subtract=subtract, fusible=False)
 
-    # ---- average pool: quantize(avg_pool2d(dq(x))) (count_include_pad, or no padding) ----
+    # ---- multiply: quantize(act(multiply(dq(a), dq(b)))), broadcasting ----
+    def mul_pattern(self):
+        self.mul = is_op("relax.multiply")(self.a.dequantize(), self.x.dequantize())
+        self.mul_act = _with_activation(self.mul)
+        return self.y.quantize_of(self.mul_act)
+
+    def mul_rewrite(self, _matched, m):
+        """TFLM's int8 MUL: one Q31 rescale of the zero-point-free product by s_a x s_b / s_y (in double)."""
+        real = np.float64(_scalar(m[self.a.scale])) * np.float64(_scalar(m[self.x.scale])) / _scalar(m[self.y.scale])
+        multiplier, shift = _q31(real)
+        requantize = replace(self._output(m, self.mul_act), negative_shifts=shift < 0)
+        return self._kernel(
+            "mul_int8", int8_kernels.mul, m[self.a.data], m[self.x.data],
+            zero_points=(self._zero_point(m, self.a), self._zero_point(m, self.x)), multiplier=multiplier, shift=shift,
+            requantize=requantize, fusible=False)
+
+    # ---- average pool: quantize(avg_pool2d(dq(x))), padding counted or (in the input's quantization) left out ----
     def avg_pool_pattern(self):
         self.avg_pool = is_op("relax.nn.avg_pool2d")(self.x.dequantize())
         return self.y.quantize_of(self.avg_pool)
@@ -246,14 +261,25 @@ class _Rewrites:
     def avg_pool_rewrite(self, matched, m):
         attrs = m[self.avg_pool].attrs
         padding = [int(p) for p in attrs.padding]
-        if attrs.ceil_mode or any(int(d) != 1 for d in attrs.dilation) or (any(padding) and not attrs.count_include_pad):
+        if attrs.ceil_mode or any(int(d) != 1 for d in attrs.dilation):
             return matched  # stays in float; CheckIntegerOnly names it
         pool = [int(k) for k in attrs.pool_size]
+        if any(padding) and not attrs.count_include_pad:
+            return self._valid_avg_pool(matched, m, pool, [int(s) for s in attrs.strides], padding)
         left_shift, multiplier, shift = self._averaging(m, pool[0] * pool[1])
         return self._kernel(
             "avg_pool2d_int8", int8_kernels.avg_pool2d, m[self.x.data], pool=pool,
             strides=[int(s) for s in attrs.strides], padding=padding, input_zero_point=self._zero_point(m, self.x),
             left_shift=left_shift, multiplier=multiplier, shift=shift, requantize=self._output(m, None))
+
+    def _valid_avg_pool(self, matched, m, pool: list[int], strides: list[int], padding: list[int]):
+        """An average pool whose padding is left out of each window's count (TFLM's SAME padding):
+        integer only where the output keeps the input's quantization, as TFLite's always does."""
+        if not (np.isclose(_scalar(m[self.x.scale]), _scalar(m[self.y.scale]), rtol=1e-6)
+                and self._zero_point(m, self.x) == self._zero_point(m, self.y)):
+            return matched  # stays in float; CheckIntegerOnly names it
+        return self._kernel("avg_pool2d_int8", int8_kernels.avg_pool2d_valid, m[self.x.data], pool=pool,
+                            strides=strides, padding=padding, requantize=self._output(m, None))
 
     # ---- concat: quantize(concat((dq(a), dq(b), ...))), each input rescaled to the output ----
     def concat_pattern(self):
@@ -359,6 +385,7 @@ class _Rewrites:
     def apply(self, func: relax.Function) -> relax.Function:
         rules = [(self.conv_pattern(), self.conv_rewrite), (self.dense_pattern(), self.dense_rewrite),
                  (self.mean_pattern(), self.mean_rewrite), (self.add_pattern(), self.add_rewrite),
+                 (self.mul_pattern(), self.mul_rewrite),
                  (self.avg_pool_pattern(), self.avg_pool_rewrite), (self.concat_pattern(), self.concat_rewrite),
                  (self.same_scale_pattern(), self.same_scale_rewrite),
                  (self.identity_pattern(), self.identity_rewrite)]
@@ -398,7 +425,26 @@ def _headroom(count: int) -> int:
     return max(0, min(ADD_LEFT_SHIFT, 30 - (count * 255).bit_length()))
 
 
-def _q31(real: float) -> tuple[int, int]:
+_Q31 = tuple[int, int]  # multiplier, shift
+
+
+def _add_multipliers(scale_a: float, scale_b: float, scale_y: float) -> tuple[tuple[_Q31, _Q31], _Q31]:
+    """TFLM's ADD rescales (in double): each input to twice the larger input scale, and the sum,
+    shifted left by ADD_LEFT_SHIFT, to the output. ((input rescales), output rescale) as Q31."""
+    twice_max = 2 * max(scale_a, scale_b)
+    return ((_q31(scale_a / twice_max), _q31(scale_b / twice_max)),
+            _q31(twice_max / ((1 << ADD_LEFT_SHIFT) * scale_y)))
+
+
+def _sub_multipliers(scale_a: float, scale_b: float, scale_y: float) -> tuple[tuple[_Q31, _Q31], _Q31]:
+    """TFLM's SUB rescales: those of ADD, but computed in float32 as TFLM's sub does."""
+    a, b, y = np.float32(scale_a), np.float32(scale_b), np.float32(scale_y)
+    twice_max = np.float32(2) * max(a, b)
+    return ((_q31(float(a / twice_max)), _q31(float(b / twice_max))),
+            _q31(float(twice_max / (np.float32(1 << ADD_LEFT_SHIFT) * y))))
+
+
+def _q31(real: float) -> _Q31:
     multiplier, shift = quantize_multiplier(np.array(real))
     return int(multiplier), int(shift)
 

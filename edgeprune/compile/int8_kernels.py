@@ -189,10 +189,28 @@ def _is_plain_average(count: int, left_shift: int, multiplier: int, shift: int) 
     return int(plain_shift) == shift and abs(int(plain_multiplier) - multiplier) <= 1
 
 
-def _rounded_average(total: tirx.PrimExpr, count: int) -> tirx.PrimExpr:
-    """TFLM's int8 average: the raw sum divided by the count, rounded half away from zero."""
-    half = tirx.const(count // 2, "int32")
-    return tirx.Select(total > 0, tirx.truncdiv(total + half, count), tirx.truncdiv(total - half, count))
+def _rounded_average(total: tirx.PrimExpr, count, requantize: Requantize) -> tirx.PrimExpr:
+    """TFLM's int8 average: the raw sum divided by the count (an int or an expression), rounded half
+    away from zero, then clamped to the requantize's bounds (int8's range if it has none)."""
+    count = tirx.const(count, "int32") if isinstance(count, int) else count
+    half = tirx.floordiv(count, 2)
+    average = tirx.Select(total > 0, tirx.truncdiv(total + half, count), tirx.truncdiv(total - half, count))
+    low, high = (-128, 127) if requantize.low is None else (requantize.low, requantize.high)
+    return tirx.min(tirx.max(average, low), high).astype(requantize.dtype)
+
+
+def _window_sums(x: te.Tensor, pool: Sequence[int], strides: Sequence[int], padding: Sequence[int],
+                 pad_value: int) -> te.Tensor:
+    """The int32 sum of each pooling window over x padded with `pad_value`."""
+    batch, channels, height, width = _shape(x)
+    top, left, bottom, right = padding
+    padded = _pad(x, top, left, bottom, right, pad_value)
+    out_h = (height + top + bottom - pool[0]) // strides[0] + 1
+    out_w = (width + left + right - pool[1]) // strides[1] + 1
+    ry, rx = te.reduce_axis((0, pool[0]), "ry"), te.reduce_axis((0, pool[1]), "rx")
+    return te.compute((batch, channels, out_h, out_w),
+                      lambda n, c, y, w: te.sum(_int32(padded[n, c, y * strides[0] + ry, w * strides[1] + rx]),
+                                                axis=[ry, rx]), name="sum")
 
 
 def avg_pool2d(x: te.Tensor, *, pool: Sequence[int], strides: Sequence[int], padding: Sequence[int],
@@ -202,23 +220,31 @@ def avg_pool2d(x: te.Tensor, *, pool: Sequence[int], strides: Sequence[int], pad
     output in the input's quantization, TFLM's arithmetic: the raw sum divided by the window size,
     rounded half away from zero, then clamped. Else the sum less the window's zero points, shifted
     left by `left_shift`, is requantized (1/window size and 2**-left_shift in the multiplier)."""
-    batch, channels, height, width = _shape(x)
-    top, left, bottom, right = padding
-    padded = _pad(x, top, left, bottom, right, input_zero_point)
-    out_h = (height + top + bottom - pool[0]) // strides[0] + 1
-    out_w = (width + left + right - pool[1]) // strides[1] + 1
-    ry, rx = te.reduce_axis((0, pool[0]), "ry"), te.reduce_axis((0, pool[1]), "rx")
-    total = te.compute((batch, channels, out_h, out_w),
-                       lambda n, c, y, w: te.sum(_int32(padded[n, c, y * strides[0] + ry, w * strides[1] + rx]),
-                                                 axis=[ry, rx]), name="sum")
+    total = _window_sums(x, pool, strides, padding, input_zero_point)
     count = pool[0] * pool[1]
     if requantize.zero_point == input_zero_point and _is_plain_average(count, left_shift, multiplier, shift):
-        low, high = (-128, 127) if requantize.low is None else (requantize.low, requantize.high)
-        return te.compute(total.shape, lambda *i: tirx.min(tirx.max(_rounded_average(total[i], count), low), high)
-                          .astype(requantize.dtype), name="average")
+        return te.compute(total.shape, lambda *i: _rounded_average(total[i], count, requantize), name="average")
     offset = count * input_zero_point
     return te.compute(total.shape, lambda *i: requantize(_shifted(total[i], offset, left_shift), multiplier, shift),
                       name="requantize")
+
+
+def avg_pool2d_valid(x: te.Tensor, *, pool: Sequence[int], strides: Sequence[int], padding: Sequence[int],
+                     requantize: Requantize) -> te.Tensor:
+    """TFLM's int8 AVERAGE_POOL_2D with padding (the output in the input's quantization): the raw
+    sum of the window's elements inside the input over their count, rounded half away from zero."""
+    _, _, height, width = _shape(x)
+    total = _window_sums(x, pool, strides, padding, 0)
+
+    def inside(out, stride: int, before: int, kernel: int, size: int) -> tirx.PrimExpr:
+        origin = out * stride - before
+        return tirx.min(tirx.const(kernel, "int32"), size - origin) - tirx.max(tirx.const(0, "int32"), 0 - origin)
+
+    def average(n, c, y, w) -> tirx.PrimExpr:
+        count = inside(y, strides[0], padding[0], pool[0], height) * inside(w, strides[1], padding[1], pool[1], width)
+        return _rounded_average(total[n, c, y, w], count, requantize)
+
+    return te.compute(total.shape, average, name="average")
 
 
 @dataclass(frozen=True)
@@ -230,17 +256,43 @@ class RescaleInput:
     shift: int
 
 
+def _broadcast_shape(a: te.Tensor, b: te.Tensor) -> tuple[int, ...]:
+    """numpy's broadcast of two static shapes (aligned at the last axis)."""
+    return tuple(int(d) for d in np.broadcast_shapes(_shape(a), _shape(b)))
+
+
+def _broadcast(tensor: te.Tensor, index) -> tirx.PrimExpr:
+    """The element of `tensor` that numpy broadcasting gives output `index` (axes of extent 1 repeat)."""
+    shape = _shape(tensor)
+    index = index[len(index) - len(shape):]
+    return tensor[tuple(0 if extent == 1 else i for extent, i in zip(shape, index))]
+
+
 def add(a: te.Tensor, b: te.Tensor, *, inputs: tuple[RescaleInput, RescaleInput], left_shift: int,
-        output_multiplier: int, output_shift: int, requantize: Requantize) -> te.Tensor:
-    """TFLM's int8 add: both inputs shifted left by `left_shift`, rescaled to twice the larger
-    input scale, summed and requantized to the output (a, b of one shape)."""
+        output_multiplier: int, output_shift: int, requantize: Requantize, subtract: bool = False) -> te.Tensor:
+    """TFLM's int8 add (or, with `subtract`, sub): both inputs shifted left by `left_shift`, rescaled
+    to twice the larger input scale, summed (or a - b) and requantized to the output; a and b
+    broadcast as numpy does."""
     rescale = requantize.unclamped()
 
     def term(tensor: te.Tensor, spec: RescaleInput, index) -> tirx.PrimExpr:
-        return rescale(_shifted(tensor[index], spec.zero_point, left_shift), spec.multiplier, spec.shift)
+        return rescale(_shifted(_broadcast(tensor, index), spec.zero_point, left_shift), spec.multiplier, spec.shift)
 
-    return te.compute(_shape(a), lambda *i: requantize(term(a, inputs[0], i) + term(b, inputs[1], i),
-                                                     output_multiplier, output_shift), name="add")
+    def element(*i) -> tirx.PrimExpr:
+        first, second = term(a, inputs[0], i), term(b, inputs[1], i)
+        return requantize(first - second if subtract else first + second, output_multiplier, output_shift)
+
+    return te.compute(_broadcast_shape(a, b), element, name="sub" if subtract else "add")
+
+
+def mul(a: te.Tensor, b: te.Tensor, *, zero_points: tuple[int, int], multiplier: int, shift: int,
+        requantize: Requantize) -> te.Tensor:
+    """TFLM's int8 mul: the product of the two inputs less their zero points, requantized by
+    input scale x input scale / output scale; a and b broadcast as numpy does."""
+    return te.compute(_broadcast_shape(a, b),
+                      lambda *i: requantize((_int32(_broadcast(a, i)) - zero_points[0])
+                                            * (_int32(_broadcast(b, i)) - zero_points[1]), multiplier, shift),
+                      name="mul")
 
 
 def concat(*tensors: te.Tensor, axis: int, inputs: tuple[RescaleInput | None, ...], left_shift: int,

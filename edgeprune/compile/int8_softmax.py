@@ -66,23 +66,24 @@ def _saturating_shift_left(x: tirx.PrimExpr, exponent: int) -> tirx.PrimExpr:
     return tirx.min(tirx.max(shifted, _const(_INT32_MIN, _I64)), _const(_INT32_MAX, _I64)).astype(_I32)
 
 
-def _stage(body, name: str) -> te.Tensor:
-    """A row's intermediate as a 0-d reduction over one element. LeanSchedule inlines elementwise
-    stages, and inlined, the Newton steps' expression trees triple per step (TVM's analyzer then
-    runs for minutes); it moves no 0-d stage into a consumer's loop."""
+def _stage(rows: int, body, name: str) -> te.Tensor:
+    """A row's intermediate as a reduction over one element, one per row. LeanSchedule inlines
+    elementwise stages, and inlined, the Newton steps' expression trees triple per step (TVM's
+    analyzer then runs for minutes); it inlines no reduction."""
     unit = te.reduce_axis((0, 1), f"{name}_unit")
-    return te.compute((), lambda: te.sum(body() + unit, axis=unit), name=name)
+    return te.compute((rows,), lambda r: te.sum(body(r) + unit, axis=unit), name=name)
 
 
 def _reciprocal(shifted_sum_minus_one: te.Tensor) -> te.Tensor:
-    """gemmlowp's one_over_one_plus_x_for_x_in_0_1 (Newton-Raphson, three steps), Q31 in and out."""
-    half = _stage(lambda: tirx.shift_right(shifted_sum_minus_one[()].astype(_I64) + _const(_INT32_MAX + 1, _I64),
-                                           _const(1, _I64)).astype(_I32), "half")
-    x = _stage(lambda: _const(1515870810) + _high_mul(half[()], -1010580540), "newton0")
+    """gemmlowp's one_over_one_plus_x_for_x_in_0_1 (Newton-Raphson, three steps), Q31 in and out, per row."""
+    (rows,) = (int(d) for d in shifted_sum_minus_one.shape)
+    half = _stage(rows, lambda r: tirx.shift_right(shifted_sum_minus_one[r].astype(_I64) + _const(_INT32_MAX + 1, _I64),
+                                                   _const(1, _I64)).astype(_I32), "half")
+    x = _stage(rows, lambda r: _const(1515870810) + _high_mul(half[r], -1010580540), "newton0")
     for step in range(1, 4):
-        x = _stage(lambda x=x: x[()] + _saturating_shift_left(
-            _high_mul(x[()], _const(1 << 29) - _high_mul(half[()], x[()])), 2), f"newton{step}")
-    return te.compute((), lambda: _saturating_shift_left(x[()], 1), name="reciprocal")
+        x = _stage(rows, lambda r, x=x: x[r] + _saturating_shift_left(
+            _high_mul(x[r], _const(1 << 29) - _high_mul(half[r], x[r])), 2), f"newton{step}")
+    return te.compute((rows,), lambda r: _saturating_shift_left(x[r], 1), name="reciprocal")
 
 
 def _leading_zeros(x: tirx.PrimExpr) -> tirx.PrimExpr:
@@ -91,26 +92,26 @@ def _leading_zeros(x: tirx.PrimExpr) -> tirx.PrimExpr:
 
 
 def softmax(x: te.Tensor, table: te.Tensor, *, sum_shift: int = ACCUMULATION_INTEGER_BITS) -> te.Tensor:
-    """Softmax of one row, int8 `x` of shape (depth,), into int8 (scale 1/256, zero point -128), as
-    TFLM; `table` is `exp_table` of the input's scaling. Rows of up to 511 elements."""
-    (depth,) = (int(d) for d in x.shape)
+    """Softmax of each row of int8 `x` of shape (rows, depth), into int8 (scale 1/256, zero point
+    -128), as TFLM; `table` is `exp_table` of the input's scaling. Rows of up to 511 elements."""
+    rows, depth = (int(d) for d in x.shape)
     k, j = te.reduce_axis((0, depth), "k"), te.reduce_axis((0, depth), "j")
-    row_max = te.compute((), lambda: te.max(x[k].astype(_I32), axis=k), name="row_max")
+    row_max = te.compute((rows,), lambda r: te.max(x[r, k].astype(_I32), axis=k), name="row_max")
 
-    def exp(c) -> tirx.PrimExpr:
-        return table[row_max[()] - x[c].astype(_I32)]
+    def exp(r, c) -> tirx.PrimExpr:
+        return table[row_max[r] - x[r, c].astype(_I32)]
 
-    total = te.compute((), lambda: te.sum(_divide_by_pot(exp(j), sum_shift), axis=j), name="sum_exps")
-    headroom = te.compute((), lambda: _leading_zeros(total[()]), name="headroom")
-    shifted = _stage(lambda: (tirx.shift_left(total[()].astype(_I64), headroom[()].astype(_I64))
-                              - _const(1 << 31, _I64)).astype(_I32), "shifted_sum")
+    total = te.compute((rows,), lambda r: te.sum(_divide_by_pot(exp(r, j), sum_shift), axis=j), name="sum_exps")
+    headroom = te.compute((rows,), lambda r: _leading_zeros(total[r]), name="headroom")
+    shifted = _stage(rows, lambda r: (tirx.shift_left(total[r].astype(_I64), headroom[r].astype(_I64))
+                                      - _const(1 << 31, _I64)).astype(_I32), "shifted_sum")
     scale = _reciprocal(shifted)
 
-    def output(c) -> tirx.PrimExpr:
+    def output(r, c) -> tirx.PrimExpr:
         # 35 - headroom is within [4, 31] for rows of fewer than 512 elements; the explicit bounds keep
         # TVM's bound analysis, which otherwise drops the clamp below, from assuming an unbounded shift.
-        exponent = tirx.min(tirx.max(_const(sum_shift + 31 - 8) - headroom[()], _const(0)), _const(31))
-        value = _divide_by_pot(_high_mul(scale[()], exp(c)), exponent)
+        exponent = tirx.min(tirx.max(_const(sum_shift + 31 - 8) - headroom[r], _const(0)), _const(31))
+        value = _divide_by_pot(_high_mul(scale[r], exp(r, c)), exponent)
         return tirx.min(tirx.max(value - _const(128), _const(-128)), _const(127)).astype("int8")
 
-    return te.compute((depth,), output, name="softmax")
+    return te.compute((rows, depth), output, name="softmax")

@@ -14,9 +14,13 @@ from edgeprune.errors import UnsupportedOpError
 
 @dataclass(frozen=True)
 class EdgeQuantization:
+    """An int8 edge's quantization; `rounding` is how its float wrapper rounds: "half_even" as
+    onnxruntime's QuantizeLinear, "half_away" as TFLM's QUANTIZE."""
+
     name: str
     scale: float
     zero_point: int
+    rounding: str = "half_even"
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -18,7 +18,7 @@ import tvm
 from tvm import relax
 from tvm.relax import op as R
 
-from edgeprune.compile import int8_kernels, int8_logistic, int8_softmax
+from edgeprune.compile import int8_hard_swish, int8_kernels, int8_logistic, int8_softmax
 from edgeprune.compile.int8 import INT8_MAX, INT8_MIN, OPAQUE
 from edgeprune.compile.int8_kernels import Requantize
 from edgeprune.compile.qdq_edges import EdgeQuantization
@@ -29,17 +29,23 @@ from edgeprune.errors import UnsupportedOpError
 # Builtin operators and the highest version imported; each is compared with TFLM in tests/test_tflite.py.
 SUPPORTED_OPS: dict[str, int] = {
     "ADD": 2, "AVERAGE_POOL_2D": 2, "CONCATENATION": 2, "CONV_2D": 3, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 4,
-    "LOGISTIC": 2,
-    "MAX_POOL_2D": 2, "PAD": 2, "QUANTIZE": 2, "RESHAPE": 1, "SOFTMAX": 2, "SQUEEZE": 1,
+    "HARD_SWISH": 1, "LOGISTIC": 2, "MAX_POOL_2D": 2, "MEAN": 2, "MUL": 3, "PAD": 2, "PADV2": 2, "QUANTIZE": 2,
+    "RESHAPE": 1, "SOFTMAX": 2, "SQUEEZE": 1, "STRIDED_SLICE": 2, "SUB": 2, "TANH": 2,
 }
+EDGE_OPS: dict[str, int] = {"DEQUANTIZE": 2}  # compiled where it writes a float model output (taken off)
 _ACTIVATIONS = {0: None, 1: (0.0, None), 2: (-1.0, 1.0), 3: (0.0, 6.0)}  # NONE, RELU, RELU_N1_TO_1, RELU6
 _TO_NCHW, _TO_NHWC = [0, 3, 1, 2], [0, 2, 3, 1]
 _NHWC_AXIS_IN_NCHW = {0: 0, 1: 2, 2: 3, 3: 1}
 
 
+def _versions(version: int) -> str:
+    return f"1-{version}" if version > 1 else "1"
+
+
 def supported_ops() -> list[tuple[str, str]]:
     """(operator, versions) of every TFLite builtin that compiles, for errors and the README."""
-    return [(name, f"1-{version}" if version > 1 else "1") for name, version in sorted(SUPPORTED_OPS.items())]
+    return sorted([*((name, _versions(v)) for name, v in SUPPORTED_OPS.items()),
+                   *((name, f"{_versions(v)} (at model outputs)") for name, v in EDGE_OPS.items())])
 
 
 def _supported_text() -> str:
@@ -62,6 +68,14 @@ def _padding(options, x: Tensor, kernel_h: int, kernel_w: int, dilation=(1, 1)) 
     return top, left, bottom, right
 
 
+def _mean_multiplier(input_scale: float, output_scale: float, count: int) -> tuple[int, int]:
+    """TFLM's MEAN rescale: input/output scale as Q31, the division by `count` folded in as
+    (multiplier << k) // count with k = floor(log2(count)) (at most 32 and 31 + shift)."""
+    multiplier, shift = (int(v) for v in quantize_multiplier(np.float64(input_scale) / np.float64(output_scale)))
+    bits = min(count.bit_length() - 1, 32, 31 + shift)
+    return (multiplier << bits) // count, shift - bits
+
+
 def _check_types(graph: Graph, path: Path) -> None:
     """Refuse float models and non-int8 activations with the tensor (and operator) that has them."""
     for index in (*graph.inputs, *graph.outputs):
@@ -69,7 +83,8 @@ def _check_types(graph: Graph, path: Path) -> None:
         if tensor.dtype.startswith("float"):
             raise UnsupportedOpError(
                 f"{path.name} has a {tensor.dtype} input or output ({tensor.name!r}); edgeprune compiles int8 .tflite "
-                "models with int8 inputs and outputs (the converter's full integer quantization)")
+                "models with int8 inputs and outputs, or float ones that only a QUANTIZE reads or a DEQUANTIZE writes "
+                "(the converter's full integer quantization)")
     for op in graph.operators:
         for index in (*op.inputs, *op.outputs):
             tensor = graph.tensors[index] if index >= 0 else None
@@ -83,6 +98,9 @@ def _check_types(graph: Graph, path: Path) -> None:
 
 def _check_ops(graph: Graph) -> None:
     for op in graph.operators:
+        if op.name in EDGE_OPS:
+            raise UnsupportedOpError(f"operator #{op.index} {op.name} inside the model is not supported; it is taken "
+                                     "off only where it writes a float model output from int8")
         if SUPPORTED_OPS.get(op.name, 0) < op.version:
             known = "" if op.name not in SUPPORTED_OPS else f" (versions 1-{SUPPORTED_OPS[op.name]} are)"
             raise UnsupportedOpError(f"operator #{op.index} {op.name} version {op.version} is not supported{known}; "
@@ -124,7 +142,7 @@ class _Importer:
     @staticmethod
     def bounds(op: Operator) -> tuple[float, float | None] | None:
         """The fused activation's (low, high) in real values; None for NONE."""
-        code = op.options.FusedActivationFunction()
+        code = 0 if op.options is None else op.options.FusedActivationFunction()
         if code not in _ACTIVATIONS:
             raise UnsupportedOpError(f"operator #{op.index} {op.name}: fused activation {code} is not supported "
                                      "(NONE, RELU, RELU6 and RELU_N1_TO_1 are)")
@@ -204,12 +222,10 @@ class _Importer:
     def average_pool(self, op: Operator) -> None:
         o = op.options
         x, y = self.tensor(op.inputs[0]), self.tensor(op.outputs[0])
-        padding = _padding(o, x, o.FilterHeight(), o.FilterWidth())
-        if any(padding):
-            raise UnsupportedOpError(f"operator #{op.index} AVERAGE_POOL_2D pads its input (SAME padding {padding}); "
-                                     "TFLM leaves the padding out of the average, which is not supported yet")
-        pooled = self.emit(R.nn.avg_pool2d(self.dequantize(op.inputs[0]), (o.FilterHeight(), o.FilterWidth()),
-                                           (o.StrideH(), o.StrideW())))
+        # SAME padding: TFLM averages the window's elements inside the input only.
+        window = (o.FilterHeight(), o.FilterWidth())
+        pooled = self.emit(R.nn.avg_pool2d(self.dequantize(op.inputs[0]), window, (o.StrideH(), o.StrideW()),
+                                           _padding(o, x, *window), count_include_pad=False))
         # TFLM averages the raw int8 values: the output keeps the input's quantization.
         self.values[op.outputs[0]] = self.int8_clamp(self.quantize(pooled, x), op, y)
 
@@ -222,14 +238,29 @@ class _Importer:
         # TFLM takes the largest raw int8 value (padding never wins): the input's quantization again.
         self.values[op.outputs[0]] = self.int8_clamp(self.quantize(pooled, x), op, y)
 
-    def add(self, op: Operator) -> None:
-        """TFLM's int8 add (both inputs rescaled to twice the larger scale with 20 bits of headroom)."""
-        a, b = (self.tensor(i) for i in op.inputs)
-        if a.shape != b.shape:
-            raise UnsupportedOpError(f"operator #{op.index} ADD broadcasts {a.shape} and {b.shape}; "
-                                     "inputs of one shape are supported")
-        out = self.emit(R.add(self.dequantize(op.inputs[0]), self.dequantize(op.inputs[1])))
-        self.values[op.outputs[0]] = self.quantize(self.activation(out, op), self.tensor(op.outputs[0]))
+    def operand(self, op: Operator, index: int, rank: int) -> relax.Expr:
+        """Input `index` of an elementwise op (an activation or constant int8 data), its shape
+        padded with leading ones to the output's `rank` as TFLite broadcasts, then held as NCHW if 4-D."""
+        t = self.tensor(index)
+        if t.dtype != "int8" or t.scale.size != 1:
+            raise UnsupportedOpError(f"operator #{op.index} {op.name}: operand {t.name!r} must be int8 quantized per "
+                                     "tensor")
+        shape = (1,) * (rank - len(t.shape)) + t.shape
+        if t.data is not None:
+            data = t.data.reshape(shape)
+            return relax.const(data.transpose(_TO_NCHW) if rank == 4 else data)
+        if len(t.shape) == rank:
+            return self.values[index]
+        value = self.emit(R.reshape(self.tflite_layout(index), shape))
+        return self.emit(R.permute_dims(value, _TO_NCHW)) if rank == 4 else value
+
+    def elementwise(self, op: Operator, compute) -> None:
+        """ADD, SUB or MUL of two int8 tensors with broadcasting: TFLM's arithmetic for each
+        (int8.py lowers it: ADD and SUB rescale both inputs with 20 bits of headroom, MUL rescales
+        the product once)."""
+        y = self.tensor(op.outputs[0])
+        a, b = (self.dequantize(i, self.operand(op, i, len(y.shape))) for i in op.inputs)
+        self.values[op.outputs[0]] = self.quantize(self.activation(self.emit(compute(a, b)), op), y)
 
     def concatenation(self, op: Operator) -> None:
         """Inputs joined along TFLite's (NHWC) axis. TFLM copies the raw int8 values (its converter
@@ -242,16 +273,70 @@ class _Importer:
             axis = _NHWC_AXIS_IN_NCHW[axis]
         self.values[op.outputs[0]] = self.emit(R.concat([self.values[i] for i in op.inputs], axis=axis))
 
+    def constant(self, op: Operator, position: int, what: str) -> np.ndarray:
+        """The data of the operator's input at `position`, which must be a constant."""
+        data = self.tensor(op.inputs[position]).data
+        if data is None:
+            raise UnsupportedOpError(f"operator #{op.index} {op.name} needs constant {what}")
+        return data
+
     def pad(self, op: Operator) -> None:
-        """The raw int8 values padded with the output's zero point, as TFLM's PAD does."""
-        x, paddings = self.tensor(op.inputs[0]), self.tensor(op.inputs[1])
-        if paddings.data is None:
-            raise UnsupportedOpError(f"operator #{op.index} {op.name} needs constant paddings")
-        widths = paddings.data.reshape(len(x.shape), 2).astype(int)
+        """The raw int8 values padded as TFLM's PAD and PADV2 do: with the output's zero point, or
+        PADV2's constant value (its raw int8)."""
+        x = self.tensor(op.inputs[0])
+        widths = self.constant(op, 1, "paddings").reshape(len(x.shape), 2).astype(int)
         if len(x.shape) == 4:
             widths = widths[_TO_NCHW]
+        value = (int(self.constant(op, 2, "constant values").reshape(-1)[0]) if len(op.inputs) > 2
+                 else int(self.tensor(op.outputs[0]).zero_point[0]))
         self.values[op.outputs[0]] = self.emit(R.nn.pad(self.values[op.inputs[0]], widths.reshape(-1).tolist(),
-                                                        pad_value=int(self.tensor(op.outputs[0]).zero_point[0])))
+                                                        pad_value=value))
+
+    def strided_slice(self, op: Operator) -> None:
+        """TFLM's STRIDED_SLICE with positive strides, begin/end masks and shrunk axes: a raw int8 copy."""
+        x, y, o = self.tensor(op.inputs[0]), self.tensor(op.outputs[0]), op.options
+        begin, end, strides = (self.constant(op, i, what).reshape(-1).tolist()
+                               for i, what in ((1, "begin"), (2, "end"), (3, "strides")))
+        if o.EllipsisMask() or o.NewAxisMask() or getattr(o, "Offset", lambda: False)() or min(strides) <= 0:
+            raise UnsupportedOpError(f"operator #{op.index} STRIDED_SLICE: positive strides without ellipsis, "
+                                     "new axes or offset are supported")
+        starts, stops = [], []
+        for axis, size in enumerate(x.shape):
+            start = 0 if o.BeginMask() >> axis & 1 else begin[axis]
+            start = min(max(start + size if start < 0 else start, 0), size)
+            stop = size if o.EndMask() >> axis & 1 else end[axis]
+            stop = start + 1 if o.ShrinkAxisMask() >> axis & 1 else min(max(stop + size if stop < 0 else stop, 0), size)
+            starts.append(start)
+            stops.append(stop)
+        axes = [_NHWC_AXIS_IN_NCHW[a] for a in range(4)] if len(x.shape) == 4 else list(range(len(x.shape)))
+        out = self.emit(R.strided_slice(self.values[op.inputs[0]], axes, starts, stops, strides))
+        if len(y.shape) == len(x.shape):
+            self.values[op.outputs[0]] = out
+        else:  # shrunk axes: the sliced tensor in TFLite's layout, reshaped
+            out = self.emit(R.permute_dims(out, _TO_NHWC)) if len(x.shape) == 4 else out
+            self.store(op.outputs[0], self.emit(R.reshape(out, y.shape)))
+
+    def mean(self, op: Operator) -> None:
+        """TFLM's int8 MEAN: the sum less the zero points, rescaled by input/output scale over the
+        count as TFLM folds the count into its Q31 multiplier. 4-D inputs are reduced as NCHW where
+        the kept axes keep their order (a global average pool), else in TFLite's layout."""
+        x, y = self.tensor(op.inputs[0]), self.tensor(op.outputs[0])
+        rank = len(x.shape)
+        axes = sorted({int(a) % rank for a in self.constant(op, 1, "axes").reshape(-1)})
+        keep = bool(op.options.KeepDims()) if op.options is not None else False
+        count = int(np.prod([x.shape[a] for a in axes]))
+        multiplier, shift = _mean_multiplier(float(x.scale[0]), float(y.scale[0]), count)
+        compute = functools.partial(int8_kernels.mean, keepdims=keep, offset=count * int(x.zero_point[0]), left_shift=0,
+                                    multiplier=multiplier, shift=shift,
+                                    requantize=Requantize(int(y.zero_point[0]), INT8_MIN, INT8_MAX))
+        kept = [_NHWC_AXIS_IN_NCHW[a] for a in range(rank) if a not in axes] if rank == 4 else []
+        if rank == 4 and (keep or kept == sorted(kept)):
+            self.values[op.outputs[0]] = self.emit(self.builder.call_te(
+                compute, self.values[op.inputs[0]], axes=[_NHWC_AXIS_IN_NCHW[a] for a in axes],
+                primfunc_name_hint="mean_int8"))
+            return
+        self.store(op.outputs[0], self.emit(self.builder.call_te(compute, self.tflite_layout(op.inputs[0]), axes=axes,
+                                                                 primfunc_name_hint="mean_int8")))
 
     def requantize(self, op: Operator) -> None:
         """QUANTIZE from int8 to int8: TFLM's Requantize, x - zero point times input/output scale as Q31."""
@@ -269,41 +354,62 @@ class _Importer:
         self.store(op.outputs[0], self.emit(R.reshape(self.tflite_layout(op.inputs[0]), shape)))
 
     @staticmethod
-    def check_probability_output(op: Operator, y: Tensor) -> None:
-        if not (np.isclose(y.scale[0], 1 / 256) and y.zero_point[0] == INT8_MIN):
-            raise UnsupportedOpError(f"operator #{op.index} {op.name}: an int8 output needs scale 1/256 and zero "
-                                     f"point -128 (TFLM's), not {y.scale[0]:g} and {y.zero_point[0]}")
+    def check_output(op: Operator, y: Tensor, scale: float = 1 / 256, zero_point: int = INT8_MIN) -> None:
+        """TFLM's fixed output quantization of SOFTMAX, LOGISTIC (1/256, -128) and TANH (1/128, 0)."""
+        if not (np.isclose(y.scale[0], scale) and y.zero_point[0] == zero_point):
+            raise UnsupportedOpError(f"operator #{op.index} {op.name}: an int8 output needs scale 1/{round(1 / scale)} "
+                                     f"and zero point {zero_point} (TFLM's), not {y.scale[0]:g} and {y.zero_point[0]}")
+
+    def lookup(self, op: Operator, table: np.ndarray) -> None:
+        """Each int8 value replaced by its entry in a 256-entry table of TFLM's results."""
+        self.values[op.outputs[0]] = self.emit(self.builder.call_te(
+            int8_logistic.lookup, self.values[op.inputs[0]], relax.const(table),
+            primfunc_name_hint=f"{op.name.lower()}_int8"))
 
     def logistic(self, op: Operator) -> None:
-        """TFLM's fixed-point logistic of each int8 value, as a 256-entry table."""
+        x = self.tensor(op.inputs[0])
+        self.check_output(op, self.tensor(op.outputs[0]))
+        self.lookup(op, int8_logistic.logistic_table(float(x.scale[0]), int(x.zero_point[0])))
+
+    def tanh(self, op: Operator) -> None:
+        x = self.tensor(op.inputs[0])
+        self.check_output(op, self.tensor(op.outputs[0]), 1 / 128, 0)
+        self.lookup(op, int8_logistic.tanh_table(float(x.scale[0]), int(x.zero_point[0])))
+
+    def hard_swish(self, op: Operator) -> None:
         x, y = self.tensor(op.inputs[0]), self.tensor(op.outputs[0])
-        self.check_probability_output(op, y)
-        table = relax.const(int8_logistic.logistic_table(float(x.scale[0]), int(x.zero_point[0])))
-        self.values[op.outputs[0]] = self.emit(self.builder.call_te(int8_logistic.lookup, self.values[op.inputs[0]],
-                                                                    table, primfunc_name_hint="logistic_int8"))
+        (_, exponent), _ = int8_hard_swish.multipliers(float(x.scale[0]), float(y.scale[0]))
+        if not -15 <= exponent <= 0:
+            raise UnsupportedOpError(f"operator #{op.index} HARD_SWISH: input scale / (128 x output scale) must be "
+                                     f"within [2**-16, 1) (its exponent is {exponent})")
+        self.lookup(op, int8_hard_swish.hard_swish_table(float(x.scale[0]), int(x.zero_point[0]), float(y.scale[0]),
+                                                         int(y.zero_point[0])))
 
     def softmax(self, op: Operator) -> None:
         x, y = self.tensor(op.inputs[0]), self.tensor(op.outputs[0])
-        self.check_probability_output(op, y)
+        self.check_output(op, y)
         depth = x.shape[-1]
-        if int(np.prod(x.shape)) != depth or depth >= 512:
-            raise UnsupportedOpError(f"operator #{op.index} SOFTMAX of shape {x.shape}: one row of fewer than 512 "
-                                     "elements is supported")
+        if depth >= 512:
+            raise UnsupportedOpError(f"operator #{op.index} SOFTMAX of shape {x.shape}: rows of fewer than 512 "
+                                     "elements are supported")
         table = int8_softmax.exp_table(*int8_softmax.softmax_parameters(float(op.options.Beta()), float(x.scale[0])))
-        row = self.emit(R.reshape(self.tflite_layout(op.inputs[0]), (depth,)))
-        out = self.emit(self.builder.call_te(int8_softmax.softmax, row, relax.const(table),
+        rows = self.emit(R.reshape(self.tflite_layout(op.inputs[0]), (int(np.prod(x.shape)) // depth, depth)))
+        out = self.emit(self.builder.call_te(int8_softmax.softmax, rows, relax.const(table),
                                              primfunc_name_hint="softmax_int8", primfunc_attrs={"op_pattern": OPAQUE}))
         out = self.emit(R.reshape(out, y.shape))
         self.store(op.outputs[0], out)
 
     def convert(self, op: Operator) -> None:
-        handlers = {"ADD": self.add, "AVERAGE_POOL_2D": self.average_pool, "CONCATENATION": self.concatenation,
+        elementwise = {"ADD": R.add, "MUL": R.multiply, "SUB": R.subtract}
+        if op.name in elementwise:
+            return self.elementwise(op, elementwise[op.name])
+        handlers = {"AVERAGE_POOL_2D": self.average_pool, "CONCATENATION": self.concatenation,
                     "CONV_2D": functools.partial(self.conv, depthwise=False),
                     "DEPTHWISE_CONV_2D": functools.partial(self.conv, depthwise=True),
-                    "FULLY_CONNECTED": self.fully_connected, "LOGISTIC": self.logistic, "MAX_POOL_2D": self.max_pool,
-                    "PAD": self.pad,
+                    "FULLY_CONNECTED": self.fully_connected, "HARD_SWISH": self.hard_swish, "LOGISTIC": self.logistic,
+                    "MAX_POOL_2D": self.max_pool, "MEAN": self.mean, "PAD": self.pad, "PADV2": self.pad,
                     "QUANTIZE": self.requantize, "RESHAPE": self.reshape, "SOFTMAX": self.softmax,
-                    "SQUEEZE": self.reshape}
+                    "SQUEEZE": self.reshape, "STRIDED_SLICE": self.strided_slice, "TANH": self.tanh}
         handlers[op.name](op)
 
 
@@ -311,15 +417,64 @@ def _edge(t: Tensor) -> EdgeQuantization:
     if t.dtype != "int8" or t.scale.size != 1:
         raise UnsupportedOpError(f"model input/output {t.name!r} must be a per-tensor quantized int8 tensor, "
                                  f"not {t.dtype}")
-    return EdgeQuantization(t.name, float(t.scale[0]), int(t.zero_point[0]))
+    return EdgeQuantization(t.name, float(t.scale[0]), int(t.zero_point[0]), rounding="half_away")
 
 
-def import_tflite(path: str | Path) -> tuple[tvm.IRModule, list[EdgeQuantization], list[EdgeQuantization]]:
-    """The IRModule of an int8 `.tflite` file in QDQ form, with its input and output quantization."""
-    path = Path(path)
+def _float_edge(graph: Graph, index: int, op_name: str, side: str) -> Operator | None:
+    """The QUANTIZE that alone reads the float input `index` into int8 (side "in"), or the
+    DEQUANTIZE that writes the float output `index` from int8 ("out"); None if there is none."""
+    if not graph.tensors[index].dtype.startswith("float"):
+        return None
+    ops = [op for op in graph.operators if index in (op.inputs if side == "in" else op.outputs)]
+    if len(ops) != 1 or ops[0].name != op_name:
+        return None
+    int8 = graph.tensors[ops[0].outputs[0] if side == "in" else ops[0].inputs[0]]
+    return ops[0] if int8.dtype == "int8" else None
+
+
+def _strip_float_edges(graph: Graph) -> list[str]:
+    """A model with float inputs and outputs around an int8 body (QUANTIZE first, DEQUANTIZE last,
+    as the converter writes it without inference_input_type=int8): those operators come off, the
+    int8 tensors become the compiled model's edges, and the header's float wrappers quantize and
+    dequantize as TFLM does. A note for each edge says so."""
+    notes, removed = [], set()
+    inputs, outputs = list(graph.inputs), list(graph.outputs)
+    for edges, op_name, side in ((inputs, "QUANTIZE", "in"), (outputs, "DEQUANTIZE", "out")):
+        for position, index in enumerate(edges):
+            op = _float_edge(graph, index, op_name, side)
+            if op is None:
+                continue
+            removed.add(op.index)
+            edges[position] = op.outputs[0] if side == "in" else op.inputs[0]
+            kind = "input" if side == "in" else "output"
+            wrapper = f"edgeprune_{kind}_{position}_{'from' if side == 'in' else 'to'}_float"
+            notes.append(f"float {kind} {graph.tensors[index].name!r}: its {op_name} (operator #{op.index}) is left to "
+                         f"the caller; the C API {'takes' if side == 'in' else 'returns'} int8, and {wrapper}() in "
+                         f"edgeprune_model.h does the {op_name} as TFLM does")
+    graph.inputs, graph.outputs = tuple(inputs), tuple(outputs)
+    graph.operators = [op for op in graph.operators if op.index not in removed]
+    return notes
+
+
+def _read(path: Path) -> tuple[Graph, list[str]]:
     graph = read_tflite(path)
+    notes = _strip_float_edges(graph)
     _check_types(graph, path)
     _check_ops(graph)
+    return graph, notes
+
+
+def model_edges(path: str | Path) -> tuple[list[EdgeQuantization], list[EdgeQuantization]]:
+    """The int8 inputs and outputs of the compiled model of a `.tflite` (inside any float edges)."""
+    graph, _ = _read(Path(path))
+    return [_edge(graph.tensors[i]) for i in graph.inputs], [_edge(graph.tensors[i]) for i in graph.outputs]
+
+
+def import_tflite(path: str | Path) -> tuple[tvm.IRModule, list[EdgeQuantization], list[EdgeQuantization], list[str]]:
+    """The IRModule of an int8 `.tflite` file in QDQ form, with its input and output quantization
+    and notes on what the import changed (float edges taken off)."""
+    path = Path(path)
+    graph, notes = _read(path)
     inputs, outputs = [_edge(graph.tensors[i]) for i in graph.inputs], [_edge(graph.tensors[i]) for i in graph.outputs]
     builder = relax.BlockBuilder()
     importer = _Importer(graph, builder)
@@ -333,7 +488,7 @@ def import_tflite(path: str | Path) -> tuple[tvm.IRModule, list[EdgeQuantization
                 importer.convert(op)
             results = [builder.emit_output(importer.tflite_layout(i)) for i in graph.outputs]
         builder.emit_func_output(results[0] if len(results) == 1 else relax.Tuple(results))
-    return builder.get(), inputs, outputs
+    return builder.get(), inputs, outputs, notes
 
 
 def is_tflite(model) -> bool:
