@@ -99,3 +99,14 @@ def test_run_names_each_layer_by_what_it_computes(case, capsys):
     printed = capsys.readouterr().out
     layers = [step["layer"]["description"] for step in case.manifest["steps"] if "layer" in step]
     assert layers and all(layer in printed for layer in layers)  # e.g. "conv 3x3 s2 3->5 @5x6"
+
+
+def test_an_int8_weight_layout_that_neon_cannot_honour_is_said(tmp_path):
+    shape, build = CASES["wide"]
+    torch.manual_seed(0)
+    calibration = np.random.default_rng(1).normal(size=(16, *shape[1:])).astype(np.float32)
+    quantized = quantize(build().eval(), calibration, tmp_path / "m.int8.onnx", input_shape=shape,
+                         write_report=False).output
+    compiled = compile_model(quantized, "cortex-a53", tmp_path / "out", weights="int8")
+    assert "--weights int8 is not honoured on NEON: its convolutions keep int16 weights" in compiled.manifest["notes"]
+    assert {step["layer"]["weights"] for step in compiled.manifest["steps"] if "layer" in step} == {"int16"}

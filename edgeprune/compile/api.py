@@ -15,7 +15,7 @@ from tvm import tirx
 from edgeprune._atomic import atomic_directory
 from edgeprune.compile import codegen, firmware, frontend, passes, tflite_frontend
 from edgeprune.compile.defaults import BACKENDS, DEFAULT_STACK_BYTES, KERNEL_CHOICES, WEIGHT_LAYOUTS
-from edgeprune.compile.int8 import Layer
+from edgeprune.compile.int8 import Layer, kernel_family
 from edgeprune.compile.plan import Plan, build_plan
 from edgeprune.compile.qdq_edges import is_quantized, strip_qdq_edges
 from edgeprune.compile.workspace import workspace_bytes
@@ -162,7 +162,7 @@ def compile_model(
     board into the folder `out`: C driver, kernels, runtime, Makefile, firmware.elf, manifest.
     An ONNX input's symbolic axes take their sizes from `input_shape` (a symbolic batch axis: 1).
     An int8 model requantizes with TFLM's `rounding`: "double" (its default) or "single".
-    `kernels`: "auto" (the DSP-extension int8 kernels where the core has it) or "portable";
+    `kernels`: "auto" (the hand-written int8 kernels where the core has the DSP extension or NEON) or "portable";
     `weights`: how the DSP kernels store weights, "int16" (fastest), "int8" (least flash) or "auto"
     (int16 for convolutions, int8 for dense layers)."""
     if backend not in BACKENDS:
@@ -176,6 +176,8 @@ def compile_model(
         raise EdgepruneError(f"unknown weights {weights!r}; choose one of {', '.join(WEIGHT_LAYOUTS)}")
     options = passes.PassOptions(rounding=rounding, kernels=kernels, weights=weights)
     graph, plan, edges, notes, write_source = _import(model, input_shape, tvm_target, options)
+    if weights == "int8" and kernels == "auto" and kernel_family(tvm_target) == "neon":
+        notes.append("--weights int8 is not honoured on NEON: its convolutions keep int16 weights")
     kernel_module = passes.run_passes(_kernel_module(graph, plan), passes.KERNEL_PASSES, tvm_target, options)
     per_kernel_workspace = workspace_bytes(kernel_module)
     layers = {gv.name_hint: Layer.of(f) for gv, f in kernel_module.functions.items()}

@@ -37,7 +37,7 @@ def _compile(args: argparse.Namespace) -> int:
     print(f"  kernels   {len(m['steps'])} calls ({m['options']['backend']} backend)")
     dsp, portable = _layer_kernels(m["steps"])
     if dsp or portable:
-        print(f"  int8      {dsp} conv/dense layers on DSP kernels ({_weight_layouts(m['steps'])})"
+        print(f"  int8      {dsp} conv/dense layers on {_family(m['steps'])} kernels ({_weight_layouts(m['steps'])})"
               + (f"; on portable kernels (slower): {', '.join(portable)}" if portable else ""))
     print(f"  weights   {mem['weights_bytes']:>10,} B")
     print(f"  arena     {mem['arena_bytes']:>10,} B  (liveness bound {mem['liveness_bound_bytes']:,} B)")
@@ -48,9 +48,14 @@ def _compile(args: argparse.Namespace) -> int:
 
 
 def _layer_kernels(steps: list[dict]) -> tuple[int, list[str]]:
-    """How many int8 conv/dense steps run a DSP kernel, and the names of those that do not."""
+    """How many int8 conv/dense steps run a hand-written kernel, and the names of those that do not."""
     int8 = [s for s in steps if s["kernel"].startswith(("conv2d_int8", "depthwise_conv2d_int8", "dense_int8"))]
     return sum("layer" in s for s in int8), sorted({s["kernel"] for s in int8 if "layer" not in s})
+
+
+def _family(steps: list[dict]) -> str:
+    """Which hand-written kernels a build's layers run: DSP (Cortex-M) or NEON (Cortex-A)."""
+    return "NEON" if any("_neon" in s["kernel"] for s in steps) else "DSP"
 
 
 def _weight_layouts(steps: list[dict]) -> str:
@@ -128,7 +133,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--rounding", choices=ROUNDINGS, default="double",
                    help="int8 requantize as TFLM: double (its default) or single (TFLITE_SINGLE_ROUNDING)")
     p.add_argument("--kernels", choices=KERNEL_CHOICES, default="auto",
-                   help="int8 kernels: auto (the DSP-extension kernels on cores that have it: M4, M7, M33, M55) "
+                   help="int8 kernels: auto (hand-written kernels on cores that have the DSP extension: M4, M7, M33, "
+                   "M55; or NEON: the Cortex-A boards) "
                    "or portable (the TE kernels on every core; slower)")
     p.add_argument("--weights", choices=WEIGHT_LAYOUTS, default="auto",
                    help="how the DSP kernels store weights: int16 (widened at compile time: fastest, 2 bytes per "

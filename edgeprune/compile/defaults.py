@@ -4,7 +4,7 @@ from __future__ import annotations
 BACKENDS = ("llvm", "c")
 DEFAULT_STACK_BYTES = 8 * 1024
 ROUNDINGS = ("double", "single")  # TFLM's default, and its TFLITE_SINGLE_ROUNDING variant
-# int8 kernels: "auto" takes the DSP-extension kernels on cores that have it, "portable" the TE ones
+# int8 kernels: "auto" takes the hand-written DSP or NEON kernels on cores that have them, "portable" the TE ones
 KERNEL_CHOICES = ("auto", "portable")
 # how the DSP kernels store weights: auto (int16 for convolutions, which reuse every weight at
 # each pixel; int8 for dense layers, which read each once), int16 everywhere, or int8 everywhere

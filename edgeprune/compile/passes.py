@@ -19,7 +19,7 @@ from edgeprune.compile.vector_schedule import VectorSchedule, is_linux_target
 @dataclass(frozen=True)
 class PassOptions:
     """The user's choices that passes read: TFLM's requantize rounding ("double" or "single"), and
-    the int8 kernels: "auto" takes the DSP-extension kernels on cores that have it (compile/dsp/),
+    the int8 kernels: "auto" takes the hand-written kernels on cores that have them (compile/dsp/, compile/neon/),
     "portable" the TE kernels everywhere (slower); and how the DSP kernels store
     weights (defaults.WEIGHT_LAYOUTS)."""
 
