@@ -25,6 +25,7 @@ from edgeprune.compile.dsp import gemm as dsp_gemm
 from edgeprune.compile.dsp import depthwise as dsp_depthwise
 from edgeprune.compile.dsp import packing
 from edgeprune.compile.conv_shape import ConvShape
+from edgeprune.compile.neon import add as neon_add
 from edgeprune.compile.neon import conv as neon_conv
 from edgeprune.compile.neon import depthwise as neon_depthwise
 from edgeprune.compile.neon import gemm as neon_gemm
@@ -232,6 +233,13 @@ class _Rewrites:
         scales = (_scalar(m[self.a.scale]), _scalar(m[self.x.scale]), _scalar(m[self.y.scale]))
         rescales, (multiplier, shift) = (_sub_multipliers if subtract else _add_multipliers)(*scales)
         inputs = tuple(RescaleInput(self._zero_point(m, q), *r) for q, r in zip((self.a, self.x), rescales))
+        shape = tuple(int(d) for d in m[self.a.data].ty.shape)
+        if (self.family == "neon" and shape == tuple(int(d) for d in m[self.x.data].ty.shape)
+                and neon_add.takes(int(np.prod(shape)))):
+            kernel = neon_add.add(shape, inputs, ADD_LEFT_SHIFT, multiplier, shift, self._output(m, self.add_act),
+                                  subtract, self.aarch64)
+            return self._prim_call("sub_int8_neon" if subtract else "add_int8_neon", kernel,
+                                   [m[self.a.data], m[self.x.data]], shape)
         return self._kernel(
             "sub_int8" if subtract else "add_int8", int8_kernels.add, m[self.a.data], m[self.x.data], inputs=inputs,
             left_shift=ADD_LEFT_SHIFT, output_multiplier=multiplier, output_shift=shift,
@@ -338,10 +346,11 @@ class _Rewrites:
         return self.builder.call_te(functools.partial(compute, **options), *tensors, primfunc_name_hint=name,
                                     primfunc_attrs=attrs)
 
-    def _prim_call(self, name: str, func, args: list, shape: tuple[int, ...], layer: "Layer") -> relax.Call:
+    def _prim_call(self, name: str, func, args: list, shape: tuple[int, ...], layer: "Layer | None" = None) -> relax.Call:
         """A call_tir of a hand-written PrimFunc (no schedule pass touches it) giving int8 `shape`;
-        the kernel carries what layer it computes (the manifest's steps show it)."""
-        gv = self.builder.add_func(func.with_attrs({"op_pattern": OPAQUE, SCHEDULED: True, **layer.attrs()}), name)
+        a conv or dense kernel carries what layer it computes (the manifest's steps show it)."""
+        attrs = {"op_pattern": OPAQUE, SCHEDULED: True, **(layer.attrs() if layer else {})}
+        gv = self.builder.add_func(func.with_attrs(attrs), name)
         return relax.call_tir(gv, args, relax.TensorType(shape, "int8"))
 
     def _bound(self, expr):

@@ -11,6 +11,7 @@ from tvm.script import tirx as T
 from edgeprune.compile.conv_shape import ConvShape
 from edgeprune.compile.int8_kernels import Requantize
 from edgeprune.compile.neon.gemm import PIXELS, Gemm, channel_block, padded_pixels
+from edgeprune.compile.neon.widen import widen
 
 
 def _only_widens(shape: ConvShape) -> bool:
@@ -33,6 +34,7 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, aarch64: b
     tile = Gemm(depth, columns, aarch64, pixels, requantize).tile()
     widen_only = _only_widens(shape)
     pad = T.int16(zero_point)
+    copy = widen(sw)
 
     @T.prim_func
     def kernel(x_in: T.Buffer((1, cin, height, width), "int8"), w: T.Buffer((blocks * depth * block,), "int16"),
@@ -44,8 +46,8 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, aarch64: b
         acc = T.decl_buffer((block * PIXELS,), "int32")
         tail = T.decl_buffer((PIXELS,), "int8")
         if widen_only:
-            for k, p in T.grid(depth, pixels):
-                col[k * columns + p] = T.Cast("int16", x[k * pixels + p])
+            for k in range(depth):
+                copy(col, k * columns, x, k * pixels, pixels)
         else:
             for ci, ky, kx, oy in T.grid(cin, kh, kw, oh):
                 row = T.meta_var(((ci * kh + ky) * kw + kx) * columns + oy * ow)
@@ -55,9 +57,7 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, aarch64: b
                 if 0 <= iy and iy < height:
                     for ox in range(first):
                         col[row + ox] = pad
-                    for ox in range(last - first):
-                        col[row + first + ox] = T.Cast("int16", x[
-                            (ci * height + iy) * width + (first + ox) * sw + kx * dw - left])
+                    copy(col, row + first, x, (ci * height + iy) * width + first * sw + kx * dw - left, last - first)
                     for ox in range(ow - last):
                         col[row + last + ox] = pad
                 else:

@@ -16,6 +16,7 @@ from edgeprune.compile.conv_shape import ConvShape
 from edgeprune.compile.int8_kernels import Requantize
 from edgeprune.compile.neon.gemm import PIXELS
 from edgeprune.compile.neon.requantize import vector_requantize
+from edgeprune.compile.neon.widen import widen
 
 
 @functools.cache  # see conv.conv2d
@@ -34,6 +35,7 @@ def depthwise_conv2d(shape: ConvShape, multiplier_count: int, requantize: Requan
     rows = range(max(0, top), min(plane_height, top + height))  # plane rows that hold input rows
     pad = T.int16(zero_point)
     requantize_vector = vector_requantize(requantize, aarch64)
+    copy = widen(sw)
 
     @T.macro
     def chunk(plane, w, bias, multiplier, shift, y, acc, tail, c, oy, ox0, pixels):
@@ -69,9 +71,8 @@ def depthwise_conv2d(shape: ConvShape, multiplier_count: int, requantize: Requan
                     first = T.meta_var(T.max(0, (left - q + sw - 1) // sw))
                     last = T.meta_var(T.min(plane_width, (width - 1 + left - q) // sw + 1))
                     for r in range(rows.start, rows.stop):
-                        for j in range(last - first):
-                            plane[q * plane_size + r * plane_width + first + j] = T.Cast("int16", x[
-                                (c // multiplier_count * height + r - top) * width + (first + j) * sw + q - left])
+                        copy(plane, q * plane_size + r * plane_width + first, x,
+                             (c // multiplier_count * height + r - top) * width + first * sw + q - left, last - first)
             for oy in range(oh):
                 for ch in range(ow // PIXELS):
                     chunk(plane, w, bias, multiplier, shift, y, acc, tail, c, oy, ch * PIXELS, PIXELS)
