@@ -79,6 +79,13 @@ def _conv() -> onnx.ModelProto:
     return _unary("Conv", [1, 8, 6, 6], {"w": _f32(8, 4, 3, 3), "b": _f32(8)}, ("w", "b"), pads=[1, 1, 1, 1])
 
 
+def _conv_clip() -> onnx.ModelProto:
+    """Conv, then Clip-6 (bounds as attributes)."""
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Clip", ["c"], ["y"], min=0.0, max=1.0)]
+    return _model(nodes, {"x": SHAPE}, {"y": [1, 8, 6, 6]}, {"w": _f32(8, 4, 3, 3), "b": _f32(8)}, opset=10)
+
+
 def _gemm() -> onnx.ModelProto:
     node = helper.make_node("Gemm", ["x", "w", "b"], ["y"], transB=1)
     return _model([node], {"x": [1, 16]}, {"y": [1, 8]}, {"w": _f32(8, 16), "b": _f32(8)})
@@ -114,11 +121,15 @@ def _upsample(mode: str) -> onnx.ModelProto:
 
 # Each operator's float model builders (several where the operator has modes worth testing).
 MODELS: dict[str, dict[str, Callable[[], onnx.ModelProto]]] = {
-    "Add": {"broadcast": lambda: _binary("Add")},
-    "AveragePool": {"3x3 s1 p1": lambda: _unary("AveragePool", None, kernel_shape=[3, 3], pads=[1, 1, 1, 1])},
+    "Add": {"broadcast": lambda: _binary("Add"),
+            "same shape": lambda: _model([helper.make_node("Add", ["x", "z"], ["y"])], {"x": SHAPE, "z": SHAPE},
+                                         {"y": SHAPE})},
+    "AveragePool": {"3x3 s1 p1": lambda: _unary("AveragePool", None, kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+                    "2x2 s2": lambda: _unary("AveragePool", [1, 4, 3, 3], kernel_shape=[2, 2], strides=[2, 2])},
     "BatchNormalization": {"": _batchnorm},
     "Clip": {"0..0.5": lambda: _unary("Clip", None, {"lo": np.array(0, np.float32), "hi": np.array(0.5, np.float32)},
-                                      ("lo", "hi"))},
+                                      ("lo", "hi")),
+             "Clip-6 after Conv": _conv_clip},
     "Concat": {"channels": _concat},
     "Constant": {"": _constant},
     "Conv": {"3x3 p1": _conv},
@@ -172,6 +183,91 @@ MODELS: dict[str, dict[str, Callable[[], onnx.ModelProto]]] = {
 }
 
 
+# The operators with an int8 lowering: the variant whose QDQ twin is compiled, and its output's
+# quantization: "same" (the input's scale and zero point, as onnxruntime's quantizer gives ops that
+# move data), "calibrated" (the range of the float output), or "as is" (the model is already QDQ).
+INT8: dict[str, tuple[str, str]] = {
+    "Add": ("same shape", "calibrated"), "AveragePool": ("2x2 s2", "calibrated"),
+    "Concat": ("channels", "same"),
+    "Conv": ("3x3 p1", "calibrated"), "DequantizeLinear": ("", "as is"), "Elu": ("", "calibrated"),
+    "Flatten": ("", "same"), "Gemm": ("", "calibrated"), "GlobalAveragePool": ("", "calibrated"),
+    "GlobalMaxPool": ("", "same"), "HardSigmoid": ("", "calibrated"), "HardSwish": ("", "calibrated"),
+    "LeakyRelu": ("", "calibrated"), "MaxPool": ("2x2 s2", "same"), "Pad": ("constant", "same"),
+    "PRelu": ("per channel", "calibrated"), "QuantizeLinear": ("", "as is"), "ReduceMax": ("spatial", "same"),
+    "ReduceMean": ("spatial", "calibrated"), "Relu": ("", "same"), "Reshape": ("", "same"),
+    "Resize": ("nearest x2", "same"), "Sigmoid": ("", "calibrated"), "Squeeze": ("", "same"),
+    "Tanh": ("", "calibrated"), "Transpose": ("", "same"), "Unsqueeze": ("", "same"),
+}
+
+
 def cases() -> list[tuple[str, str]]:
     """(operator, variant) of every model."""
     return [(op, variant) for op, variants in sorted(MODELS.items()) for variant in variants]
+
+
+def int8_model(op: str) -> onnx.ModelProto:
+    """The QDQ model of `op`'s int8 case."""
+    variant, output = INT8[op]
+    model = MODELS[op][variant]()
+    return model if output == "as is" else quantized(model, same_scale=output == "same")
+
+
+def _quantized_weights(graph: onnx.GraphProto, input_scale: float) -> list[onnx.NodeProto]:
+    """Conv and Gemm weights as symmetric int8 and biases as int32 (scale input x weight scale),
+    each dequantized by a DequantizeLinear node (returned), as onnxruntime's quantizer stores them."""
+    initializers = {i.name: i for i in graph.initializer}
+    nodes = []
+    for node in [n for n in graph.node if n.op_type in ("Conv", "Gemm")]:
+        weight = numpy_helper.to_array(initializers[node.input[1]])
+        scale = float(np.abs(weight).max()) / 127
+        parts = [(node.input[1], np.round(weight / scale).astype(np.int8), scale)]
+        if len(node.input) > 2:
+            bias = numpy_helper.to_array(initializers[node.input[2]])
+            parts.append((node.input[2], np.round(bias / (input_scale * scale)).astype(np.int32), input_scale * scale))
+        for name, values, part_scale in parts:
+            graph.initializer.remove(initializers[name])
+            graph.initializer.extend([numpy_helper.from_array(values, f"{name}_q"),
+                                      numpy_helper.from_array(np.array(part_scale, np.float32), f"{name}_scale"),
+                                      numpy_helper.from_array(np.zeros((), values.dtype), f"{name}_zero")])
+            nodes.append(helper.make_node("DequantizeLinear", [f"{name}_q", f"{name}_scale", f"{name}_zero"], [name]))
+    return nodes
+
+
+def quantized(model: onnx.ModelProto, same_scale: bool = False, input_scale: float = 4 / 128,
+              input_zero_point: int = 5) -> onnx.ModelProto:
+    """`model` as a QDQ model: each float input quantized (`input_scale`, `input_zero_point`) and
+    dequantized, each output quantized and dequantized with the input's scale and zero point if
+    `same_scale` (as onnxruntime's quantizer does for ops that move data), else with those that
+    cover its range (onnxruntime's float outputs over random int8 inputs, as a calibration finds)."""
+    import onnxruntime as ort
+
+    rng = np.random.default_rng(0)
+    inputs = {i.name: ((rng.integers(-128, 128, [d.dim_value for d in i.type.tensor_type.shape.dim])
+                        - input_zero_point) * input_scale).astype(np.float32) for i in model.graph.input}
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    outputs = dict(zip((o.name for o in model.graph.output), session.run(None, inputs)))
+    graph = onnx.ModelProto.FromString(model.SerializeToString()).graph
+    constants = {"x_scale": np.array(input_scale, np.float32), "x_zero": np.array(input_zero_point, np.int8)}
+    front, back = [], []
+    for name in inputs:
+        for node in graph.node:
+            node.input[:] = [f"{name}_dq" if i == name else i for i in node.input]
+        front += [helper.make_node("QuantizeLinear", [name, "x_scale", "x_zero"], [f"{name}_q"]),
+                  helper.make_node("DequantizeLinear", [f"{name}_q", "x_scale", "x_zero"], [f"{name}_dq"])]
+    for name, value in outputs.items():
+        low, high = min(float(value.min()), 0.0), max(float(value.max()), 0.0)
+        scale = input_scale if same_scale else max(high - low, 1e-6) / 255
+        zero = input_zero_point if same_scale else np.clip(round(-128 - low / scale), -128, 127)
+        constants[f"{name}_scale"] = np.array(scale, np.float32)
+        constants[f"{name}_zero"] = np.array(zero, np.int8)
+        for node in graph.node:
+            node.output[:] = [f"{name}_f" if o == name else o for o in node.output]
+        back += [helper.make_node("QuantizeLinear", [f"{name}_f", f"{name}_scale", f"{name}_zero"], [f"{name}_q"]),
+                 helper.make_node("DequantizeLinear", [f"{name}_q", f"{name}_scale", f"{name}_zero"], [name])]
+    nodes = front + _quantized_weights(graph, input_scale) + list(graph.node) + back
+    del graph.node[:]
+    graph.node.extend(nodes)
+    graph.initializer.extend(numpy_helper.from_array(v, n) for n, v in constants.items())
+    qdq = helper.make_model(graph, opset_imports=list(model.opset_import), ir_version=model.ir_version)
+    onnx.checker.check_model(qdq, full_check=True)
+    return qdq

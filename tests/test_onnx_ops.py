@@ -1,5 +1,6 @@
 """The ONNX operator table (issue 17, item 12): one small model per supported operator, compiled for
 the M4 (mps2-an386) and run on QEMU against onnxruntime; the README's list is the same table."""
+import numpy as np
 import onnx
 import pytest
 
@@ -9,7 +10,7 @@ from edgeprune.compile.index_casts import narrow_index_casts
 from edgeprune.compile.qdq_edges import is_quantized
 from edgeprune.profile.run import reference_outputs, relative_error
 from tests import onnx_op_models
-from tests.onnx_op_models import MODELS
+from tests.onnx_op_models import INT8, MODELS, int8_model
 
 FLOAT_TOLERANCE = 2e-6  # relative to each output's largest magnitude (measured: at most 1.6e-7)
 
@@ -29,8 +30,47 @@ def op_firmware(tmp_path_factory):
     return get
 
 
+@pytest.fixture(scope="session")
+def int8_firmware(tmp_path_factory):
+    """int8_firmware(op) -> (QDQ model, CompiledModel), each compiled once per session."""
+    cache = {}
+
+    def get(op: str):
+        if op not in cache:
+            model = int8_model(op)
+            cache[op] = model, edgeprune.compile(model, "mps2-an386", tmp_path_factory.mktemp("int8-ops") / op)
+        return cache[op]
+
+    return get
+
+
 def test_every_supported_operator_has_a_model_and_no_model_tests_an_unlisted_one():
     assert sorted(MODELS) == sorted(SUPPORTED_OPS)
+    assert sorted(INT8) == sorted(op for op, int8 in SUPPORTED_OPS.items() if int8)
+
+
+def _every_int8_value(manifest: dict, descending: bool) -> list[np.ndarray]:
+    values = np.arange(127, -129, -1) if descending else np.arange(-128, 128)
+    return [np.resize(values, spec["shape"]).astype(np.int8) for spec in manifest["inputs"]]
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize("op", sorted(INT8))
+def test_int8_operator_on_the_m4_equals_onnxruntime(op, int8_firmware):
+    """Tables and data movement equal onnxruntime's float QDQ graph; the integer kernels requantize
+    as TFLM does (Q31 multipliers), within one step of onnxruntime's float requantize."""
+    model, compiled = int8_firmware(op)
+    lsb = 1 if SUPPORTED_OPS[op].startswith("integer kernel") else 0
+    assert all(spec["dtype"] == "int8" for spec in compiled.manifest["inputs"] + compiled.manifest["outputs"])
+    for descending in (False, True):  # every int8 input value, in two runs
+        report = edgeprune.run(compiled, _every_int8_value(compiled.manifest, descending))
+        # ... against the QDQ file as given (before any rewrite), run in float on the dequantized inputs
+        floats = [((x.astype(np.float32) - spec["zero_point"]) * np.float32(spec["scale"]))
+                  for x, spec in zip(report.inputs, compiled.manifest["inputs"])]
+        for device, ref, spec in zip(report.device.outputs, reference_outputs(model, floats),
+                                     compiled.manifest["outputs"]):
+            expected = np.rint(ref / np.float32(spec["scale"])) + spec["zero_point"]
+            assert np.abs(device.astype(np.int32) - expected).max() <= lsb
 
 
 @pytest.mark.qemu

@@ -16,13 +16,20 @@ from edgeprune.errors import EdgepruneError, ModelFileError, UnsupportedOpError
 # ONNX operators -> how a QDQ int8 region of each is lowered ("" if it computes in float32 only).
 # tests/test_onnx_ops.py compiles one model per operator (and per int8 entry its QDQ twin) for the M4
 # and compares it with onnxruntime on QEMU; op_tables puts this table in the README.
+_SAME = "same scale and zero point"
+_TABLE = "256-entry table"
 SUPPORTED_OPS: dict[str, str] = {
-    "Add": "", "AveragePool": "", "BatchNormalization": "", "Clip": "", "Concat": "", "Constant": "", "Conv": "",
-    "ConvTranspose": "", "DequantizeLinear": "", "Div": "", "Elu": "", "Flatten": "", "Gemm": "",
-    "GlobalAveragePool": "", "GlobalMaxPool": "", "HardSigmoid": "", "HardSwish": "", "Identity": "",
-    "LeakyRelu": "", "MatMul": "", "MaxPool": "", "Mul": "", "Pad": "", "PRelu": "", "QuantizeLinear": "",
-    "ReduceMax": "", "ReduceMean": "", "Relu": "", "Reshape": "", "Resize": "", "Sigmoid": "", "Softmax": "",
-    "Split": "", "Squeeze": "", "Sub": "", "Tanh": "", "Transpose": "", "Unsqueeze": "", "Upsample": "",
+    "Add": "integer kernel (equal shapes)", "AveragePool": "integer kernel (no padding, or counting it)",
+    "BatchNormalization": "", "Clip": "", "Concat": "integer kernel",
+    "Constant": "", "Conv": "integer kernel (symmetric weights)", "ConvTranspose": "",
+    "DequantizeLinear": "the int8 output edge", "Div": "", "Elu": _TABLE, "Flatten": _SAME,
+    "Gemm": "integer kernel (symmetric weights)", "GlobalAveragePool": "integer kernel", "GlobalMaxPool": _SAME,
+    "HardSigmoid": _TABLE, "HardSwish": _TABLE, "Identity": "", "LeakyRelu": _TABLE, "MatMul": "",
+    "MaxPool": _SAME, "Mul": "", "Pad": _SAME + " (constant quantized)", "PRelu": _TABLE + " per channel",
+    "QuantizeLinear": "the int8 input edge", "ReduceMax": _SAME, "ReduceMean": "integer kernel", "Relu": _SAME,
+    "Reshape": _SAME, "Resize": _SAME + " (nearest; linear: float32 only)", "Sigmoid": _TABLE, "Softmax": "",
+    "Split": "", "Squeeze": _SAME, "Sub": "", "Tanh": _TABLE, "Transpose": _SAME, "Unsqueeze": _SAME,
+    "Upsample": "",
 }
 
 
