@@ -3,6 +3,9 @@ the M4 (mps2-an386) and run on QEMU against onnxruntime; the README's list is th
 import numpy as np
 import onnx
 import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
 
 import edgeprune
 from edgeprune.compile.frontend import SUPPORTED_OPS
@@ -108,3 +111,52 @@ def test_int64_float_casts_go_through_int32():
                             order="pre")
     assert ("float32", "int64") not in casts and ("int64", "float32") not in casts
     assert ("int32", "int64") in casts and ("float32", "int32") in casts
+
+
+class _Exported(nn.Module):
+    """The new operators as torch exports them; `int8`: those with an int8 lowering only."""
+
+    def __init__(self, int8: bool):
+        super().__init__()
+        self.int8 = int8
+        self.conv, self.prelu = nn.Conv2d(1, 8, 3, padding=1), nn.PReLU(8)
+        self.up = nn.Conv2d(8, 8, 1) if int8 else nn.ConvTranspose2d(8, 8, 2, stride=2)
+        self.mix, self.act = nn.Conv2d(8, 8, 3), nn.Tanh() if int8 else nn.Hardswish()
+        self.fc = nn.Linear(8, 10)
+
+    def forward(self, x):
+        h = F.leaky_relu(self.up(self.prelu(self.conv(x))), 0.1)
+        h = self.act(self.mix(F.pad(h, (1, 1, 1, 1), mode="reflect")))
+        h = F.elu(F.interpolate(h, scale_factor=2, mode="nearest" if self.int8 else "bilinear"))
+        if not self.int8:
+            a, b = h.chunk(2, dim=1)
+            h = torch.cat([a * b, a - b / (b * b + 1)], dim=1)
+        h = h.mean((2, 3)) if self.int8 else F.adaptive_max_pool2d(h, 1).flatten(1)
+        return torch.sigmoid(self.fc(h))
+
+
+@pytest.mark.slow
+@pytest.mark.qemu
+def test_torch_exported_model_with_the_new_operators_in_float32(tmp_path):
+    torch.manual_seed(0)
+    compiled = edgeprune.compile(_Exported(int8=False).eval(), input_shape=(1, 1, 8, 8), out=tmp_path / "fp32")
+    ops = {n.op_type for n in onnx.load(compiled.onnx).graph.node}
+    assert {"PRelu", "ConvTranspose", "LeakyRelu", "Pad", "HardSwish", "Resize", "Elu", "Split", "Mul", "Sub",
+            "Div", "ReduceMax"} <= ops
+    assert edgeprune.run(compiled).relative_error < FLOAT_TOLERANCE
+
+
+@pytest.mark.slow
+@pytest.mark.qemu
+def test_torch_exported_model_quantized_by_edgeprune_runs_integer_only(tmp_path):
+    torch.manual_seed(0)
+    qdq = edgeprune.quantize(_Exported(int8=True).eval(), "digits", tmp_path / "int8.onnx", input_shape=(1, 1, 8, 8),
+                             samples=32, write_report=False).output
+    compiled = edgeprune.compile(qdq, out=tmp_path / "int8")
+    assert {"PRelu", "LeakyRelu", "Pad", "Tanh", "Resize", "Elu", "Sigmoid"} <= \
+        {n.op_type for n in onnx.load(compiled.onnx).graph.node}
+    kernels = [s["kernel"] for s in compiled.manifest["steps"]]
+    assert sum(k.startswith("table_int8") for k in kernels) == 5 and "mirror_pad" in kernels
+    assert compiled.manifest["notes"] == ["QDQ Pad on int8 (same scale in and out): node_pad"]
+    report = edgeprune.run(compiled)
+    assert report.exact_matches[0] == report.exact_matches[1]

@@ -56,8 +56,8 @@ class _Region:
     def _uses_dequantize(self, expr) -> bool:
         if isinstance(expr, relax.Var):
             return expr in self.bindings and self._uses_dequantize(self.bindings[expr])
-        if _name(expr) == "relax.dequantize":
-            return True
+        if _name(expr) == "relax.dequantize":  # of an activation, not of a quantized constant (a slope)
+            return not isinstance(expr.args[0], tvm.ir.Constant)
         return isinstance(expr, relax.Call) and any(self._uses_dequantize(a) for a in expr.args)
 
     def _note_constant(self, expr) -> None:

@@ -61,6 +61,8 @@ def pad_int8(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str]]:
         for output in graph.output:
             if output.name == quantize.output[0]:
                 output.name = pad.output[0]
+        for info in [v for v in graph.value_info if v.name == pad.output[0]]:  # it was float: now inferred
+            graph.value_info.remove(info)
         graph.node.remove(dequantize)
         graph.node.remove(quantize)
         moved.append(pad.name or pad.output[0])
