@@ -154,8 +154,9 @@ MODELS: dict[str, dict[str, Callable[[], onnx.ModelProto]]] = {
     "MaxPool": {"2x2 s2": lambda: _unary("MaxPool", [1, 4, 3, 3], kernel_shape=[2, 2], strides=[2, 2])},
     "Mul": {"broadcast": lambda: _binary("Mul")},
     "Pad": {
-        "constant": lambda: _unary("Pad", [1, 4, 9, 8], {"p": _i64(0, 0, 1, 2, 0, 0, 2, 0), "v": np.array(0.25, np.float32)},
-                                   ("p", "v"), mode="constant"),
+        "constant": lambda: _unary("Pad", [1, 4, 9, 8],
+                                   {"p": _i64(0, 0, 1, 2, 0, 0, 2, 0), "v": np.array(0.25, np.float32)}, ("p", "v"),
+                                   mode="constant"),
         "reflect": lambda: _unary("Pad", [1, 4, 8, 9], {"p": _i64(0, 0, 1, 1, 0, 0, 1, 2)}, ("p",), mode="reflect"),
         "edge": lambda: _unary("Pad", [1, 4, 8, 9], {"p": _i64(0, 0, 1, 1, 0, 0, 1, 2)}, ("p",), mode="edge"),
     },

@@ -160,3 +160,20 @@ def test_torch_exported_model_quantized_by_edgeprune_runs_integer_only(tmp_path)
     assert compiled.manifest["notes"] == ["QDQ Pad on int8 (same scale in and out): node_pad"]
     report = edgeprune.run(compiled)
     assert report.exact_matches[0] == report.exact_matches[1]
+
+
+def test_int8_pad_only_where_scale_and_zero_point_are_the_same_on_both_sides():
+    from edgeprune.compile.qdq_edges import strip_qdq_edges
+    from edgeprune.compile.qdq_pad import pad_int8
+
+    same, *_ = strip_qdq_edges(int8_model("Pad"))
+    padded, notes = pad_int8(same)
+    assert [n.op_type for n in padded.graph.node] == ["Pad"]
+    assert notes == ["QDQ Pad on int8 (same scale in and out): y_f"]
+    value = next(i for i in padded.graph.initializer if i.name == "y_f_int8_value")
+    assert onnx.numpy_helper.to_array(value) == np.int8(round(0.25 * 32) + 5)  # 0.25 at scale 1/32, zero point 5
+    rescaled = int8_model("Pad")
+    scale = next(i for i in rescaled.graph.initializer if i.name == "y_scale")
+    scale.CopyFrom(onnx.numpy_helper.from_array(np.array(0.05, np.float32), "y_scale"))  # the output's own scale
+    other, *_ = strip_qdq_edges(rescaled)
+    assert pad_int8(other) == (other, [])
