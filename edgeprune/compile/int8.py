@@ -4,7 +4,8 @@ Each pattern is a `quantize(op(dequantize(x), ...))` region found with TVM's dat
 language and rewritten to one int8 kernel (`int8_kernels.py`, added to the module as a PrimFunc):
 int8 x int8 -> int32 accumulation, a per-channel int32 constant (bias minus the input zero point
 times the weight sums) and TFLM's Q31 requantize with the activation clamp. Ops that keep the
-quantization (reshape, max pool, ReLU at the same scale) stay Relax ops on int8. What no pattern
+quantization (reshape, max pool, ReLU at the same scale) stay Relax ops on int8. A region of
+elementwise activations becomes a 256-entry table lookup (`int8_table.py`). What no pattern
 covers is left in float, and `CheckIntegerOnly` then names it."""
 from __future__ import annotations
 

@@ -89,14 +89,16 @@ def _evaluate(expr) -> np.ndarray:
 
 
 def region_table(quantize: relax.Call, bindings: dict) -> tuple[relax.Expr, np.ndarray] | None:
-    """(int8 input, table) of a `quantize` call over an elementwise region, else None. The table has
-    shape (256, d1, ..., dn): d_i is the input's size on the axes constants vary along, else 1."""
+    """(int8 input, table) of a `quantize` call over an elementwise region of one per-tensor
+    quantized input, else None. The table has shape (256, d1, ..., dn): d_i is the input's size on
+    the axes constants vary along, else 1."""
     shape = _shape(quantize)
     region = _Region(bindings, len(shape))
     if not region.walk(quantize.args[0]) or region.dequantize is None:
         return None
     x = region.dequantize.args[0]
-    if _shape(x) != shape or 0 in region.varying:
+    per_tensor = all(a.value.numpy().size == 1 for a in (*quantize.args[1:3], *region.dequantize.args[1:3]))
+    if _shape(x) != shape or 0 in region.varying or not per_tensor:
         return None
     table_shape = (256, *(shape[a] if a in region.varying else 1 for a in range(1, len(shape))))
     values = np.arange(-128, 128, dtype=np.int8).reshape((256,) + (1,) * (len(shape) - 1))
