@@ -113,11 +113,11 @@ def test_int8_header_has_scale_and_zero_point(quantized, compiled):
         assert macro in header
 
 
-def _qdq_with_float_sigmoid(path):
+def _qdq_with_float_softmax(path):
     nodes = [
         helper.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"]),
         helper.make_node("DequantizeLinear", ["xq", "s", "z"], ["xf"]),
-        helper.make_node("Sigmoid", ["xf"], ["h"], name="float_sigmoid"),
+        helper.make_node("Softmax", ["xf"], ["h"], name="float_softmax"),
         helper.make_node("QuantizeLinear", ["h", "s", "z"], ["hq"]),
         helper.make_node("DequantizeLinear", ["hq", "s", "z"], ["y"]),
     ]
@@ -129,8 +129,8 @@ def _qdq_with_float_sigmoid(path):
 
 
 def test_float_op_inside_an_int8_model_is_named(tmp_path):
-    with pytest.raises(UnsupportedOpError, match="sigmoid.*float32") as err:
-        compile_model(_qdq_with_float_sigmoid(tmp_path / "m.onnx"), "mps2-an386", tmp_path / "out")
+    with pytest.raises(UnsupportedOpError, match="softmax.*float32") as err:
+        compile_model(_qdq_with_float_softmax(tmp_path / "m.onnx"), "mps2-an386", tmp_path / "out")
     assert "Supported in int8" in str(err.value)
 
 

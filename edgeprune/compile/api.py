@@ -18,6 +18,7 @@ from edgeprune.compile.defaults import BACKENDS, DEFAULT_STACK_BYTES, KERNEL_CHO
 from edgeprune.compile.int8 import Layer, kernel_family
 from edgeprune.compile.plan import Plan, build_plan
 from edgeprune.compile.qdq_edges import is_quantized, strip_qdq_edges
+from edgeprune.compile.qdq_pad import pad_int8
 from edgeprune.compile.workspace import workspace_bytes
 from edgeprune.errors import EdgepruneError, ModelTooLargeError
 from edgeprune.profile.elfsize import memory_breakdown
@@ -114,6 +115,8 @@ def _import(model: Any, input_shape, tvm_target, options: passes.PassOptions):
     edges: tuple[list, list] = ([], [])
     if is_quantized(onnx_model):
         onnx_model, *edges = strip_qdq_edges(onnx_model)
+        onnx_model, padded = pad_int8(onnx_model)
+        notes = notes + padded
     graph, plan = plan_model(onnx_model, tvm_target, options)
 
     def write_onnx(folder: Path) -> Path:

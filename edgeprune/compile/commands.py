@@ -87,7 +87,7 @@ def _run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from edgeprune.compile.api import step_label
-    from edgeprune.profile.run import run
+    from edgeprune.profile.run import per_output_lines, run
 
     inputs = None
     if args.input is not None:
@@ -114,6 +114,8 @@ def _run(args: argparse.Namespace) -> int:
     ok = report.relative_error <= args.rtol
     print(f"agreement with onnxruntime: max |error| {report.max_abs_error:.3g}, relative to output "
           f"scale {report.relative_error:.3g} ({'ok' if ok else 'MISMATCH'}, tolerance {args.rtol:g})")
+    for line in per_output_lines(device.outputs, report.reference):
+        print(line)
     return 0 if ok else 1
 
 

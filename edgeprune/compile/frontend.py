@@ -9,17 +9,28 @@ import onnx
 from google.protobuf.message import DecodeError
 
 from edgeprune.compile.dtypes import check_dtypes
-from edgeprune.compile.opset import upgrade_opset
+from edgeprune.compile.opset import replace_upsample, upgrade_opset
 from edgeprune.compile.symbolic import bind_symbolic_dims
 from edgeprune.errors import EdgepruneError, ModelFileError, UnsupportedOpError
 
-# ONNX operators whose import and lowering are tested end to end (tests/test_compile_ops.py).
-SUPPORTED_OPS = frozenset({
-    "Add", "AveragePool", "BatchNormalization", "Clip", "Concat", "Constant", "Conv", "DequantizeLinear", "Div",
-    "Flatten", "Gemm", "GlobalAveragePool", "HardSigmoid", "HardSwish", "Identity", "MatMul",
-    "MaxPool", "Mul", "QuantizeLinear", "ReduceMean", "Relu", "Reshape", "Sigmoid", "Softmax", "Squeeze", "Sub",
-    "Tanh", "Transpose", "Unsqueeze",
-})
+# ONNX operators -> how a QDQ int8 region of each is lowered ("" if it computes in float32 only).
+# tests/test_onnx_ops.py compiles one model per operator (and per int8 entry its QDQ twin) for the M4
+# and compares it with onnxruntime on QEMU; op_tables puts this table in the README.
+_SAME = "same scale and zero point"
+_TABLE = "256-entry table"
+SUPPORTED_OPS: dict[str, str] = {
+    "Add": "integer kernel (equal shapes)", "AveragePool": "integer kernel (no padding, or counting it)",
+    "BatchNormalization": "", "Clip": "", "Concat": "integer kernel",
+    "Constant": "", "Conv": "integer kernel (symmetric weights)", "ConvTranspose": "",
+    "DequantizeLinear": "the int8 output edge", "Div": "", "Elu": _TABLE, "Flatten": _SAME,
+    "Gemm": "integer kernel (symmetric weights)", "GlobalAveragePool": "integer kernel", "GlobalMaxPool": _SAME,
+    "HardSigmoid": _TABLE, "HardSwish": _TABLE, "Identity": "", "LeakyRelu": _TABLE, "MatMul": "",
+    "MaxPool": _SAME, "Mul": "", "Pad": _SAME + " (constant quantized)", "PRelu": _TABLE + " per channel",
+    "QuantizeLinear": "the int8 input edge", "ReduceMax": _SAME, "ReduceMean": "integer kernel", "Relu": _SAME,
+    "Reshape": _SAME, "Resize": _SAME + " (nearest; linear: float32 only)", "Sigmoid": _TABLE, "Softmax": "",
+    "Split": "", "Squeeze": _SAME, "Sub": "", "Tanh": _TABLE, "Transpose": _SAME, "Unsqueeze": _SAME,
+    "Upsample": "",
+}
 
 
 def check_supported_ops(model: onnx.ModelProto) -> None:
@@ -75,10 +86,11 @@ def load_onnx(model: Any, input_shape: tuple[int, ...] | None = None) -> onnx.Mo
 
 def load_for_compile(model: Any, input_shape: tuple[int, ...] | None = None) -> tuple[onnx.ModelProto, list[str]]:
     """The ONNX model to compile, and what was changed to compile it: an opset older than onnxruntime
-    runs upgraded, symbolic input axes bound (see `symbolic`)."""
+    runs upgraded, Upsample replaced by Resize, symbolic input axes bound (see `symbolic`)."""
     onnx_model, upgraded = upgrade_opset(load_onnx(model, input_shape))
+    onnx_model, replaced = replace_upsample(onnx_model)
     onnx_model, bound = bind_symbolic_dims(onnx_model, input_shape)
-    return onnx_model, upgraded + bound
+    return onnx_model, upgraded + replaced + bound
 
 
 def to_relax(model: onnx.ModelProto):

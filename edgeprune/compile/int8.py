@@ -4,7 +4,8 @@ Each pattern is a `quantize(op(dequantize(x), ...))` region found with TVM's dat
 language and rewritten to one int8 kernel (`int8_kernels.py`, added to the module as a PrimFunc):
 int8 x int8 -> int32 accumulation, a per-channel int32 constant (bias minus the input zero point
 times the weight sums) and TFLM's Q31 requantize with the activation clamp. Ops that keep the
-quantization (reshape, max pool, ReLU at the same scale) stay Relax ops on int8. What no pattern
+quantization (reshape, max pool, ReLU at the same scale) stay Relax ops on int8. A region of
+elementwise activations becomes a 256-entry table lookup (`int8_table.py`). What no pattern
 covers is left in float, and `CheckIntegerOnly` then names it."""
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from tvm import relax
 from tvm.relax import op as R
 from tvm.relax.dpl import is_const, is_op, rewrite_call, wildcard
 
-from edgeprune.compile import int8_kernels
+from edgeprune.compile import int8_kernels, int8_table
 from edgeprune.compile.dsp import conv as dsp_conv
 from edgeprune.compile.dsp import dense as dsp_dense
 from edgeprune.compile.dsp import gemm as dsp_gemm
@@ -318,8 +319,14 @@ class _Rewrites:
         self.same = (is_op("relax.reshape")(self.x.dequantize(), wildcard())
                      | is_op("relax.permute_dims")(self.x.dequantize())
                      | is_op("relax.nn.max_pool2d")(self.x.dequantize())
-                     | is_op("relax.nn.relu")(self.x.dequantize()))
+                     | is_op("relax.nn.relu")(self.x.dequantize())
+                     | self._gather_pattern())
         return self.y.quantize_of(self.same)
+
+    def _gather_pattern(self):
+        """Ops that pick input elements (a max, a nearest-neighbour resize) or drop or add unit axes."""
+        return (is_op("relax.max")(self.x.dequantize()) | is_op("relax.image.resize2d")(self.x.dequantize(), wildcard())
+                | is_op("relax.squeeze")(self.x.dequantize()) | is_op("relax.expand_dims")(self.x.dequantize()))
 
     def same_scale_rewrite(self, matched, m):
         if not (np.isclose(_scalar(m[self.x.scale]), _scalar(m[self.y.scale]), rtol=1e-6)
@@ -327,9 +334,22 @@ class _Rewrites:
             return matched
         op = m[self.same]
         name = op.op.name
+        if name == "relax.image.resize2d" and op.attrs.method != "nearest_neighbor":
+            return matched  # interpolation makes new values: stays in float; CheckIntegerOnly names it
         if name == "relax.nn.relu":
             return R.maximum(m[self.x.data], relax.const(self._zero_point(m, self.y), "int8"))
         return relax.Call(op.op, [m[self.x.data], *op.args[1:]], op.attrs)
+
+    # ---- elementwise activations: quantize(f(dq(x))) as a table of f for each int8 value ----
+    def table_pattern(self):
+        return is_op("relax.quantize")(wildcard(), is_const(), is_const())
+
+    def table_rewrite(self, matched, _m):
+        found = int8_table.region_table(matched, self.bindings)
+        if found is None:
+            return matched  # not elementwise in one int8 tensor: stays in float; CheckIntegerOnly names it
+        x, table = found
+        return self._kernel("table_int8", int8_table.lookup, x, relax.const(table))
 
     # ---- quantize(dequantize(x)) with equal parameters is x ----
     def identity_pattern(self):
@@ -397,7 +417,7 @@ class _Rewrites:
                  (self.mul_pattern(), self.mul_rewrite),
                  (self.avg_pool_pattern(), self.avg_pool_rewrite), (self.concat_pattern(), self.concat_rewrite),
                  (self.same_scale_pattern(), self.same_scale_rewrite),
-                 (self.identity_pattern(), self.identity_rewrite)]
+                 (self.identity_pattern(), self.identity_rewrite), (self.table_pattern(), self.table_rewrite)]
         for pattern, rewriter in rules:
             self.bindings = relax.analysis.get_var2val(func)
             func = rewrite_call(pattern, rewriter, func)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import tvm
 from tvm import relax
 
+from edgeprune.compile.frontend import SUPPORTED_OPS
 from edgeprune.errors import UnsupportedOpError
 
 _FLOATS = ("float16", "float32", "float64", "bfloat16")
@@ -40,8 +41,6 @@ def check_integer_only(mod: tvm.IRModule) -> tvm.IRModule:
         raise UnsupportedOpError(
             "these operations have no integer lowering and would compute in float inside an int8 "
             "model: " + "; ".join(floats[:8]) + ("; ..." if len(floats) > 8 else "")
-            + ". Supported in int8: conv2d (incl. depthwise, strided, padded), dense/Gemm/MatMul, "
-            "residual add, concat (rescaled), average pool, global average, max pool, reshape/flatten/transpose, "
-            "ReLU/ReLU6/clip"
+            + ". Supported in int8 (ONNX operators): " + ", ".join(op for op, int8 in SUPPORTED_OPS.items() if int8)
         )
     return mod

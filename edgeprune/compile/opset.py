@@ -22,11 +22,33 @@ def upgrade_opset(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str]]:
     old = default_opset(model)
     if old >= OLDEST_RUNNABLE:
         return model, []
-    try:
-        upgraded = version_converter.convert_version(model, UPGRADE_TO)
-    except RuntimeError as exc:  # pybind11's translation of the converter's C++ errors
-        raise UnsupportedModelError(f"the model is ONNX opset {old}, which onnxruntime does not run, and onnx's "
-                                    f"version converter cannot upgrade it to opset {UPGRADE_TO}: "
-                                    f"{str(exc).strip().splitlines()[0]}") from None
+    upgraded = _convert(model, f"the model is ONNX opset {old}, which onnxruntime does not run")
     return upgraded, [f"ONNX opset {old} upgraded to {UPGRADE_TO} with onnx's version converter "
                       f"(onnxruntime runs opset {OLDEST_RUNNABLE} and later)"]
+
+
+def replace_upsample(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str]]:
+    """A model with Upsample (opsets 7 to 9; TVM's importer reads its scales from the attribute of
+    opset 7 only) at opset UPGRADE_TO, where each Upsample is a Resize with Upsample's coordinates
+    (asymmetric; nearest rounds down): onnx's converter leaves them half-pixel, another result."""
+    upsampled = {n.output[0] for n in model.graph.node if n.op_type == "Upsample" and n.domain in ("", "ai.onnx")}
+    if not upsampled:
+        return model, []
+    old = default_opset(model)
+    upgraded = _convert(model, f"the model has Upsample, which TVM imports wrongly at opset {old}")
+    for node in upgraded.graph.node:
+        if node.op_type == "Resize" and node.output[0] in upsampled:
+            kept = [a for a in node.attribute if a.name not in ("coordinate_transformation_mode", "nearest_mode")]
+            del node.attribute[:]
+            node.attribute.extend([*kept, onnx.helper.make_attribute("coordinate_transformation_mode", "asymmetric"),
+                                   onnx.helper.make_attribute("nearest_mode", "floor")])
+    return upgraded, [f"Upsample (deprecated) replaced by Resize: ONNX opset {old} upgraded to {UPGRADE_TO}"]
+
+
+def _convert(model: onnx.ModelProto, why: str) -> onnx.ModelProto:
+    """`model` at opset UPGRADE_TO; UnsupportedModelError saying `why` it was converted if it cannot be."""
+    try:
+        return version_converter.convert_version(model, UPGRADE_TO)
+    except RuntimeError as exc:  # pybind11's translation of the converter's C++ errors
+        raise UnsupportedModelError(f"{why}, and onnx's version converter cannot upgrade it to opset {UPGRADE_TO}: "
+                                    f"{str(exc).strip().splitlines()[0]}") from None

@@ -9,6 +9,7 @@ from typing import Callable
 import tvm
 from tvm import relax, s_tir, tirx
 
+from edgeprune.compile.index_casts import NarrowIndexCasts
 from edgeprune.compile.int8 import lower_qdq_to_integer
 from edgeprune.compile.integer_guard import check_integer_only
 from edgeprune.compile.pointer_signature import PlainPointerSignature, ReturnZero
@@ -91,6 +92,8 @@ KERNEL_PASSES: list[NamedPass] = [
     _stir("LowerOpaqueBlock", "remove the remaining blocks"),
     _tirx("FlattenBuffer", "multi-dimensional buffers to flat arrays"),
     _tirx("NarrowDataType", "int64 indices to int32 (32-bit cores)", 32),
+    NamedPass("NarrowIndexCasts", "int64 <-> float casts through int32: no mis-called libgcc helpers",
+              lambda _t, _o: NarrowIndexCasts()),
     NamedPass("LoopPartition", "split border iterations off loops with likely() bounds (padding)",
               lambda _t, _o: _partition_loops),
     _tirx("VectorizeLoop", "vectorized loops to vector instructions", True),

@@ -74,6 +74,7 @@ class _Planner:
         self.storage_size: dict[relax.Var, int] = {}
         self.weight_index: list[tuple[object, int]] = []  # (constant, index): kept alive, compared by identity
         self.unplanned: list[relax.Var] = []  # tensors Relax allocated outside the plan
+        self.tuples: dict[relax.Var, list] = {}  # a multi-output model's returned tuple: its fields
         for i, param in enumerate(main.params):
             dtype, shape, nbytes = _tensor_type(param)
             self.refs[param] = TensorRef("input", i, nbytes, dtype, shape)
@@ -81,12 +82,12 @@ class _Planner:
 
     def run(self) -> Plan:
         body = self.main.body
-        returned = body.body
-        returned_vars = list(returned.fields) if isinstance(returned, relax.Tuple) else [returned]
         for block in body.blocks:
             for binding in block.bindings:
                 self._binding(binding.var, binding.value)
-        self._place_outputs(returned_vars)
+        returned = body.body
+        fields = list(returned.fields) if isinstance(returned, relax.Tuple) else self.tuples.get(returned, [returned])
+        self._place_outputs(fields)
         self.plan.arena_bytes = self._arena_end
         self.plan.liveness_bound_bytes = self._liveness_bound()
         return self.plan
@@ -98,6 +99,9 @@ class _Planner:
     def _binding(self, var: relax.Var, value) -> None:
         if isinstance(value, relax.Var):
             self.refs[var] = self.refs[value]
+            return
+        if isinstance(value, relax.Tuple):
+            self.tuples[var] = list(value.fields)
             return
         if not isinstance(value, relax.Call):
             raise UnsupportedOpError(f"the planned graph binds {type(value).__name__} to {var.name}")

@@ -18,7 +18,7 @@ def _figure(value: float) -> str:
 
 def print_profile(report) -> None:
     """The table `edgeprune profile` prints."""
-    from edgeprune.profile.run import reference_name
+    from edgeprune.profile.run import per_output_lines, reference_name
 
     record, m = report.record, report.measurement
     unit = record.unit
@@ -43,6 +43,8 @@ def print_profile(report) -> None:
     verdict = "match" if record.outputs_match else "DIFFER"
     print(f"  outputs vs {reference_name(report.compiled)}: {verdict} (max abs error {record.max_abs_error:.3g}, "
           f"relative {report.relative_error:.3g})")
+    for line in per_output_lines(m.outputs, report.reference, indent="    "):
+        print(line)
     if record.id is not None:
         print(f"  stored as record {record.id}")
 

@@ -21,6 +21,16 @@ def output_errors(outputs: list[np.ndarray], reference: list[np.ndarray]):
         yield float(np.abs(device.astype(np.float64) - ref64).max(initial=0.0)), float(np.abs(ref64).max(initial=0.0))
 
 
+def per_output_lines(outputs: list[np.ndarray], reference: list[np.ndarray], indent: str = "  ") -> list[str]:
+    """One line per output of a multi-output model (none for one output): its shape, largest
+    |error| and that error relative to the output's scale."""
+    if len(reference) < 2:
+        return []
+    return [f"{indent}output {i} {'x'.join(str(d) for d in ref.shape)}: max |error| {error:.3g}, relative "
+            f"{error / max(scale, 1e-30):.3g}"
+            for i, (ref, (error, scale)) in enumerate(zip(reference, output_errors(outputs, reference)))]
+
+
 def max_abs_error(outputs: list[np.ndarray], reference: list[np.ndarray]) -> float:
     """Largest absolute difference between device outputs and the reference."""
     return max(error for error, _ in output_errors(outputs, reference))

@@ -28,6 +28,18 @@ CALIBRATOR_OPTIONS: dict[str, dict[str, Any]] = {
 EXTRA_OPTIONS = {"WeightSymmetric": True, "ActivationSymmetric": False}
 
 
+# The operators quantize_static wraps in QDQ: its default set (its QLinear and QDQ registries) and
+# the activations the int8 compiler computes as tables (compile/int8_table.py), which onnxruntime
+# would otherwise leave in float between their neighbours' DequantizeLinear and QuantizeLinear.
+TABLE_ACTIVATIONS = ("Elu", "HardSigmoid", "HardSwish", "PRelu", "Tanh")
+
+
+def _op_types_to_quantize() -> list[str]:
+    from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
+
+    return sorted({*QLinearOpsRegistry, *QDQRegistry, *TABLE_ACTIVATIONS})
+
+
 def quantizer_kwargs(method: str) -> dict[str, Any]:
     """Keyword arguments of `onnxruntime.quantization.quantize_static` for `method`."""
     if method not in METHODS:
@@ -35,6 +47,7 @@ def quantizer_kwargs(method: str) -> dict[str, Any]:
                             f"{', '.join(METHODS)}")
     return {
         "quant_format": QuantFormat.QDQ,
+        "op_types_to_quantize": _op_types_to_quantize(),
         "activation_type": QuantType.QInt8,
         "weight_type": QuantType.QInt8,
         "per_channel": True,
