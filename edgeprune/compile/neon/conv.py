@@ -36,6 +36,22 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, aarch64: b
     pad = T.int16(zero_point)
     copy = widen(sw)
 
+    @T.macro
+    def im2col_row(x, col, ci, ky, kx, oy):
+        row = T.meta_var(((ci * kh + ky) * kw + kx) * columns + oy * ow)
+        iy = T.meta_var(oy * sh + ky * dh - top)
+        first = T.meta_var(T.min(T.max(0, (left - kx * dw + sw - 1) // sw), ow))
+        last = T.meta_var(T.max(T.min(ow, (width - 1 + left - kx * dw) // sw + 1), first))
+        if 0 <= iy and iy < height:
+            for ox in range(first):
+                col[row + ox] = pad
+            copy(col, row + first, x, (ci * height + iy) * width + first * sw + kx * dw - left, last - first)
+            for ox in range(ow - last):
+                col[row + last + ox] = pad
+        else:
+            for ox in range(ow):
+                col[row + ox] = pad
+
     @T.prim_func
     def kernel(x_in: T.Buffer((1, cin, height, width), "int8"), w: T.Buffer((blocks * depth * block,), "int16"),
                bias: T.Buffer((cout,), "int32"), multiplier: T.Buffer((cout,), "int32"),
@@ -49,20 +65,10 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, aarch64: b
             for k in range(depth):
                 copy(col, k * columns, x, k * pixels, pixels)
         else:
-            for ci, ky, kx, oy in T.grid(cin, kh, kw, oh):
-                row = T.meta_var(((ci * kh + ky) * kw + kx) * columns + oy * ow)
-                iy = T.meta_var(oy * sh + ky * dh - top)
-                first = T.meta_var(T.min(T.max(0, (left - kx * dw + sw - 1) // sw), ow))
-                last = T.meta_var(T.max(T.min(ow, (width - 1 + left - kx * dw) // sw + 1), first))
-                if 0 <= iy and iy < height:
-                    for ox in range(first):
-                        col[row + ox] = pad
-                    copy(col, row + first, x, (ci * height + iy) * width + first * sw + kx * dw - left, last - first)
-                    for ox in range(ow - last):
-                        col[row + last + ox] = pad
-                else:
-                    for ox in range(ow):
-                        col[row + ox] = pad
+            for ci, ky in T.grid(cin, kh):
+                for kx in T.unroll(kw):  # each column's padded span is then a constant
+                    for oy in range(oh):
+                        im2col_row(x, col, ci, ky, kx, oy)
         for k, p in T.grid(depth, columns - pixels):
             col[k * columns + pixels + p] = pad
         for pb in range(pixels // PIXELS):

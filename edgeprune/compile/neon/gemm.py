@@ -17,6 +17,7 @@ from edgeprune.compile.int8_kernels import Requantize
 from edgeprune.compile.neon.requantize import vector_requantize
 
 PIXELS = 8  # output pixels per tile: one int16x8 input vector
+UNROLL = 4  # reduction steps per pass of the loop (LLVM unrolls it for the A53, not for the A72)
 
 
 def channel_block(aarch64: bool) -> int:
@@ -59,15 +60,22 @@ class Gemm:
         block, requantize = channel_block(self.aarch64), vector_requantize(self.requantize, self.aarch64)
 
         @T.macro
+        def step(col, w, acc, c0, p0, channels, k):
+            weights = T.meta_var(w[T.Ramp((c0 * depth) + k * block, 1, block)])
+            inputs = T.meta_var(T.Cast("int32x8", col[T.Ramp(k * columns + p0, 1, PIXELS)]))
+            for c in T.unroll(channels):
+                acc[T.Ramp(c * PIXELS, 1, PIXELS)] = acc[T.Ramp(c * PIXELS, 1, PIXELS)] + inputs * T.Cast(
+                    "int32x8", T.Shuffle([weights] * (PIXELS // block), [c] * PIXELS))
+
+        @T.macro
         def tile(col, w, bias, multiplier, shift, y, acc, tail, c0, p0, channels, pixels):
             for c in T.unroll(channels):
                 acc[T.Ramp(c * PIXELS, 1, PIXELS)] = T.Broadcast(bias[c0 + c], PIXELS)
-            for k in range(depth):
-                weights = T.meta_var(w[T.Ramp((c0 * depth) + k * block, 1, block)])
-                inputs = T.meta_var(T.Cast("int32x8", col[T.Ramp(k * columns + p0, 1, PIXELS)]))
-                for c in T.unroll(channels):
-                    acc[T.Ramp(c * PIXELS, 1, PIXELS)] = acc[T.Ramp(c * PIXELS, 1, PIXELS)] + inputs * T.Cast(
-                        "int32x8", T.Shuffle([weights] * (PIXELS // block), [c] * PIXELS))
+            for k0 in range(depth // UNROLL):
+                for u in T.unroll(UNROLL):
+                    step(col, w, acc, c0, p0, channels, k0 * UNROLL + u)
+            for u in T.unroll(depth % UNROLL):
+                step(col, w, acc, c0, p0, channels, depth // UNROLL * UNROLL + u)
             for c in T.unroll(channels):
                 out = T.meta_var(requantize(acc[T.Ramp(c * PIXELS, 1, PIXELS)], multiplier[c0 + c], shift[c0 + c]))
                 if pixels == PIXELS:
