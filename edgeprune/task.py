@@ -1,0 +1,424 @@
+"""A task: the model that prune, quantize and search work on, its data, and how to finetune and
+score it; from Python, from a task file (`path/to/task.py:task`, `pkg.module:task`) or a zoo name.
+
+    from edgeprune.task import Task
+    task = Task(model=MyNet(), input_shape=(1, 1, 49, 10), train=(x, y), validation="val.npz",
+                evaluate=my_f1, metric="f1")
+
+Data is an `(x, y)` pair of arrays or tensors, an array `x` alone (auto-encoders), an `.npz` with
+`x` (and `y`), or a torch `Dataset` / `DataLoader` yielding `(x, y)` or `x`; it is read once into
+arrays. Without `validation`, 20 % of `train` is split off (seeded). `finetune(model, epochs)`
+trains a model in place (default: edgeprune's recipe, distilled from the unpruned model);
+`evaluate(model)` returns a number or a dict of numbers (default: top-1 on the validation split,
+or ROC-AUC of the reconstruction error with `loss="reconstruction"`); `metric` names the key that
+is maximised. In quantize and search `evaluate` also receives the int8 model, as a module that
+runs it with onnxruntime. `calibration` (default: the first training samples) calibrates int8.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import math
+import os
+import sys
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.model_selection import train_test_split
+from torch import nn
+from torch.utils.data import DataLoader
+
+from edgeprune.errors import EdgepruneError
+from edgeprune.models import data, zoo
+from edgeprune.models.data import SPLIT_SEED, Dataset
+from edgeprune.models.metrics import evaluate as classification_metrics, roc_auc
+from edgeprune.models.train import LOSSES, Recipe, train
+
+Data = Any  # (x, y), x, an .npz path, a torch Dataset or DataLoader
+Finetune = Callable[[nn.Module, int], Any]
+Evaluate = Callable[[nn.Module], "float | Mapping[str, float]"]
+DEFAULT_METRICS = {"cross_entropy": "accuracy", "reconstruction": "roc_auc"}
+VALIDATION_FRACTION = 0.2
+
+
+class TaskError(EdgepruneError):
+    """A task that cannot be used as it is: the message names the attribute and the problem."""
+
+
+class CallableError(TaskError):
+    """A user callable (finetune, evaluate) that raised or returned something unusable; carries
+    the traceback, so that a search can record it with the trial it failed."""
+
+    def __init__(self, message: str, trace: str = "") -> None:
+        super().__init__(message)
+        self.trace = trace
+
+
+def metric_label(metric: str) -> str:
+    """How reports name a metric: top-1 for accuracy, ROC-AUC for roc_auc, else its key."""
+    return {"accuracy": "top-1", "roc_auc": "ROC-AUC"}.get(metric, metric)
+
+
+def _array(value: Any) -> np.ndarray:
+    return value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+
+
+def _batches(loader: DataLoader, what: str) -> tuple[np.ndarray, np.ndarray | None]:
+    xs, ys = [], []
+    for batch in loader:
+        if isinstance(batch, (tuple, list)):
+            if len(batch) != 2:
+                raise TaskError(f"task.{what}: batches must be (x, y) or x, got {len(batch)} items")
+            xs.append(_array(batch[0]))
+            ys.append(_array(batch[1]))
+        else:
+            xs.append(_array(batch))
+    if not xs:
+        raise TaskError(f"task.{what}: the data set is empty")
+    return np.concatenate(xs), np.concatenate(ys) if ys else None
+
+
+def read(source: Data, what: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """(x, y or None) of one data source (see the module's docstring)."""
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if path.suffix != ".npz" or not path.is_file():
+            raise TaskError(f"task.{what}: {str(source)!r} is not an existing .npz file")
+        try:
+            with np.load(path, allow_pickle=False) as arrays:
+                if "x" not in arrays.files:
+                    raise TaskError(f"task.{what}: {path} has no array 'x' (found {arrays.files})")
+                return arrays["x"], arrays["y"] if "y" in arrays.files else None
+        except (OSError, ValueError) as exc:
+            raise TaskError(f"task.{what}: {path} is not a readable .npz file ({exc})") from exc
+    if isinstance(source, tuple):
+        if len(source) != 2:
+            raise TaskError(f"task.{what}: a tuple must be (x, y), got {len(source)} items")
+        return _array(source[0]), _array(source[1])
+    if isinstance(source, (np.ndarray, torch.Tensor)):
+        return _array(source), None
+    if isinstance(source, DataLoader):
+        return _batches(source, what)
+    if isinstance(source, torch.utils.data.Dataset):
+        return _batches(DataLoader(source, batch_size=256), what)
+    raise TaskError(f"task.{what} is a {type(source).__name__}; give (x, y), x, an .npz path, "
+                    "or a torch Dataset or DataLoader")
+
+
+def _samples(x: np.ndarray, y: np.ndarray | None, shape: tuple[int, ...],
+             what: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """`x` as float32 (N, *shape[1:]) and `y` as one label per sample; else a TaskError."""
+    if tuple(x.shape[1:]) != tuple(shape[1:]) or x.ndim != len(shape):
+        raise TaskError(f"task.{what}: samples have shape {tuple(x.shape)}; the model input "
+                        f"{tuple(shape)} needs (N, {', '.join(map(str, shape[1:]))})")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TaskError(f"task.{what}: x has dtype {x.dtype}; give float samples scaled as the "
+                        "model expects them")
+    if len(x) == 0:
+        raise TaskError(f"task.{what}: no samples")
+    if y is not None and (y.ndim != 1 or len(y) != len(x)):
+        raise TaskError(f"task.{what}: y has shape {tuple(y.shape)}; it needs one label per "
+                        f"sample ({len(x)},)")
+    if y is not None and np.issubdtype(y.dtype, np.integer):
+        y = y.astype(np.int64)
+    return x.astype(np.float32, copy=False), y
+
+
+def _split(x: np.ndarray, y: np.ndarray | None) -> tuple[np.ndarray, ...]:
+    """Train and validation parts of (x, y): 20 % validation, stratified by integer labels."""
+    labels = y if y is not None else np.zeros(len(x), np.int64)
+    counts = np.unique(labels, return_counts=True)[1] if y is not None else []
+    stratify = labels if len(counts) and min(counts) >= 2 and np.issubdtype(labels.dtype,
+                                                                            np.integer) else None
+    try:
+        x_train, x_val, y_train, y_val = train_test_split(
+            x, labels, test_size=VALIDATION_FRACTION, random_state=SPLIT_SEED, stratify=stratify)
+    except ValueError as exc:
+        raise TaskError(f"task.train: cannot split off a validation part ({exc}); give "
+                        "task.validation") from exc
+    return x_train, y_train, x_val, y_val
+
+
+@dataclass
+class Task:
+    """What to prune, quantize and search: a trained model, its input shape, data and callables
+    (see the module's docstring). `trained=False` marks a model edgeprune trains first (zoo)."""
+
+    model: nn.Module
+    input_shape: tuple[int, ...]
+    train: Data = None
+    validation: Data = None
+    test: Data = None
+    finetune: Finetune | None = None
+    evaluate: Evaluate | None = None
+    metric: str | None = None
+    calibration: Data = None
+    loss: str = "cross_entropy"  # the default finetune's loss: cross_entropy or reconstruction
+    name: str = "task"
+    trained: bool = True
+    data: Dataset = field(init=False, repr=False)
+    num_outputs: int = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.model, nn.Module):
+            raise TaskError(f"task.model is a {type(self.model).__name__}, not a torch nn.Module")
+        try:
+            self.input_shape = tuple(int(d) for d in self.input_shape)
+        except (TypeError, ValueError):
+            raise TaskError(f"task.input_shape {self.input_shape!r} is not a tuple of integers") from None
+        if len(self.input_shape) < 2 or self.input_shape[0] != 1 or min(self.input_shape) < 1:
+            raise TaskError(f"task.input_shape {self.input_shape} must be (1, ...): batch 1, then "
+                            "the sample's dimensions")
+        for name in ("finetune", "evaluate"):
+            if getattr(self, name) is not None and not callable(getattr(self, name)):
+                raise TaskError(f"task.{name} is a {type(getattr(self, name)).__name__}, not a function")
+        if self.loss not in LOSSES:
+            raise TaskError(f"task.loss {self.loss!r}: use one of {', '.join(LOSSES)}")
+        self.num_outputs = self._check_model()
+        self.data = self._read_data()
+
+    def _check_model(self) -> int:
+        """The model's output width on a zero input of `input_shape` (TaskError if it fails)."""
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                out = self.model(torch.zeros(self.input_shape))
+        except Exception as exc:
+            raise TaskError(f"task.model fails on an input of task.input_shape {self.input_shape}: "
+                            f"{type(exc).__name__}: {exc}") from exc
+        finally:
+            self.model.train(was_training)
+        if not isinstance(out, torch.Tensor) or out.ndim < 2 or out.shape[0] != 1:
+            raise TaskError(f"task.model must return one tensor (1, ...) for task.input_shape "
+                            f"{self.input_shape}, got {getattr(out, 'shape', type(out).__name__)}")
+        return int(out.shape[1])
+
+    def _read_data(self) -> Dataset:
+        """The data as arrays; labels of 0 where a source has none."""
+        if self.train is None:
+            if self.finetune is None or self.evaluate is None:
+                missing = "finetune" if self.finetune is None else "evaluate"
+                raise TaskError(f"task.train is missing: the default {missing} needs training data "
+                                f"(or give task.{missing} and task.calibration)")
+            if self.calibration is None:
+                raise TaskError("task.train is missing: give task.calibration for int8")
+            empty = np.zeros((0, *self.input_shape[1:]), np.float32), np.zeros(0, np.int64)
+            return Dataset(*empty, *empty, *empty)
+        x, y = _samples(*read(self.train, "train"), self.input_shape, "train")
+        if self.validation is None:
+            parts = _split(x, y)
+        else:
+            x_val, y_val = _samples(*read(self.validation, "validation"), self.input_shape,
+                                    "validation")
+            parts = (x, y, x_val, y_val)
+        if self.test is None:
+            test = (np.zeros((0, *self.input_shape[1:]), np.float32), np.zeros(0, np.int64))
+        else:
+            test = _samples(*read(self.test, "test"), self.input_shape, "test")
+        arrays = [*parts, *test]
+        x_train, y_train, x_val, y_val, x_test, y_test = (
+            np.zeros(len(arrays[i - 1]), np.int64) if value is None else value
+            for i, value in enumerate(arrays))
+        if self.loss == "cross_entropy" and (self.finetune is None or self.evaluate is None):
+            self._check_labels(y_train, y_val)
+        if self.loss == "reconstruction" and self.evaluate is None and len(np.unique(y_val)) != 2:
+            raise TaskError("task.validation: the default ROC-AUC needs labels 0 (normal) and "
+                            "1 (anomaly) in y")
+        return Dataset(x_train, y_train, x_val, y_val, x_test, y_test)
+
+    def _check_labels(self, *labels: np.ndarray) -> None:
+        for y in labels:
+            if not np.issubdtype(y.dtype, np.integer):
+                raise TaskError(f"task data: labels have dtype {y.dtype}; the default finetune and "
+                                "evaluate (cross entropy, top-1) need integer class labels")
+            if len(y) and (y.min() < 0 or y.max() >= self.num_outputs):
+                raise TaskError(f"task data: labels go from {y.min()} to {y.max()}, but the model "
+                                f"has {self.num_outputs} outputs")
+
+    @property
+    def metric_name(self) -> str:
+        """The key of the scores that is maximised."""
+        if self.metric:
+            return self.metric
+        return DEFAULT_METRICS[self.loss] if self.evaluate is None else "score"
+
+    @property
+    def validation_samples(self) -> int:
+        """Samples in the validation split (0 when a custom evaluate brings its own data)."""
+        return len(self.data.y_val)
+
+    def tune(self, model: nn.Module, recipe: Recipe, teacher: nn.Module | None = None,
+             progress: bool = False, **hooks: Any) -> nn.Module:
+        """Finetune `model` in place for `recipe.epochs`: the task's finetune, else edgeprune's
+        recipe with the task's loss (distilled from `teacher` when the recipe says so); `hooks`
+        are `train`'s (regularizer, on_step), which only edgeprune's recipe takes."""
+        if not recipe.epochs:
+            return model.eval()
+        if self.finetune is not None:
+            if hooks:
+                raise TaskError(f"{', '.join(hooks)} needs edgeprune's finetune recipe; this task "
+                                "has its own task.finetune")
+            self._call("finetune", self.finetune, model, recipe.epochs)
+            return model.eval()
+        recipe = Recipe(**{**recipe.__dict__, "loss": self.loss})
+        return train(model, self.data.x_train, self.data.y_train, recipe,
+                     teacher=teacher if recipe.distill else None, progress=progress, **hooks)
+
+    def scores(self, model: nn.Module, split: str = "val") -> dict[str, float]:
+        """The task's scores of `model`: its evaluate, else the default metrics on `split`
+        (val or test); TaskError without the metric key or with a NaN."""
+        if self.evaluate is None:
+            values = self._default_scores(model, split)
+        else:
+            values = self._numbers(self._call("evaluate", self.evaluate, model))
+        if self.metric_name not in values:
+            raise TaskError(f"task.evaluate returned {sorted(values)}, without the metric "
+                            f"{self.metric_name!r}; set task.metric to the key to maximise")
+        return values
+
+    def score(self, model: nn.Module) -> float:
+        """The maximised metric of `model`."""
+        return self.scores(model)[self.metric_name]
+
+    def test_score(self, model: nn.Module) -> float | None:
+        """The default metric on the held-out test split; None without one or with a custom evaluate."""
+        if self.evaluate is not None or not len(self.data.x_test):
+            return None
+        return self.scores(model, "test")[self.metric_name]
+
+    def _default_scores(self, model: nn.Module, split: str) -> dict[str, float]:
+        x, y = getattr(self.data, f"x_{split}"), getattr(self.data, f"y_{split}")
+        if self.loss == "reconstruction":
+            return {"roc_auc": roc_auc(model, x, y)}
+        return classification_metrics(model, x, y, self.num_outputs).scores()
+
+    def _numbers(self, result: Any) -> dict[str, float]:
+        """An evaluate's result as {key: float}; CallableError for anything else or a NaN."""
+        items = result.items() if isinstance(result, Mapping) else [(self.metric_name, result)]
+        values = {}
+        for key, value in items:
+            try:
+                values[str(key)] = float(value)
+            except (TypeError, ValueError):
+                raise CallableError(f"task.evaluate returned {type(result).__name__} "
+                                    f"{result!r:.80}; return a number or a dict of numbers") from None
+            if math.isnan(values[str(key)]):
+                raise CallableError(f"task.evaluate returned NaN for {str(key)!r}; candidates cannot "
+                                    "be ranked on it")
+        return values
+
+    def _call(self, what: str, function: Callable, *args: Any) -> Any:
+        try:
+            return function(*args)
+        except Exception as exc:
+            raise CallableError(f"task.{what} raised {type(exc).__name__}: {exc}",
+                                traceback.format_exc()) from exc
+
+    def calibration_samples(self) -> np.ndarray:
+        """Samples to calibrate int8 with: task.calibration, else the training samples."""
+        if self.calibration is None:
+            return self.data.x_train
+        return _samples(read(self.calibration, "calibration")[0], None, self.input_shape,
+                        "calibration")[0]
+
+
+def task_data(name: str | None, shape: tuple[int, ...]) -> Dataset:
+    """The default data of a model (zoo `name`, or None): the digits shaped for `shape` (the
+    binary task for 2 outputs); for the AD auto-encoder with synthetic anomalies to detect."""
+    ds = data.digits(shape, data.digits_classes(zoo.num_outputs(name) if name else None))
+    return data.anomaly_task(ds) if name == "ad_autoencoder" else ds
+
+
+def zoo_task(name: str, ds: Dataset | None = None) -> Task:
+    """Zoo model `name`, untrained, on `ds` (default: `task_data`); the AD auto-encoder trains on
+    reconstruction and is scored by ROC-AUC."""
+    shape = zoo.input_shape(name)
+    model = zoo.build_model(name)
+    ds = task_data(name, shape) if ds is None else ds
+    loss = "reconstruction" if name == "ad_autoencoder" else "cross_entropy"
+    return Task(model, shape, (ds.x_train, ds.y_train), (ds.x_val, ds.y_val),
+                (ds.x_test, ds.y_test) if len(ds.x_test) else None, loss=loss, name=name,
+                trained=False)
+
+
+def is_reference(text: str) -> bool:
+    """Whether `text` names a task in a Python file or module (`FILE.py:NAME`, `pkg.mod:NAME`)."""
+    source, sep, attribute = str(text).rpartition(":")
+    return bool(sep and source and attribute.isidentifier()
+                and (source.endswith(".py") or all(p.isidentifier() for p in source.split("."))))
+
+
+def _module(source: str):
+    if source.endswith(".py"):
+        path = Path(source).resolve()
+        if not path.is_file():
+            raise TaskError(f"task file {source}: no such file")
+        name = f"edgeprune_task_{abs(hash(str(path)))}"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        loader = spec.loader.exec_module
+    else:
+        loader, module = None, None
+    try:
+        if loader is None:
+            return importlib.import_module(source)
+        loader(module)
+        return module
+    except ModuleNotFoundError as exc:
+        if loader is None and exc.name and source.startswith(exc.name):
+            raise TaskError(f"task module {source!r} not found (is it on PYTHONPATH?)") from exc
+        raise TaskError(f"task {source}: importing it failed: {type(exc).__name__}: {exc}") from exc
+    except Exception as exc:
+        raise TaskError(f"task {source}: importing it failed: {type(exc).__name__}: {exc}") from exc
+
+
+def load_task(reference: str) -> Task:
+    """The Task named by `FILE.py:NAME` or `pkg.module:NAME` (a Task, or a function of no
+    arguments returning one), or a ready-made zoo task for a zoo model name."""
+    if reference in zoo.ZOO:
+        return zoo_task(reference)
+    if not is_reference(reference):
+        raise TaskError(f"{reference!r} is not a task reference; use FILE.py:NAME or "
+                        "package.module:NAME, or a zoo model name")
+    source, _, attribute = reference.rpartition(":")
+    module = _module(source)
+    if not hasattr(module, attribute):
+        defined = sorted(n for n in vars(module) if not n.startswith("_"))
+        raise TaskError(f"task {source} has no attribute {attribute!r}; it defines: "
+                        f"{', '.join(defined) or 'nothing'}")
+    found = getattr(module, attribute)
+    if callable(found) and not isinstance(found, Task):
+        try:
+            found = found()
+        except TaskError:
+            raise
+        except Exception as exc:
+            raise TaskError(f"task {reference}: calling it raised {type(exc).__name__}: {exc}") from exc
+    if not isinstance(found, Task):
+        raise TaskError(f"task {reference} is a {type(found).__name__}, not an edgeprune.task.Task")
+    return found
+
+
+def load_weights(factory: Callable[[], nn.Module], path: str | os.PathLike) -> nn.Module:
+    """`factory()` with the state dict saved at `path` (`torch.save(model.state_dict(), path)`),
+    read without unpickling objects."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise TaskError(f"{path}: no such file") from None
+    except Exception as exc:
+        raise TaskError(f"{path}: not a state dict ({type(exc).__name__}); save it with "
+                        "torch.save(model.state_dict(), path)") from exc
+    model = factory()
+    try:
+        model.load_state_dict(state)
+    except Exception as exc:
+        raise TaskError(f"{path}: the weights do not fit the factory's model: {exc}") from exc
+    return model.eval()
