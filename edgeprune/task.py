@@ -355,24 +355,23 @@ def is_reference(text: str) -> bool:
 
 
 def _module(source: str):
-    if source.endswith(".py"):
+    """The module of a task reference: a Python file (run under a private name) or an importable
+    module; TaskError when it is missing or fails to import."""
+    try:
+        if not source.endswith(".py"):
+            return importlib.import_module(source)
         path = Path(source).resolve()
         if not path.is_file():
             raise TaskError(f"task file {source}: no such file")
-        name = f"edgeprune_task_{abs(hash(str(path)))}"
+        name = f"edgeprune_task_{path.stem}"
         spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        loader = spec.loader.exec_module
-    else:
-        loader, module = None, None
-    try:
-        if loader is None:
-            return importlib.import_module(source)
-        loader(module)
+        module = sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
         return module
+    except TaskError:
+        raise
     except ModuleNotFoundError as exc:
-        if loader is None and exc.name and source.startswith(exc.name):
+        if exc.name and (source == exc.name or source.startswith(exc.name + ".")):
             raise TaskError(f"task module {source!r} not found (is it on PYTHONPATH?)") from exc
         raise TaskError(f"task {source}: importing it failed: {type(exc).__name__}: {exc}") from exc
     except Exception as exc:

@@ -14,7 +14,8 @@ from torch import nn
 
 import edgeprune
 from edgeprune import cli
-from edgeprune.profile.run import reference_outputs, relative_error
+from edgeprune.compile.api import CompiledModel
+from edgeprune.profile.run import reference_outputs
 
 pytestmark = [pytest.mark.qemu, pytest.mark.slow, pytest.mark.xdist_group("search")]
 
@@ -82,7 +83,7 @@ def blobs(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Three classes of 2x6x6 samples: a bright 3x3 patch in one of three places, plus noise."""
     rng = np.random.default_rng(seed)
     y = rng.integers(0, 3, count)
-    x = rng.normal(0, 0.3, (count, 2, 6, 6)).astype(np.float32)
+    x = rng.normal(0, 0.8, (count, 2, 6, 6)).astype(np.float32)
     for i, c in enumerate(y):
         x[i, c % 2, 2 * c:2 * c + 3, 1:4] += 1.0
     return x, y.astype(np.int64)
@@ -124,7 +125,7 @@ def test_prune_quantize_compile_use_the_tasks_finetune_and_metric(task_folder, t
                                   "evaluate Net"]  # before; baseline; the round; its score; after
     written = json.loads(report.read_text())
     assert written["metric"] == "f1" and written["scored_on"] == "task.evaluate"
-    assert written["before"]["f1"] > 0.9 and set(written["after"]) == {"f1", "accuracy"}
+    assert written["before"]["f1"] > 0.85 and set(written["after"]) == {"f1", "accuracy"}
     assert f"f1 (task.evaluate) {written['before']['f1']:.4g} -> {written['after']['f1']:.4g}" in capsys.readouterr().out
 
     int8 = tmp_path / "m.int8.onnx"
@@ -132,7 +133,7 @@ def test_prune_quantize_compile_use_the_tasks_finetune_and_metric(task_folder, t
     assert calls(task_folder) == ["evaluate OnnxModule", "evaluate OnnxModule"]  # float, int8
     quantized = json.loads(int8.with_suffix(".json").read_text())
     assert quantized["metric"] == "f1" and quantized["evaluation"] == "task.evaluate"
-    assert quantized["calibration_samples"] == 300 and quantized["int8_accuracy"] > 0.9
+    assert quantized["calibration_samples"] == 300 and quantized["int8_accuracy"] > 0.85
     assert "f1 by task.evaluate: float" in capsys.readouterr().out
 
     assert cli.main(["compile", str(int8), "-o", str(tmp_path / "fw")]) == 0
@@ -156,12 +157,19 @@ def test_search_on_qemu_uses_the_task_and_exports_a_matching_candidate(task_fold
     assert "f1 on the validation split (the task's evaluate" in report
     assert "validation noise: unknown (f1 comes from the task's evaluate" in report
 
+    # The exported firmware on QEMU against its int8 ONNX (QDQ, float in and out) in onnxruntime:
+    # the firmware's int8 input is the sample quantized with the model's input scale.
     chosen = out / "chosen"
-    x = np.load(task_folder / "val.npz")["x"][:1]
-    ran = edgeprune.run(chosen / "firmware", [x])
-    expected = reference_outputs(chosen / "model.int8.onnx", [x])
-    assert relative_error(ran.device.outputs, expected) < 0.05
-    assert np.argmax(ran.device.outputs[0]) == np.argmax(expected[0])
+    compiled = CompiledModel.load(chosen / "firmware")
+    (given,), (produced,) = compiled.manifest["inputs"], compiled.manifest["outputs"]
+    for x in np.load(task_folder / "val.npz")["x"][:2]:
+        q = np.clip(np.round(x[None] / given["scale"]) + given["zero_point"], -128, 127).astype(np.int8)
+        ran = edgeprune.run(compiled, [q])
+        assert ran.relative_error < 0.05  # vs the compiled graph on the same int8 input
+        device = (ran.device.outputs[0].astype(np.float32) - produced["zero_point"]) * produced["scale"]
+        expected = reference_outputs(chosen / "model.int8.onnx", [x[None]])[0]
+        assert np.abs(device - expected).max() <= 2 * produced["scale"] + 1e-6
+        assert np.argmax(device) == np.argmax(expected)
 
 
 def test_a_failing_finetune_fails_one_trial_with_its_traceback(task_folder, tmp_path):

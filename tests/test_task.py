@@ -194,3 +194,31 @@ def test_ad_autoencoder_trains_on_reconstruction_and_detects_anomalies_made_here
     auc = task.test_score(task.model)
     assert auc == pytest.approx(roc_auc_score(y_test, reconstruction_errors(task.model, x_test)))
     assert auc > 0.95 and task.score(task.model) > 0.9
+
+
+def test_readme_task_file_loads_and_its_commands_parse(tmp_path, monkeypatch):
+    """The README's "Your own model" task file, with data and weights made here, is a valid task;
+    its command lines are valid for the command-line parser."""
+    import shlex
+    from pathlib import Path
+
+    from edgeprune.cli import build_parser
+
+    section = (Path(__file__).resolve().parents[1] / "README.md").read_text().split("\n## Your own model\n")[1]
+    source = section.split("```python\n")[1].split("```")[0]
+    commands = [shlex.split(line) for line in section.split("```sh\n")[1].split("```")[0].splitlines()]
+    (tmp_path / "data").mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("train", "val"):
+        np.savez(tmp_path / "data" / f"{name}.npz", x=rng.normal(size=(40, 1, 49, 10)).astype(np.float32),
+                 y=np.arange(40) % 4)
+    (tmp_path / "my_task.py").write_text(source)
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(source.split("\ntask = Task(")[0], "my_task.py", "exec"), namespace)
+    torch.save(namespace["Net"]().state_dict(), tmp_path / "net.pt")
+    task = load_task("my_task.py:task")
+    assert task.metric_name == "recall" and 0 <= task.score(task.model) <= 1
+    assert [argv[1] for argv in commands] == ["prune", "quantize", "compile", "search"]
+    for argv in commands:
+        build_parser().parse_args(argv[1:])

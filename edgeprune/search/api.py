@@ -55,6 +55,7 @@ class SearchResult:
     message: str = ""
     validation_samples: int = 0  # the split every candidate's score is measured on (0: the task's evaluate)
     metric: str = "accuracy"  # the task's metric that the search maximises
+    task_finetune: bool = False  # candidates finetuned by the task's finetune, not edgeprune's recipe
     tracebacks: dict[int, str] = field(default_factory=dict)  # failed trials: where a task's callable failed
 
     @property
@@ -78,7 +79,8 @@ class SearchResult:
                 "reference": self.reference.number if self.reference else None,
                 "exported": str(self.exported) if self.exported else None,
                 "failed": self.failed, "tracebacks": self.tracebacks,
-                "validation_samples": self.validation_samples, "metric": self.metric}
+                "validation_samples": self.validation_samples, "metric": self.metric,
+                "task_finetune": self.task_finetune}
 
 
 def outcome(candidates: list[Candidate], budgets: Budgets,
@@ -234,6 +236,7 @@ def search(model: str | os.PathLike | Task, *, device: str = DEFAULT_DEVICE, tri
         cache.close()
     result = collect(the_study, label, url, sampler, settings, budgets, task.metric_name)
     result.validation_samples = 0 if task.evaluate else task.validation_samples
+    result.task_finetune = task.finetune is not None
     if export and result.chosen:
         with torch_threads(threads):
             result.exported = export_candidate(result.chosen, task, settings, out / "chosen")

@@ -132,6 +132,13 @@ def scored_by(result: "SearchResult") -> str:
     return "the task's evaluate" if not result.validation_samples else "edgeprune's default metric"
 
 
+def tested(result: "SearchResult") -> str:
+    """What the report's test column holds."""
+    if any(c.test_accuracy is not None for c in result.candidates):
+        return "the held-out test split (reported, never used to choose)"
+    return "none (the task has no test split, or scores with its own evaluate)"
+
+
 def markdown(result: "SearchResult", path: Path) -> None:
     """The report: settings, budgets, outcome, Pareto table, baseline table, the chosen one."""
     s = result.settings
@@ -145,12 +152,12 @@ def markdown(result: "SearchResult", path: Path) -> None:
         f"{len(result.skipped)} not measured)",
         f"- per candidate: {s.criterion} structured pruning (ratios 0..{s.max_ratio} step "
         f"{s.step}, channels multiples of {s.round_to}), {s.finetune.epochs} finetune epochs "
-        f"(distillation weight {s.finetune.distill} from the unpruned model), "
-        f"{s.precision}, compiled and run once on QEMU (instructions, -icount)",
+        + ("by the task's finetune, " if result.task_finetune else
+           f"(distillation weight {s.finetune.distill} from the unpruned model), ")
+        + f"{s.precision}, compiled and run once on QEMU (instructions, -icount)",
         f"- score: {result.metric_label} on the validation split ({scored_by(result)}; onnxruntime "
-        "on the host; the search optimizes it), test: the held-out test split (reported, never "
-        "used to choose); latency: instructions per inference measured on the device; flash/RAM "
-        "from the ELF",
+        f"on the host; the search optimizes it), test: {tested(result)}; latency: instructions "
+        "per inference measured on the device; flash/RAM from the ELF",
         validation_noise(result),
         latency_table(result),
         f"- budgets: {result.budgets.describe()}",
