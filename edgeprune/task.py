@@ -1,5 +1,6 @@
 """A task: the model that prune, quantize and search work on, its data, and how to finetune and
-score it; from Python, from a task file (`path/to/task.py:task`, `pkg.module:task`) or a zoo name.
+score it; made in Python, named on the command line as `path/to/task.py:task` or
+`pkg.module:task` (see `edgeprune.taskfile`), or a zoo name (`zoo_task`).
 
     from edgeprune.task import Task
     task = Task(model=MyNet(), input_shape=(1, 1, 49, 10), train=(x, y), validation="val.npz",
@@ -16,132 +17,34 @@ runs it with onnxruntime. `calibration` (default: the first training samples) ca
 """
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import math
 import os
-import sys
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from sklearn.model_selection import train_test_split
 from torch import nn
-from torch.utils.data import DataLoader
 
-from edgeprune.errors import EdgepruneError
+from edgeprune.errors import CallableError, TaskError
 from edgeprune.models import data, zoo
-from edgeprune.models.data import SPLIT_SEED, Dataset
+from edgeprune.models.data import Dataset
 from edgeprune.models.metrics import evaluate as classification_metrics, roc_auc
 from edgeprune.models.train import LOSSES, Recipe, train
+from edgeprune.taskdata import Data, read, samples, split_validation
 
-Data = Any  # (x, y), x, an .npz path, a torch Dataset or DataLoader
+__all__ = ["CallableError", "Task", "TaskError", "load_weights", "metric_label", "task_data", "zoo_task"]
+
 Finetune = Callable[[nn.Module, int], Any]
 Evaluate = Callable[[nn.Module], "float | Mapping[str, float]"]
 DEFAULT_METRICS = {"cross_entropy": "accuracy", "reconstruction": "roc_auc"}
-VALIDATION_FRACTION = 0.2
-
-
-class TaskError(EdgepruneError):
-    """A task that cannot be used as it is: the message names the attribute and the problem."""
-
-
-class CallableError(TaskError):
-    """A user callable (finetune, evaluate) that raised or returned something unusable; carries
-    the traceback, so that a search can record it with the trial it failed."""
-
-    def __init__(self, message: str, trace: str = "") -> None:
-        super().__init__(message)
-        self.trace = trace
 
 
 def metric_label(metric: str) -> str:
     """How reports name a metric: top-1 for accuracy, ROC-AUC for roc_auc, else its key."""
     return {"accuracy": "top-1", "roc_auc": "ROC-AUC"}.get(metric, metric)
-
-
-def _array(value: Any) -> np.ndarray:
-    return value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
-
-
-def _batches(loader: DataLoader, what: str) -> tuple[np.ndarray, np.ndarray | None]:
-    xs, ys = [], []
-    for batch in loader:
-        if isinstance(batch, (tuple, list)):
-            if len(batch) != 2:
-                raise TaskError(f"task.{what}: batches must be (x, y) or x, got {len(batch)} items")
-            xs.append(_array(batch[0]))
-            ys.append(_array(batch[1]))
-        else:
-            xs.append(_array(batch))
-    if not xs:
-        raise TaskError(f"task.{what}: the data set is empty")
-    return np.concatenate(xs), np.concatenate(ys) if ys else None
-
-
-def read(source: Data, what: str) -> tuple[np.ndarray, np.ndarray | None]:
-    """(x, y or None) of one data source (see the module's docstring)."""
-    if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        if path.suffix != ".npz" or not path.is_file():
-            raise TaskError(f"task.{what}: {str(source)!r} is not an existing .npz file")
-        try:
-            with np.load(path, allow_pickle=False) as arrays:
-                if "x" not in arrays.files:
-                    raise TaskError(f"task.{what}: {path} has no array 'x' (found {arrays.files})")
-                return arrays["x"], arrays["y"] if "y" in arrays.files else None
-        except (OSError, ValueError) as exc:
-            raise TaskError(f"task.{what}: {path} is not a readable .npz file ({exc})") from exc
-    if isinstance(source, tuple):
-        if len(source) != 2:
-            raise TaskError(f"task.{what}: a tuple must be (x, y), got {len(source)} items")
-        return _array(source[0]), _array(source[1])
-    if isinstance(source, (np.ndarray, torch.Tensor)):
-        return _array(source), None
-    if isinstance(source, DataLoader):
-        return _batches(source, what)
-    if isinstance(source, torch.utils.data.Dataset):
-        return _batches(DataLoader(source, batch_size=256), what)
-    raise TaskError(f"task.{what} is a {type(source).__name__}; give (x, y), x, an .npz path, "
-                    "or a torch Dataset or DataLoader")
-
-
-def _samples(x: np.ndarray, y: np.ndarray | None, shape: tuple[int, ...],
-             what: str) -> tuple[np.ndarray, np.ndarray | None]:
-    """`x` as float32 (N, *shape[1:]) and `y` as one label per sample; else a TaskError."""
-    if tuple(x.shape[1:]) != tuple(shape[1:]) or x.ndim != len(shape):
-        raise TaskError(f"task.{what}: samples have shape {tuple(x.shape)}; the model input "
-                        f"{tuple(shape)} needs (N, {', '.join(map(str, shape[1:]))})")
-    if not np.issubdtype(x.dtype, np.floating):
-        raise TaskError(f"task.{what}: x has dtype {x.dtype}; give float samples scaled as the "
-                        "model expects them")
-    if len(x) == 0:
-        raise TaskError(f"task.{what}: no samples")
-    if y is not None and (y.ndim != 1 or len(y) != len(x)):
-        raise TaskError(f"task.{what}: y has shape {tuple(y.shape)}; it needs one label per "
-                        f"sample ({len(x)},)")
-    if y is not None and np.issubdtype(y.dtype, np.integer):
-        y = y.astype(np.int64)
-    return x.astype(np.float32, copy=False), y
-
-
-def _split(x: np.ndarray, y: np.ndarray | None) -> tuple[np.ndarray, ...]:
-    """Train and validation parts of (x, y): 20 % validation, stratified by integer labels."""
-    labels = y if y is not None else np.zeros(len(x), np.int64)
-    counts = np.unique(labels, return_counts=True)[1] if y is not None else []
-    stratify = labels if len(counts) and min(counts) >= 2 and np.issubdtype(labels.dtype,
-                                                                            np.integer) else None
-    try:
-        x_train, x_val, y_train, y_val = train_test_split(
-            x, labels, test_size=VALIDATION_FRACTION, random_state=SPLIT_SEED, stratify=stratify)
-    except ValueError as exc:
-        raise TaskError(f"task.train: cannot split off a validation part ({exc}); give "
-                        "task.validation") from exc
-    return x_train, y_train, x_val, y_val
 
 
 @dataclass
@@ -210,17 +113,17 @@ class Task:
                 raise TaskError("task.train is missing: give task.calibration for int8")
             empty = np.zeros((0, *self.input_shape[1:]), np.float32), np.zeros(0, np.int64)
             return Dataset(*empty, *empty, *empty)
-        x, y = _samples(*read(self.train, "train"), self.input_shape, "train")
+        x, y = samples(*read(self.train, "train"), self.input_shape, "train")
         if self.validation is None:
-            parts = _split(x, y)
+            parts = split_validation(x, y)
         else:
-            x_val, y_val = _samples(*read(self.validation, "validation"), self.input_shape,
+            x_val, y_val = samples(*read(self.validation, "validation"), self.input_shape,
                                     "validation")
             parts = (x, y, x_val, y_val)
         if self.test is None:
             test = (np.zeros((0, *self.input_shape[1:]), np.float32), np.zeros(0, np.int64))
         else:
-            test = _samples(*read(self.test, "test"), self.input_shape, "test")
+            test = samples(*read(self.test, "test"), self.input_shape, "test")
         arrays = [*parts, *test]
         x_train, y_train, x_val, y_val, x_test, y_test = (
             np.zeros(len(arrays[i - 1]), np.int64) if value is None else value
@@ -324,7 +227,7 @@ class Task:
         """Samples to calibrate int8 with: task.calibration, else the training samples."""
         if self.calibration is None:
             return self.data.x_train
-        return _samples(read(self.calibration, "calibration")[0], None, self.input_shape,
+        return samples(read(self.calibration, "calibration")[0], None, self.input_shape,
                         "calibration")[0]
 
 
@@ -345,64 +248,6 @@ def zoo_task(name: str, ds: Dataset | None = None) -> Task:
     return Task(model, shape, (ds.x_train, ds.y_train), (ds.x_val, ds.y_val),
                 (ds.x_test, ds.y_test) if len(ds.x_test) else None, loss=loss, name=name,
                 trained=False)
-
-
-def is_reference(text: str) -> bool:
-    """Whether `text` names a task in a Python file or module (`FILE.py:NAME`, `pkg.mod:NAME`)."""
-    source, sep, attribute = str(text).rpartition(":")
-    return bool(sep and source and attribute.isidentifier()
-                and (source.endswith(".py") or all(p.isidentifier() for p in source.split("."))))
-
-
-def _module(source: str):
-    """The module of a task reference: a Python file (run under a private name) or an importable
-    module; TaskError when it is missing or fails to import."""
-    try:
-        if not source.endswith(".py"):
-            return importlib.import_module(source)
-        path = Path(source).resolve()
-        if not path.is_file():
-            raise TaskError(f"task file {source}: no such file")
-        name = f"edgeprune_task_{path.stem}"
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    except TaskError:
-        raise
-    except ModuleNotFoundError as exc:
-        if exc.name and (source == exc.name or source.startswith(exc.name + ".")):
-            raise TaskError(f"task module {source!r} not found (is it on PYTHONPATH?)") from exc
-        raise TaskError(f"task {source}: importing it failed: {type(exc).__name__}: {exc}") from exc
-    except Exception as exc:
-        raise TaskError(f"task {source}: importing it failed: {type(exc).__name__}: {exc}") from exc
-
-
-def load_task(reference: str) -> Task:
-    """The Task named by `FILE.py:NAME` or `pkg.module:NAME` (a Task, or a function of no
-    arguments returning one), or a ready-made zoo task for a zoo model name."""
-    if reference in zoo.ZOO:
-        return zoo_task(reference)
-    if not is_reference(reference):
-        raise TaskError(f"{reference!r} is not a task reference; use FILE.py:NAME or "
-                        "package.module:NAME, or a zoo model name")
-    source, _, attribute = reference.rpartition(":")
-    module = _module(source)
-    if not hasattr(module, attribute):
-        defined = sorted(n for n in vars(module) if not n.startswith("_"))
-        raise TaskError(f"task {source} has no attribute {attribute!r}; it defines: "
-                        f"{', '.join(defined) or 'nothing'}")
-    found = getattr(module, attribute)
-    if callable(found) and not isinstance(found, Task):
-        try:
-            found = found()
-        except TaskError:
-            raise
-        except Exception as exc:
-            raise TaskError(f"task {reference}: calling it raised {type(exc).__name__}: {exc}") from exc
-    if not isinstance(found, Task):
-        raise TaskError(f"task {reference} is a {type(found).__name__}, not an edgeprune.task.Task")
-    return found
 
 
 def load_weights(factory: Callable[[], nn.Module], path: str | os.PathLike) -> nn.Module:

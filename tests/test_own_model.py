@@ -10,7 +10,6 @@ import textwrap
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 import edgeprune
 from edgeprune import cli
@@ -25,7 +24,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from sklearn.metrics import f1_score
-from torch import nn
 
 from edgeprune.task import Task, load_weights
 
@@ -126,7 +124,8 @@ def test_prune_quantize_compile_use_the_tasks_finetune_and_metric(task_folder, t
     written = json.loads(report.read_text())
     assert written["metric"] == "f1" and written["scored_on"] == "task.evaluate"
     assert written["before"]["f1"] > 0.85 and set(written["after"]) == {"f1", "accuracy"}
-    assert f"f1 (task.evaluate) {written['before']['f1']:.4g} -> {written['after']['f1']:.4g}" in capsys.readouterr().out
+    before, after = written["before"]["f1"], written["after"]["f1"]
+    assert f"f1 (task.evaluate) {before:.4g} -> {after:.4g}" in capsys.readouterr().out
 
     int8 = tmp_path / "m.int8.onnx"
     assert cli.main(["quantize", ref, "-o", str(int8)]) == 0

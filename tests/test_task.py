@@ -15,7 +15,8 @@ from edgeprune.cli import main
 from edgeprune.models import data, zoo
 from edgeprune.models.metrics import evaluate, reconstruction_errors
 from edgeprune.models.train import Recipe
-from edgeprune.task import CallableError, Task, TaskError, load_task, load_weights, zoo_task
+from edgeprune.task import CallableError, Task, TaskError, load_weights, zoo_task
+from edgeprune.taskfile import load_task
 
 SHAPE = (1, 1, 8, 8)
 
@@ -52,7 +53,8 @@ def test_every_data_form_reads_to_the_same_arrays(arrays, tmp_path):
      "task.model fails on an input of task.input_shape (1, 3, 8, 8): RuntimeError"),
     (lambda x, y: Task(small(), SHAPE, (x[:, 0], y)),
      "task.train: samples have shape (200, 8, 8); the model input (1, 1, 8, 8) needs (N, 1, 8, 8)"),
-    (lambda x, y: Task(small(), SHAPE, (x, y[:10])), "task.train: y has shape (10,); it needs one label per sample (200,)"),
+    (lambda x, y: Task(small(), SHAPE, (x, y[:10])),
+     "task.train: y has shape (10,); it needs one label per sample (200,)"),
     (lambda x, y: Task(small(), SHAPE, (x, y + 5)), "task data: labels go from 5 to 14, but the model has 10 outputs"),
     (lambda x, y: Task(small(), SHAPE, (x, y), evaluate=3), "task.evaluate is a int, not a function"),
     (lambda x, y: Task(small(), SHAPE), "task.train is missing: the default finetune needs training data"),
@@ -132,7 +134,8 @@ def test_a_finetune_that_raises_or_an_evaluate_giving_nan_stops_prune_with_exit_
                                        "candidates cannot be ranked on it\n")
     raising = task_file(tmp_path, '{"finetune": lambda model, epochs: 1 / 0}')
     assert main(["prune", f"{raising}:task", "--out", str(tmp_path / "p.pt"), "--quiet"]) == 2
-    assert capsys.readouterr().err == "edgeprune prune: error: task.finetune raised ZeroDivisionError: division by zero\n"
+    assert capsys.readouterr().err == ("edgeprune prune: error: task.finetune raised ZeroDivisionError: "
+                                       "division by zero\n")
     assert not (tmp_path / "p.pt").exists()
 
 

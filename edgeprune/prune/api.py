@@ -22,7 +22,8 @@ from edgeprune.prune.schedule import Rejection, RoundStep, ScheduleConfig, check
 from edgeprune.prune.steps import BlockStep, ChannelStep, LowRankStep
 from edgeprune.prune.structured import Ratios
 from edgeprune.prune.unstructured import SparsityReport, sparsity_report
-from edgeprune.task import Task, is_reference, load_task, metric_label, task_data, zoo_task
+from edgeprune.task import Task, metric_label, task_data, zoo_task
+from edgeprune.taskfile import is_reference, load_task
 
 METHODS = ("channels", "unstructured", "blocks", "lowrank")
 # The options each method takes, beyond rounds, max_drop, finetune_epochs and checkpoint.

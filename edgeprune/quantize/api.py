@@ -24,7 +24,8 @@ from edgeprune.quantize.report import QuantizeReport, TensorSqnr
 from edgeprune.quantize.source import ModelSpec, float_onnx, model_input, output_width
 from edgeprune.quantize.sqnr import find_probes
 from edgeprune.quantize.structure import float_nodes
-from edgeprune.task import Task, is_reference, load_task, metric_label
+from edgeprune.task import Task, metric_label
+from edgeprune.taskfile import is_reference, load_task
 
 
 def report_path(out: str | os.PathLike) -> Path:

@@ -141,8 +141,9 @@ def search(model: str | os.PathLike | Task, *, device: str = DEFAULT_DEVICE, tri
 
     Objectives: the task's metric on validation (max; default top-1) and instructions measured on
     `device` (min); latency, flash and RAM budgets are constraints. A trial whose task callable
-    (finetune, evaluate) fails is recorded as failed with its traceback; the study goes on. torch trains with `threads` threads (default 1: the
-    candidates are small models, and on a shared machine more threads mostly spin). Writes
+    (finetune, evaluate) fails is recorded as failed with its traceback; the study goes on. torch
+    trains with `threads` threads (default 1: the candidates are small models, and on a shared
+    machine more threads mostly spin). Writes
     OUT/report.md, pareto.png, search.json and the chosen candidate in OUT/chosen (model.pt,
     model.int8.onnx, firmware/).
     """
