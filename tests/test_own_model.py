@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from sklearn.metrics import f1_score
+from torch import nn
 
 from edgeprune.task import Task, load_weights
 
