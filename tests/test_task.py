@@ -132,6 +132,9 @@ def test_a_finetune_that_raises_or_an_evaluate_giving_nan_stops_prune_with_exit_
     assert main(["prune", f"{nan}:task", "--out", str(tmp_path / "p.pt"), "--quiet"]) == 2
     assert capsys.readouterr().err == ("edgeprune prune: error: task.evaluate returned NaN for 'score'; "
                                        "candidates cannot be ranked on it\n")
+    assert main(["search", f"{nan}:task", "-o", str(tmp_path / "s"), "--quiet"]) == 2  # scored before the study
+    assert capsys.readouterr().err.startswith("edgeprune search: error: task.evaluate returned NaN for 'score'")
+    assert not (tmp_path / "s").exists()
     raising = task_file(tmp_path, '{"finetune": lambda model, epochs: 1 / 0}')
     assert main(["prune", f"{raising}:task", "--out", str(tmp_path / "p.pt"), "--quiet"]) == 2
     assert capsys.readouterr().err == ("edgeprune prune: error: task.finetune raised ZeroDivisionError: "

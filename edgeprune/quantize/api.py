@@ -54,7 +54,8 @@ def quantize(model: ModelSpec | Task, calibration: datasets.DataSpec | None = No
         raise QuantizeError("give the int8 model's path (out)")
     task = as_task(model)
     if task is None and calibration is None:
-        raise QuantizeError("give calibration data (--calib): 'digits', an .npz or an array")
+        raise QuantizeError("give calibration data (--calib digits or an .npz), or a task (FILE.py:NAME), "
+                            "which brings its own")
     kwargs = settings.quantizer_kwargs(method)
     out = Path(out)
     with tempfile.TemporaryDirectory(prefix="edgeprune-quantize-") as tmp:

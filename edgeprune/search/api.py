@@ -150,13 +150,13 @@ def search(model: str | os.PathLike | Task, *, device: str = DEFAULT_DEVICE, tri
     if trials < 1:
         raise EdgepruneError(f"trials must be at least 1, got {trials}")
     out = Path(out).resolve()  # the emulator runs in another working directory
-    out.mkdir(parents=True, exist_ok=True)
     settings = Settings(device=device, precision=precision, round_to=round_to,
                         max_ratio=max_ratio, step=step,
                         finetune=Recipe(epochs=finetune_epochs, lr=5e-3, distill=distill))
     budgets = Budgets(max_latency, max_flash, max_ram)
     with torch_threads(threads):
         task = load_base(model, out, train_epochs, trust_pickle, input_shape)
+    out.mkdir(parents=True, exist_ok=True)
     base, label, shape = task.model, task.name, task.input_shape
     names = space.groups(base, shape)
     url = storage or f"sqlite:///{(out / 'study.db').resolve()}"

@@ -14,10 +14,12 @@ from edgeprune.task import Task
 
 def load_base(model: str | os.PathLike | Task, out: Path, train_epochs: int,
               trust_pickle: bool = False, input_shape: tuple[int, ...] | None = None) -> Task:
-    """The task whose trained model the search prunes; its model is scored once, so that a task
-    whose evaluate fails is an error before the study starts."""
+    """The task whose trained model the search prunes (a zoo model is trained once and kept in
+    `out`); its model is scored once, so that a task whose evaluate fails is an error before the
+    study starts and before anything else is written."""
     task = task_of(model, input_shape, None, trust_pickle)
     if not task.trained:
+        out.mkdir(parents=True, exist_ok=True)
         saved = out / "base.pt"
         key = {"train_epochs": train_epochs}
         if saved.is_file() and serialize.load(saved).extra == key:
