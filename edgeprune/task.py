@@ -111,8 +111,7 @@ class Task:
                                 f"(or give task.{missing} and task.calibration)")
             if self.calibration is None:
                 raise TaskError("task.train is missing: give task.calibration for int8")
-            empty = np.zeros((0, *self.input_shape[1:]), np.float32), np.zeros(0, np.int64)
-            return Dataset(*empty, *empty, *empty)
+            return Dataset(*self._empty(), *self._empty(), *self._empty())
         x, y = samples(*read(self.train, "train"), self.input_shape, "train")
         if self.validation is None:
             parts = split_validation(x, y)
@@ -120,20 +119,26 @@ class Task:
             x_val, y_val = samples(*read(self.validation, "validation"), self.input_shape,
                                     "validation")
             parts = (x, y, x_val, y_val)
-        if self.test is None:
-            test = (np.zeros((0, *self.input_shape[1:]), np.float32), np.zeros(0, np.int64))
-        else:
-            test = samples(*read(self.test, "test"), self.input_shape, "test")
+        test = self._empty() if self.test is None else samples(*read(self.test, "test"),
+                                                               self.input_shape, "test")
+        defaults = self.loss == "cross_entropy" and (self.finetune is None or self.evaluate is None)
+        if defaults and (parts[1] is None or parts[3] is None):
+            raise TaskError(f"task.{'train' if parts[1] is None else 'validation'} has no labels: the "
+                            "default finetune and evaluate (cross entropy, top-1) need (x, y)")
         arrays = [*parts, *test]
         x_train, y_train, x_val, y_val, x_test, y_test = (
             np.zeros(len(arrays[i - 1]), np.int64) if value is None else value
             for i, value in enumerate(arrays))
-        if self.loss == "cross_entropy" and (self.finetune is None or self.evaluate is None):
+        if defaults:
             self._check_labels(y_train, y_val)
         if self.loss == "reconstruction" and self.evaluate is None and len(np.unique(y_val)) != 2:
             raise TaskError("task.validation: the default ROC-AUC needs labels 0 (normal) and "
                             "1 (anomaly) in y")
         return Dataset(x_train, y_train, x_val, y_val, x_test, y_test)
+
+    def _empty(self) -> tuple[np.ndarray, np.ndarray]:
+        """No samples (x, y) of the input shape."""
+        return np.zeros((0, *self.input_shape[1:]), np.float32), np.zeros(0, np.int64)
 
     def _check_labels(self, *labels: np.ndarray) -> None:
         for y in labels:

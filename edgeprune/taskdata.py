@@ -83,16 +83,19 @@ def samples(x: np.ndarray, y: np.ndarray | None, shape: tuple[int, ...],
     return x.astype(np.float32, copy=False), y
 
 
-def split_validation(x: np.ndarray, y: np.ndarray | None) -> tuple[np.ndarray, ...]:
-    """Train and validation parts of (x, y): 20 % validation, stratified by integer labels."""
-    labels = y if y is not None else np.zeros(len(x), np.int64)
-    counts = np.unique(labels, return_counts=True)[1] if y is not None else []
-    stratify = labels if len(counts) and min(counts) >= 2 and np.issubdtype(labels.dtype,
-                                                                            np.integer) else None
+def split_validation(x: np.ndarray, y: np.ndarray | None) -> tuple[np.ndarray | None, ...]:
+    """(x_train, y_train, x_val, y_val): 20 % split off for validation, seeded, stratified by
+    integer labels (labels stay None without `y`)."""
+    stratify = None
+    if y is not None and np.issubdtype(y.dtype, np.integer) and min(np.unique(y, return_counts=True)[1]) >= 2:
+        stratify = y
     try:
-        x_train, x_val, y_train, y_val = train_test_split(
-            x, labels, test_size=VALIDATION_FRACTION, random_state=SPLIT_SEED, stratify=stratify)
+        parts = train_test_split(*([x] if y is None else [x, y]), test_size=VALIDATION_FRACTION,
+                                 random_state=SPLIT_SEED, stratify=stratify)
     except ValueError as exc:
         raise TaskError(f"task.train: cannot split off a validation part ({exc}); give "
                         "task.validation") from exc
+    if y is None:
+        return parts[0], None, parts[1], None
+    x_train, x_val, y_train, y_val = parts
     return x_train, y_train, x_val, y_val

@@ -58,6 +58,7 @@ def test_every_data_form_reads_to_the_same_arrays(arrays, tmp_path):
     (lambda x, y: Task(small(), SHAPE, (x, y + 5)), "task data: labels go from 5 to 14, but the model has 10 outputs"),
     (lambda x, y: Task(small(), SHAPE, (x, y), evaluate=3), "task.evaluate is a int, not a function"),
     (lambda x, y: Task(small(), SHAPE), "task.train is missing: the default finetune needs training data"),
+    (lambda x, y: Task(small(), SHAPE, x), "task.train has no labels: the default finetune and evaluate"),
 ])
 def test_bad_tasks_name_the_problem(arrays, make, message):
     with pytest.raises(TaskError) as error:
