@@ -31,3 +31,16 @@ class ModelFileError(EdgepruneError):
 
 class UnsupportedModelError(EdgepruneError):
     """A model the compiler cannot take as it is (a float64 tensor, an axis left symbolic)."""
+
+
+class TaskError(EdgepruneError):
+    """A task that cannot be used as it is: the message names the attribute and the problem."""
+
+
+class CallableError(TaskError):
+    """A user callable (finetune, evaluate) that raised or returned something unusable; carries
+    the traceback, so that a search can record it with the trial it failed."""
+
+    def __init__(self, message: str, trace: str = "") -> None:
+        super().__init__(message)
+        self.trace = trace

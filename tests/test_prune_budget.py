@@ -63,7 +63,7 @@ def test_api_raises_with_the_outcome_unless_gated(saved, tmp_path):
     outcome = error.value.outcome
     assert not outcome.pruned and outcome.rejection.round == 1 and not (tmp_path / "p.pt").exists()
     assert outcome.to_dict()["rejected"]["message"] == outcome.rejection.message()
-    assert outcome.after.accuracy == outcome.before.accuracy and outcome.report.macs_reduction == 0
+    assert outcome.after["accuracy"] == outcome.before["accuracy"] and outcome.report.macs_reduction == 0
     gated = edgeprune.prune.prune(saved, tmp_path / "g.pt", rounds=1, **options)
     assert not gated.pruned and gated.rejection == outcome.rejection and (tmp_path / "g.pt").exists()
 

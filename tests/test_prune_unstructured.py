@@ -7,7 +7,7 @@ import torch
 from edgeprune.models import zoo
 from edgeprune.models.metrics import evaluate
 from edgeprune.models.train import Recipe, step_count, train
-from edgeprune.prune import steps
+from edgeprune import task as tasks
 from edgeprune.prune.gradual import Cubic, UnstructuredStep, over_steps
 from edgeprune.prune.schedule import ScheduleConfig, iterative_prune
 from edgeprune.prune.unstructured import (compute_masks, make_permanent, prune_weights, scores,
@@ -42,7 +42,7 @@ def test_gradual_rounds_reach_the_target_on_the_schedule(trained, digits, monkey
             seen.append(sparsity_report(model).sparsity)
         return train(model, *args, on_step=hook, **kwargs)
 
-    monkeypatch.setattr(steps, "train", recording)
+    monkeypatch.setattr(tasks, "train", recording)
     config = ScheduleConfig(rounds=2, max_drop=1.0, finetune=Recipe(epochs=1, lr=3e-3))
     result = iterative_prune(trained, SHAPE, digits, UnstructuredStep(0.8, gradual=True), config, progress=False)
     total = step_count(config.finetune, len(digits.x_train))

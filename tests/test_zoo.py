@@ -86,6 +86,7 @@ def test_zoo_command_lists_every_model_with_its_counts(capsys):
         assert rows[name].macs == pytest.approx(macs, rel=0.02) and rows[name].params == pytest.approx(params, rel=0.02)
     assert rows["digits_cnn"].data == "digits (8x8)"
     assert rows["vww_mobilenet"].data == "digits resized to 96x96, 3 channels, binary (digit < 5)"
+    assert rows["ad_autoencoder"].data == "digits tiled to 640 features as normal, synthetic anomalies (ROC-AUC)"
 
 
 def test_compile_help_names_a_command_that_exists(capsys):

@@ -33,7 +33,7 @@ class Dataset:
 
     @property
     def num_classes(self) -> int:
-        return int(max(self.y_train.max(), self.y_val.max(), self.y_test.max())) + 1
+        return int(max(y.max() for y in (self.y_train, self.y_val, self.y_test) if len(y))) + 1
 
 
 def split(x: np.ndarray, y: np.ndarray, val_fraction: float = 0.2, test_fraction: float = 0.2,
@@ -98,6 +98,27 @@ def digits(input_shape: tuple[int, ...] = (1, 1, 8, 8), num_classes: int = 10,
         ds = replace(ds, **{key: (getattr(ds, key) < 5).astype(np.int64)
                             for key in ("y_train", "y_val", "y_test")})
     return ds
+
+
+def synthetic_anomalies(x: np.ndarray, fraction: float = 0.25, seed: int = SPLIT_SEED) -> np.ndarray:
+    """Anomalous copies of samples `x`: a random `fraction` of each sample's features replaced by
+    uniform noise over the data's range (a stand-in for a machine's unusual sounds)."""
+    rng = np.random.default_rng(seed)
+    flat = x.reshape(len(x), -1).copy()
+    hit = rng.random(flat.shape) < fraction
+    flat[hit] = rng.uniform(x.min(), x.max(), int(hit.sum()))
+    return flat.reshape(x.shape).astype(np.float32)
+
+
+def anomaly_task(ds: Dataset, seed: int = SPLIT_SEED) -> Dataset:
+    """An anomaly detection task from `ds`: its training samples are the normal ones (label 0);
+    validation and test hold their samples (0) and as many synthetic anomalies (1)."""
+    def with_anomalies(x: np.ndarray, offset: int) -> tuple[np.ndarray, np.ndarray]:
+        both = np.concatenate([x, synthetic_anomalies(x, seed=seed + offset)])
+        return both, np.repeat(np.array([0, 1], np.int64), len(x))
+
+    return Dataset(ds.x_train, np.zeros(len(ds.x_train), np.int64), *with_anomalies(ds.x_val, 1),
+                   *with_anomalies(ds.x_test, 2))
 
 
 def load_npz(path: str | os.PathLike, input_shape: tuple[int, ...],

@@ -1,5 +1,5 @@
 """A short CPU training recipe: Adam, one-cycle learning rate, cross entropy (optionally distilled
-from a teacher model), fixed seed."""
+from a teacher model) or, for auto-encoders, reconstruction error; fixed seed."""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -19,6 +19,7 @@ from edgeprune.errors import EdgepruneError
 Regularizer = Callable[[nn.Module], torch.Tensor]
 # Called with the step index (0, 1, ...) before each batch, e.g. to update pruning masks.
 StepHook = Callable[[int], None]
+LOSSES = ("cross_entropy", "reconstruction")
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,11 @@ class Recipe:
     seed: int = 0
     distill: float = 0.0  # weight of the distillation term (needs a teacher), 1 - it for labels
     temperature: float = 4.0  # softens teacher and student logits in the distillation term
+    loss: str = "cross_entropy"  # or "reconstruction": mean squared error to the input (labels unused)
+
+    def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise EdgepruneError(f"unknown loss {self.loss!r}; use one of {', '.join(LOSSES)}")
 
 
 @contextmanager
@@ -61,13 +67,28 @@ def step_count(recipe: Recipe, samples: int) -> int:
     return recipe.epochs * -(-samples // recipe.batch_size)
 
 
+def batch_loss(recipe: Recipe, outputs: torch.Tensor, inputs: torch.Tensor, labels: torch.Tensor,
+               soft: torch.Tensor | None) -> torch.Tensor:
+    """The recipe's loss on one batch: cross entropy on labels (mixed with distillation from the
+    teacher's `soft` outputs), or reconstruction error (mixed with matching the teacher's outputs)."""
+    if recipe.loss == "reconstruction":
+        loss = F.mse_loss(outputs, inputs.reshape(outputs.shape))
+        teacher_term = None if soft is None else F.mse_loss(outputs, soft)
+    else:
+        loss = F.cross_entropy(outputs, labels)
+        teacher_term = None if soft is None else distillation_loss(outputs, soft, recipe.temperature)
+    if teacher_term is None:
+        return loss
+    return (1 - recipe.distill) * loss + recipe.distill * teacher_term
+
+
 def train(model: nn.Module, x: np.ndarray, y: np.ndarray, recipe: Recipe = Recipe(),
           regularizer: Regularizer | None = None, progress: bool = False,
           teacher: nn.Module | None = None, on_step: StepHook | None = None) -> nn.Module:
-    """Train `model` in place on arrays `x`, `y` with `recipe`; returns it in eval mode. With
-    `recipe.distill` > 0 the loss mixes in the soft targets of `teacher` (knowledge distillation,
-    e.g. from the unpruned model while finetuning a pruned one). `on_step(step)` runs before each
-    batch (see `step_count`)."""
+    """Train `model` in place on arrays `x`, `y` (unused by the reconstruction loss) with `recipe`;
+    returns it in eval mode. With `recipe.distill` > 0 the loss mixes in the outputs of `teacher`
+    (knowledge distillation, e.g. from the unpruned model while finetuning a pruned one).
+    `on_step(step)` runs before each batch (see `step_count`)."""
     if recipe.distill and teacher is None:
         raise EdgepruneError("recipe.distill > 0 needs a teacher model")
     generator = torch.Generator().manual_seed(recipe.seed)
@@ -90,11 +111,9 @@ def train(model: nn.Module, x: np.ndarray, y: np.ndarray, recipe: Recipe = Recip
             if on_step is not None:
                 on_step(step)
             step += 1
-            logits = model(inputs[batch])
-            loss = F.cross_entropy(logits, labels[batch])
-            if soft is not None:
-                loss = ((1 - recipe.distill) * loss + recipe.distill
-                        * distillation_loss(logits, soft[batch], recipe.temperature))
+            outputs = model(inputs[batch])
+            loss = batch_loss(recipe, outputs, inputs[batch], labels[batch],
+                              None if soft is None else soft[batch])
             if regularizer is not None:
                 loss = loss + regularizer(model)
             optimizer.zero_grad()

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from edgeprune._atomic import write_text_atomic
 from edgeprune._lazy import LazyChoices
+from edgeprune._modelargs import MODEL_HELP, add_model_file_options
 from edgeprune.prune.errors import NothingPrunedError, PruneError
 
 if TYPE_CHECKING:
@@ -19,6 +20,7 @@ EPILOG = """examples:
   edgeprune prune ic_resnet8 --layer-ratio 3.conv1.0=0.5 --criterion fpgm --round-to 4 --out r8.pt
   edgeprune prune build/digits.pt --method unstructured --sparsity 0.8 --gradual --finetune-epochs 10 --out s.pt
   edgeprune prune digits_cnn --ratio 0.5 --rounds 4 --max-drop 1 --out d.pt   # budget-gated search
+  edgeprune prune my_task.py:task --ratio 0.3 --out build/mine.pt --onnx build/mine.onnx   # your model
 
 Every method runs --rounds (default 1) of prune -> finetune -> validate. A round that loses more
 than --max-drop points (default 2) of validation accuracy is rejected, reported, and the previous
@@ -40,10 +42,11 @@ def layer_ratio(text: str) -> tuple[str, float]:
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "prune", help="prune a model (structured, unstructured, block removal, low rank)",
-        description="Prune a zoo model (trained here on digits first) or a model saved by "
-        "edgeprune; evaluate on the test split; save the result and optionally ONNX.",
+        description="Prune a task's model (your model, data, finetune and metric), a zoo model "
+        "(trained here on digits first) or a model saved by edgeprune; score it before and after "
+        "(test split, or the task's evaluate); save the result and optionally ONNX.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model", help="zoo model name or a .pt file saved by edgeprune")
+    p.add_argument("model", help=MODEL_HELP)
     p.add_argument("--out", help="where to save the pruned model (.pt)")
     p.add_argument("--onnx", help="also export the pruned model to this ONNX file")
     p.add_argument("--report", help="write the JSON report here")
@@ -81,6 +84,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--train-epochs", type=int, default=30, help="for zoo models (default 30)")
     g.add_argument("--finetune-epochs", type=int, default=10,
                    help="after every round, every method; unstructured keeps its masks in force (default 10)")
+    add_model_file_options(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(handler=run)
 
@@ -90,7 +94,7 @@ def print_outcome(outcome: Outcome) -> None:
     print(outcome.report.table())
     if outcome.sparsity is not None:
         print(outcome.sparsity.table())
-    print(f"test accuracy {outcome.before.accuracy:.2%} -> {outcome.after.accuracy:.2%}")
+    print(outcome.summary())
 
 
 def run(args: argparse.Namespace) -> int:
@@ -107,8 +111,9 @@ def run(args: argparse.Namespace) -> int:
             round_to=args.round_to, ignored=tuple(args.ignore), slimming_epochs=args.slimming_epochs,
             sparsity=args.sparsity, scope=args.scope, gradual=args.gradual,
             first_layer_cap=args.first_layer_cap, blocks=args.blocks, energy=args.energy,
-            data=args.data, train_epochs=args.train_epochs, checkpoint=args.checkpoint, onnx=args.onnx,
-            progress=not args.quiet)
+            data=args.data, input_shape=args.input_shape, train_epochs=args.train_epochs,
+            checkpoint=args.checkpoint, onnx=args.onnx, progress=not args.quiet,
+            trust_pickle=args.trust_pickle)
     except NothingPrunedError as exc:
         print_outcome(exc.outcome)
         if args.report:

@@ -19,25 +19,33 @@ from tqdm.auto import tqdm
 
 from edgeprune.models import stats
 from edgeprune.models.data import Dataset
-from edgeprune.models.metrics import Metrics, evaluate
 from edgeprune.models.train import Recipe
 from edgeprune.prune import serialize
 from edgeprune.prune.errors import PruneError
 from edgeprune.prune.report import Report, compare
+from edgeprune.task import Task, metric_label
 
 
 @dataclass(frozen=True)
 class Round:
     """What a round step gets: the unpruned model, how far the rounds before it got (`done`) and
-    how far this one goes (`fraction`), as fractions of the method's target; data and recipe."""
+    how far this one goes (`fraction`), as fractions of the method's target; the task (data,
+    finetune) and recipe."""
 
     original: nn.Module
     done: float
     fraction: float
-    data: Dataset
-    input_shape: tuple[int, ...]
+    task: Task
     finetune: Recipe
     progress: bool
+
+    @property
+    def data(self) -> Dataset:
+        return self.task.data
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self.task.input_shape
 
 
 class RoundStep:
@@ -57,7 +65,7 @@ class RoundStep:
             raise PruneError(f"the {self.name} method can do at most {self.max_rounds} round(s), "
                              f"got --rounds {config.rounds}")
 
-    def prepare(self, model: nn.Module, data: Dataset, finetune: Recipe, progress: bool) -> None:
+    def prepare(self, model: nn.Module, task: Task, finetune: Recipe, progress: bool) -> None:
         """Once, before round 1 (default: nothing)."""
 
     def run(self, model: nn.Module, at: Round) -> dict:
@@ -82,11 +90,12 @@ class Rejection:
 
     round: int
     rounds: int
-    baseline: float  # validation accuracy of the unpruned model
-    accuracy: float  # validation accuracy of the rejected round
+    baseline: float  # validation score (the task's metric) of the unpruned model
+    accuracy: float  # validation score of the rejected round
     max_drop: float
     kept_round: int  # 0: the unpruned model
     finetune_epochs: int
+    metric: str = "accuracy"
 
     @property
     def drop(self) -> float:
@@ -99,8 +108,9 @@ class Rejection:
         kept = ("kept the unpruned model: nothing was pruned" if self.kept_round == 0
                 else f"kept the model of round {self.kept_round}")
         skipped = (f", round(s) {self.round + 1}-{self.rounds} not run" if self.round < self.rounds else "")
+        name = "accuracy" if self.metric == "accuracy" else metric_label(self.metric)
         return (f"round {self.round} of {self.rounds} rejected by the accuracy budget: validation "
-                f"accuracy {self.baseline:.2%} -> {self.accuracy:.2%}, a drop of {self.drop * 100:.2f} points, "
+                f"{name} {self.baseline:.2%} -> {self.accuracy:.2%}, a drop of {self.drop * 100:.2f} points, "
                 f"more than the budget of {self.max_drop * 100:g} points (--max-drop); {kept}{skipped}. "
                 f"To prune more: more finetune epochs (--finetune-epochs, now {self.finetune_epochs}), more "
                 f"rounds so that each prunes less (--rounds, now {self.rounds}), or a larger --max-drop.")
@@ -108,10 +118,10 @@ class Rejection:
 
 @dataclass
 class ScheduleResult:
-    """The kept model, per-round records, the unpruned baseline and the rejected round if any."""
+    """The kept model, per-round records, the unpruned baseline's scores and the rejected round if any."""
 
     model: nn.Module
-    baseline: Metrics
+    baseline: dict[str, float]
     history: list[dict] = field(default_factory=list)
     rejection: Rejection | None = None
     report: Report | None = None
@@ -142,21 +152,24 @@ def check_schedule(step: RoundStep, config: ScheduleConfig) -> None:
 def iterative_prune(model: nn.Module, input_shape: tuple[int, ...], data: Dataset, step: RoundStep,
                     config: ScheduleConfig = ScheduleConfig(),
                     checkpoint: str | os.PathLike | None = None,
-                    model_name: str | None = None, progress: bool = True) -> ScheduleResult:
-    """Prune a trained `model` (left untouched) in rounds; returns the last model within budget."""
+                    model_name: str | None = None, progress: bool = True,
+                    task: Task | None = None) -> ScheduleResult:
+    """Prune a trained `model` (left untouched) in rounds; returns the last model within budget.
+    The rounds finetune and score with `task` (default: edgeprune's recipe and top-1 on `data`)."""
     check_schedule(step, config)
+    if task is None:
+        task = Task(model, input_shape, (data.x_train, data.y_train), (data.x_val, data.y_val))
     settings = {"method": step.name, "step": step.settings(), "config": config.to_dict()}
-    num_classes = data.num_classes
+    metric = task.metric_name
     checkpoint = Path(checkpoint) if checkpoint is not None else None
     if checkpoint is not None and checkpoint.exists():
         current, state = resume(checkpoint, model, settings)
     else:
         current = copy.deepcopy(model)
-        baseline = evaluate(current, data.x_val, data.y_val, num_classes)
         state = {"settings": settings, "round": 0, "history": [], "rejection": None,
-                 "baseline": baseline.to_dict()}
-        step.prepare(current, data, config.finetune, progress)
-    baseline = Metrics(**state["baseline"])
+                 "baseline": task.scores(current)}
+        step.prepare(current, task, config.finetune, progress)
+    baseline = state["baseline"]
     rounds = tqdm(range(state["round"] + 1, config.rounds + 1), desc="prune", unit="round",
                   disable=not progress or state["rejection"] is not None, initial=state["round"],
                   total=config.rounds)
@@ -164,23 +177,22 @@ def iterative_prune(model: nn.Module, input_shape: tuple[int, ...], data: Datase
         if state["rejection"] is not None:
             break
         candidate = copy.deepcopy(current)
-        done = step.run(candidate, Round(model, (k - 1) / config.rounds, k / config.rounds, data,
-                                         tuple(input_shape), config.finetune, progress))
-        metrics = evaluate(candidate, data.x_val, data.y_val, num_classes)
+        done = step.run(candidate, Round(model, (k - 1) / config.rounds, k / config.rounds, task,
+                                         config.finetune, progress))
+        scores = task.scores(candidate)
         counts = stats.count(candidate, input_shape)
-        scores = metrics.to_dict()
-        del scores["confusion"]
         record = {"round": k, "fraction": k / config.rounds, "macs": counts.macs,
                   "params": counts.params, **scores, **done}
-        rounds.set_postfix(acc=f"{metrics.accuracy:.3f}", macs=counts.macs)
-        accepted = baseline.accuracy - metrics.accuracy <= config.max_drop
+        rounds.set_postfix({metric: f"{scores[metric]:.3f}", "macs": counts.macs})
+        accepted = baseline[metric] - scores[metric] <= config.max_drop
         state["history"].append({**record, "accepted": accepted})
         if accepted:
             state["round"] = k
             current = candidate
         else:
-            state["rejection"] = asdict(Rejection(k, config.rounds, baseline.accuracy, metrics.accuracy,
-                                                  config.max_drop, state["round"], config.finetune.epochs))
+            state["rejection"] = asdict(Rejection(k, config.rounds, baseline[metric], scores[metric],
+                                                  config.max_drop, state["round"], config.finetune.epochs,
+                                                  metric))
         if checkpoint is not None:
             serialize.save(checkpoint, current, input_shape, model_name, state)
     rejection = Rejection(**state["rejection"]) if state["rejection"] is not None else None

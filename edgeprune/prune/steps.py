@@ -11,8 +11,7 @@ from dataclasses import asdict, dataclass
 
 from torch import nn
 
-from edgeprune.models.data import Dataset
-from edgeprune.models.train import Recipe, train
+from edgeprune.models.train import Recipe
 from edgeprune.prune.blocks import remove_blocks
 from edgeprune.prune.criteria import CRITERIA, BNScale, bn_l1_penalty
 from edgeprune.prune.errors import PruneError
@@ -20,13 +19,12 @@ from edgeprune.prune.lowrank import low_rank
 from edgeprune.prune.schedule import Round, RoundStep
 from edgeprune.prune.structured import (Ratios, check_ratio, check_runs, layer_by_name,
                                         prune_channels, prunable_layers)
+from edgeprune.task import Task
 
 
 def finetune(model: nn.Module, at: Round, hooks: dict) -> None:
-    """Train `model` on the training split with the round's recipe (nothing with zero epochs)."""
-    if at.finetune.epochs:
-        train(model, at.data.x_train, at.data.y_train, at.finetune, progress=at.progress,
-              **hooks)
+    """Finetune `model` for the round's recipe with the task's finetune (nothing with zero epochs)."""
+    at.task.tune(model, at.finetune, progress=at.progress, **hooks)
 
 
 def channels_of(module: nn.Module) -> int:
@@ -76,10 +74,10 @@ class ChannelStep(RoundStep):
         modules = dict(original.named_modules())
         return {name: (channels_of(modules[name]), r) for name, r in wanted.items()}
 
-    def prepare(self, model: nn.Module, data: Dataset, recipe: Recipe, progress: bool) -> None:
+    def prepare(self, model: nn.Module, task: Task, recipe: Recipe, progress: bool) -> None:
         if self.slimming_epochs and self.criterion == BNScale.name:
-            train(model, data.x_train, data.y_train, Recipe(epochs=self.slimming_epochs, lr=recipe.lr),
-                  regularizer=bn_l1_penalty(1e-4), progress=progress)
+            task.tune(model, Recipe(epochs=self.slimming_epochs, lr=recipe.lr),
+                      progress=progress, regularizer=bn_l1_penalty(1e-4))
 
     def run(self, model: nn.Module, at: Round) -> dict:
         modules = dict(model.named_modules())

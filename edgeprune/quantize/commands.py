@@ -10,9 +10,12 @@ EPILOG = """examples:
   edgeprune quantize digits_cnn --calib digits -o build/digits.int8.onnx
   edgeprune quantize model.onnx --calib data.npz --method entropy -o model.int8.onnx
   edgeprune quantize ic_resnet8 --train-epochs 0 --calib digits --eval-samples 100 -o r8.int8.onnx
+  edgeprune quantize my_task.py:task -o build/mine.int8.onnx   # your model, calibration and metric
 
 DATA is `digits` (scikit-learn digits shaped for the model input) or an .npz with arrays x
 (samples) and y (integer labels): calibration uses its training split, evaluation its test split.
+A task (FILE.py:NAME) brings its calibration data (default: its training samples) and its metric,
+which scores the float and the int8 model (the int8 one through onnxruntime).
 """
 
 
@@ -24,9 +27,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "int8 top-1 accuracy and the SQNR of every quantized tensor; write the JSON report "
         "beside the model.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model", help="zoo model name or an .onnx file")
+    p.add_argument("model", help="a task (FILE.py:NAME or package.module:NAME), a zoo model name "
+                   "or an .onnx file")
     p.add_argument("-o", "--out", required=True, help="the int8 model to write (.onnx)")
-    p.add_argument("--calib", required=True, metavar="DATA", help="calibration data")
+    p.add_argument("--calib", metavar="DATA", help="calibration data (required unless MODEL is a task)")
     p.add_argument("--method", choices=LazyChoices("edgeprune.quantize.settings", "METHODS"), default="minmax",
                    metavar="METHOD", help="calibration method: %(choices)s (default minmax)")
     p.add_argument("--samples", type=int, default=DEFAULT_SAMPLES,

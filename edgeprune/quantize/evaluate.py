@@ -6,6 +6,8 @@ from dataclasses import dataclass
 import numpy as np
 import onnx
 import onnxruntime as ort
+import torch
+from torch import nn
 
 from edgeprune.quantize.sqnr import Probe, SqnrMeter, dequantized_parameters
 
@@ -27,6 +29,21 @@ def session(model: onnx.ModelProto) -> ort.InferenceSession:
     options.add_session_config_entry("session.x64quantprecision", "1")
     return ort.InferenceSession(model.SerializeToString(), options,
                                 providers=["CPUExecutionProvider"])
+
+
+class OnnxModule(nn.Module):
+    """An ONNX model with a batch-1 input as a torch module, for a task's evaluate: each sample of
+    a batch runs through onnxruntime (the int8 model runs with integer kernels)."""
+
+    def __init__(self, model: onnx.ModelProto) -> None:
+        super().__init__()
+        self.session = session(model)
+        self.input_name = self.session.get_inputs()[0].name
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        samples = x.detach().cpu().numpy().astype(np.float32)
+        return torch.from_numpy(np.concatenate(
+            [self.session.run(None, {self.input_name: sample[None]})[0] for sample in samples]))
 
 
 def with_outputs(model: onnx.ModelProto, names: list[str]) -> onnx.ModelProto:

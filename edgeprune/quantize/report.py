@@ -33,10 +33,11 @@ class QuantizeReport:
     agreement: float
     float_nodes: list[str] = field(default_factory=list)  # compute nodes left in float
     tensors: list[TensorSqnr] = field(default_factory=list)
+    metric: str = "top-1"  # what float_accuracy and int8_accuracy measure (a task's metric)
 
     @property
     def accuracy_drop(self) -> float | None:
-        """Float minus int8 top-1 accuracy, in percentage points."""
+        """Float minus int8 score (top-1 accuracy or the task's metric), in percentage points."""
         if self.float_accuracy is None or self.int8_accuracy is None:
             return None
         return 100.0 * (self.float_accuracy - self.int8_accuracy)
@@ -52,9 +53,11 @@ class QuantizeReport:
     def summary(self) -> str:
         def pct(value: float | None) -> str:
             return "n/a" if value is None else f"{100 * value:.2f}%"
+        scored = (f"{self.metric} by {self.evaluation}" if self.evaluation.startswith("task.evaluate")
+                  else f"{self.metric} on {self.evaluation_samples} samples of {self.evaluation}")
         return (f"{self.model} -> {self.output} ({self.method}, {self.calibration_samples} "
                 f"calibration samples of {self.calibration})\n"
-                f"top-1 on {self.evaluation_samples} samples of {self.evaluation}: float "
+                f"{scored}: float "
                 f"{pct(self.float_accuracy)}, int8 {pct(self.int8_accuracy)}; "
                 f"agreement {pct(self.agreement)}\n"
                 f"left in float: {', '.join(self.float_nodes) or 'nothing'}")

@@ -27,6 +27,7 @@ from edgeprune.search.export import export_candidate
 from edgeprune.search.estimate import LatencyTable, Work, hopeless, layer_work
 from edgeprune.search.measure import Measurement, device_has_dsp, measure
 from edgeprune.search.results import Candidate, candidate, choose, pareto_front
+from edgeprune.task import CallableError, Task, metric_label
 
 UNIFORM = (0.0, 0.3, 0.5, 0.7)
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
@@ -52,7 +53,14 @@ class SearchResult:
     exported: Path | None = None
     skipped: list[tuple[int, str]] = field(default_factory=list)  # not measured: latency table
     message: str = ""
-    validation_samples: int = 0  # the split every candidate's accuracy is measured on
+    validation_samples: int = 0  # the split every candidate's score is measured on (0: the task's evaluate)
+    metric: str = "accuracy"  # the task's metric that the search maximises
+    task_finetune: bool = False  # candidates finetuned by the task's finetune, not edgeprune's recipe
+    tracebacks: dict[int, str] = field(default_factory=dict)  # failed trials: where a task's callable failed
+
+    @property
+    def metric_label(self) -> str:
+        return metric_label(self.metric)
 
     @property
     def cache_hits(self) -> int:
@@ -70,15 +78,19 @@ class SearchResult:
                 "chosen": self.chosen.to_dict() if self.chosen else None,
                 "reference": self.reference.number if self.reference else None,
                 "exported": str(self.exported) if self.exported else None,
-                "failed": self.failed, "validation_samples": self.validation_samples}
+                "failed": self.failed, "tracebacks": self.tracebacks,
+                "validation_samples": self.validation_samples, "metric": self.metric,
+                "task_finetune": self.task_finetune}
 
 
-def outcome(candidates: list[Candidate], budgets: Budgets) -> tuple[Candidate | None, str]:
+def outcome(candidates: list[Candidate], budgets: Budgets,
+            metric: str = "accuracy") -> tuple[Candidate | None, str]:
     """The chosen candidate and a one-line verdict (what is closest when nothing fits)."""
     feasible = [c for c in candidates if c.feasible]
     chosen = choose(feasible)
     if chosen:
-        return chosen, (f"chosen: trial {chosen.number}, {chosen.accuracy:.2%} top-1, "
+        return chosen, (f"chosen: trial {chosen.number}, {report.score(chosen.accuracy, metric)} "
+                        f"{metric_label(metric)}, "
                         f"{chosen.instructions:,.0f} instructions, flash {chosen.flash_bytes:,} B, "
                         f"RAM {chosen.ram_bytes:,} B")
     if not candidates:
@@ -113,7 +125,7 @@ def estimated(instructions: float) -> Measurement:
     return Measurement(instructions, [], 0, 0, {}, float("nan"))
 
 
-def search(model: str | os.PathLike, *, device: str = DEFAULT_DEVICE, trials: int = 20,
+def search(model: str | os.PathLike | Task, *, device: str = DEFAULT_DEVICE, trials: int = 20,
            out: str | os.PathLike = "build/search", max_latency: float | None = None,
            max_flash: int | None = None, max_ram: int | None = None,
            storage: str | None = None, study: str | None = None, resume: bool = False,
@@ -121,26 +133,31 @@ def search(model: str | os.PathLike, *, device: str = DEFAULT_DEVICE, trials: in
            precision: str = "int8", round_to: int = 4, max_ratio: float = 0.8,
            step: float = 0.1, finetune_epochs: int = 60, distill: float = 0.8,
            train_epochs: int = 30, threads: int = 1,
-           export: bool = True, progress: bool = True) -> SearchResult:
-    """Search per-layer pruning ratios of `model` (zoo name, trained here on the digits first, or
-    a `.pt` saved by edgeprune) for `trials` finished trials in total (all workers of the study).
+           export: bool = True, progress: bool = True, trust_pickle: bool = False,
+           input_shape: tuple[int, ...] | None = None) -> SearchResult:
+    """Search per-layer pruning ratios of `model` (a Task or task reference `FILE.py:NAME`; a zoo
+    name, trained here on its default data first; or a `.pt` saved by edgeprune) for `trials`
+    finished trials in total (all workers of the study).
 
-    Objectives: validation top-1 (max) and instructions measured on `device` (min); latency,
-    flash and RAM budgets are constraints. torch trains with `threads` threads (default 1: the
-    candidates are small models, and on a shared machine more threads mostly spin). Writes
+    Objectives: the task's metric on validation (max; default top-1) and instructions measured on
+    `device` (min); latency, flash and RAM budgets are constraints. A trial whose task callable
+    (finetune, evaluate) fails is recorded as failed with its traceback; the study goes on. torch
+    trains with `threads` threads (default 1: the candidates are small models, and on a shared
+    machine more threads mostly spin). Writes
     OUT/report.md, pareto.png, search.json and the chosen candidate in OUT/chosen (model.pt,
     model.int8.onnx, firmware/).
     """
     if trials < 1:
         raise EdgepruneError(f"trials must be at least 1, got {trials}")
     out = Path(out).resolve()  # the emulator runs in another working directory
-    out.mkdir(parents=True, exist_ok=True)
     settings = Settings(device=device, precision=precision, round_to=round_to,
                         max_ratio=max_ratio, step=step,
                         finetune=Recipe(epochs=finetune_epochs, lr=5e-3, distill=distill))
     budgets = Budgets(max_latency, max_flash, max_ram)
     with torch_threads(threads):
-        base, label, shape, ds = load_base(model, out, train_epochs)
+        task = load_base(model, out, train_epochs, trust_pickle, input_shape)
+    out.mkdir(parents=True, exist_ok=True)
+    base, label, shape = task.model, task.name, task.input_shape
     names = space.groups(base, shape)
     url = storage or f"sqlite:///{(out / 'study.db').resolve()}"
     name = study or f"{label}-{device.replace(':', '-')}"
@@ -149,7 +166,8 @@ def search(model: str | os.PathLike, *, device: str = DEFAULT_DEVICE, trials: in
     chosen_sampler = studies.sampler(sampler, seed, min(10, max(len(warm) + 2, trials // 4)))
     the_study, created = studies.open_study(
         url, name, chosen_sampler, {"model": label, **settings.to_dict(), "groups": names,
-                                    "budgets": budgets.__dict__, "train_epochs": train_epochs},
+                                    "budgets": budgets.__dict__, "train_epochs": train_epochs,
+                                    **({} if task.metric_name == "accuracy" else {"metric": task.metric_name})},
         resume)
     if created:  # the warm start: uniform-pruning candidates first, queued once per study
         for ratio in warm:
@@ -162,8 +180,12 @@ def search(model: str | os.PathLike, *, device: str = DEFAULT_DEVICE, trials: in
         work.mkdir(parents=True, exist_ok=True)
         folder = Path(tempfile.mkdtemp(prefix=f"trial-{trial.number}-", dir=work))
         try:
-            built = build(base, shape, ds, space.suggest(trial, names, max_ratio, step),
-                          settings, folder)
+            try:
+                built = build(task, space.suggest(trial, names, max_ratio, step), settings, folder)
+            except CallableError as exc:
+                trial.set_user_attr("error", str(exc))
+                trial.set_user_attr("traceback", exc.trace)
+                raise optuna.TrialPruned(str(exc)) from exc
             features = layer_work(built.model, shape, dsp)
             trial.set_user_attr("layer_features", features)
             measured = cache.get(built.architecture)
@@ -202,7 +224,8 @@ def search(model: str | os.PathLike, *, device: str = DEFAULT_DEVICE, trials: in
         done = [c for c in map(candidate, the_study.get_trials(deepcopy=False)) if c]
         bar.n = min(trials, studies.count(the_study, studies.FINISHED))
         best = choose([c for c in done if c.feasible])
-        bar.set_postfix_str(f"best {best.accuracy:.1%} @ {best.instructions:,.0f} instr"
+        bar.set_postfix_str(f"best {report.score(best.accuracy, task.metric_name)} @ "
+                            f"{best.instructions:,.0f} instr"
                             if best else "best: none within budgets yet")
         bar.refresh()
 
@@ -212,18 +235,18 @@ def search(model: str | os.PathLike, *, device: str = DEFAULT_DEVICE, trials: in
     finally:
         bar.close()
         cache.close()
-    result = collect(the_study, label, url, sampler, settings, budgets)
-    result.validation_samples = len(ds.y_val)
+    result = collect(the_study, label, url, sampler, settings, budgets, task.metric_name)
+    result.validation_samples = 0 if task.evaluate else task.validation_samples
+    result.task_finetune = task.finetune is not None
     if export and result.chosen:
         with torch_threads(threads):
-            result.exported = export_candidate(result.chosen, base, shape, ds, settings,
-                                               label, out / "chosen")
+            result.exported = export_candidate(result.chosen, task, settings, out / "chosen")
     write_outputs(result, out)
     return result
 
 
 def collect(the_study: optuna.Study, label: str, url: str, sampler: str, settings: Settings,
-            budgets: Budgets) -> SearchResult:
+            budgets: Budgets, metric: str = "accuracy") -> SearchResult:
     """The study's finished trials as a SearchResult (front, baseline, choice, verdict)."""
     trials = the_study.get_trials(deepcopy=False)
     candidates = [c for c in map(candidate, trials) if c]
@@ -231,13 +254,14 @@ def collect(the_study: optuna.Study, label: str, url: str, sampler: str, setting
               if t.state == optuna.trial.TrialState.PRUNED]
     skipped = [(t.number, t.user_attrs["skipped"]) for t in trials
                if t.state == optuna.trial.TrialState.COMPLETE and "skipped" in t.user_attrs]
-    chosen, message = outcome(candidates, budgets)
+    chosen, message = outcome(candidates, budgets, metric)
+    tracebacks = {t.number: t.user_attrs["traceback"] for t in trials if "traceback" in t.user_attrs}
     uniform = sorted((c for c in candidates if c.uniform is not None), key=lambda c: c.uniform)
     return SearchResult(label, the_study.study_name, url, sampler, settings, budgets,
                         studies.count(the_study, studies.FINISHED), candidates, failed,
                         pareto_front([c for c in candidates if c.feasible]), uniform, chosen,
                         next((c for c in uniform if c.uniform == 0.0), None), skipped=skipped,
-                        message=message)
+                        message=message, metric=metric, tracebacks=tracebacks)
 
 
 def write_outputs(result: SearchResult, out: Path) -> None:

@@ -1,4 +1,4 @@
-"""One candidate: prune the base model, finetune briefly, quantize to int8, score on validation."""
+"""One candidate: prune the task's model, finetune briefly, quantize to int8, score with the task."""
 from __future__ import annotations
 
 import contextlib
@@ -7,22 +7,20 @@ import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import onnx
 from torch import nn
 
 from edgeprune.compile.fingerprint import compiler_fingerprint
 from edgeprune.models import stats
 from edgeprune.profile.defaults import DEFAULT_DEVICE
-from edgeprune.models.data import Dataset
 from edgeprune.models.export import to_onnx
-from edgeprune.models.metrics import evaluate
-from edgeprune.models.train import Recipe, train
+from edgeprune.models.train import Recipe
 from edgeprune.prune.structured import prune_channels
 from edgeprune.quantize import quantize
-from edgeprune.quantize.evaluate import session
+from edgeprune.quantize.evaluate import OnnxModule
 from edgeprune.search import space
 from edgeprune.search.errors import SearchError
+from edgeprune.task import Task
 
 PRECISIONS = ("int8", "fp32")
 
@@ -56,51 +54,45 @@ class Settings:
 
 @dataclass
 class Built:
-    """A pruned, finetuned model, its deployable ONNX file, its validation top-1 (what the search
-    optimizes) and its test top-1 (held out: reported, never used to choose)."""
+    """A pruned, finetuned model, its deployable ONNX file, its validation score (the task's
+    metric, what the search optimizes) and its test score (held out: reported, never used to
+    choose; None without a test split or with the task's own evaluate)."""
 
     model: nn.Module
     onnx_path: Path
     accuracy: float
-    test_accuracy: float
+    test_accuracy: float | None
     architecture: str  # space.architecture_hash
     channels: dict[str, int]
     macs: int
 
 
-def onnx_accuracy(path: Path, x: np.ndarray, y: np.ndarray) -> float:
-    """Top-1 of an ONNX model (run by onnxruntime, batch 1) on `x`, `y`."""
-    runner = session(onnx.load(path))
-    name = runner.get_inputs()[0].name
-    predicted = [int(np.argmax(runner.run(None, {name: sample[None]})[0])) for sample in x]
-    return float(np.mean(np.array(predicted) == y))
-
-
-def build(base: nn.Module, input_shape: tuple[int, ...], ds: Dataset, ratios: dict[str, float],
-          settings: Settings, folder: Path) -> Built:
-    """Prune a copy of `base` by `ratios` (layer -> fraction), finetune it on the training split
-    (distilled from `base` when the recipe says so), write `folder/model.int8.onnx`
-    (`model.onnx` for fp32), score it on the validation and test splits."""
+def build(task: Task, ratios: dict[str, float], settings: Settings, folder: Path) -> Built:
+    """Prune a copy of the task's model by `ratios` (layer -> fraction), finetune it with the
+    task's finetune (default: distilled from the unpruned model when the recipe says so), write
+    `folder/model.int8.onnx` (`model.onnx` for fp32), score it with the task (int8: the ONNX
+    model through onnxruntime)."""
+    base, input_shape, ds = task.model, task.input_shape, task.data
     model = copy.deepcopy(base)
     pruned = {name: r for name, r in ratios.items() if r > 0}
     if pruned:
         prune_channels(model, input_shape, pruned, settings.criterion, settings.round_to,
                        x=ds.x_train, y=ds.y_train)
-    train(model, ds.x_train, ds.y_train, settings.finetune, teacher=base)
+    task.tune(model, settings.finetune, teacher=base)
     folder.mkdir(parents=True, exist_ok=True)
     if settings.precision == "int8":
         path = folder / "model.int8.onnx"
+        calibration = task.calibration_samples()
         with contextlib.redirect_stderr(io.StringIO()):  # exporter warnings
-            quantize(model, ds.x_train, path, input_shape=input_shape,
-                     samples=settings.calibration_samples, eval_samples=8, write_report=False)
-        accuracy, test = (onnx_accuracy(path, ds.x_val, ds.y_val),
-                          onnx_accuracy(path, ds.x_test, ds.y_test))
+            quantize(model, calibration, path, input_shape=input_shape,
+                     samples=settings.calibration_samples, write_report=False, eval_samples=8,
+                     evaluation=ds.x_val if len(ds.x_val) else calibration)
+        scored: nn.Module = OnnxModule(onnx.load(path))
     else:
         path = to_onnx(model, input_shape, folder / "model.onnx")
-        accuracy, test = (evaluate(model, x, y, ds.num_classes).accuracy
-                          for x, y in ((ds.x_val, ds.y_val), (ds.x_test, ds.y_test)))
+        scored = model
     counts = stats.count(model, input_shape)
-    return Built(model, path, accuracy, test,
+    return Built(model, path, task.score(scored), task.test_score(scored),
                  space.architecture_hash(model, input_shape, device=settings.device,
                                          precision=settings.precision, compiler=compiler_fingerprint()),
                  {layer.name: layer.output_shape[0] for layer in counts.layers}, counts.macs)

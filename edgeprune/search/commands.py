@@ -4,11 +4,14 @@ from __future__ import annotations
 import argparse
 
 from edgeprune._lazy import LazyChoices
+from edgeprune._modelargs import MODEL_HELP, add_model_file_options
 from edgeprune.profile.defaults import DEFAULT_DEVICE
 
 EPILOG = """examples:
   edgeprune search digits_cnn --device qemu:mps2-an386 --max-latency 600000 --trials 30 -o build/s
   edgeprune search digits_cnn --trials 30 -o build/s --resume          # continue a killed search
+  edgeprune search my_task.py:task --device qemu:mps2-an386 --max-latency 2e6 -o build/mine
+      (your model, data, finetune and metric: README, 'Your own model')
   edgeprune search digits_cnn --trials 60 --storage postgresql://edge@db/search --resume -o w1
       (run the same line on several machines: the workers share one study and stop together)
 
@@ -23,10 +26,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "search", help="hardware-aware per-layer sparsity search, measured on the device",
         description="Search one pruning ratio per layer group with Optuna: every candidate is "
         "pruned, finetuned, int8-quantized, compiled and measured on the device; objectives "
-        "are validation accuracy and measured instructions, within latency/flash/RAM budgets.",
+        "are the task's metric on validation (default top-1) and measured instructions, within "
+        "latency/flash/RAM budgets.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model", help="zoo model name (trained here on digits first) or a .pt file "
-                   "saved by edgeprune")
+    p.add_argument("model", help=MODEL_HELP)
     p.add_argument("-o", "--out", required=True, help="output folder")
     p.add_argument("--device", default=DEFAULT_DEVICE, help=f"default {DEFAULT_DEVICE}")
     p.add_argument("--trials", type=int, default=20,
@@ -56,12 +59,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="weight of distillation from the unpruned model while finetuning "
                    "(0: labels only; default 0.8)")
     g.add_argument("--train-epochs", type=int, default=30,
-                   help="zoo models: training on digits before the search (default 30)")
+                   help="zoo models: training on their data before the search (default 30)")
     g.add_argument("--precision", choices=("int8", "fp32"), default="int8",
                    help="int8 (default) or fp32: a fallback measuring float models, labelled so")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads for finetuning (default 1: small models; on a shared "
                    "machine more threads mostly spin)")
+    add_model_file_options(p)
     p.add_argument("--no-export", action="store_true", help="do not export the chosen candidate")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=run)
@@ -79,10 +83,11 @@ def run(args: argparse.Namespace) -> int:
                     max_ratio=args.max_ratio, step=args.step,
                     finetune_epochs=args.finetune_epochs, distill=args.distill,
                     train_epochs=args.train_epochs, threads=args.threads,
-                    export=not args.no_export, progress=not args.quiet)
+                    export=not args.no_export, progress=not args.quiet,
+                    trust_pickle=args.trust_pickle, input_shape=args.input_shape)
     print(f"Pareto front ({len(result.front)} of {len(result.candidates)} candidates; "
           f"budgets: {result.budgets.describe()}):")
-    print(table(result.front, result.reference))
+    print(table(result.front, result.reference, result.metric))
     print(result.message)
     print(f"report: {args.out}/report.md  plot: {args.out}/pareto.png")
     return 0 if result.chosen else 1

@@ -17,13 +17,11 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.model_selection import StratifiedKFold
-from torch import nn
-
 from edgeprune._atomic import write_text_atomic
-from edgeprune.models import zoo
 from edgeprune.models.data import Dataset, SPLIT_SEED
-from edgeprune.models.train import Recipe, train
+from edgeprune.models.train import Recipe
 from edgeprune.search.candidate import Settings, build
+from edgeprune.task import Task, zoo_task
 
 
 def folds(ds: Dataset, k: int, seed: int = SPLIT_SEED) -> list[Dataset]:
@@ -55,8 +53,7 @@ class CrossValidation:
                  path: Path, k: int = 5, seed: int = SPLIT_SEED) -> None:
         self.model, self.settings, self.train_epochs, self.path = model, settings, train_epochs, path
         self.folds = folds(ds, k, seed)
-        self.shape = zoo.input_shape(model)
-        self._bases: dict[int, nn.Module] = {}
+        self._tasks: dict[int, Task] = {}
         self.context = json.dumps({"model": model, "k": k, "seed": seed,
                                    "train_epochs": train_epochs,
                                    **settings.to_dict()}, sort_keys=True)
@@ -64,14 +61,15 @@ class CrossValidation:
         self.scores: dict[str, list[int]] = (stored.get("scores", {})
                                              if stored.get("context") == self.context else {})
 
-    def base(self, fold: int) -> nn.Module:
-        """The zoo model trained on the fold's training part (the search's base recipe)."""
-        if fold not in self._bases:
-            net = zoo.build_model(self.model)
-            part = self.folds[fold]
-            self._bases[fold] = train(net, part.x_train, part.y_train,
-                                      Recipe(epochs=self.train_epochs)).eval()
-        return self._bases[fold]
+    def task(self, fold: int) -> Task:
+        """The zoo model's task on the fold, its model trained on the fold's training part (the
+        search's base recipe)."""
+        if fold not in self._tasks:
+            task = zoo_task(self.model, self.folds[fold])
+            task.tune(task.model, Recipe(epochs=self.train_epochs))
+            task.trained = True
+            self._tasks[fold] = task
+        return self._tasks[fold]
 
     def score(self, ratios: dict[str, float], channels: dict[str, int]) -> Score:
         """The plan's k-fold score (`channels` names the architecture in the cache)."""
@@ -80,8 +78,7 @@ class CrossValidation:
             correct = 0
             with tempfile.TemporaryDirectory(prefix="crossval-") as scratch:
                 for i, part in enumerate(self.folds):
-                    built = build(self.base(i), self.shape, part, ratios, self.settings,
-                                  Path(scratch) / str(i))
+                    built = build(self.task(i), ratios, self.settings, Path(scratch) / str(i))
                     correct += round(built.accuracy * len(part.y_val))
             self.scores[key] = [correct, sum(len(part.y_val) for part in self.folds)]
             write_text_atomic(self.path, json.dumps({"context": self.context,

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from edgeprune._atomic import write_bytes_atomic, write_text_atomic
 from edgeprune.search.results import Candidate
+from edgeprune.task import metric_label
 
 if TYPE_CHECKING:
     from edgeprune.search.api import SearchResult
@@ -15,6 +16,16 @@ if TYPE_CHECKING:
 
 def kib(n: int) -> str:
     return f"{n / 1024:.1f}"
+
+
+def score(value: float, metric: str) -> str:
+    """A score as reports print it: top-1 in percent, other metrics as numbers."""
+    return f"{value:.2%}" if metric == "accuracy" else f"{value:.4f}"
+
+
+def scale(metric: str) -> float:
+    """The factor the plot multiplies scores by (top-1 in percent)."""
+    return 100.0 if metric == "accuracy" else 1.0
 
 
 def agreement(rows: list[Candidate]) -> str:
@@ -26,17 +37,18 @@ def agreement(rows: list[Candidate]) -> str:
     return f"largest relative error {worst.relative_error:.3g} (trial {worst.number}): {verdict}"
 
 
-def table(rows: list[Candidate], reference: Candidate | None = None) -> str:
-    """Fixed-width rows: trial, validation and test accuracy, instructions (and speed-up vs
-    `reference`), memory, channels per layer."""
-    lines = [f"{'trial':>5} {'val top-1':>9} {'test':>7} {'instructions':>12} {'speed-up':>8} "
+def table(rows: list[Candidate], reference: Candidate | None = None, metric: str = "accuracy") -> str:
+    """Fixed-width rows: trial, validation and test score (`metric`), instructions (and speed-up
+    vs `reference`), memory, channels per layer."""
+    head = f"val {metric_label(metric)}"
+    lines = [f"{'trial':>5} {head:>9} {'test':>7} {'instructions':>12} {'speed-up':>8} "
              f"{'flash KiB':>9} {'RAM KiB':>8}  {'kind':<12} channels"]
     for c in rows:
         speedup = f"{reference.instructions / c.instructions:.2f}x" if reference else "-"
         kind = f"uniform {c.uniform:g}" if c.uniform is not None else "searched"
         kind += "" if c.feasible else " (over)"
-        test = f"{c.test_accuracy:.2%}" if c.test_accuracy is not None else "-"
-        lines.append(f"{c.number:>5} {c.accuracy:>9.2%} {test:>7} {c.instructions:>12,.0f} "
+        test = score(c.test_accuracy, metric) if c.test_accuracy is not None else "-"
+        lines.append(f"{c.number:>5} {score(c.accuracy, metric):>9} {test:>7} {c.instructions:>12,.0f} "
                      f"{speedup:>8} "
                      f"{kib(c.flash_bytes):>9} {kib(c.ram_bytes):>8}  {kind:<12} "
                      f"{'/'.join(str(n) for n in c.channels.values())}")
@@ -44,39 +56,40 @@ def table(rows: list[Candidate], reference: Candidate | None = None) -> str:
 
 
 def plot(result: "SearchResult", path: Path) -> None:
-    """Accuracy vs measured instructions: all candidates, the Pareto front annotated with flash
-    and RAM, the uniform-pruning baseline, the latency budget and the chosen candidate."""
+    """The task's metric vs measured instructions: all candidates, the Pareto front annotated
+    with flash and RAM, the uniform-pruning baseline, the latency budget and the chosen one."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    k = scale(result.metric)
     fig, ax = plt.subplots(figsize=(8, 5.5))
     others = [c for c in result.candidates if c.uniform is None]
-    ax.scatter([c.instructions for c in others], [100 * c.accuracy for c in others], s=18,
+    ax.scatter([c.instructions for c in others], [k * c.accuracy for c in others], s=18,
                c=["tab:blue" if c.feasible else "lightgray" for c in others],
                label="searched (gray: over budget)")
     uniform = sorted(result.uniform, key=lambda c: c.instructions)
-    ax.plot([c.instructions for c in uniform], [100 * c.accuracy for c in uniform], "s--",
+    ax.plot([c.instructions for c in uniform], [k * c.accuracy for c in uniform], "s--",
             color="tab:orange", label="uniform pruning (baseline)")
     for c in uniform:
-        ax.annotate(f"{c.uniform:g}", (c.instructions, 100 * c.accuracy), fontsize=7,
+        ax.annotate(f"{c.uniform:g}", (c.instructions, k * c.accuracy), fontsize=7,
                     textcoords="offset points", xytext=(4, -10), color="tab:orange")
     front = result.front
-    ax.step([c.instructions for c in front], [100 * c.accuracy for c in front], "o-",
+    ax.step([c.instructions for c in front], [k * c.accuracy for c in front], "o-",
             where="post", color="tab:green", label="Pareto front (within budgets)")
     for c in front:
         ax.annotate(f"F {kib(c.flash_bytes)}K R {kib(c.ram_bytes)}K",
-                    (c.instructions, 100 * c.accuracy), fontsize=7,
+                    (c.instructions, k * c.accuracy), fontsize=7,
                     textcoords="offset points", xytext=(4, 4))
     if result.budgets.max_latency:
         ax.axvline(result.budgets.max_latency, color="tab:red", ls=":", label="latency budget")
     if result.chosen:
-        ax.scatter([result.chosen.instructions], [100 * result.chosen.accuracy], marker="*",
+        ax.scatter([result.chosen.instructions], [k * result.chosen.accuracy], marker="*",
                    s=220, color="tab:red", zorder=5, label="chosen")
     ax.set_xlabel(f"measured instructions per inference ({result.settings.device}, "
                   f"{result.settings.precision})")
-    ax.set_ylabel("validation top-1 (%)")
+    ax.set_ylabel(f"validation {result.metric_label}" + (" (%)" if k == 100 else ""))
     ax.set_title(f"{result.model}: hardware-aware sparsity search, {len(result.candidates)} trials")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
@@ -88,11 +101,18 @@ def plot(result: "SearchResult", path: Path) -> None:
 
 def validation_noise(result: "SearchResult") -> str:
     """The report line saying how much validation top-1 moves by chance: one sample, and the
-    binomial standard error at the chosen (else the unpruned) candidate's accuracy."""
+    binomial standard error at the chosen (else the unpruned) candidate's accuracy; for another
+    metric the validation size only."""
     n = result.validation_samples
     at = result.chosen or result.reference
-    if not n or at is None:
-        return "- validation noise: unknown (no validation size or no candidate)"
+    if not n:
+        return (f"- validation noise: unknown ({result.metric_label} comes from the task's "
+                "evaluate, on data edgeprune does not see)")
+    if result.metric != "accuracy":
+        return (f"- validation noise: {n} validation samples; the standard error of "
+                f"{result.metric_label} is not estimated (only top-1's, a binomial)")
+    if at is None:
+        return "- validation noise: unknown (no candidate)"
     error = math.sqrt(at.accuracy * (1 - at.accuracy) / n)
     return (f"- validation noise: {n} samples, one sample = {1 / n:.2%}; standard error at "
             f"{at.accuracy:.2%} = {error:.2%}, smaller accuracy differences are within chance")
@@ -105,6 +125,18 @@ def latency_table(result: "SearchResult") -> str:
     return (f"- per-layer latency table (learned from the measured candidates): used, "
             f"{len(result.skipped)} candidates not measured (estimated, within the table's error "
             f"margin, over the latency budget or dominated; listed below, outside the front)")
+
+
+def scored_by(result: "SearchResult") -> str:
+    """Who scores the candidates: edgeprune's default metric or the task's evaluate."""
+    return "the task's evaluate" if not result.validation_samples else "edgeprune's default metric"
+
+
+def tested(result: "SearchResult") -> str:
+    """What the report's test column holds."""
+    if any(c.test_accuracy is not None for c in result.candidates):
+        return "the held-out test split (reported, never used to choose)"
+    return "none (the task has no test split, or scores with its own evaluate)"
 
 
 def markdown(result: "SearchResult", path: Path) -> None:
@@ -120,21 +152,28 @@ def markdown(result: "SearchResult", path: Path) -> None:
         f"{len(result.skipped)} not measured)",
         f"- per candidate: {s.criterion} structured pruning (ratios 0..{s.max_ratio} step "
         f"{s.step}, channels multiples of {s.round_to}), {s.finetune.epochs} finetune epochs "
-        f"(distillation weight {s.finetune.distill} from the unpruned model), "
-        f"{s.precision}, compiled and run once on QEMU (instructions, -icount)",
-        "- accuracy: top-1 on the validation split (onnxruntime on the host; the search optimizes "
-        "it), test: the held-out test split (reported, never used to choose); latency: "
-        "instructions per inference measured on the device; flash/RAM from the ELF",
+        + ("by the task's finetune, " if result.task_finetune else
+           f"(distillation weight {s.finetune.distill} from the unpruned model), ")
+        + f"{s.precision}, compiled and run once on QEMU (instructions, -icount)",
+        f"- score: {result.metric_label} on the validation split ({scored_by(result)}; onnxruntime "
+        f"on the host; the search optimizes it), test: {tested(result)}; latency: instructions "
+        "per inference measured on the device; flash/RAM from the ELF",
         validation_noise(result),
         latency_table(result),
         f"- budgets: {result.budgets.describe()}",
         f"- device outputs vs onnxruntime (random inputs): {agreement(result.candidates)}\n",
         f"**{result.message}**\n",
-        "## Pareto front (within budgets)\n", "```", table(result.front, result.reference), "```\n",
-        "## Uniform pruning (baseline)\n", "```", table(result.uniform, result.reference), "```\n",
+        "## Pareto front (within budgets)\n", "```", table(result.front, result.reference, result.metric),
+        "```\n", "## Uniform pruning (baseline)\n", "```",
+        table(result.uniform, result.reference, result.metric), "```\n",
     ]
     if result.failed:
-        parts += ["## Failed candidates\n", *[f"- trial {n}: {e}" for n, e in result.failed], ""]
+        parts += ["## Failed candidates\n"]
+        for n, error in result.failed:
+            parts.append(f"- trial {n}: {error}")
+            if n in result.tracebacks:
+                parts += ["", "```", result.tracebacks[n].rstrip(), "```"]
+        parts.append("")
     if result.skipped:
         parts += ["## Not measured (per-layer latency table)\n",
                   *[f"- trial {n}: {e}" for n, e in result.skipped], ""]
