@@ -1,6 +1,6 @@
 """The hand-written int8 kernels, table-driven on QEMU: for cores with the DSP extension
 (compile/dsp/, on mps2-an386, a Cortex-M4) and for Cortex-A cores with NEON (compile/neon/, on
-cortex-a53 under qemu-aarch64 and cortex-a7 under qemu-arm).
+cortex-a53 under qemu-aarch64, cortex-a76 with SDOT and cortex-a7 under qemu-arm).
 
 Each case is a small model whose layers cover one corner of the kernels: odd and even channel
 counts (GEMM tiles of 2 with a one-channel tail), 1 to 3 input channels, strides 1 and 2,
@@ -46,8 +46,8 @@ CASES = {
 
 CONFIGURATIONS = ([(name, "auto", "mps2-an386") for name in sorted(CASES)]
                   + [("regular", "int8", "mps2-an386"), ("depthwise", "int16", "mps2-an386")]
-                  + [(name, "auto", board) for board in ("cortex-a53", "cortex-a7") for name in sorted(CASES)])
-FAMILY = {"mps2-an386": "dsp", "cortex-a53": "neon", "cortex-a7": "neon"}
+                  + [(name, "auto", board) for board in ("cortex-a53", "cortex-a76", "cortex-a7") for name in sorted(CASES)])
+FAMILY = {"mps2-an386": "dsp", "cortex-a53": "neon", "cortex-a76": "neon", "cortex-a7": "neon"}
 
 
 @pytest.fixture(scope="module", params=CONFIGURATIONS, ids=lambda p: "-".join(p))
@@ -69,8 +69,15 @@ def test_the_m4_has_the_dsp_extension_and_the_m3_has_not():
 
 
 def test_cortex_a_cores_take_the_neon_kernels():
-    assert [kernel_family(load_target(b).llvm_target()) for b in ("cortex-a53", "cortex-a72", "cortex-a7")] == ["neon"] * 3
+    boards = ("cortex-a53", "cortex-a72", "cortex-a55", "cortex-a76", "cortex-a7")
+    assert [kernel_family(load_target(b).llvm_target()) for b in boards] == ["neon"] * 5
     assert kernel_family(None) is None
+
+
+def test_dot_product_cores_keep_int8_weights_for_sdot(case):
+    layouts = {s["layer"]["weights"] for s in case.manifest["steps"] if s.get("layer", {}).get("kind") in ("conv", "pointwise")}
+    assert layouts == ({"int8"} if case.manifest["board"] == "cortex-a76" else {"int16"} if FAMILY[case.manifest["board"]] == "neon"
+                       else layouts)
 
 
 def test_every_convolution_runs_a_hand_written_kernel(case):

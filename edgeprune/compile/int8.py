@@ -114,11 +114,12 @@ class _Rewrites:
     """Builds each pattern and its rewriter; `apply` runs them in turn. Kernels go into `builder`'s module.
     On a `family` of cores with hand-written kernels ("dsp": Armv7E-M DSP extension, `dsp/`;
     "neon": Cortex-A Advanced SIMD, `neon/`), convolutions (and dense layers on DSP) take those;
-    `aarch64` picks the NEON kernels' instruction set (else armv7)."""
+    `isa` is the NEON kernels' instruction set (neon.gemm.ISAS)."""
 
     def __init__(self, builder: relax.BlockBuilder, rounding: str, family: str | None, weights: str,
-                 aarch64: bool = False):
-        self.builder, self.rounding, self.family, self.aarch64 = builder, rounding, family, aarch64
+                 isa: str = "aarch64"):
+        self.builder, self.rounding, self.family, self.isa = builder, rounding, family, isa
+        self.aarch64 = isa != "armv7"
         self.dsp = family == "dsp"
         self.conv_weights, self.dense_weights = ("int16", "int8") if weights == "auto" else (weights, weights)
         self.bindings: dict = {}
@@ -173,10 +174,10 @@ class _Rewrites:
             packed = weight.reshape(-1).astype(np.int16)
             return self._prim_call("depthwise_conv2d_int8_neon", kernel, [x, relax.const(packed), *constants],
                                    out_shape, _conv_layer(shape, True, "int16", packed.nbytes))
-        kernel = neon_conv.conv2d(shape, output, zero_point, self.aarch64)
-        packed = neon_gemm.pack_blocks(weight.reshape(shape.channels_out, -1), neon_gemm.channel_block(self.aarch64))
+        kernel = neon_conv.conv2d(shape, output, zero_point, self.isa)
+        packed = neon_gemm.pack_weights(weight.reshape(shape.channels_out, -1), self.isa)
         return self._prim_call("conv2d_int8_neon", kernel, [x, relax.const(packed), *constants], out_shape,
-                               _conv_layer(shape, False, "int16", packed.nbytes))
+                               _conv_layer(shape, False, str(packed.dtype), packed.nbytes))
 
     # ---- dense: quantize(act(matmul(dq(x), permute_dims(dq(w))) [+ dq(b)])) ----
     def dense_pattern(self):
@@ -493,6 +494,13 @@ def kernel_family(target) -> str | None:
     return None
 
 
+def _isa(target) -> str:
+    """The NEON kernels' instruction set for a target (neon.gemm.ISAS)."""
+    if target is None or not bool(target.attrs.get("feature.is_aarch64", False)):
+        return "armv7"
+    return "dotprod" if bool(target.attrs.get("feature.has_dotprod", False)) else "aarch64"
+
+
 def lower_qdq_to_integer(mod: tvm.IRModule, rounding: str = "double", target=None,
                          weights: str = "auto") -> tvm.IRModule:
     """Rewrite the QDQ regions of every Relax function into integer-only kernels, requantizing
@@ -506,6 +514,5 @@ def lower_qdq_to_integer(mod: tvm.IRModule, rounding: str = "double", target=Non
     builder = relax.BlockBuilder(mod)
     for gv, func in list(mod.functions.items()):
         if isinstance(func, relax.Function):
-            aarch64 = target is not None and bool(target.attrs.get("feature.is_aarch64", False))
-            builder.update_func(gv, _Rewrites(builder, rounding, kernel_family(target), weights, aarch64).apply(func))
+            builder.update_func(gv, _Rewrites(builder, rounding, kernel_family(target), weights, _isa(target)).apply(func))
     return relax.transform.DeadCodeElimination()(builder.get())

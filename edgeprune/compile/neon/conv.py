@@ -1,6 +1,7 @@
-"""int8 convolution (groups of 1, NCHW) on NEON as a GEMM: the input becomes an int16 matrix
-[K, pixels] (im2col padded with the input's zero point; a 1x1 stride-1 convolution without padding
-only widens its input), then the tiles of `gemm.py` run over pixels x output channels."""
+"""int8 convolution (groups of 1, NCHW) on NEON as a GEMM: the input becomes a matrix of the
+reduction by the pixels (im2col padded with the input's zero point; int16, or int8 in groups of
+four for SDOT; a 1x1 stride-1 convolution without padding only copies its input), then the tiles
+of `gemm.py` run over pixels x output channels."""
 from __future__ import annotations
 
 import functools
@@ -10,67 +11,74 @@ from tvm.script import tirx as T
 
 from edgeprune.compile.conv_shape import ConvShape
 from edgeprune.compile.int8_kernels import Requantize
-from edgeprune.compile.neon.gemm import PIXELS, Gemm, channel_block, padded_pixels
-from edgeprune.compile.neon.widen import widen
+from edgeprune.compile.neon.gemm import GROUP, PIXELS, Gemm, channel_block, input_slot, padded_pixels, steps
+from edgeprune.compile.neon.widen import copier
 
 
-def _only_widens(shape: ConvShape) -> bool:
+def _only_copies(shape: ConvShape) -> bool:
     """Whether the im2col matrix is the input itself (1x1, stride 1, no padding)."""
     return shape.kernel == (1, 1) and shape.strides == (1, 1) and not any(shape.padding)
 
 
 @functools.cache  # parsing the TVMScript takes about half a second; a search compiles the same layers again
-def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, aarch64: bool) -> tirx.PrimFunc:
-    """The PrimFunc (x, packed weights, bias, multiplier, shift, y) of one convolution on aarch64
-    or armv7, its weights packed by `gemm.pack_blocks` in blocks of `gemm.channel_block` channels."""
+def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, isa: str) -> tirx.PrimFunc:
+    """The PrimFunc (x, packed weights, bias, multiplier, shift, y) of one convolution on instruction
+    set `isa` (gemm.ISAS), its weights packed by `gemm.pack_weights`."""
     cin, height, width, cout = shape.channels_in, shape.height, shape.width, shape.channels_out
     (kh, kw), (sh, sw), (dh, dw) = shape.kernel, shape.strides, shape.dilation
     top, left = shape.padding[:2]
     oh, ow = shape.out_height, shape.out_width
     pixels, depth = oh * ow, shape.depth
     columns = padded_pixels(pixels)
-    block = channel_block(aarch64)
-    blocks = -(-cout // block)
-    tile = Gemm(depth, columns, aarch64, pixels, requantize).tile()
-    widen_only = _only_widens(shape)
-    pad = T.int16(zero_point)
-    copy = widen(sw)
+    block = channel_block(isa)
+    blocks, length = -(-cout // block), steps(depth, isa) * (GROUP if isa == "dotprod" else 1)
+    tile = Gemm(depth, columns, isa, pixels, requantize).tile()
+    only_copies = _only_copies(shape)
+    dtype = "int8" if isa == "dotprod" else "int16"
+    stride = GROUP if isa == "dotprod" else 1  # between neighbouring pixels of one reduction element
+    pad = tirx.const(zero_point, dtype)
+    copy = copier(sw, stride, dtype)
+
+    def slot(k, p):
+        return input_slot(k, p, columns, isa)
 
     @T.macro
     def im2col_row(x, col, ci, ky, kx, oy):
-        row = T.meta_var(((ci * kh + ky) * kw + kx) * columns + oy * ow)
+        k = T.meta_var((ci * kh + ky) * kw + kx)
         iy = T.meta_var(oy * sh + ky * dh - top)
         first = T.meta_var(T.min(T.max(0, (left - kx * dw + sw - 1) // sw), ow))
         last = T.meta_var(T.max(T.min(ow, (width - 1 + left - kx * dw) // sw + 1), first))
         if 0 <= iy and iy < height:
             for ox in range(first):
-                col[row + ox] = pad
-            copy(col, row + first, x, (ci * height + iy) * width + first * sw + kx * dw - left, last - first)
+                col[slot(k, oy * ow + ox)] = pad
+            copy(col, slot(k, oy * ow + first), x, (ci * height + iy) * width + first * sw + kx * dw - left, last - first)
             for ox in range(ow - last):
-                col[row + last + ox] = pad
+                col[slot(k, oy * ow + last + ox)] = pad
         else:
             for ox in range(ow):
-                col[row + ox] = pad
+                col[slot(k, oy * ow + ox)] = pad
 
     @T.prim_func
-    def kernel(x_in: T.Buffer((1, cin, height, width), "int8"), w: T.Buffer((blocks * depth * block,), "int16"),
+    def kernel(x_in: T.Buffer((1, cin, height, width), "int8"), w: T.Buffer((blocks * length * block,), dtype),
                bias: T.Buffer((cout,), "int32"), multiplier: T.Buffer((cout,), "int32"),
                shift: T.Buffer((cout,), "int8"), y_out: T.Buffer((1, cout, oh, ow), "int8")):
         x = T.decl_buffer((cin * height * width,), "int8", data=x_in.data)
         y = T.decl_buffer((cout * pixels,), "int8", data=y_out.data)
-        col = T.decl_buffer((depth * columns,), "int16")
+        col = T.decl_buffer((length * columns,), dtype)
         acc = T.decl_buffer((block * PIXELS,), "int32")
         tail = T.decl_buffer((PIXELS,), "int8")
-        if widen_only:
+        if only_copies:
             for k in range(depth):
-                copy(col, k * columns, x, k * pixels, pixels)
+                copy(col, slot(k, 0), x, k * pixels, pixels)
         else:
             for ci, ky in T.grid(cin, kh):
                 for kx in T.unroll(kw):  # each column's padded span is then a constant
                     for oy in range(oh):
                         im2col_row(x, col, ci, ky, kx, oy)
         for k, p in T.grid(depth, columns - pixels):
-            col[k * columns + pixels + p] = pad
+            col[slot(k, pixels + p)] = pad
+        for k, p in T.grid(length - depth, columns):
+            col[slot(depth + k, p)] = pad
         for pb in range(pixels // PIXELS):
             for cb in range(cout // block):
                 tile(col, w, bias, multiplier, shift, y, acc, tail, cb * block, pb * PIXELS, block, PIXELS)

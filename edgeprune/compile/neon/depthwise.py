@@ -16,7 +16,7 @@ from edgeprune.compile.conv_shape import ConvShape
 from edgeprune.compile.int8_kernels import Requantize
 from edgeprune.compile.neon.gemm import PIXELS
 from edgeprune.compile.neon.requantize import vector_requantize
-from edgeprune.compile.neon.widen import widen
+from edgeprune.compile.neon.widen import copier
 
 
 @functools.cache  # see conv.conv2d
@@ -35,7 +35,7 @@ def depthwise_conv2d(shape: ConvShape, multiplier_count: int, requantize: Requan
     rows = range(max(0, top), min(plane_height, top + height))  # plane rows that hold input rows
     pad = T.int16(zero_point)
     requantize_vector = vector_requantize(requantize, aarch64)
-    copy = widen(sw)
+    copy = copier(sw)
 
     @T.macro
     def chunk(plane, w, bias, multiplier, shift, y, acc, tail, c, oy, ox0, pixels):

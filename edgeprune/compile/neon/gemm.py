@@ -1,11 +1,17 @@
-"""The GEMM micro-kernel of the NEON convolutions: a tile of output channels x PIXELS pixels.
+"""The GEMM micro-kernel of the NEON convolutions: a tile of output channels x PIXELS pixels, on
+one of three instruction sets (`ISAS`).
 
-Weights are packed at compile time into blocks of `block` output channels, reduction-major
-([blocks, K, block] int16, `pack_blocks`): one vector load gives a reduction step's weights for
-the whole block. The input is an int16 matrix [K, columns] (columns: the pixels rounded up to a
-multiple of PIXELS). Per reduction step the tile loads one input vector and one weight vector and
-issues two SMLAL per channel (8 pixels x 1 channel, by lane), so `block` x 8 int32 accumulators
-stay in registers: 8 channels on aarch64 (16 of its 32 vector registers), 4 on armv7 (8 of 16)."""
+- "aarch64" and "armv7": weights are packed at compile time into int16 blocks of `block` output
+  channels, reduction-major ([blocks, K, block], `pack_weights`): one vector load gives a
+  reduction step's weights for the whole block. The input is an int16 matrix [K, columns]
+  (columns: the pixels rounded up to a multiple of PIXELS). Per reduction step the tile loads one
+  input vector and one weight vector and issues two SMLAL per channel (8 pixels x 1 channel, by
+  lane), so `block` x 8 int32 accumulators stay in registers: 8 channels on aarch64 (16 of its
+  32 vector registers), 4 on armv7 (8 of 16).
+- "dotprod" (aarch64 cores with the dot-product extension: A55, A76, ...): weights and input stay
+  int8, in groups of four reduction elements: weights [blocks, K/4, 8, 4], input [K/4, columns, 4].
+  Per group the tile loads two input vectors (4 pixels x 4 elements each) and two weight vectors
+  and issues two SDOT per channel (by lane): 16 MACs per instruction, four times SMLAL's."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,22 +22,33 @@ from tvm.script import tirx as T
 from edgeprune.compile.int8_kernels import Requantize
 from edgeprune.compile.neon.requantize import vector_requantize
 
-PIXELS = 8  # output pixels per tile: one int16x8 input vector
-UNROLL = 4  # reduction steps per pass of the loop (LLVM unrolls it for the A53, not for the A72)
+ISAS = ("armv7", "aarch64", "dotprod")
+PIXELS = 8  # output pixels per tile: one int16x8 input vector (two int8x16 groups with SDOT)
+# reduction steps per pass of the loop: LLVM leaves it rolled for the A72, and unrolled it
+# spills armv7's 16 vector registers
+UNROLL = {"armv7": 1, "aarch64": 4, "dotprod": 4}
+GROUP = 4  # reduction elements per SDOT lane
 
 
-def channel_block(aarch64: bool) -> int:
+def channel_block(isa: str) -> int:
     """Output channels per tile: 8 where there are 32 vector registers (aarch64), else 4 (armv7)."""
-    return 8 if aarch64 else 4
+    return 4 if isa == "armv7" else 8
 
 
-def pack_blocks(rows: np.ndarray, block: int) -> np.ndarray:
-    """Weights [N, K] as int16 blocks [ceil(N / block), K, block] (zero rows pad the last block), flat."""
+def steps(depth: int, isa: str) -> int:
+    """Reduction steps of the tile: elements, or groups of four with SDOT."""
+    return -(-depth // GROUP) if isa == "dotprod" else depth
+
+
+def pack_weights(rows: np.ndarray, isa: str) -> np.ndarray:
+    """Weights [N, K] as the tile reads them (zero rows pad the last block, zero elements the last
+    group), flat: int16 [blocks, K, block], or int8 [blocks, K/4, block, 4] with SDOT."""
     count, depth = rows.shape
-    blocks = -(-count // block)
-    padded = np.zeros((blocks * block, depth), np.int16)
-    padded[:count] = rows
-    return padded.reshape(blocks, block, depth).transpose(0, 2, 1).reshape(-1).copy()
+    block, group = channel_block(isa), GROUP if isa == "dotprod" else 1
+    blocks, length = -(-count // block), steps(depth, isa) * group
+    padded = np.zeros((blocks * block, length), np.int8 if isa == "dotprod" else np.int16)
+    padded[:count, :depth] = rows
+    return padded.reshape(blocks, block, length // group, group).transpose(0, 2, 1, 3).reshape(-1).copy()
 
 
 def padded_pixels(pixels: int) -> int:
@@ -39,15 +56,21 @@ def padded_pixels(pixels: int) -> int:
     return -(-pixels // PIXELS) * PIXELS
 
 
+def input_slot(k, p, columns: int, isa: str):
+    """Where reduction element k of pixel p goes in the input matrix (ints or TIR expressions)."""
+    if isa == "dotprod":
+        return ((k // GROUP) * columns + p) * GROUP + k % GROUP
+    return k * columns + p
+
+
 @dataclass(frozen=True)
 class Gemm:
-    """One layer's GEMM: reduction `depth`, input rows of `columns` int16, on aarch64 or armv7 (the
-    weight blocks' channels and the requantize's instructions); output (channel c, pixel p) goes
-    to y[c * channel_stride + p]."""
+    """One layer's GEMM: reduction `depth`, input rows of `columns` pixels, on instruction set
+    `isa`; output (channel c, pixel p) goes to y[c * channel_stride + p]."""
 
     depth: int
     columns: int
-    aarch64: bool
+    isa: str
     channel_stride: int
     requantize: Requantize
 
@@ -56,26 +79,43 @@ class Gemm:
         computes `channels` output channels from c0 (c0 a multiple of `block`) for `pixels` (<= 8)
         pixels from p0. `acc` is a local int32 buffer of block x 8, `tail` a local int8 buffer of 8
         (a partial tile's outputs before they are stored one by one)."""
-        depth, columns, cs = self.depth, self.columns, self.channel_stride
-        block, requantize = channel_block(self.aarch64), vector_requantize(self.requantize, self.aarch64)
+        columns, cs, isa = self.columns, self.channel_stride, self.isa
+        block, count, unroll = channel_block(isa), steps(self.depth, isa), UNROLL[isa]
+        requantize = vector_requantize(self.requantize, isa != "armv7")
 
         @T.macro
-        def step(col, w, acc, c0, p0, channels, k):
-            weights = T.meta_var(w[T.Ramp((c0 * depth) + k * block, 1, block)])
+        def multiply_add(col, w, acc, c0, p0, channels, k):
+            weights = T.meta_var(w[T.Ramp((c0 * count) + k * block, 1, block)])
             inputs = T.meta_var(T.Cast("int32x8", col[T.Ramp(k * columns + p0, 1, PIXELS)]))
             for c in T.unroll(channels):
                 acc[T.Ramp(c * PIXELS, 1, PIXELS)] = acc[T.Ramp(c * PIXELS, 1, PIXELS)] + inputs * T.Cast(
                     "int32x8", T.Shuffle([weights] * (PIXELS // block), [c] * PIXELS))
 
         @T.macro
+        def dot(col, w, acc, c0, p0, channels, g):
+            for half in T.unroll(2):
+                weights = T.meta_var(T.reinterpret("int32x4", w[T.Ramp(((c0 * count) + g * block + half * 4) * GROUP, 1,
+                                                                        16)]))
+                for c in T.unroll(4):
+                    if half * 4 + c < channels:
+                        lane = T.meta_var(T.reinterpret("int8x16", T.Shuffle([weights], [c, c, c, c])))
+                        for quad in T.unroll(2):
+                            acc[T.Ramp((half * 4 + c) * PIXELS + quad * 4, 1, 4)] = T.call_llvm_pure_intrin(
+                                "int32x4", "llvm.aarch64.neon.sdot.v4i32.v16i8",
+                                acc[T.Ramp((half * 4 + c) * PIXELS + quad * 4, 1, 4)],
+                                col[T.Ramp(((g * columns) + p0 + quad * 4) * GROUP, 1, 16)], lane)
+
+        step = dot if isa == "dotprod" else multiply_add
+
+        @T.macro
         def tile(col, w, bias, multiplier, shift, y, acc, tail, c0, p0, channels, pixels):
             for c in T.unroll(channels):
                 acc[T.Ramp(c * PIXELS, 1, PIXELS)] = T.Broadcast(bias[c0 + c], PIXELS)
-            for k0 in range(depth // UNROLL):
-                for u in T.unroll(UNROLL):
-                    step(col, w, acc, c0, p0, channels, k0 * UNROLL + u)
-            for u in T.unroll(depth % UNROLL):
-                step(col, w, acc, c0, p0, channels, depth // UNROLL * UNROLL + u)
+            for k0 in range(count // unroll):
+                for u in T.unroll(unroll):
+                    step(col, w, acc, c0, p0, channels, k0 * unroll + u)
+            for u in T.unroll(count % unroll):
+                step(col, w, acc, c0, p0, channels, count // unroll * unroll + u)
             for c in T.unroll(channels):
                 out = T.meta_var(requantize(acc[T.Ramp(c * PIXELS, 1, PIXELS)], multiplier[c0 + c], shift[c0 + c]))
                 if pixels == PIXELS:
