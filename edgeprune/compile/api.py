@@ -16,7 +16,8 @@ from edgeprune._atomic import atomic_directory
 from edgeprune.compile import codegen, firmware, frontend, passes, tflite_frontend
 from edgeprune.compile.defaults import BACKENDS, DEFAULT_STACK_BYTES, KERNEL_CHOICES, WEIGHT_LAYOUTS
 from edgeprune.compile.int8 import Layer
-from edgeprune.compile.plan import Plan, build_plan
+from edgeprune.compile.inplace import kernel_aliases
+from edgeprune.compile.plan import Plan, build_plan, place_plan
 from edgeprune.compile.qdq_edges import is_quantized, strip_qdq_edges
 from edgeprune.compile.workspace import workspace_bytes
 from edgeprune.errors import EdgepruneError
@@ -63,6 +64,30 @@ def _kernel_module(mod: tvm.IRModule, plan: Plan) -> tvm.IRModule:
     used = {step.kernel for step in plan.steps}
     return tvm.IRModule({gv: f for gv, f in mod.functions.items()
                          if isinstance(f, tirx.PrimFunc) and gv.name_hint in used})
+
+
+def _may_alias(kernels: tvm.IRModule, plan: Plan) -> tvm.IRModule:
+    """Kernels that run in place lose the `noalias` promise on their pointers (their output is one
+    of their inputs), so that LLVM keeps their loads and stores in program order."""
+    inplace = {plan.steps[t].kernel for t, _ in plan.inplace}
+    return tvm.IRModule({gv: f.without_attr("tirx.noalias") if gv.name_hint in inplace else f
+                         for gv, f in kernels.functions.items()})
+
+
+def _memory_entry(plan: Plan, baseline: int, workspace: int, stack_bytes: int) -> dict:
+    """The manifest's memory: planned arena, liveness bound, input/output bytes beside the arena,
+    and the saving of io_in_arena and in-place layers against the arena plus input and output."""
+    return {
+        "weights_bytes": int(sum(w.nbytes for w in plan.weights)),
+        "arena_bytes": plan.arena_bytes,
+        "liveness_bound_bytes": plan.liveness_bound_bytes,
+        "io_outside_arena_bytes": plan.io_bytes_outside_arena,
+        "baseline_bytes": baseline,  # arena + inputs + outputs without io_in_arena and in-place layers
+        "saved_bytes": baseline - plan.arena_bytes - plan.io_bytes_outside_arena,
+        "inplace_steps": [t for t, _ in plan.inplace],
+        "workspace_bytes": workspace,
+        "stack_bytes": stack_bytes,
+    }
 
 
 def _kernel_code(kernels: tvm.IRModule, target: Target, backend: str, src: Path) -> str:
@@ -156,6 +181,8 @@ def compile_model(
     rounding: str = "double",
     kernels: str = "auto",
     weights: str = "auto",
+    io_in_arena: bool = True,
+    inplace: bool = True,
 ) -> CompiledModel:
     """Compile `model` (int8 .tflite or ONNX path, zoo name, ModelProto or torch module with `input_shape`) for a
     board into the folder `out`: C driver, kernels, runtime, Makefile, firmware.elf, manifest.
@@ -163,7 +190,10 @@ def compile_model(
     An int8 model requantizes with TFLM's `rounding`: "double" (its default) or "single".
     `kernels`: "auto" (the DSP-extension int8 kernels where the core has it) or "portable";
     `weights`: how the DSP kernels store weights, "int16" (fastest), "int8" (least flash) or "auto"
-    (int16 for convolutions, int8 for dense layers)."""
+    (int16 for convolutions, int8 for dense layers).
+    `io_in_arena`: the input and output slots are arena tensors (reused once dead; an invoke then
+    overwrites its inputs) rather than buffers beside it; `inplace`: element-wise layers and DSP
+    depthwise convolutions overwrite an input that dies with them."""
     if backend not in BACKENDS:
         raise EdgepruneError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     board = load_target(target)
@@ -176,6 +206,9 @@ def compile_model(
     options = passes.PassOptions(rounding=rounding, kernels=kernels, weights=weights)
     graph, plan, edges, notes, write_source = _import(model, input_shape, tvm_target, options)
     kernel_module = passes.run_passes(_kernel_module(graph, plan), passes.KERNEL_PASSES, tvm_target, options)
+    baseline = plan.arena_bytes + plan.io_bytes_outside_arena
+    place_plan(plan, io_in_arena, kernel_aliases(kernel_module) if inplace else None)
+    kernel_module = _may_alias(kernel_module, plan)
     per_kernel_workspace = workspace_bytes(kernel_module)
     layers = {gv.name_hint: Layer.of(f) for gv, f in kernel_module.functions.items()}
     workspace = max(per_kernel_workspace.values(), default=0)
@@ -198,18 +231,12 @@ def compile_model(
             "frontend": "tflite" if source.suffix == ".tflite" else "onnx",
             "board": board.name,
             "options": {"backend": backend, "stack_bytes": stack_bytes, "rounding": rounding, "kernels": kernels,
-                        "weights": weights},
+                        "weights": weights, "io_in_arena": io_in_arena, "inplace": inplace},
             "notes": notes,  # what the front end changed in the model to compile it
             "inputs": _tensor_entries(plan.inputs, edges[0]),
             "outputs": _tensor_entries(plan.outputs, edges[1]),
             "steps": [_step_entry(s, per_kernel_workspace, layers) for s in plan.steps],
-            "memory": {
-                "weights_bytes": int(sum(w.nbytes for w in plan.weights)),
-                "arena_bytes": plan.arena_bytes,
-                "liveness_bound_bytes": plan.liveness_bound_bytes,
-                "workspace_bytes": workspace,
-                "stack_bytes": stack_bytes,
-            },
+            "memory": _memory_entry(plan, baseline, workspace, stack_bytes),
             "elf": memory_breakdown(elf, arity).to_dict(),
             "compile_seconds": round(time.perf_counter() - started, 3),
             "passes": {"graph": [p.name for p in passes.GRAPH_PASSES],
