@@ -74,19 +74,24 @@ def _may_alias(kernels: tvm.IRModule, plan: Plan) -> tvm.IRModule:
                          for gv, f in kernels.functions.items()})
 
 
-def _memory_entry(plan: Plan, baseline: int, workspace: int, stack_bytes: int) -> dict:
-    """The manifest's memory: planned arena, liveness bound, input/output bytes beside the arena,
-    and the saving of io_in_arena and in-place layers against the arena plus input and output."""
+def _memory_entry(plan: Plan, baseline: int, workspace: int, beside: int, stack_bytes: int,
+                  steps: list[dict]) -> dict:
+    """The manifest's memory: planned arena, liveness bound, input/output and workspace bytes
+    beside the arena, and the saving of the arena options against arena + input + output +
+    workspace without them."""
     return {
         "weights_bytes": int(sum(w.nbytes for w in plan.weights)),
         "arena_bytes": plan.arena_bytes,
         "liveness_bound_bytes": plan.liveness_bound_bytes,
         "io_outside_arena_bytes": plan.io_bytes_outside_arena,
-        "baseline_bytes": baseline,  # arena + inputs + outputs without io_in_arena and in-place layers
-        "saved_bytes": baseline - plan.arena_bytes - plan.io_bytes_outside_arena,
+        "baseline_bytes": baseline,  # arena + inputs + outputs + workspace, all apart, no in-place layers
+        "saved_bytes": baseline - plan.arena_bytes - plan.io_bytes_outside_arena - beside,
         "inplace_steps": [t for t, _ in plan.inplace],
-        "workspace_bytes": workspace,
+        "workspace_bytes": workspace,  # the most one kernel takes
+        "workspace_outside_arena_bytes": beside,
         "stack_bytes": stack_bytes,
+        "arena": {**plan.timeline([step_label(s) for s in steps]), "workspace_outside_arena_bytes": beside,
+                  "io_outside_arena_bytes": plan.io_bytes_outside_arena},
     }
 
 
@@ -183,6 +188,7 @@ def compile_model(
     weights: str = "auto",
     io_in_arena: bool = True,
     inplace: bool = True,
+    workspace_in_arena: bool = True,
 ) -> CompiledModel:
     """Compile `model` (int8 .tflite or ONNX path, zoo name, ModelProto or torch module with `input_shape`) for a
     board into the folder `out`: C driver, kernels, runtime, Makefile, firmware.elf, manifest.
@@ -193,7 +199,9 @@ def compile_model(
     (int16 for convolutions, int8 for dense layers).
     `io_in_arena`: the input and output slots are arena tensors (reused once dead; an invoke then
     overwrites its inputs) rather than buffers beside it; `inplace`: element-wise layers and DSP
-    depthwise convolutions overwrite an input that dies with them."""
+    depthwise convolutions overwrite an input that dies with them; `workspace_in_arena`: each
+    kernel's scratch memory is an arena region for its step (as TFLM's scratch buffers) rather
+    than one static workspace beside the arena."""
     if backend not in BACKENDS:
         raise EdgepruneError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     board = load_target(target)
@@ -206,12 +214,14 @@ def compile_model(
     options = passes.PassOptions(rounding=rounding, kernels=kernels, weights=weights)
     graph, plan, edges, notes, write_source = _import(model, input_shape, tvm_target, options)
     kernel_module = passes.run_passes(_kernel_module(graph, plan), passes.KERNEL_PASSES, tvm_target, options)
-    baseline = plan.arena_bytes + plan.io_bytes_outside_arena
-    place_plan(plan, io_in_arena, kernel_aliases(kernel_module) if inplace else None)
-    kernel_module = _may_alias(kernel_module, plan)
     per_kernel_workspace = workspace_bytes(kernel_module)
-    layers = {gv.name_hint: Layer.of(f) for gv, f in kernel_module.functions.items()}
     workspace = max(per_kernel_workspace.values(), default=0)
+    baseline = plan.arena_bytes + plan.io_bytes_outside_arena + workspace
+    place_plan(plan, io_in_arena, kernel_aliases(kernel_module) if inplace else None,
+               [per_kernel_workspace[s.kernel] for s in plan.steps] if workspace_in_arena else None)
+    beside = 0 if workspace_in_arena else workspace  # the static workspace beside the arena
+    kernel_module = _may_alias(kernel_module, plan)
+    layers = {gv.name_hint: Layer.of(f) for gv, f in kernel_module.functions.items()}
     arity = {gv.name_hint: len(f.params) for gv, f in kernel_module.functions.items()}
     name = Path(model).stem if isinstance(model, (str, Path)) else type(model).__name__
 
@@ -219,24 +229,26 @@ def compile_model(
         src = folder / "src"
         src.mkdir()
         kernels_file = _kernel_code(kernel_module, board, backend, src)
-        (src / "model.c").write_text(codegen.model_source(plan, arity, workspace))
-        (src / "edgeprune_model.h").write_text(codegen.model_header(plan, name, workspace, *edges))
+        (src / "model.c").write_text(codegen.model_source(plan, arity, beside))
+        (src / "edgeprune_model.h").write_text(codegen.model_header(plan, name, beside, *edges))
         source = write_source(folder)
         (src / "ep_model_desc.c").write_text(codegen.model_descriptor(  # for profile.elf
-            plan, board.name, content_hash(source), board.clock_hz, workspace, *edges))
+            plan, board.name, content_hash(source), board.clock_hz, beside, *edges))
         firmware.write_project(folder, board, kernels_file, stack_bytes)
         elf = firmware.build(folder, board)
+        steps = [_step_entry(s, per_kernel_workspace, layers) for s in plan.steps]
         manifest = {
             "model": name,
             "frontend": "tflite" if source.suffix == ".tflite" else "onnx",
             "board": board.name,
             "options": {"backend": backend, "stack_bytes": stack_bytes, "rounding": rounding, "kernels": kernels,
-                        "weights": weights, "io_in_arena": io_in_arena, "inplace": inplace},
+                        "weights": weights, "io_in_arena": io_in_arena, "inplace": inplace,
+                        "workspace_in_arena": workspace_in_arena},
             "notes": notes,  # what the front end changed in the model to compile it
             "inputs": _tensor_entries(plan.inputs, edges[0]),
             "outputs": _tensor_entries(plan.outputs, edges[1]),
-            "steps": [_step_entry(s, per_kernel_workspace, layers) for s in plan.steps],
-            "memory": _memory_entry(plan, baseline, workspace, stack_bytes),
+            "steps": steps,
+            "memory": _memory_entry(plan, baseline, workspace, beside, stack_bytes, steps),
             "elf": memory_breakdown(elf, arity).to_dict(),
             "compile_seconds": round(time.perf_counter() - started, 3),
             "passes": {"graph": [p.name for p in passes.GRAPH_PASSES],

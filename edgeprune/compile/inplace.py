@@ -20,7 +20,6 @@ from tvm import tirx
 from edgeprune.compile.int8 import Layer
 from edgeprune.compile.plan import Aliases, Step
 
-_ADDRESS_OF = tvm.ir.Op.get("tirx.address_of")
 
 
 def kernel_aliases(kernels: tvm.IRModule) -> Aliases:
@@ -44,64 +43,82 @@ def aliasable_inputs(func: tirx.PrimFunc, step: Step, written: int) -> list[int]
 
 def _elementwise_into(func: tirx.PrimFunc, source: tirx.Var, dest: tirx.Var) -> bool:
     """Whether every read of `source` is at the index the single store to `dest` writes."""
+    sources, dests = _views(func.body, source), _views(func.body, dest)
     stores: list[tuple[tirx.BufferStore, int]] = []
-    if not _collect_stores(func.body, dest, 1, stores) or len(stores) != 1:
+    if sources is None or dests is None or not _collect_stores(func.body, dests, 1, stores) or len(stores) != 1:
         return False
     store, iterations = stores[0]
-    lanes = store.value.dtype.lanes if hasattr(store.value.dtype, "lanes") else 1
+    index = store.indices[-1]
+    lanes = int(index.lanes) if isinstance(index, tirx.Ramp) else 1
     elements = 1
-    for extent in store.buffer.shape:
+    for extent in store.buffer.ty.shape:
         elements *= int(extent)
-    if iterations * lanes != elements or store.buffer.elem_offset != 0:
+    if iterations * lanes != elements or not _at_base(store.buffer):
         return False
-    everywhere, in_store, escapes = [], [], []
-    _reads(func.body, source, everywhere, escapes)
-    _reads(store.value, source, in_store, escapes)
-    return (not escapes and len(everywhere) == len(in_store)
-            and all(load.buffer.dtype == store.buffer.dtype and load.buffer.elem_offset == 0
-                    and tvm.ir.structural_equal(list(load.indices), list(store.indices)) for load in in_store))
+    everywhere, in_store = _loads(func.body, sources), _loads(store.value, sources)
+    # Each view is used only where it is declared, loaded or stored: its address goes nowhere else.
+    plain = all(_uses(func.body, v) == 1 + sum(load.source.same_as(v) for load in everywhere) for v in sources)
+    return (plain and len(everywhere) == len(in_store)
+            and all(load.source.ty.dtype == store.buffer.ty.dtype and _at_base(load.source)
+                    and tvm_ffi.structural_equal(list(load.indices), list(store.indices)) for load in in_store))
 
 
-def _collect_stores(stmt, dest: tirx.Var, iterations: int, out: list) -> bool:
-    """Stores to `dest` with the loop iterations around each; False if one is conditional or under
-    a loop of unknown extent."""
+def _at_base(buffer) -> bool:
+    offset = buffer.ty.elem_offset
+    return isinstance(offset, tirx.IntImm) and offset.value == 0
+
+
+def _views(body, param: tirx.Var) -> list | None:
+    """The buffers declared on the pointer `param`; None if `param` is used otherwise too."""
+    views = []
+
+    def on_decl(decl):
+        if decl.data.same_as(param):
+            views.append(decl.buffer)
+
+    tvm_ffi.structural_walk(body, [(tirx.DeclBuffer, on_decl)], order="pre")
+    return views if _uses(body, param) == len(views) else None
+
+
+def _uses(node, var: tirx.Var) -> int:
+    """How many times `var` occurs in `node`."""
+    found = []
+    tvm_ffi.structural_walk(node, [(tvm.ir.expr.Var, lambda v: found.append(v.same_as(var)) or None)], order="pre")
+    return sum(found)
+
+
+def _on(buffer, views: list) -> bool:
+    return any(buffer.same_as(v) for v in views)
+
+
+def _collect_stores(stmt, views: list, iterations: int, out: list) -> bool:
+    """Stores to the `views` buffers with the loop iterations around each; False if one is
+    conditional or under a loop of unknown extent or step."""
     if isinstance(stmt, tirx.SeqStmt):
-        return all(_collect_stores(s, dest, iterations, out) for s in stmt.seq)
+        return all(_collect_stores(s, views, iterations, out) for s in stmt.seq)
     if isinstance(stmt, tirx.For):
         extent = stmt.extent.value if isinstance(stmt.extent, tirx.IntImm) else None
         step = 1 if stmt.step is None else stmt.step.value if isinstance(stmt.step, tirx.IntImm) else None
         found: list = []
-        ok = _collect_stores(stmt.body, dest, iterations * (extent or 1), found)
+        ok = _collect_stores(stmt.body, views, iterations * (extent or 1), found)
         out += found
         return ok and (not found or (extent is not None and step == 1))
     if isinstance(stmt, tirx.AttrStmt):
-        return _collect_stores(stmt.body, dest, iterations, out)
+        return _collect_stores(stmt.body, views, iterations, out)
     if isinstance(stmt, tirx.IfThenElse):
         found = []
-        _collect_stores(stmt.then_case, dest, iterations, found)
+        _collect_stores(stmt.then_case, views, iterations, found)
         if stmt.else_case is not None:
-            _collect_stores(stmt.else_case, dest, iterations, found)
+            _collect_stores(stmt.else_case, views, iterations, found)
         return not found
-    if isinstance(stmt, tirx.BufferStore) and stmt.buffer.data.same_as(dest):
+    if isinstance(stmt, tirx.BufferStore) and _on(stmt.buffer, views):
         out.append((stmt, iterations))
     return True
 
 
-def _reads(node, source: tirx.Var, loads: list, escapes: list) -> None:
-    """Loads of `source`'s buffers into `loads`; any other use of the pointer (address taken,
-    passed to a call) into `escapes`."""
-    def on_call(call):
-        if call.op.same_as(_ADDRESS_OF) and any(
-                isinstance(a, tirx.BufferLoad) and a.buffer.data.same_as(source) for a in call.args):
-            escapes.append(call)
-
-    def on_load(load):
-        if load.buffer.data.same_as(source):
-            loads.append(load)
-
-    def on_var(var):
-        if var.same_as(source):
-            escapes.append(var)
-
-    tvm_ffi.structural_walk(node, [(tirx.Buffer, lambda _b: tvm_ffi.WalkResult.SKIP), (tirx.BufferLoad, on_load),
-                                   (tvm.ir.expr.Call, on_call), (tirx.Var, on_var)], order="pre")
+def _loads(node, views: list) -> list:
+    """The loads of the `views` buffers in `node`."""
+    loads = []
+    tvm_ffi.structural_walk(node, [(tvm.ir.expr.TensorLoad, lambda load: loads.append(load)
+                                     if _on(load.source, views) else None)], order="pre")
+    return loads

@@ -51,7 +51,25 @@ class Plan:
     input_offsets: list[int] = field(default_factory=list)  # arena offsets of the inputs (io_in_arena)
     output_offsets: list[int] = field(default_factory=list)
     inplace: list[tuple[int, int]] = field(default_factory=list)  # (step, argument) its output overwrites
+    workspace_slots: dict[int, tuple[int, int]] = field(default_factory=dict)  # step -> (arena offset, bytes)
     buffers: list[arena.Buffer] = field(default_factory=list)  # the placed arena regions
+
+    def timeline(self, step_labels: list[str]) -> dict:
+        """The arena over the steps, for the memory report: each buffer's offset, bytes, the steps
+        it lives over (-1: before the first, len(steps): after the last) and what it holds (the
+        model's inputs and outputs, and the layers writing it, by `step_labels`)."""
+        writer: dict = {}
+        for t, step in enumerate(self.steps):
+            for ref in step.args:
+                writer.setdefault(_key(ref), f"{t} {step_labels[t]}")
+        names = {("input", i): f"input {i}" for i in range(len(self.inputs))}
+        names.update({("output", i): f"output {i}" for i in range(len(self.outputs))})
+        names.update({("workspace", t): f"{t} workspace" for t in self.workspace_slots})
+        return {"steps": len(self.steps), "arena_bytes": self.arena_bytes,
+                "liveness_bound_bytes": self.liveness_bound_bytes,
+                "buffers": [{"offset": b.offset, "bytes": b.nbytes, "first": b.first, "last": b.last,
+                             "holds": [names.get(k) or writer[k] for k in b.keys]}
+                            for b in sorted(self.buffers, key=lambda b: (b.first, b.offset))]}
 
     @property
     def io_bytes_outside_arena(self) -> int:
@@ -174,12 +192,17 @@ def _key(ref: TensorRef) -> tuple:
     return ("arena", ref.tensor) if ref.kind == "arena" else (ref.kind, ref.index)
 
 
-def place_plan(plan: Plan, io_in_arena: bool = False, aliases: Aliases | None = None) -> Plan:
+def place_plan(plan: Plan, io_in_arena: bool = False, aliases: Aliases | None = None,
+               workspace: list[int] | None = None) -> Plan:
     """Give every arena tensor its offset (in place): with `io_in_arena` the model's inputs and
     outputs get arena slots too (reused once dead); `aliases` names, per step, the arguments its
-    output may overwrite, taken when that argument dies at the step."""
+    output may overwrite, taken when that argument dies at the step; `workspace`, the scratch bytes
+    each step's kernel takes, puts each kernel's workspace in the arena for its step alone."""
     kinds = {"arena", "input", "output"} if io_in_arena else {"arena"}
     args = [[(_key(r), r.nbytes) for r in step.args if r.kind in kinds] for step in plan.steps]
+    scratch = {t: nbytes for t, nbytes in enumerate(workspace or []) if nbytes}
+    for t, nbytes in scratch.items():
+        args[t].append((("workspace", t), nbytes))
     io = ([(("input", i), r.nbytes) for i, r in enumerate(plan.inputs)],
           [(("output", i), r.nbytes) for i, r in enumerate(plan.outputs)]) if io_in_arena else ([], [])
     buffers = arena.lifetimes(args, *io)
@@ -202,6 +225,7 @@ def place_plan(plan: Plan, io_in_arena: bool = False, aliases: Aliases | None = 
         step.args = [TensorRef("arena", buffers[_key(r)].offset, r.nbytes, r.dtype, r.shape, r.tensor)
                      if r.kind == "arena" else r for r in step.args]
     plan.io_in_arena = io_in_arena
+    plan.workspace_slots = {t: (buffers[("workspace", t)].offset, nbytes) for t, nbytes in scratch.items()}
     plan.input_offsets = [buffers[k].offset for k, _ in io[0]]
     plan.output_offsets = [buffers[k].offset for k, _ in io[1]]
     return plan
