@@ -1,6 +1,6 @@
-"""Arena placement with the inputs and outputs in the arena and in-place layers: tensors live at the
-same time share bytes only where a layer overwrites an input that dies with it, the bound counts
-aliased tensors once, and the device computes the same outputs bit for bit."""
+"""Arena placement with the inputs, outputs and kernel workspace in the arena and in-place layers:
+tensors live at the same time share bytes only where a layer overwrites an input that dies with
+it, the bound counts aliased tensors once, and the device computes the same outputs bit for bit."""
 from __future__ import annotations
 
 import numpy as np
@@ -99,7 +99,7 @@ def test_in_place_and_io_in_arena_are_bit_exact_on_qemu(quantized, compiled, hos
     from edgeprune.profile.run import run
 
     default = compiled(quantized(name))
-    beside = compiled(quantized(name), io_in_arena=False, inplace=False)
+    beside = compiled(quantized(name), io_in_arena=False, inplace=False, workspace_in_arena=False)
     assert default.manifest["options"]["io_in_arena"] and not beside.manifest["options"]["io_in_arena"]
     assert default.manifest["memory"]["inplace_steps"] and not beside.manifest["memory"]["inplace_steps"]
     x = np.random.default_rng(5).integers(-128, 128, default.manifest["inputs"][0]["shape"]).astype(np.int8)
@@ -107,6 +107,11 @@ def test_in_place_and_io_in_arena_are_bit_exact_on_qemu(quantized, compiled, hos
     first, second = run(default, [x], runs=2), run(beside, [x], runs=2)
     assert np.array_equal(first.device.outputs[0], second.device.outputs[0])
     assert np.array_equal(first.device.outputs[0], host_reference(default, [x])[0])
-    memory = default.manifest["memory"]
+    memory, apart = default.manifest["memory"], beside.manifest["memory"]
     assert memory["saved_bytes"] >= sum(r["bytes"] for r in default.manifest["inputs"])
-    assert default.manifest["elf"]["ram"]["arena"] >= memory["arena_bytes"]
+    assert memory["baseline_bytes"] == apart["arena_bytes"] + apart["io_outside_arena_bytes"] + apart["workspace_bytes"]
+    # The workspace is arena regions: the ELF has no workspace buffer, and RAM drops by the saving.
+    assert memory["workspace_outside_arena_bytes"] == default.manifest["elf"]["ram"]["workspace"] == 0
+    assert default.manifest["elf"]["ram"]["arena"] == memory["arena_bytes"]
+    saved_in_elf = beside.manifest["elf"]["ram_total"] - default.manifest["elf"]["ram_total"]
+    assert saved_in_elf >= memory["saved_bytes"]
