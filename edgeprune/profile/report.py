@@ -110,7 +110,7 @@ def arena_chart(record: Record, path: Path) -> None:
     for label, value, style in lines:
         axes.axhline(value / 1024, linestyle=style, color="grey", linewidth=1, label=f"{label} {value:,} B")
     axes.set_xlim(-1.5, steps + 0.5)
-    axes.set_ylim(0, max(v for _, v, _ in lines) / 1024 * 1.08)
+    axes.set_ylim(0, max(v for _, v, _ in lines) / 1024 * 1.3)  # room for the legend
     axes.set_xlabel("step (-1: inputs written; last: outputs read)")
     axes.set_ylabel("arena offset (KiB)")
     axes.set_title(f"Arena over the steps: {_label(record)}")
