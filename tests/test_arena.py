@@ -7,11 +7,15 @@ import numpy as np
 import onnx
 import pytest
 
+import tvm
+from tvm.script import tirx as T
+
 from edgeprune.compile import arena, passes
 from edgeprune.compile.api import _kernel_module, plan_model
-from edgeprune.compile.inplace import kernel_aliases
+from edgeprune.compile.inplace import _elementwise_into, kernel_aliases
 from edgeprune.compile.plan import align, place_plan
 from edgeprune.compile.qdq_edges import strip_qdq_edges
+from edgeprune.compile.schedule import SCHEDULED
 from edgeprune.targets import load_target
 
 TARGET = load_target("mps2-an386").llvm_target()
@@ -37,6 +41,47 @@ def test_inputs_live_before_the_first_step_and_outputs_after_the_last():
     arena.merge(buffers, "t", "out")  # out overwrites t
     assert buffers["out"] is buffers["t"] and (buffers["t"].first, buffers["t"].last, buffers["t"].nbytes) == (0, 2, 32)
     assert arena.liveness_bound(arena.distinct(buffers), 2) == 96
+
+
+@T.prim_func
+def _same_index(x: T.Buffer((64,), "int8"), y: T.Buffer((64,), "int8")):
+    for i in range(64):
+        y[i] = x[i] + T.int8(1)
+
+
+@T.prim_func
+def _vectorized(x: T.Buffer((64,), "int8"), y: T.Buffer((64,), "int8")):
+    for o in range(16):
+        for i in T.vectorized(4):
+            y[o * 4 + i] = x[o * 4 + i] + T.int8(1)
+
+
+@T.prim_func
+def _neighbour(x: T.Buffer((64,), "int8"), y: T.Buffer((63,), "int8")):
+    for i in range(63):
+        y[i] = x[i + 1]
+
+
+@T.prim_func
+def _written_twice(x: T.Buffer((64,), "int8"), y: T.Buffer((64,), "int8")):
+    for k, i in T.grid(2, 64):  # the second pass would read x[i] already overwritten
+        y[i] = x[i] + T.Cast("int8", k)
+
+
+@T.prim_func
+def _two_stores(x: T.Buffer((64,), "int8"), y: T.Buffer((64,), "int8")):
+    for i in range(64):
+        y[i] = x[i]
+    for i in range(64):
+        y[i] = y[i] + x[i]
+
+
+@pytest.mark.parametrize("func, safe", [(_same_index, True), (_vectorized, True), (_neighbour, False),
+                                        (_written_twice, False), (_two_stores, False)])
+def test_element_wise_in_place_needs_one_store_per_element_at_the_read_index(func, safe):
+    mod = tvm.IRModule({"kernel": func.with_attr("global_symbol", "kernel").with_attr(SCHEDULED, True)})
+    lowered = passes.run_passes(mod, passes.KERNEL_PASSES, TARGET)["kernel"]
+    assert _elementwise_into(lowered, lowered.params[0], lowered.params[1]) is safe
 
 
 def _placed(quantized, name: str, **choices):

@@ -137,7 +137,8 @@ class _Planner:
             source = self.refs[value.args[0]]
             dtype, shape, nbytes = _tensor_type(var)
             self.refs[var] = TensorRef(source.kind, source.index, nbytes, dtype, shape, source.tensor)
-        elif name in ("relax.memory.alloc_storage", "relax.memory.kill_storage", "relax.memory.kill_tensor", "relax.null_value"):
+        elif name in ("relax.memory.alloc_storage", "relax.memory.kill_storage", "relax.memory.kill_tensor",
+                      "relax.null_value"):
             return
         elif isinstance(value.op, relax.GlobalVar):
             self.plan.steps.append(Step(value.op.name_hint, [self._arg(a) for a in value.args]))
