@@ -39,7 +39,7 @@ def test_profile_stores_one_record_and_report_draws_it(compiled, tmp_path, capsy
     assert len(written["runs"]) == 3 and written["outputs_match"] is True
     assert written["relative_error"] < 1e-4
     assert abs(written["layer_coverage"] - 1) <= 0.001
-    assert written["memory"] == m4.manifest["elf"]
+    assert written["memory"] == {**m4.manifest["elf"], "arena": m4.manifest["memory"]["arena"]}
 
     m55_report = edgeprune.profile(m55, "qemu:mps3-an547", runs=2, store=store)
     with ResultsStore(store) as results:
@@ -51,7 +51,7 @@ def test_profile_stores_one_record_and_report_draws_it(compiled, tmp_path, capsy
     assert main(["report", str(written["id"]), str(m55_report.record.id), "--store", str(store),
                  "-o", str(tmp_path / "report")]) == 0
     page = (tmp_path / "report" / "report.html").read_text()
-    for image in ("report-latency.png", "report-memory.png"):
+    for image in ("report-latency.png", "report-memory.png", "report-arena-0.png", "report-arena-1.png"):
         assert f'src="{image}"' in page
         width, height = _png_size(tmp_path / "report" / image)
         assert width >= 400 and height >= 150

@@ -1,6 +1,7 @@
 """The report: valid PNG charts of non-trivial size and an HTML page that shows them."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import matplotlib.image
@@ -8,7 +9,7 @@ import pytest
 
 from edgeprune.errors import EdgepruneError
 from edgeprune.profile.elfsize import CATEGORIES, MemoryBreakdown
-from edgeprune.profile.report import latency_chart, layer_rows, write_report
+from edgeprune.profile.report import latency_chart, layer_rows, peak_ram_bytes, write_report
 from edgeprune.profile.store import Record
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -90,3 +91,19 @@ def test_instructions_and_cycles_are_labelled_apart() -> None:
                    method="DWT cycle counter on the board")
     assert unit_label(qemu) == "instructions, not cycles (QEMU, -icount shift=0)"
     assert unit_label(board) == "cycles (DWT cycle counter on the board)"
+
+
+def test_arena_over_the_steps(tmp_path: Path) -> None:
+    """With the model's arena plan known, the report draws it and names the peak RAM."""
+    buffers = [{"offset": 0, "bytes": 3072, "first": -1, "last": 0, "holds": ["input 0"]},
+               {"offset": 3072, "bytes": 8192, "first": 0, "last": 2, "holds": ["0 conv0", "2 conv2"]},
+               {"offset": 0, "bytes": 2048, "first": 1, "last": 6, "holds": ["1 conv1", "output 0"]}]
+    arena = {"steps": 6, "arena_bytes": 11264, "liveness_bound_bytes": 11264, "buffers": buffers,
+             "workspace_outside_arena_bytes": 512, "io_outside_arena_bytes": 0}
+    with_arena = record(1, 1.0)
+    with_arena = dataclasses.replace(with_arena, memory=dataclasses.replace(with_arena.memory, arena=arena))
+    assert peak_ram_bytes(with_arena) == 11264 + 512 + 900  # arena + workspace beside it + stack used
+    assert MemoryBreakdown.from_dict(with_arena.memory.to_dict()) == with_arena.memory  # stored as is
+    page = write_report([with_arena], tmp_path)
+    assert 'src="report-arena-0.png"' in page.read_text() and "<td>12676</td>" in page.read_text()
+    check_png(tmp_path / "report-arena-0.png")

@@ -15,8 +15,9 @@ from tvm import tirx
 from edgeprune._atomic import atomic_directory
 from edgeprune.compile import codegen, firmware, frontend, passes, tflite_frontend
 from edgeprune.compile.defaults import BACKENDS, DEFAULT_STACK_BYTES, KERNEL_CHOICES, WEIGHT_LAYOUTS
+from edgeprune.compile.inplace import kernel_aliases
 from edgeprune.compile.int8 import Layer, kernel_family
-from edgeprune.compile.plan import Plan, build_plan
+from edgeprune.compile.plan import Plan, build_plan, place_plan
 from edgeprune.compile.qdq_edges import is_quantized, strip_qdq_edges
 from edgeprune.compile.qdq_pad import pad_int8
 from edgeprune.compile.workspace import workspace_bytes
@@ -64,6 +65,35 @@ def _kernel_module(mod: tvm.IRModule, plan: Plan) -> tvm.IRModule:
     used = {step.kernel for step in plan.steps}
     return tvm.IRModule({gv: f for gv, f in mod.functions.items()
                          if isinstance(f, tirx.PrimFunc) and gv.name_hint in used})
+
+
+def _may_alias(kernels: tvm.IRModule, plan: Plan) -> tvm.IRModule:
+    """Kernels that run in place lose the `noalias` promise on their pointers (their output is one
+    of their inputs), so that LLVM keeps their loads and stores in program order."""
+    inplace = {plan.steps[t].kernel for t, _ in plan.inplace}
+    return tvm.IRModule({gv: f.without_attr("tirx.noalias") if gv.name_hint in inplace else f
+                         for gv, f in kernels.functions.items()})
+
+
+def _memory_entry(plan: Plan, baseline: int, workspace: int, beside: int, stack_bytes: int,
+                  steps: list[dict]) -> dict:
+    """The manifest's memory: planned arena, liveness bound, input/output and workspace bytes
+    beside the arena, and the saving of the arena options against arena + input + output +
+    workspace without them."""
+    return {
+        "weights_bytes": int(sum(w.nbytes for w in plan.weights)),
+        "arena_bytes": plan.arena_bytes,
+        "liveness_bound_bytes": plan.liveness_bound_bytes,
+        "io_outside_arena_bytes": plan.io_bytes_outside_arena,
+        "baseline_bytes": baseline,  # arena + inputs + outputs + workspace, all apart, no in-place layers
+        "saved_bytes": baseline - plan.arena_bytes - plan.io_bytes_outside_arena - beside,
+        "inplace_steps": [t for t, _ in plan.inplace],
+        "workspace_bytes": workspace,  # the most one kernel takes
+        "workspace_outside_arena_bytes": beside,
+        "stack_bytes": stack_bytes,
+        "arena": {**plan.timeline([step_label(s) for s in steps]), "workspace_outside_arena_bytes": beside,
+                  "io_outside_arena_bytes": plan.io_bytes_outside_arena},
+    }
 
 
 def _kernel_code(kernels: tvm.IRModule, target: Target, backend: str, src: Path) -> str:
@@ -160,6 +190,9 @@ def compile_model(
     rounding: str = "double",
     kernels: str = "auto",
     weights: str = "auto",
+    io_in_arena: bool = True,
+    inplace: bool = True,
+    workspace_in_arena: bool = True,
 ) -> CompiledModel:
     """Compile `model` (int8 .tflite or ONNX path, zoo name, ModelProto or torch module with `input_shape`) for a
     board into the folder `out`: C driver, kernels, runtime, Makefile, firmware.elf, manifest.
@@ -167,7 +200,12 @@ def compile_model(
     An int8 model requantizes with TFLM's `rounding`: "double" (its default) or "single".
     `kernels`: "auto" (the hand-written int8 kernels where the core has the DSP extension or NEON) or "portable";
     `weights`: how the DSP kernels store weights, "int16" (fastest), "int8" (least flash) or "auto"
-    (int16 for convolutions, int8 for dense layers)."""
+    (int16 for convolutions, int8 for dense layers).
+    `io_in_arena`: the input and output slots are arena tensors (reused once dead; an invoke then
+    overwrites its inputs) rather than buffers beside it; `inplace`: element-wise layers and DSP
+    depthwise convolutions overwrite an input that dies with them; `workspace_in_arena`: each
+    kernel's scratch memory is an arena region for its step (as TFLM's scratch buffers) rather
+    than one static workspace beside the arena."""
     if backend not in BACKENDS:
         raise EdgepruneError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     board = load_target(target)
@@ -183,8 +221,13 @@ def compile_model(
         notes.append("--weights int8 is not honoured on NEON: its convolutions keep int16 weights")
     kernel_module = passes.run_passes(_kernel_module(graph, plan), passes.KERNEL_PASSES, tvm_target, options)
     per_kernel_workspace = workspace_bytes(kernel_module)
-    layers = {gv.name_hint: Layer.of(f) for gv, f in kernel_module.functions.items()}
     workspace = max(per_kernel_workspace.values(), default=0)
+    baseline = plan.arena_bytes + plan.io_bytes_outside_arena + workspace
+    place_plan(plan, io_in_arena, kernel_aliases(kernel_module) if inplace else None,
+               [per_kernel_workspace[s.kernel] for s in plan.steps] if workspace_in_arena else None)
+    beside = 0 if workspace_in_arena else workspace  # the static workspace beside the arena
+    kernel_module = _may_alias(kernel_module, plan)
+    layers = {gv.name_hint: Layer.of(f) for gv, f in kernel_module.functions.items()}
     arity = {gv.name_hint: len(f.params) for gv, f in kernel_module.functions.items()}
     name = Path(model).stem if isinstance(model, (str, Path)) else type(model).__name__
 
@@ -192,34 +235,30 @@ def compile_model(
         src = folder / "src"
         src.mkdir()
         kernels_file = _kernel_code(kernel_module, board, backend, src)
-        (src / "model.c").write_text(codegen.model_source(plan, arity, workspace))
-        (src / "edgeprune_model.h").write_text(codegen.model_header(plan, name, workspace, *edges))
+        (src / "model.c").write_text(codegen.model_source(plan, arity, beside))
+        (src / "edgeprune_model.h").write_text(codegen.model_header(plan, name, beside, *edges))
         source = write_source(folder)
         (src / "ep_model_desc.c").write_text(codegen.model_descriptor(  # for profile.elf
-            plan, board.name, content_hash(source), board.clock_hz, workspace, *edges))
+            plan, board.name, content_hash(source), board.clock_hz, beside, *edges))
         firmware.write_project(folder, board, kernels_file, stack_bytes)
         try:
             elf = firmware.build(folder, board)
         except ModelTooLargeError as exc:
             raise ModelTooLargeError(f"{exc}. The model's RAM plan: arena {plan.arena_bytes:,} B, workspace "
-                                     f"{workspace:,} B, stack {stack_bytes:,} B (--stack-bytes)") from None
+                                     f"beside it {beside:,} B, stack {stack_bytes:,} B (--stack-bytes)") from None
+        steps = [_step_entry(s, per_kernel_workspace, layers) for s in plan.steps]
         manifest = {
             "model": name,
             "frontend": "tflite" if source.suffix == ".tflite" else "onnx",
             "board": board.name,
             "options": {"backend": backend, "stack_bytes": stack_bytes, "rounding": rounding, "kernels": kernels,
-                        "weights": weights},
+                        "weights": weights, "io_in_arena": io_in_arena, "inplace": inplace,
+                        "workspace_in_arena": workspace_in_arena},
             "notes": notes,  # what the front end changed in the model to compile it
             "inputs": _tensor_entries(plan.inputs, edges[0]),
             "outputs": _tensor_entries(plan.outputs, edges[1]),
-            "steps": [_step_entry(s, per_kernel_workspace, layers) for s in plan.steps],
-            "memory": {
-                "weights_bytes": int(sum(w.nbytes for w in plan.weights)),
-                "arena_bytes": plan.arena_bytes,
-                "liveness_bound_bytes": plan.liveness_bound_bytes,
-                "workspace_bytes": workspace,
-                "stack_bytes": stack_bytes,
-            },
+            "steps": steps,
+            "memory": _memory_entry(plan, baseline, workspace, beside, stack_bytes, steps),
             "elf": memory_breakdown(elf, arity).to_dict(),
             "compile_seconds": round(time.perf_counter() - started, 3),
             "passes": {"graph": [p.name for p in passes.GRAPH_PASSES],

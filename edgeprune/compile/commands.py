@@ -28,7 +28,9 @@ def _compile(args: argparse.Namespace) -> int:
                              "(edgeprune compile --help)")
     compiled = compile_model(args.model, args.target, args.output, backend=args.backend,
                              input_shape=args.input_shape, stack_bytes=args.stack_bytes, rounding=args.rounding,
-                             kernels=args.kernels, weights=args.weights)
+                             kernels=args.kernels, weights=args.weights, io_in_arena=not args.io_outside_arena,
+                             inplace=not args.no_inplace,
+                             workspace_in_arena=not args.workspace_outside_arena)
     m = compiled.manifest
     mem = m["memory"]
     print(f"compiled {m['model']} for {m['board']} in {m['compile_seconds']:.1f} s -> {compiled.path}")
@@ -41,10 +43,23 @@ def _compile(args: argparse.Namespace) -> int:
               + (f"; on portable kernels (slower): {', '.join(portable)}" if portable else ""))
     print(f"  weights   {mem['weights_bytes']:>10,} B")
     print(f"  arena     {mem['arena_bytes']:>10,} B  (liveness bound {mem['liveness_bound_bytes']:,} B)")
-    print(f"  workspace {mem['workspace_bytes']:>10,} B")
+    print(_arena_saving(m))
+    print(f"  workspace {mem['workspace_bytes']:>10,} B  (the most one kernel takes; "
+          f"{'in the arena' if m['options']['workspace_in_arena'] else 'beside the arena'})")
     print(_elf_summary(m["elf"], m["board"]))
     print(f"  firmware  {compiled.elf}")
     return 0
+
+
+def _arena_saving(manifest: dict) -> str:
+    """What the arena options save, against arena, inputs, outputs and workspace all apart."""
+    mem, options = manifest["memory"], manifest["options"]
+    io = ("inputs/outputs in the arena" if options["io_in_arena"]
+          else f"inputs/outputs beside it {mem['io_outside_arena_bytes']:,} B")
+    inplace = (f"{len(mem['inplace_steps'])} layers in place" if options["inplace"] else "in-place layers off")
+    workspace = "workspace in the arena" if options["workspace_in_arena"] else "workspace beside it"
+    return (f"            {io}, {inplace}, {workspace}: saves {mem['saved_bytes']:,} B of "
+            f"{mem['baseline_bytes']:,} B (arena + inputs + outputs + workspace, all apart)")
 
 
 def _layer_kernels(steps: list[dict]) -> tuple[int, list[str]]:
@@ -142,6 +157,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="how the DSP kernels store weights: int16 (widened at compile time: fastest, 2 bytes per "
                    "weight), int8 (1 byte, widened in the loop), or auto (default: int16 for convolutions, int8 "
                    "for dense layers, which read each weight once)")
+    p.add_argument("--io-outside-arena", action="store_true",
+                   help="keep the input and output slots beside the arena (they survive an invoke) instead of in it "
+                   "(default: in the arena, as TFLM, their bytes reused once dead)")
+    p.add_argument("--no-inplace", action="store_true",
+                   help="no in-place layers (by default element-wise layers and depthwise convolutions overwrite an "
+                   "input that dies with them)")
+    p.add_argument("--workspace-outside-arena", action="store_true",
+                   help="one static workspace beside the arena for the kernels' scratch memory (default: each "
+                   "kernel's scratch is an arena region for its step, as TFLM's scratch buffers)")
     p.add_argument("--list-passes", action="store_true", help="print the compiler's passes and exit")
     p.set_defaults(handler=_compile)
 

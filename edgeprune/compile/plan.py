@@ -1,17 +1,21 @@
 """The execution plan: the kernel calls of the memory-planned Relax `main`, in order, with every
 argument resolved to a model input/output, a weight, or an offset in one static arena.
 
-Storages come from Relax's StaticPlanBlockMemory (tensors that share a storage reuse its bytes);
-edgeprune lays the storages end to end in the arena. The activation liveness lower bound (the
-most bytes that are live at once) is computed beside it so the plan's overhead is visible."""
+Relax's StaticPlanBlockMemory says which tensors exist and which are views of one another;
+`place_plan` then gives every tensor its arena offset from the tensors' lifetimes (`arena.py`),
+optionally with the model's inputs and outputs in the arena and with in-place layers. The
+activation liveness lower bound (the most bytes that are live at once) is computed beside it so
+the plan's overhead is visible."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import tvm
 from tvm import relax
 
+from edgeprune.compile import arena
 from edgeprune.errors import UnsupportedOpError
 
 ARENA_ALIGN = 16
@@ -43,6 +47,34 @@ class Plan:
     weights: list[np.ndarray] = field(default_factory=list)
     arena_bytes: int = 0
     liveness_bound_bytes: int = 0
+    io_in_arena: bool = False
+    input_offsets: list[int] = field(default_factory=list)  # arena offsets of the inputs (io_in_arena)
+    output_offsets: list[int] = field(default_factory=list)
+    inplace: list[tuple[int, int]] = field(default_factory=list)  # (step, argument) its output overwrites
+    workspace_slots: dict[int, tuple[int, int]] = field(default_factory=dict)  # step -> (arena offset, bytes)
+    buffers: list[arena.Buffer] = field(default_factory=list)  # the placed arena regions
+
+    def timeline(self, step_labels: list[str]) -> dict:
+        """The arena over the steps, for the memory report: each buffer's offset, bytes, the steps
+        it lives over (-1: before the first, len(steps): after the last) and what it holds (the
+        model's inputs and outputs, and the layers writing it, by `step_labels`)."""
+        writer: dict = {}
+        for t, step in enumerate(self.steps):
+            for ref in step.args:
+                writer.setdefault(_key(ref), f"{t} {step_labels[t]}")
+        names = {("input", i): f"input {i}" for i in range(len(self.inputs))}
+        names.update({("output", i): f"output {i}" for i in range(len(self.outputs))})
+        names.update({("workspace", t): f"{t} workspace" for t in self.workspace_slots})
+        return {"steps": len(self.steps), "arena_bytes": self.arena_bytes,
+                "liveness_bound_bytes": self.liveness_bound_bytes,
+                "buffers": [{"offset": b.offset, "bytes": b.nbytes, "first": b.first, "last": b.last,
+                             "holds": [names.get(k) or writer[k] for k in b.keys]}
+                            for b in sorted(self.buffers, key=lambda b: (b.first, b.offset))]}
+
+    @property
+    def io_bytes_outside_arena(self) -> int:
+        """Bytes of the input and output buffers kept beside the arena."""
+        return 0 if self.io_in_arena else sum(r.nbytes for r in self.inputs + self.outputs)
 
 
 def align(n: int) -> int:
@@ -70,8 +102,6 @@ class _Planner:
         self.main = main
         self.plan = Plan()
         self.refs: dict[relax.Var, TensorRef] = {}
-        self.storage_offset: dict[relax.Var, int] = {}
-        self.storage_size: dict[relax.Var, int] = {}
         self.weight_index: list[tuple[object, int]] = []  # (constant, index): kept alive, compared by identity
         self.unplanned: list[relax.Var] = []  # tensors Relax allocated outside the plan
         self.tuples: dict[relax.Var, list] = {}  # a multi-output model's returned tuple: its fields
@@ -88,13 +118,7 @@ class _Planner:
         returned = body.body
         fields = list(returned.fields) if isinstance(returned, relax.Tuple) else self.tuples.get(returned, [returned])
         self._place_outputs(fields)
-        self.plan.arena_bytes = self._arena_end
-        self.plan.liveness_bound_bytes = self._liveness_bound()
-        return self.plan
-
-    @property
-    def _arena_end(self) -> int:
-        return sum(self.storage_size.values())
+        return place_plan(self.plan)
 
     def _binding(self, var: relax.Var, value) -> None:
         if isinstance(value, relax.Var):
@@ -106,14 +130,9 @@ class _Planner:
         if not isinstance(value, relax.Call):
             raise UnsupportedOpError(f"the planned graph binds {type(value).__name__} to {var.name}")
         name = _op_name(value)
-        if name == "relax.memory.alloc_storage":
-            size = align(int(value.args[0].values[0]))
-            self.storage_offset[var] = self._arena_end
-            self.storage_size[var] = size
-        elif name == "relax.memory.alloc_tensor":
+        if name == "relax.memory.alloc_tensor":  # its offset comes from place_plan; index names it till then
             dtype, shape, nbytes = _tensor_type(var)
-            offset = self.storage_offset[value.args[0]] + int(value.args[1].value)
-            self.refs[var] = TensorRef("arena", offset, nbytes, dtype, shape, len(self.refs))
+            self.refs[var] = TensorRef("arena", len(self.refs), nbytes, dtype, shape, len(self.refs))
         elif name == "relax.builtin.alloc_tensor":
             dtype, shape, nbytes = _tensor_type(var)
             self.refs[var] = TensorRef("unplanned", len(self.unplanned), nbytes, dtype, shape)
@@ -122,7 +141,8 @@ class _Planner:
             source = self.refs[value.args[0]]
             dtype, shape, nbytes = _tensor_type(var)
             self.refs[var] = TensorRef(source.kind, source.index, nbytes, dtype, shape, source.tensor)
-        elif name in ("relax.memory.kill_storage", "relax.memory.kill_tensor", "relax.null_value"):
+        elif name in ("relax.memory.alloc_storage", "relax.memory.kill_storage", "relax.memory.kill_tensor",
+                      "relax.null_value"):
             return
         elif isinstance(value.op, relax.GlobalVar):
             self.plan.steps.append(Step(value.op.name_hint, [self._arg(a) for a in value.args]))
@@ -149,8 +169,8 @@ class _Planner:
         return len(self.plan.weights) - 1
 
     def _place_outputs(self, returned_vars: list[relax.Var]) -> None:
-        """Returned tensors are written straight into the caller's output buffers; any other
-        tensor Relax left unplanned gets its own slot at the end of the arena."""
+        """Returned tensors are written straight into the output slots; any other tensor Relax left
+        unplanned is an arena tensor like the planned ones."""
         outputs = {}
         for i, var in enumerate(returned_vars):
             ref = self.refs[var]
@@ -161,32 +181,56 @@ class _Planner:
                 if (ref.kind, ref.index) in outputs:
                     step.args[j] = outputs[(ref.kind, ref.index)]
                 elif ref.kind == "unplanned":
-                    key = self.unplanned[ref.index]
-                    if key not in self.storage_offset:
-                        self.storage_offset[key] = self._arena_end
-                        self.storage_size[key] = align(ref.nbytes)
-                    step.args[j] = TensorRef(
-                        "arena", self.storage_offset[key], ref.nbytes, ref.dtype, ref.shape, -1 - ref.index
-                    )
-
-    def _liveness_bound(self) -> int:
-        """The most arena bytes live during any one step (a tensor lives from its first write to
-        its last read): no plan can use less."""
-        first: dict[int, int] = {}
-        last: dict[int, int] = {}
-        size: dict[int, int] = {}
-        for t, step in enumerate(self.plan.steps):
-            for ref in step.args:
-                if ref.kind == "arena":
-                    first.setdefault(ref.tensor, t)
-                    last[ref.tensor] = t
-                    size[ref.tensor] = max(size.get(ref.tensor, 0), ref.nbytes)
-        return max(
-            (sum(size[k] for k in size if first[k] <= t <= last[k]) for t in range(len(self.plan.steps))),
-            default=0,
-        )
+                    step.args[j] = TensorRef("arena", -1 - ref.index, ref.nbytes, ref.dtype, ref.shape, -1 - ref.index)
 
 
 def build_plan(mod) -> Plan:
-    """The execution plan of the memory-planned Relax module's `main`."""
+    """The execution plan of the memory-planned Relax module's `main` (inputs and outputs beside
+    the arena, no in-place layers; `place_plan` places it again with other choices)."""
     return _Planner(mod["main"]).run()
+
+
+Aliases = Callable[[Step, int], list[int]]  # (step, its written argument) -> arguments that one may overwrite
+
+
+def _key(ref: TensorRef) -> tuple:
+    return ("arena", ref.tensor) if ref.kind == "arena" else (ref.kind, ref.index)
+
+
+def place_plan(plan: Plan, io_in_arena: bool = False, aliases: Aliases | None = None,
+               workspace: list[int] | None = None) -> Plan:
+    """Give every arena tensor its offset (in place): with `io_in_arena` the model's inputs and
+    outputs get arena slots too (reused once dead); `aliases` names, per step, the arguments its
+    output may overwrite, taken when that argument dies at the step; `workspace`, the scratch bytes
+    each step's kernel takes, puts each kernel's workspace in the arena for its step alone."""
+    kinds = {"arena", "input", "output"} if io_in_arena else {"arena"}
+    args = [[(_key(r), r.nbytes) for r in step.args if r.kind in kinds] for step in plan.steps]
+    scratch = {t: nbytes for t, nbytes in enumerate(workspace or []) if nbytes}
+    for t, nbytes in scratch.items():
+        args[t].append((("workspace", t), nbytes))
+    io = ([(("input", i), r.nbytes) for i, r in enumerate(plan.inputs)],
+          [(("output", i), r.nbytes) for i, r in enumerate(plan.outputs)]) if io_in_arena else ([], [])
+    buffers = arena.lifetimes(args, *io)
+    plan.inplace = []
+    for t, step in enumerate(plan.steps):
+        written = [j for j, r in enumerate(step.args) if r.kind in kinds and buffers[_key(r)].first == t]
+        if aliases is None or len(written) != 1:
+            continue
+        out = _key(step.args[written[0]])
+        for j in aliases(step, written[0]):
+            source = _key(step.args[j])
+            if source in buffers and buffers[source].last == t and buffers[source] is not buffers[out]:
+                arena.merge(buffers, source, out)
+                plan.inplace.append((t, j))
+                break
+    plan.buffers = arena.distinct(buffers)
+    plan.arena_bytes = arena.place(plan.buffers, align)
+    plan.liveness_bound_bytes = arena.liveness_bound(plan.buffers, len(plan.steps))
+    for step in plan.steps:
+        step.args = [TensorRef("arena", buffers[_key(r)].offset, r.nbytes, r.dtype, r.shape, r.tensor)
+                     if r.kind == "arena" else r for r in step.args]
+    plan.io_in_arena = io_in_arena
+    plan.workspace_slots = {t: (buffers[("workspace", t)].offset, nbytes) for t, nbytes in scratch.items()}
+    plan.input_offsets = [buffers[k].offset for k, _ in io[0]]
+    plan.output_offsets = [buffers[k].offset for k, _ in io[1]]
+    return plan

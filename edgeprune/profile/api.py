@@ -88,7 +88,8 @@ def profile(
     method = getattr(dev, "method", measurement.unit)
     record = Record.from_measurement(
         measurement, model_hash=model_hash, options=model.manifest["options"], device=url.text,
-        layer_names=names, memory=MemoryBreakdown.from_dict(model.manifest["elf"]),
+        layer_names=names, memory=MemoryBreakdown.from_dict(
+            {**model.manifest["elf"], "arena": model.manifest["memory"].get("arena")}),
         outputs_match=match, max_abs_error=error, method=method)
     if store is not False:
         with ResultsStore(None if store in (None, True) else store) as results:

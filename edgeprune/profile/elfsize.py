@@ -29,10 +29,13 @@ STACK_SIZE_SYMBOL = "__stack_size"
 
 @dataclass(frozen=True)
 class MemoryBreakdown:
-    """Bytes per category in flash and in RAM; each dict has every name of CATEGORIES."""
+    """Bytes per category in flash and in RAM; each dict has every name of CATEGORIES. `arena`, if
+    known, is the compiled model's arena over its steps (the manifest's memory.arena), for the
+    memory report."""
 
     flash: dict[str, int]
     ram: dict[str, int]
+    arena: dict | None = None
 
     @property
     def flash_total(self) -> int:
@@ -43,12 +46,13 @@ class MemoryBreakdown:
         return sum(self.ram.values())
 
     def to_dict(self) -> dict:
+        arena = {"arena": self.arena} if self.arena is not None else {}
         return {"flash": dict(self.flash), "ram": dict(self.ram),
-                "flash_total": self.flash_total, "ram_total": self.ram_total}
+                "flash_total": self.flash_total, "ram_total": self.ram_total, **arena}
 
     @classmethod
     def from_dict(cls, data: dict) -> MemoryBreakdown:
-        return cls(flash=dict(data["flash"]), ram=dict(data["ram"]))
+        return cls(flash=dict(data["flash"]), ram=dict(data["ram"]), arena=data.get("arena"))
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Sequence
 
 from matplotlib.figure import Figure  # renders with Agg; no pyplot, no global state
+from matplotlib.patches import Rectangle
 
 from edgeprune._atomic import write_bytes_atomic, write_text_atomic
 from edgeprune.errors import EdgepruneError
@@ -80,6 +81,50 @@ def memory_chart(records: Sequence[Record], path: Path) -> None:
     _save(figure, path)
 
 
+def peak_ram_bytes(record: Record) -> int | None:
+    """Arena + input/output and workspace beside it + measured stack, if all are known."""
+    arena = record.memory.arena if record.memory else None
+    if arena is None or record.stack_bytes is None:
+        return None
+    return (arena["arena_bytes"] + arena["io_outside_arena_bytes"] + arena["workspace_outside_arena_bytes"]
+            + record.stack_bytes)
+
+
+def arena_chart(record: Record, path: Path) -> None:
+    """The arena over the steps ("memory over layers"): one rectangle per buffer at its offset over
+    the steps it lives, the live bytes per step, the liveness bound, the planned arena and the
+    peak RAM (with input/output and workspace beside the arena, and the measured stack)."""
+    arena = record.memory.arena
+    steps = arena["steps"]
+    figure = Figure(figsize=(10, 5.5), layout="tight")
+    axes = figure.subplots()
+    colours = [f"C{i}" for i in range(10)]
+    for i, buffer in enumerate(arena["buffers"]):
+        left, width = buffer["first"] - 0.45, buffer["last"] - buffer["first"] + 0.9
+        axes.add_patch(Rectangle((left, buffer["offset"] / 1024), width, buffer["bytes"] / 1024,
+                                 facecolor=colours[i % 10], edgecolor="black", linewidth=0.5, alpha=0.7))
+        if buffer["bytes"] >= 0.04 * max(arena["arena_bytes"], 1):
+            text = buffer["holds"][0] + (f" (+{len(buffer['holds']) - 1} in place)" if len(buffer["holds"]) > 1 else "")
+            axes.text(left + 0.05, (buffer["offset"] + buffer["bytes"] / 2) / 1024, text[:40], fontsize=6,
+                      va="center")
+    positions = list(range(-1, steps + 1))
+    live = [sum(b["bytes"] for b in arena["buffers"] if b["first"] <= t <= b["last"]) / 1024 for t in positions]
+    axes.step(positions, live, where="mid", color="black", linewidth=1, label="live bytes")
+    lines = [("liveness bound", arena["liveness_bound_bytes"], "--"), ("planned arena", arena["arena_bytes"], "-")]
+    peak = peak_ram_bytes(record)
+    if peak is not None:
+        lines.append(("peak RAM (arena + I/O and workspace beside it + stack)", peak, ":"))
+    for label, value, style in lines:
+        axes.axhline(value / 1024, linestyle=style, color="grey", linewidth=1, label=f"{label} {value:,} B")
+    axes.set_xlim(-1.5, steps + 0.5)
+    axes.set_ylim(0, max(v for _, v, _ in lines) / 1024 * 1.3)  # room for the legend
+    axes.set_xlabel("step (-1: inputs written; last: outputs read)")
+    axes.set_ylabel("arena offset (KiB)")
+    axes.set_title(f"Arena over the steps: {_label(record)}")
+    axes.legend(loc="upper right", fontsize="small")
+    _save(figure, path)
+
+
 def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     cell = lambda v: f"{v:,.0f}" if isinstance(v, float) else html.escape(str(v))  # noqa: E731
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
@@ -96,6 +141,7 @@ def _summary(records: Sequence[Record]) -> str:
               ("stack bytes", lambda r: r.stack_bytes),
               ("flash bytes", lambda r: r.memory.flash_total if r.memory else None),
               ("RAM bytes", lambda r: r.memory.ram_total if r.memory else None),
+              ("peak RAM bytes", peak_ram_bytes),
               ("outputs match reference", lambda r: r.outputs_match),
               ("max abs error", lambda r: r.max_abs_error)]
     return _table(["", *map(_label, records)], [[name, *(get(r) for r in records)] for name, get in fields])
@@ -118,7 +164,8 @@ def _memory(records: Sequence[Record]) -> str:
 
 
 def write_report(records: Sequence[Record], folder: Path, name: str = "report") -> Path:
-    """Writes <name>.html with <name>-latency.png (and <name>-memory.png) into `folder`."""
+    """Writes <name>.html with <name>-latency.png (and <name>-memory.png, and <name>-arena-<i>.png per
+    record whose model's arena plan is known) into `folder`."""
     if not 1 <= len(records) <= 2:
         raise EdgepruneError(f"a report shows one or two records, not {len(records)}")
     if len({r.unit for r in records}) > 1:
@@ -132,6 +179,9 @@ def write_report(records: Sequence[Record], folder: Path, name: str = "report") 
     if all(r.memory for r in records):
         memory_chart(records, folder / f"{name}-memory.png")
         parts += [f'<img src="{name}-memory.png" alt="memory breakdown">', _memory(records)]
+        for i, record in enumerate(r for r in records if r.memory.arena is not None):
+            arena_chart(record, folder / f"{name}-arena-{i}.png")
+            parts.append(f'<img src="{name}-arena-{i}.png" alt="arena over the steps">')
     else:
         parts.append("<p>No memory breakdown was recorded.</p>")
     page = folder / f"{name}.html"

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Benchmark: guest instructions per inference of the zoo models, fp32 and int8, on Cortex-A53
-(aarch64) and Cortex-A7 (armv7 hard-float) under qemu-user, counted by edgeprune's TCG plugin.
+"""Benchmark: guest instructions per inference of the zoo models, fp32 and int8, on Cortex-A53 and
+A72 (aarch64) and Cortex-A7 (armv7 hard-float) under qemu-user, counted by edgeprune's TCG plugin.
 
-Counts are instructions, not cycles, and exact: every model is run in two separate processes
+int8 convolutions run the NEON kernels (compile/neon/); the JSON and the table give instructions per
+MAC by layer kind (pointwise, conv, depthwise). Counts are instructions, not cycles, and exact: every model is run in two separate processes
 and the benchmark fails if their counts differ. int8 models are onnxruntime's static QDQ
 quantization (compile_zoo.py's `model_file`: digits calibration, untrained weights, so the
 figures are about the kernels, not accuracy); their outputs are checked bit for bit against the
@@ -36,6 +37,7 @@ import onnx
 from onnx import helper
 
 from compile_zoo import model_file
+from m4_int8 import per_kind
 from edgeprune._atomic import write_text_atomic
 from edgeprune.compile.api import CompiledModel, compile_model
 from edgeprune.compile.host import host_outputs
@@ -44,7 +46,7 @@ from edgeprune.profile.qemu_user import COUNTER_ENV, plugin_path
 from edgeprune.profile.run import random_inputs, reference_outputs, run
 from edgeprune.targets import load_target, require_program
 
-CORES = ("cortex-a53", "cortex-a7")
+CORES = ("cortex-a53", "cortex-a72", "cortex-a7")
 PRECISIONS = ("fp32", "int8")
 BENCH = Path(__file__).resolve().parent
 ROOT_SCRIPT = BENCH / "debian-arm64-root"
@@ -130,6 +132,7 @@ def bench_one(name: str, precision: str, board: str, folder: Path, macs: int) ->
         "instructions": int(device.instructions),
         "instructions_per_mac": device.instructions / macs,
         "per_layer_instructions": [int(x) for x in device.layer_instructions],
+        "by_kind": per_kind(compiled.manifest, device.layer_instructions),
         "heaviest_kernel": {"kernel": layers[0][1], "share": layers[0][0] / device.instructions},
         "clock_reading_instructions": device.timer_cost,
         "executable_bytes": compiled.elf.stat().st_size,
@@ -199,6 +202,10 @@ def main() -> int:
                 heavy = found[0]["heaviest_kernel"]
                 print(f"{name:<15} {precision:<5} {macs:>11,} {cells}  {heavy['kernel'][:33]:<33} {heavy['share']:>6.1%} "
                       f"{', '.join(dict.fromkeys(_check_cell(r) for r in found)):>9}", flush=True)
+                for r in found:
+                    if r["by_kind"]:
+                        print(f"{'':<15} {'':<5} {r['board']:>11}  instructions/MAC by layer kind: "
+                              + ", ".join(f"{k} {v['per_mac']:.2f}" for k, v in r["by_kind"].items()), flush=True)
         if args.onnxruntime:
             session_options = print_onnxruntime(rows, compiled, outputs, Path(scratch))
     result = {

@@ -1,14 +1,13 @@
 /* The `edgeprune run` application: reads input.bin (u32 run count, then every input tensor's
- * bytes) through semihosting, runs the model that many times, writes output.bin and prints
- * "EP_RUN <i> <ticks>", "EP_LAYER <i> <ticks>" (last run) and "EP_STACK <bytes>" lines. */
+ * bytes) through semihosting straight into the model's input slots, runs the model that many
+ * times (reading the inputs again before each run when they are in the arena: an invoke
+ * overwrites them), writes the output slots to output.bin and prints "EP_RUN <i> <ticks>",
+ * "EP_LAYER <i> <ticks>" (last run) and "EP_STACK <bytes>" lines. No buffers of its own. */
 #include <stdint.h>
 
 #include "edgeprune_model.h"
 #include "ep_board.h"
 #include "ep_semihost.h"
-
-static uint8_t ep_inputs[EDGEPRUNE_INPUTS_TOTAL_BYTES] __attribute__((aligned(16)));
-static uint8_t ep_outputs[EDGEPRUNE_OUTPUTS_TOTAL_BYTES] __attribute__((aligned(16)));
 
 static void ep_print_line(const char *tag, uint32_t index, uint64_t value) {
   char line[64], digits[24];
@@ -32,34 +31,35 @@ static int ep_fail(const char *message) {
   return 3;
 }
 
-int main(void) {
-  const void *inputs[EDGEPRUNE_NUM_INPUTS];
-  void *outputs[EDGEPRUNE_NUM_OUTPUTS];
-  uint32_t runs = 0, offset = 0;
-  ep_timer_start();
-
+/* Reads the run count and the inputs into their slots; 0, or the exit code after an error. */
+static int ep_read_inputs(uint32_t *runs) {
   int in = ep_sh_open("input.bin", 0);
   if (in < 0) return ep_fail("cannot open input.bin");
-  if (ep_sh_read(in, &runs, sizeof runs) != 0 ||
-      ep_sh_read(in, ep_inputs, EDGEPRUNE_INPUTS_TOTAL_BYTES) != 0)
-    return ep_fail("input.bin is shorter than the model's inputs");
+  int missing = ep_sh_read(in, runs, sizeof *runs) != 0;
+  for (uint32_t i = 0; i < EDGEPRUNE_NUM_INPUTS && !missing; ++i)
+    missing = ep_sh_read(in, edgeprune_input_slots[i], edgeprune_input_bytes[i]) != 0;
   ep_sh_close(in);
+  return missing ? ep_fail("input.bin is shorter than the model's inputs") : 0;
+}
 
-  for (uint32_t i = 0; i < EDGEPRUNE_NUM_INPUTS; offset += edgeprune_input_bytes[i++]) inputs[i] = ep_inputs + offset;
-  offset = 0;
-  for (uint32_t i = 0; i < EDGEPRUNE_NUM_OUTPUTS; offset += edgeprune_output_bytes[i++]) outputs[i] = ep_outputs + offset;
+int main(void) {
+  uint32_t runs = 0;
+  ep_timer_start();
+  if (ep_read_inputs(&runs) != 0) return 3;
 
   for (uint32_t r = 0; r < runs; ++r) {
+    if (r > 0 && EDGEPRUNE_IO_IN_ARENA && ep_read_inputs(&runs) != 0) return 3;
     uint64_t start = ep_timer_ticks();
-    if (edgeprune_invoke(inputs, outputs) != 0) return ep_fail("a kernel failed (workspace exhausted?)");
+    if (edgeprune_invoke() != 0) return ep_fail("a kernel failed (workspace exhausted?)");
     ep_print_line("EP_RUN", r, ep_timer_ticks() - start);
   }
   for (uint32_t i = 0; i < EDGEPRUNE_NUM_LAYERS; ++i) ep_print_line("EP_LAYER", i, edgeprune_layer_ticks[i]);
   ep_print_line("EP_STACK", 0, ep_stack_high_water());
 
-  int out = ep_sh_open("output.bin", 4);
-  if (out < 0 || ep_sh_write(out, ep_outputs, EDGEPRUNE_OUTPUTS_TOTAL_BYTES) != 0)
-    return ep_fail("cannot write output.bin");
+  int out = ep_sh_open("output.bin", 4), failed = out < 0;
+  for (uint32_t i = 0; i < EDGEPRUNE_NUM_OUTPUTS && !failed; ++i)
+    failed = ep_sh_write(out, edgeprune_output_slots[i], edgeprune_output_bytes[i]) != 0;
+  if (failed) return ep_fail("cannot write output.bin");
   ep_sh_close(out);
   return 0;
 }

@@ -1,7 +1,8 @@
 /* The `edgeprune run` application for Linux boards (a static executable; under qemu-user or on
  * the board). Same protocol as the bare-metal one, with plain files in the working directory:
  * reads input.bin (u32 run count, then every input tensor's bytes), runs the model that many
- * times, writes output.bin, and prints on stdout
+ * times (copying the inputs into their slots before each run: with the inputs in the arena an
+ * invoke overwrites them), writes the output slots to output.bin, and prints on stdout
  *   EP_CLOCK <unit>         insn (qemu-user with edgeprune's plugin) or ns (wall clock)
  *   EP_RUN <i> <ticks>      every run
  *   EP_LAYER <i> <ticks>    every layer: its median over the runs (on a real board the wall
@@ -12,12 +13,12 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "edgeprune_model.h"
 #include "ep_board.h"
 
 static uint8_t ep_inputs[EDGEPRUNE_INPUTS_TOTAL_BYTES] __attribute__((aligned(16)));
-static uint8_t ep_outputs[EDGEPRUNE_OUTPUTS_TOTAL_BYTES] __attribute__((aligned(16)));
 
 static int ep_fail(const char *message) {
   printf("EP_ERROR %s\n", message);
@@ -44,10 +45,15 @@ static int ep_read_input(uint32_t *runs) {
   return complete ? 0 : ep_fail("input.bin is shorter than the model's inputs");
 }
 
+/* The inputs read from input.bin into their slots. */
+static void ep_fill_inputs(void) {
+  uint32_t offset = 0;
+  for (uint32_t i = 0; i < EDGEPRUNE_NUM_INPUTS; offset += edgeprune_input_bytes[i++])
+    memcpy(edgeprune_input_slots[i], ep_inputs + offset, edgeprune_input_bytes[i]);
+}
+
 int main(void) {
-  const void *inputs[EDGEPRUNE_NUM_INPUTS];
-  void *outputs[EDGEPRUNE_NUM_OUTPUTS];
-  uint32_t runs = 0, offset = 0;
+  uint32_t runs = 0;
   ep_timer_start();
   if (ep_read_input(&runs) != 0) return 3;
   if (runs == 0) return ep_fail("input.bin asks for 0 runs");
@@ -55,15 +61,12 @@ int main(void) {
   uint64_t *layer_ticks = calloc((size_t)runs * EDGEPRUNE_NUM_LAYERS, sizeof *layer_ticks); /* [layer][run] */
   if (run_ticks == NULL || layer_ticks == NULL) return ep_fail("out of memory for the run count");
 
-  for (uint32_t i = 0; i < EDGEPRUNE_NUM_INPUTS; offset += edgeprune_input_bytes[i++]) inputs[i] = ep_inputs + offset;
-  offset = 0;
-  for (uint32_t i = 0; i < EDGEPRUNE_NUM_OUTPUTS; offset += edgeprune_output_bytes[i++]) outputs[i] = ep_outputs + offset;
-
   uint64_t first = ep_timer_ticks(), second = ep_timer_ticks();
   ep_stack_paint();
   for (uint32_t r = 0; r < runs; ++r) { /* nothing printed until the stack is measured */
+    ep_fill_inputs();
     uint64_t start = ep_timer_ticks();
-    if (edgeprune_invoke(inputs, outputs) != 0) return ep_fail("a kernel failed (workspace exhausted?)");
+    if (edgeprune_invoke() != 0) return ep_fail("a kernel failed (workspace exhausted?)");
     run_ticks[r] = ep_timer_ticks() - start;
     for (uint32_t i = 0; i < EDGEPRUNE_NUM_LAYERS; ++i) layer_ticks[(size_t)i * runs + r] = edgeprune_layer_ticks[i];
   }
@@ -79,7 +82,9 @@ int main(void) {
   free(layer_ticks);
 
   FILE *out = fopen("output.bin", "wb");
-  if (out == NULL || fwrite(ep_outputs, 1, EDGEPRUNE_OUTPUTS_TOTAL_BYTES, out) != EDGEPRUNE_OUTPUTS_TOTAL_BYTES)
-    return ep_fail("cannot write output.bin");
+  int failed = out == NULL;
+  for (uint32_t i = 0; i < EDGEPRUNE_NUM_OUTPUTS && !failed; ++i)
+    failed = fwrite(edgeprune_output_slots[i], 1, edgeprune_output_bytes[i], out) != edgeprune_output_bytes[i];
+  if (failed) return ep_fail("cannot write output.bin");
   return fclose(out) == 0 ? 0 : ep_fail("cannot write output.bin");
 }

@@ -40,6 +40,9 @@ typedef struct {
   const char *const *layer_names; /* num_layers names */
   uint64_t *layer_ticks;  /* num_layers entries: ticks spent in each layer by the last invoke */
   int (*invoke)(void);    /* runs the model once on the inputs; 0 on success */
+  /* Optional (NULL if none): called before each timed invoke, e.g. to copy the inputs into slots
+   * that an invoke overwrites, so that every invoke runs on the inputs last written. */
+  void (*prepare)(void);
 } ep_model;
 
 /* Defined by the generated driver (or a test's fake model). */

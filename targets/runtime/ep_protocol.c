@@ -189,6 +189,7 @@ static int cmd_infer(const ep_model *m, const uint8_t *in, uint32_t n, uint8_t *
   if (runs == 0u || runs > EP_TICKS_PER_REPLY) return EP_STATUS_ARGUMENT;
   for (uint32_t run = 0; run < runs; ++run) {
     if (m->layer_ticks != NULL) memset(m->layer_ticks, 0, sizeof(uint64_t) * m->num_layers);
+    if (m->prepare != NULL) m->prepare();
 #ifdef EP_PORT_TIMER_ALIGN
     ep_timer_align();
 #endif

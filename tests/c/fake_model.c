@@ -41,7 +41,7 @@ static int fake_invoke(void) {
 }
 
 static const ep_model fake_model = {"host-sim", "fake-plus-one", 1000000000u, 1, 2, fake_inputs, fake_outputs,
-                                    4096, 256, FAKE_LAYERS, fake_layer_names, fake_layer_ticks, fake_invoke};
+                                    4096, 256, FAKE_LAYERS, fake_layer_names, fake_layer_ticks, fake_invoke, NULL};
 
 const ep_model *ep_model_get(void) {
   for (uint32_t i = 0; i < FAKE_LAYERS; ++i) {
