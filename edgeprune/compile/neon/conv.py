@@ -12,7 +12,7 @@ from tvm.script import tirx as T
 from edgeprune.compile.conv_shape import ConvShape
 from edgeprune.compile.int8_kernels import Requantize
 from edgeprune.compile.neon.gemm import GROUP, PIXELS, Gemm, channel_block, input_slot, padded_pixels, steps
-from edgeprune.compile.neon.widen import copier
+from edgeprune.compile.neon.widen import copier, interleave
 
 
 def _only_copies(shape: ConvShape) -> bool:
@@ -38,6 +38,8 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, isa: str) 
     stride = GROUP if isa == "dotprod" else 1  # between neighbouring pixels of one reduction element
     pad = tirx.const(zero_point, dtype)
     copy = copier(sw, stride, dtype)
+    interleaved = only_copies and isa == "dotprod" and depth % GROUP == 0  # whole groups: eight pixels a store
+    copy_groups = interleave(GROUP, depth, columns)
 
     def slot(k, p):
         return input_slot(k, p, columns, isa)
@@ -67,7 +69,9 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, isa: str) 
         col = T.decl_buffer((length * columns,), dtype)
         acc = T.decl_buffer((block * PIXELS,), "int32")
         tail = T.decl_buffer((PIXELS,), "int8")
-        if only_copies:
+        if interleaved:
+            copy_groups(col, x, pixels)
+        elif only_copies:
             for k in range(depth):
                 copy(col, slot(k, 0), x, k * pixels, pixels)
         else:

@@ -25,3 +25,22 @@ def copier(src_stride: int, dst_stride: int = 1, dtype: str = "int16"):
                 dst[dst_start + i * dst_stride] = T.Cast(dtype, src[src_start + i * src_stride])
 
     return copy
+
+
+def interleave(group: int, rows: int, columns: int):
+    """A TIR macro interleave(dst, src, count): the int8 matrix src [rows, count] (row-major) as
+    dst [rows / group, columns, group], the SDOT kernels' input, eight columns at a time (`rows` a
+    multiple of `group`; columns from count to `columns` are left alone)."""
+
+    @T.macro
+    def copy(dst, src, count):
+        for g in range(rows // group):
+            for v in range(count // LANES):
+                dst[T.Ramp((g * columns + v * LANES) * group, 1, LANES * group)] = T.Shuffle(
+                    [src[T.Ramp((g * group + r) * count + v * LANES, 1, LANES)] for r in range(group)],
+                    [(i % group) * LANES + i // group for i in range(LANES * group)])
+            for i, r in T.grid(count % LANES, group):
+                dst[(g * columns + count // LANES * LANES + i) * group + r] = src[
+                    (g * group + r) * count + count // LANES * LANES + i]
+
+    return copy
