@@ -110,7 +110,7 @@ def test_model_too_big_for_16_kib_of_ram_says_by_how_much(tmp_path):
     assert "does not fit microbit" in message and "RAM 16,384 bytes" in message
     overflow = int(message.split("overflows RAM by ")[1].split(" bytes")[0].replace(",", ""))
     assert 6_144 + 12_288 - 16_384 <= overflow < 6_144 + 12_288 - 16_384 + 1_024  # arena + stack, plus a little
-    assert "arena 6,144 B, workspace 0 B, stack 12,288 B (--stack-bytes)" in message
+    assert "arena 6,144 B, workspace beside it 0 B, stack 12,288 B (--stack-bytes)" in message
     assert not (tmp_path / "out").exists()
 
 

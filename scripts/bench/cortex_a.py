@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark: guest instructions per inference of the zoo models, fp32 and int8, on Cortex-A53 and
-A72 (aarch64) and Cortex-A7 (armv7 hard-float) under qemu-user, counted by edgeprune's TCG plugin.
+A72 (aarch64), A55 and A76 (aarch64 with SDOT; the A55 build runs on QEMU's A76) and Cortex-A7
+(armv7 hard-float) under qemu-user, counted by edgeprune's TCG plugin.
 
 int8 convolutions run the NEON kernels (compile/neon/); the JSON and the table give instructions per
 MAC by layer kind (pointwise, conv, depthwise). Counts are instructions, not cycles, and exact: every model is run in two separate processes
@@ -46,7 +47,7 @@ from edgeprune.profile.qemu_user import COUNTER_ENV, plugin_path
 from edgeprune.profile.run import random_inputs, reference_outputs, run
 from edgeprune.targets import load_target, require_program
 
-CORES = ("cortex-a53", "cortex-a72", "cortex-a7")
+CORES = ("cortex-a53", "cortex-a72", "cortex-a55", "cortex-a76", "cortex-a7")
 PRECISIONS = ("fp32", "int8")
 BENCH = Path(__file__).resolve().parent
 ROOT_SCRIPT = BENCH / "debian-arm64-root"
@@ -152,7 +153,7 @@ def _check_cell(row: dict) -> str:
 def print_onnxruntime(rows: list[dict], compiled: dict, outputs: dict, folder: Path) -> dict:
     """Adds onnxruntime's counts to the rows of aarch64 boards and prints them side by side;
     returns the session options onnxruntime ran with."""
-    print(f"\n{'model':<15} {'prec':<5} {'core':<11} {'edgeprune':>12} {'onnxruntime':>12} {'(binding)':>10} "
+    print(f"\n{'model':<15} {'prec':<5} {'board':<11} {'edgeprune':>12} {'onnxruntime':>12} {'(binding)':>10} "
           f"{'ort net':>12} {'ratio':>6} {'ort vs host':>11} {'ort vs ep':>9}")
     options = {}
     for board in dict.fromkeys(r["board"] for r in rows):
@@ -167,7 +168,7 @@ def print_onnxruntime(rows: list[dict], compiled: dict, outputs: dict, folder: P
             {stem: outputs[r["model"], r["precision"], board] for stem, r in stems.items()}, target.qemu_cpu, folder)
         for stem, row in stems.items():
             row.update(ort_counts[stem])
-            print(f"{row['model']:<15} {row['precision']:<5} {row['cpu']:<11} {row['instructions']:>12,} "
+            print(f"{row['model']:<15} {row['precision']:<5} {row['board']:<11} {row['instructions']:>12,} "
                   f"{row['onnxruntime_instructions']:>12,} {row['onnxruntime_binding_instructions']:>10,} "
                   f"{row['onnxruntime_net_instructions']:>12,} "
                   f"{row['instructions'] / row['onnxruntime_net_instructions']:>6.2f} "
