@@ -5,8 +5,15 @@ the board file's 120 MHz, and `make profile.elf` links the LPUART1 profiling fir
 The values are read from the drivers as the C compiler sees them (tests/conftest.py
 `driver_macros`: a host program includes the driver sources and prints each macro). Section
 numbers are RM0432's ("6.4.1" is RCC_CR), the Armv7-M ARM's for the DWT (C1.8).
-The values and section numbers were taken from RM0432 rev 9 as its author knew them; they were
-not re-read against the PDF here (no network): a mismatch with the manual is a bug in this table."""
+Every value was checked against ST's CMSIS device header (github.com/STMicroelectronics/cmsis_device_l4,
+Include/stm32l4r5xx.h at a2530753e86dd326a75467d28feb92e2ba7d0df2, v1.7.4): an address is the `*_BASE`
+plus the member's offsetof() in the header's struct, a bit the `*_Msk` (from `*_Pos`); the L4+ names
+the ISR bits USART_ISR_RXNE_RXFNE and USART_ISR_TXE_TXFNF. The DWT/DEMCR addresses were checked against
+github.com/ARM-software/CMSIS_5 CMSIS/Core/Include/core_cm4.h at 51f8f89612c8330c0116479cfe3a2cb04c390e2b,
+GPIO_AF8_LPUART1 against github.com/STMicroelectronics/stm32l4xx_hal_driver Inc/stm32l4xx_hal_gpio_ex.h
+at a9f8b8a1ce65f8bec3d7ce992afb2daa3495a586 (that PG7/PG8 carry it is the datasheet's, not re-read).
+The section numbers in the third column are RM0432 rev 9's as the table's author knew them; they were
+not re-read against the PDF: a mismatch with the manual is a bug in this table."""
 import pytest
 
 from edgeprune.profile.devices import build_profile_app

@@ -3,8 +3,16 @@ Cortex-M0, Nordic's UART and TIMER0) run and profile models through their own dr
 gets the portable int8 kernels and stays bit-exact; a model too big for 16 KiB of RAM says by
 how much. QEMU 7.2 has no STM32F4 RCC, so the F405's clock set-up is checked against ST's
 RM0090 (rev 19) instead, as tests/test_nucleo_l4r5zi.py does for the L4R5.
-The values and section numbers were taken from RM0090 rev 19 as its author knew them; they were
-not re-read against the PDF here (no network): a mismatch with the manual is a bug in this table."""
+Every F405 value was checked against ST's CMSIS device header (github.com/STMicroelectronics/cmsis_device_f4,
+Include/stm32f405xx.h at cdbad761857acedcdd07ece7939b4cb209ed826a): an address is the `*_BASE` plus the
+member's offsetof() in the header's struct, a bit the `*_Msk` (from `*_Pos`), as were the PLLCFGR field
+positions decoded below; GPIO_AF7_USART1 against github.com/STMicroelectronics/stm32f4xx_hal_driver
+Inc/stm32f4xx_hal_gpio_ex.h at d232197f12c592d87944f0f462b2d5297750f762 (that PA9/PA10 carry it is the
+datasheet's, not re-read). The micro:bit drivers' CLOCK, UART0 and TIMER0 offsets and values were checked
+against github.com/NordicSemiconductor/nrfx bsp/stable/mdk/nrf51.h and nrf51_bitfields.h at
+aa83d4df8d5f41b591f23a8555794632afb3475d (nrfx 4.2.1). The section numbers in the third column are
+RM0090 rev 19's as the table's author knew them; they were not re-read against the PDF: a mismatch
+with the manual is a bug in this table."""
 import numpy as np
 import pytest
 
