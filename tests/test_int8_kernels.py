@@ -22,6 +22,10 @@ from edgeprune.profile.run import run
 from edgeprune.quantize import quantize
 from edgeprune.targets import load_target
 
+# One worker compiles every configuration once (the fixture is module-scoped; split over workers,
+# each would compile them again).
+pytestmark = pytest.mark.xdist_group("int8-kernels")
+
 CASES = {
     "regular": ((1, 1, 9, 11), lambda: nn.Sequential(
         nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(),                      # 1 input channel, odd output channels
