@@ -79,8 +79,7 @@ def onnxruntime_on_emulated_core(models: dict[str, CompiledModel], outputs: dict
     median instructions of `session.run` (and of the Identity baseline) and its agreement with
     the host's reference and with edgeprune's `outputs`; plus the session options it used."""
     subprocess.run([str(ROOT_SCRIPT)], check=True)
-    work = folder / f"onnxruntime-{cpu}"
-    work.mkdir()
+    work = Path(tempfile.mkdtemp(prefix=f"onnxruntime-{cpu}-", dir=folder))  # two boards may share a core
     inputs = {}
     for stem, compiled in models.items():
         model = onnx.load(compiled.onnx)
