@@ -74,7 +74,7 @@ def _family(steps: list[dict]) -> str:
 
 
 def _weight_layouts(steps: list[dict]) -> str:
-    """Weight bytes per storage layout of the DSP kernels' layers, e.g. 'int16 weights 44,032 B'."""
+    """Weight bytes per storage layout of the hand-written kernels' layers, e.g. 'int16 weights 44,032 B'."""
     totals: dict[str, int] = {}
     for step in (s for s in steps if "layer" in s):
         totals[step["layer"]["weights"]] = totals.get(step["layer"]["weights"], 0) + step["layer"]["weight_bytes"]

@@ -119,8 +119,6 @@ class _Rewrites:
     def __init__(self, builder: relax.BlockBuilder, rounding: str, family: str | None, weights: str,
                  isa: str = "aarch64"):
         self.builder, self.rounding, self.family, self.isa = builder, rounding, family, isa
-        self.aarch64 = isa != "armv7"
-        self.dsp = family == "dsp"
         self.conv_weights, self.dense_weights = ("int16", "int8") if weights == "auto" else (weights, weights)
         self.bindings: dict = {}
         self.x, self.w, self.b, self.y = _QDQ.of(), _QDQ.of(is_const()), _QDQ.of(is_const()), _QDQ.of()
@@ -141,7 +139,7 @@ class _Rewrites:
         x, groups = m[self.x.data], int(attrs.groups)
         depthwise = groups > 1 and groups == int(x.ty.shape[1]) and weight.shape[1] == 1
         if self.family and int(x.ty.shape[0]) == 1 and (groups == 1 or depthwise):
-            convolve = self._dsp_conv if self.dsp else self._neon_conv
+            convolve = self._dsp_conv if self.family == "dsp" else self._neon_conv
             return convolve(m, x, weight, _conv_shape(x, weight, attrs), depthwise, (bias, multiplier, shift))
         return self._kernel(
             "conv2d_int8", int8_kernels.conv2d, m[self.x.data], relax.const(weight.astype(np.int8)), bias, multiplier, shift,
@@ -170,7 +168,7 @@ class _Rewrites:
         out_shape = (1, shape.channels_out, shape.out_height, shape.out_width)
         if depthwise:
             kernel = neon_depthwise.depthwise_conv2d(shape, shape.channels_out // shape.channels_in, output, zero_point,
-                                                     self.aarch64)
+                                                     self.isa)
             packed = weight.reshape(-1).astype(np.int16)
             return self._prim_call("depthwise_conv2d_int8_neon", kernel, [x, relax.const(packed), *constants],
                                    out_shape, _conv_layer(shape, True, "int16", packed.nbytes))
@@ -190,7 +188,7 @@ class _Rewrites:
     def dense_rewrite(self, _matched, m):
         weight = self._symmetric_weight(m, "dense")  # (N, K)
         bias, multiplier, shift = self._channel_constants(m, weight, self.dense_biased)
-        if self.dsp:
+        if self.family == "dsp":
             x, (outputs, depth) = m[self.x.data], weight.shape
             x_shape = tuple(int(d) for d in x.ty.shape)
             groups = relax.const(np.array([dsp_gemm.loop_count(packing.padded_length(depth))], np.int32))
@@ -239,7 +237,7 @@ class _Rewrites:
         if (self.family == "neon" and shape == tuple(int(d) for d in m[self.x.data].ty.shape)
                 and neon_add.takes(int(np.prod(shape)))):
             kernel = neon_add.add(shape, inputs, ADD_LEFT_SHIFT, multiplier, shift, self._output(m, self.add_act),
-                                  subtract, self.aarch64)
+                                  subtract, self.isa)
             return self._prim_call("sub_int8_neon" if subtract else "add_int8_neon", kernel,
                                    [m[self.a.data], m[self.x.data]], shape)
         return self._kernel(

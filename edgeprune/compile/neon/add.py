@@ -4,6 +4,7 @@ requantize (`requantize.py`), so the outputs equal the portable kernel's (`int8_
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import replace
 
 from tvm import tirx
@@ -22,14 +23,13 @@ def takes(count: int) -> bool:
 
 @functools.cache  # see conv.conv2d
 def add(shape: tuple[int, ...], inputs: tuple[RescaleInput, RescaleInput], left_shift: int, output_multiplier: int,
-        output_shift: int, requantize: Requantize, subtract: bool, aarch64: bool) -> tirx.PrimFunc:
-    """The PrimFunc (a, b, y) of an int8 add (a + b) or sub (a - b) of two tensors of `shape`."""
-    count = 1
-    for d in shape:
-        count *= d
-    rescales = [vector_requantize(replace(requantize.unclamped(), negative_shifts=spec.shift < 0), aarch64)
+        output_shift: int, requantize: Requantize, subtract: bool, isa: str) -> tirx.PrimFunc:
+    """The PrimFunc (a, b, y) of an int8 add (a + b) or sub (a - b) of two tensors of `shape`, on
+    instruction set `isa` (gemm.ISAS)."""
+    count = math.prod(shape)
+    rescales = [vector_requantize(replace(requantize.unclamped(), negative_shifts=spec.shift < 0), isa)
                 for spec in inputs]
-    output = vector_requantize(replace(requantize, negative_shifts=output_shift < 0), aarch64)
+    output = vector_requantize(replace(requantize, negative_shifts=output_shift < 0), isa)
 
     def term(values, spec: RescaleInput, rescale):
         shifted = T.shift_left(T.Cast("int32x8", values) - T.Broadcast(T.int32(spec.zero_point), LANES),

@@ -21,9 +21,9 @@ from edgeprune.compile.neon.widen import copier
 
 @functools.cache  # see conv.conv2d
 def depthwise_conv2d(shape: ConvShape, multiplier_count: int, requantize: Requantize, zero_point: int,
-                     aarch64: bool) -> tirx.PrimFunc:
+                     isa: str) -> tirx.PrimFunc:
     """The PrimFunc (x, weights int16 [C*M*KH*KW], bias, multiplier, shift, y) of a depthwise
-    convolution with `multiplier_count` output channels per input channel, on aarch64 or armv7."""
+    convolution with `multiplier_count` output channels per input channel, on instruction set `isa` (gemm.ISAS)."""
     cin, height, width, cout = shape.channels_in, shape.height, shape.width, shape.channels_out
     (kh, kw), (sh, sw), (dh, dw) = shape.kernel, shape.strides, shape.dilation
     top, left = shape.padding[:2]
@@ -34,7 +34,7 @@ def depthwise_conv2d(shape: ConvShape, multiplier_count: int, requantize: Requan
     plane_size = plane_height * plane_width
     rows = range(max(0, top), min(plane_height, top + height))  # plane rows that hold input rows
     pad = T.int16(zero_point)
-    requantize_vector = vector_requantize(requantize, aarch64)
+    requantize_vector = vector_requantize(requantize, isa)
     copy = copier(sw)
 
     @T.macro

@@ -81,7 +81,7 @@ class Gemm:
         (a partial tile's outputs before they are stored one by one)."""
         columns, cs, isa = self.columns, self.channel_stride, self.isa
         block, count, unroll = channel_block(isa), steps(self.depth, isa), UNROLL[isa]
-        requantize = vector_requantize(self.requantize, isa != "armv7")
+        requantize = vector_requantize(self.requantize, isa)
 
         @T.macro
         def multiply_add(col, w, acc, c0, p0, channels, k):

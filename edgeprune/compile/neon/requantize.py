@@ -11,19 +11,20 @@ from tvm.script import tirx as T
 from edgeprune.compile.int8_kernels import Requantize
 
 _HALVES = ([0, 1, 2, 3], [4, 5, 6, 7])
-_INTRINSICS = {  # (high multiply, rounding shift) per instruction set
-    True: ("llvm.aarch64.neon.sqrdmulh.v4i32", "llvm.aarch64.neon.srshl.v4i32"),
-    False: ("llvm.arm.neon.vqrdmulh.v4i32", "llvm.arm.neon.vrshifts.v4i32"),
+_AARCH64 = ("llvm.aarch64.neon.sqrdmulh.v4i32", "llvm.aarch64.neon.srshl.v4i32")
+_INTRINSICS = {  # (high multiply, rounding shift) per instruction set (neon.gemm.ISAS)
+    "aarch64": _AARCH64, "dotprod": _AARCH64,
+    "armv7": ("llvm.arm.neon.vqrdmulh.v4i32", "llvm.arm.neon.vrshifts.v4i32"),
 }
 
 
-def vector_requantize(requantize: Requantize, aarch64: bool):
+def vector_requantize(requantize: Requantize, isa: str):
     """A function (acc int32x8, multiplier, shift) -> int8x8 (or int32x8 for an unclamped
-    requantize); multiplier and shift are per-vector scalars (int32, int8)."""
+    requantize) on instruction set `isa`; multiplier and shift are per-vector scalars (int32, int8)."""
     if requantize.rounding != "double":
         return lambda acc, multiplier, shift: requantize(acc, T.Broadcast(multiplier, 8),
                                                          T.Broadcast(T.Cast("int32", shift), 8))
-    high_multiply, rounding_shift = _INTRINSICS[aarch64]
+    high_multiply, rounding_shift = _INTRINSICS[isa]
 
     def half(acc, multiplier, shift):
         x = acc if requantize.negative_shifts else T.shift_left(acc, T.Broadcast(T.max(shift, 0), 4))
