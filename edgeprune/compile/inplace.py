@@ -5,9 +5,10 @@
   has elements: each element is written once), and every read of the input is in that store's
   value at the same index, of the same element type. Element i of the input is then read only to
   compute element i of the output, before that element is written.
-- The DSP depthwise kernel (`dsp/depthwise.py`, batch 1): for channel c = 0, 1, ... it first
-  copies input plane c into its zero-point-padded workspace plane, then writes output channels
-  c*M .. c*M+M-1. With the output at the input's address, those writes end at byte
+- The depthwise kernels (`dsp/depthwise.py`, `neon/depthwise.py`; batch 1, any kernel whose
+  layer kind is "depthwise"): for channel c = 0, 1, ... each first copies input plane c into its
+  zero-point-padded workspace plane, then writes output channels c*M .. c*M+M-1 (the NEON kernel
+  stores whole rows, never past a row's end). With the output at the input's address, those writes end at byte
   (c+1)*M*OH*OW, inside the input planes 0..c already copied, if and only if M*OH*OW <= H*W:
   the output is no larger than the input.
 Reshapes are zero-copy views already (`plan.py`)."""
@@ -19,7 +20,6 @@ from tvm import tirx
 
 from edgeprune.compile.int8 import Layer
 from edgeprune.compile.plan import Aliases, Step
-
 
 
 def kernel_aliases(kernels: tvm.IRModule) -> Aliases:
