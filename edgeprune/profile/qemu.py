@@ -13,10 +13,10 @@ from typing import ClassVar, Sequence
 
 import numpy as np
 
+from edgeprune.compile.firmware import build_profile_app
 from edgeprune.errors import DeviceError, EdgepruneError
 from edgeprune.profile.client import DeviceClient
-from edgeprune.profile.devices import (Device, DeviceURL, Measurement, build_profile_app, measure,
-                                       register_device)
+from edgeprune.profile.devices import Device, DeviceURL, Measurement, measure, register_device
 from edgeprune.targets import Target, load_target, require_program
 
 QEMU_SYSTEM = "qemu-system-arm"

@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
+from edgeprune.artefact import content_hash
 from edgeprune.errors import DeviceError, ToolchainMissingError, UnknownTargetError
 from edgeprune.profile.devices import Device, DeviceURL, Measurement, register_device
 from edgeprune.profile.linux_app import input_payload, linux_build, parse_report, signal_error, split_outputs, tail
 from edgeprune.profile.qemu import QemuRun
-from edgeprune.profile.store import content_hash
 from edgeprune.targets import TARGETS_DIR, Target, load_target, require_program, target_names
 
 if TYPE_CHECKING:

@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
+from edgeprune.artefact import content_hash
 from edgeprune.errors import DeviceError, EdgepruneError
 from edgeprune.profile.devices import Device, DeviceURL, Measurement, register_device
 from edgeprune.profile.linux_app import input_payload, linux_build, parse_report, signal_error, split_outputs, tail
-from edgeprune.profile.store import content_hash
 from edgeprune.targets import Target, require_program
 
 if TYPE_CHECKING:

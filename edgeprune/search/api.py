@@ -7,7 +7,6 @@ import os
 import shutil
 import socket
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -26,61 +25,11 @@ from edgeprune.search.candidate import Settings, build
 from edgeprune.search.export import export_candidate
 from edgeprune.search.estimate import LatencyTable, Work, hopeless, layer_work
 from edgeprune.search.measure import Measurement, device_has_dsp, measure
-from edgeprune.search.results import Candidate, candidate, choose, pareto_front
+from edgeprune.search.results import Candidate, SearchResult, candidate, choose, pareto_front
 from edgeprune.task import CallableError, Task, metric_label
 
 UNIFORM = (0.0, 0.3, 0.5, 0.7)
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
-
-
-@dataclass
-class SearchResult:
-    """Everything the search found; `chosen` is None when no candidate meets the budgets."""
-
-    model: str
-    study: str
-    storage: str
-    sampler: str
-    settings: Settings
-    budgets: Budgets
-    finished: int
-    candidates: list[Candidate]
-    failed: list[tuple[int, str]]
-    front: list[Candidate] = field(default_factory=list)
-    uniform: list[Candidate] = field(default_factory=list)
-    chosen: Candidate | None = None
-    reference: Candidate | None = None  # the unpruned (uniform 0.0) candidate, if measured
-    exported: Path | None = None
-    skipped: list[tuple[int, str]] = field(default_factory=list)  # not measured: latency table
-    message: str = ""
-    validation_samples: int = 0  # the split every candidate's score is measured on (0: the task's evaluate)
-    metric: str = "accuracy"  # the task's metric that the search maximises
-    task_finetune: bool = False  # candidates finetuned by the task's finetune, not edgeprune's recipe
-    tracebacks: dict[int, str] = field(default_factory=dict)  # failed trials: where a task's callable failed
-
-    @property
-    def metric_label(self) -> str:
-        return metric_label(self.metric)
-
-    @property
-    def cache_hits(self) -> int:
-        return sum(c.cached for c in self.candidates)
-
-    def to_dict(self) -> dict:
-        return {"model": self.model, "study": self.study, "storage": self.storage,
-                "sampler": self.sampler, "settings": self.settings.to_dict(),
-                "budgets": self.budgets.__dict__, "finished": self.finished,
-                "message": self.message, "cache_hits": self.cache_hits,
-                "latency_estimate_used": bool(self.skipped), "skipped": self.skipped,
-                "candidates": [c.to_dict() for c in self.candidates],
-                "pareto": [c.number for c in self.front],
-                "uniform": [c.number for c in self.uniform],
-                "chosen": self.chosen.to_dict() if self.chosen else None,
-                "reference": self.reference.number if self.reference else None,
-                "exported": str(self.exported) if self.exported else None,
-                "failed": self.failed, "tracebacks": self.tracebacks,
-                "validation_samples": self.validation_samples, "metric": self.metric,
-                "task_finetune": self.task_finetune}
 
 
 def outcome(candidates: list[Candidate], budgets: Budgets,
