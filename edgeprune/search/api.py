@@ -80,10 +80,11 @@ def search(model: str | os.PathLike | Task, *, device: str = SETTINGS.device, tr
         task = load_base(model, out, train_epochs, trust_pickle, input_shape)
     out.mkdir(parents=True, exist_ok=True)
     url = storage or f"sqlite:///{(out / 'study.db').resolve()}"
-    runner = Runner(_open_study(task, settings, budgets, url, study or f"{task.name}-{device.replace(':', '-')}",
-                                sampler, seed, uniform, trials, train_epochs, resume),
-                    task, settings, budgets, MeasurementCache(out / "measurements.sqlite"),
-                    space.groups(task.model, task.input_shape), out / "work", device_has_dsp(device))
+    groups = space.groups(task.model, task.input_shape)
+    the_study = _open_study(task, groups, settings, budgets, url, study or f"{task.name}-{device.replace(':', '-')}",
+                            sampler, seed, uniform, trials, train_epochs, resume)
+    runner = Runner(the_study, task, settings, budgets, MeasurementCache(out / "measurements.sqlite"), groups,
+                    out / "work", device_has_dsp(device))
     bar = tqdm(total=trials, desc="search", unit="trial", disable=not progress)
     try:
         with torch_threads(threads):
@@ -101,12 +102,11 @@ def search(model: str | os.PathLike | Task, *, device: str = SETTINGS.device, tr
     return result
 
 
-def _open_study(task: Task, settings: Settings, budgets: Budgets, url: str, name: str, sampler: str,
-                seed: int | None, uniform: Sequence[float], trials: int, train_epochs: int,
+def _open_study(task: Task, groups: list[str], settings: Settings, budgets: Budgets, url: str, name: str,
+                sampler: str, seed: int | None, uniform: Sequence[float], trials: int, train_epochs: int,
                 resume: bool) -> optuna.Study:
     """The study (created, or resumed when its settings match); a new one gets the uniform-pruning
-    candidates queued first, once, as the warm start."""
-    groups = space.groups(task.model, task.input_shape)
+    candidates of the layer `groups` queued first, once, as the warm start."""
     grid = space.grid(settings.max_ratio, settings.step)
     warm = [r for r in dict.fromkeys(min(grid, key=lambda g: abs(g - u)) for u in uniform)]
     chosen_sampler = studies.sampler(sampler, seed, min(10, max(len(warm) + 2, trials // 4)))
