@@ -13,8 +13,10 @@ import tvm
 from tvm import tirx
 
 from edgeprune._atomic import atomic_directory
+from edgeprune.artefact import content_hash
 from edgeprune.compile import codegen, firmware, frontend, passes, tflite_frontend
 from edgeprune.compile.defaults import BACKENDS, DEFAULT_STACK_BYTES, KERNEL_CHOICES, WEIGHT_LAYOUTS
+from edgeprune.compile.elfsize import memory_breakdown
 from edgeprune.compile.inplace import kernel_aliases
 from edgeprune.compile.int8 import Layer, kernel_family
 from edgeprune.compile.plan import Plan, build_plan, place_plan
@@ -22,8 +24,6 @@ from edgeprune.compile.qdq_edges import is_quantized, strip_qdq_edges
 from edgeprune.compile.qdq_pad import pad_int8
 from edgeprune.compile.workspace import workspace_bytes
 from edgeprune.errors import EdgepruneError, ModelTooLargeError
-from edgeprune.profile.elfsize import memory_breakdown
-from edgeprune.profile.store import content_hash
 from edgeprune.targets import Target, load_target
 
 
