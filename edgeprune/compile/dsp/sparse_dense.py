@@ -9,7 +9,8 @@ in the int8 layout's lane order, then for each output walks its kept blocks: loa
 index, the weight word and the column's four lanes (LDRD), SXTB16 twice, SMLAD twice.
 
 `choose` picks dense or sparse per layer from the bytes and an instruction estimate (constants
-measured on the M4 under QEMU, `scripts/bench/sparse.py`)."""
+measured on the M4 under QEMU, below): sparse pays in instructions below about 55 % of blocks
+kept, and in flash below about 80 % (5 bytes a kept block against 4 a block)."""
 from __future__ import annotations
 
 import functools
@@ -27,10 +28,11 @@ from edgeprune.compile.defaults import SPARSE_CHOICES
 from edgeprune.compile.int8_kernels import Requantize
 
 BLOCK = 4  # reduction elements per block: one int8 weight word, two SMLAD
-# Instruction estimates per layer and row of x (measured on mps2-an386, see the module docstring):
-DENSE_PER_BLOCK = 5.1    # the dense int8-layout GEMM, per (output, block): amortised over its 4-output tiles
-SPARSE_PER_BLOCK = 8.0   # this kernel, per kept block
-SPARSE_PER_OUTPUT = 9.0  # per output: bias, loop set-up, requantize beyond the dense kernel's
+# Instructions per row of x, fitted to QEMU counts on the M4 of dense 512->64 and 128->128 layers
+# with 10, 30 and 60 % of their blocks kept (dense int8 layout: 49,480 and 28,240; sparse: 13,320
+# to 53,320 and 12,200 to 33,120):
+DENSE_PER_BLOCK, DENSE_PER_OUTPUT = 5.7, 38    # the int8-layout GEMM, 4-output tiles
+SPARSE_PER_BLOCK, SPARSE_PER_OUTPUT = 10, 68   # this kernel: per kept block; per output (set-up, tails, requantize)
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,7 @@ def choose(sparse: BlockSparse, dense_bytes: int, rows: int, mode: str) -> Choic
     and its estimated instructions are no more than the dense kernel's."""
     if mode not in SPARSE_CHOICES:
         raise ValueError(f"unknown sparse mode {mode!r}; choose one of {', '.join(SPARSE_CHOICES)}")
-    dense_instr = round(rows * sparse.blocks * DENSE_PER_BLOCK)
+    dense_instr = round(rows * (sparse.blocks * DENSE_PER_BLOCK + sparse.outputs * DENSE_PER_OUTPUT))
     sparse_instr = round(rows * (sparse.kept * SPARSE_PER_BLOCK + sparse.outputs * SPARSE_PER_OUTPUT))
     wins = sparse.nbytes < dense_bytes and sparse_instr <= dense_instr
     return Choice(mode == "on" or (mode == "auto" and wins), dense_bytes, sparse.nbytes, dense_instr, sparse_instr,
