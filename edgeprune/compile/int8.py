@@ -211,7 +211,8 @@ class _Rewrites:
                     return self._prim_call("dense_int8_dsp_sparse", kernel,
                                            [x, *map(relax.const, blocks.arrays()), bias, multiplier, shift],
                                            (*x_shape[:-1], outputs),
-                                           replace(layer, weights="block4-int8", weight_bytes=blocks.nbytes))
+                                           replace(layer, description=f"{layer.description} sparse {choice.kept:.0%}",
+                                                   weights="block4-int8", weight_bytes=blocks.nbytes))
             return self._prim_call("dense_int8_dsp", dsp_dense.dense(x_shape, outputs, requantize, self.dense_weights),
                                    [x, relax.const(packed), bias, multiplier, shift, groups],
                                    (*x_shape[:-1], outputs), layer)

@@ -21,10 +21,11 @@ import numpy as np
 from tvm import tirx
 from tvm.script import tirx as T
 
+from edgeprune.compile.defaults import SPARSE_CHOICES
 from edgeprune.compile.dsp.gemm import _high, _low
 from edgeprune.compile.dsp.intrinsics import smlad, sxtb16, sxtb16_odd
 from edgeprune.compile.dsp.packing import column_slot, padded_length
-from edgeprune.compile.defaults import SPARSE_CHOICES
+from edgeprune.compile.dsp.widen import row_widener
 from edgeprune.compile.int8_kernels import Requantize
 
 BLOCK = 4  # reduction elements per block: one int8 weight word, two SMLAD
@@ -123,7 +124,7 @@ def sparse_dense(x_shape: tuple[int, ...], outputs: int, kept: int, index_dtype:
     rows = math.prod(x_shape[:-1])
     padded = padded_length(depth)
     stored = max(kept, 1)
-    words = depth % 4 == 0  # a word of x widens into two column words as they are
+    widen = row_widener(depth, "int8")
     y_shape = (*x_shape[:-1], outputs)
 
     @T.prim_func
@@ -141,13 +142,7 @@ def sparse_dense(x_shape: tuple[int, ...], outputs: int, kept: int, index_dtype:
         for k in T.unroll(padded - depth):
             col16[column_slot(depth + k, "int8")] = T.int16(0)
         for r in range(rows):
-            if words:
-                for g in range(depth // 4):
-                    col32[g * 2] = sxtb16(x32[r * depth // 4 + g])
-                    col32[g * 2 + 1] = sxtb16_odd(x32[r * depth // 4 + g])
-            else:
-                for k in range(depth):
-                    col16[column_slot(k, "int8")] = T.Cast("int16", x[r * depth + k])
+            widen(x, x32, col16, col32, r)
             for n in range(outputs):
                 acc[0] = bias[n]
                 for j in range(starts[n], starts[n + 1]):
