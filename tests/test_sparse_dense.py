@@ -1,10 +1,10 @@
-"""Block-sparse int8 dense layers (compile/dsp/sparse_dense.py) and the pruning patterns whose
-zeros they skip (prune/unstructured.py: --pattern block4, 2:4).
+"""Block-sparse and 2:4 int8 dense layers (compile/dsp/sparse_dense.py, nm_dense.py) and the
+pruning patterns whose zeros they skip (prune/unstructured.py: --pattern block4, 2:4).
 
 The kernel case is a small model of odd sizes: a reduction of 1030 (258 blocks: int16 block
 indices, a tail block of 2), one of 13 (uint8 indices, a tail of 1) and one of 8 (whole words),
 an output row with no block kept. On QEMU (M4) its sparse build equals the host build of the same
-integer graph bit for bit, and so does its dense build."""
+integer graph bit for bit, and so does its dense build; so does its 2:4 twin on the 2:4 kernel."""
 import numpy as np
 import pytest
 import torch
@@ -31,24 +31,27 @@ def _blocks(weight: torch.Tensor) -> np.ndarray:
     return (padded.reshape(rows.shape[0], -1, 4) != 0).sum(axis=2)
 
 
-def _block_pruned_model() -> nn.Module:
+def _pruned_model(pattern: str) -> nn.Module:
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(1030, 13), nn.ReLU(), nn.Linear(13, 8), nn.ReLU(), nn.Linear(8, 5)).eval()
-    prune_weights(model, 0.7, pattern="block4")
+    prune_weights(model, 0.7 if pattern == "block4" else 0.5, pattern=pattern)
     make_permanent(model)
     with torch.no_grad():
         model[0].weight[1] = 0  # an output with no block kept
     return model
 
 
+def _compiled(folder, pattern: str, modes: tuple[str, ...]) -> dict:
+    calibration = np.random.default_rng(1).normal(size=(64, 1030)).astype(np.float32)
+    quantized = quantize(_pruned_model(pattern), calibration, folder / "m.int8.onnx", input_shape=(1, 1030),
+                         write_report=False).output
+    return {mode: compile_model(quantized, "mps2-an386", folder / mode, sparse=mode) for mode in modes}
+
+
 @pytest.fixture(scope="module")
 def builds(tmp_path_factory):
     """The odd-sized block-sparse model compiled for the M4 with --sparse on and off."""
-    folder = tmp_path_factory.mktemp("sparse")
-    calibration = np.random.default_rng(1).normal(size=(64, 1030)).astype(np.float32)
-    quantized = quantize(_block_pruned_model(), calibration, folder / "m.int8.onnx", input_shape=(1, 1030),
-                         write_report=False).output
-    return {mode: compile_model(quantized, "mps2-an386", folder / mode, sparse=mode) for mode in ("on", "off")}
+    return _compiled(tmp_path_factory.mktemp("sparse"), "block4", ("on", "off"))
 
 
 def test_compress_keeps_exactly_the_non_zero_blocks():
@@ -102,6 +105,18 @@ def test_sparse_kernel_equals_the_host_build_bit_for_bit(builds):
         assert np.array_equal(run(builds["on"], [x]).device.outputs[0], expected)
         assert np.array_equal(run(builds["off"], [x]).device.outputs[0], expected)
     assert len(np.unique(run(builds["on"], [inputs[0].astype(np.int8)]).device.outputs[0])) > 1  # not saturated
+
+
+@pytest.mark.qemu
+def test_2_4_kernel_equals_the_host_build_and_stores_three_quarters(tmp_path):
+    """--sparse on gives 2:4 weights the 2:4 kernel (dsp/nm_dense.py): 3 bytes a block of four."""
+    compiled = _compiled(tmp_path, "2:4", ("on",))["on"]
+    layers = [s["layer"] for s in compiled.manifest["steps"] if "layer" in s]
+    assert [layer["weights"] for layer in layers] == ["2:4-int8"] * 3
+    assert layers[0]["weight_bytes"] == 13 * 258 * 3  # 258 blocks a row (1030 / 4 rounded up to even), 3 B each
+    rng = np.random.default_rng(5)
+    for x in (rng.integers(-128, 128, (1, 1030)).astype(np.int8), np.full((1, 1030), -128, np.int8)):
+        assert np.array_equal(run(compiled, [x]).device.outputs[0], host_outputs(compiled, [x])[0])
 
 
 @pytest.mark.slow

@@ -102,7 +102,7 @@ def _sparse_entry(steps: list[dict]) -> dict:
     weighed = [(i, s["layer"]) for i, s in enumerate(steps) if s.get("layer", {}).get("sparse")]
     return {"layers": [{"step": i, "description": layer["description"], "choice": layer["sparse"]}
                        for i, layer in weighed],
-            "sparse_layers": sum(layer["weights"] == "block4-int8" for _, layer in weighed),
+            "sparse_layers": sum(layer["weights"] in ("block4-int8", "2:4-int8") for _, layer in weighed),
             "saved_bytes": sum(layer["dense_weight_bytes"] - layer["weight_bytes"] for _, layer in weighed)}
 
 

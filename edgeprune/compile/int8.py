@@ -25,6 +25,7 @@ from edgeprune.compile.dsp import dense as dsp_dense
 from edgeprune.compile.dsp import gemm as dsp_gemm
 from edgeprune.compile.dsp import depthwise as dsp_depthwise
 from edgeprune.compile.dsp import packing
+from edgeprune.compile.dsp import nm_dense as dsp_nm
 from edgeprune.compile.dsp import sparse_dense as dsp_sparse
 from edgeprune.compile.conv_shape import ConvShape
 from edgeprune.compile.neon import add as neon_add
@@ -203,22 +204,40 @@ class _Rewrites:
             rows = int(np.prod(x_shape[:-1]))
             layer = Layer("dense", f"dense {depth}->{outputs}", rows * depth * outputs, self.dense_weights, packed.nbytes)
             if self.sparse != "off":
-                blocks = dsp_sparse.compress(weight)
-                choice = dsp_sparse.choose(blocks, packed.nbytes, rows, self.sparse)
-                layer = replace(layer, sparse=choice.describe(), dense_weight_bytes=packed.nbytes)
-                if choice.sparse:
-                    kernel = dsp_sparse.sparse_dense(x_shape, outputs, blocks.kept, str(blocks.indices.dtype), requantize)
-                    return self._prim_call("dense_int8_dsp_sparse", kernel,
-                                           [x, *map(relax.const, blocks.arrays()), bias, multiplier, shift],
-                                           (*x_shape[:-1], outputs),
-                                           replace(layer, description=f"{layer.description} sparse {choice.kept:.0%}",
-                                                   weights="block4-int8", weight_bytes=blocks.nbytes))
+                sparse, layer = self._sparse_dense(x, weight, requantize, (bias, multiplier, shift), layer, rows)
+                if sparse is not None:
+                    return sparse
             return self._prim_call("dense_int8_dsp", dsp_dense.dense(x_shape, outputs, requantize, self.dense_weights),
                                    [x, relax.const(packed), bias, multiplier, shift, groups],
                                    (*x_shape[:-1], outputs), layer)
         return self._kernel(
             "dense_int8", int8_kernels.dense, m[self.x.data], relax.const(weight.astype(np.int8)), bias, multiplier, shift,
             requantize=self._output(m, self.dense_act))
+
+    def _sparse_dense(self, x, weight: np.ndarray, requantize: Requantize, constants, layer: Layer,
+                      rows: int) -> tuple[relax.Call | None, Layer]:
+        """A DSP dense layer with sparse weights where `self.sparse` takes them (None if not), and
+        `layer` with the choice: block-sparse by dsp.sparse_dense.choose; with "on", weights with at
+        most 2 non-zero in every block of four take the 2:4 kernel (dsp/nm_dense.py) instead."""
+        x_shape, outputs = tuple(int(d) for d in x.ty.shape), weight.shape[0]
+        y_shape = (*x_shape[:-1], outputs)
+        blocks = dsp_sparse.compress(weight)
+        choice = dsp_sparse.choose(blocks, layer.weight_bytes, rows, self.sparse)
+        layer = replace(layer, sparse=choice.describe(), dense_weight_bytes=layer.weight_bytes)
+        if self.sparse == "on" and dsp_nm.is_two_of_four(weight):
+            words, offsets = dsp_nm.pack(weight)
+            stored = words.nbytes + offsets.nbytes
+            layer = replace(layer, description=f"{layer.description} 2:4", weights="2:4-int8", weight_bytes=stored,
+                            sparse=f"2:4 (--sparse on): {stored:,} B vs {layer.weight_bytes:,} B dense")
+            return self._prim_call("dense_int8_dsp_2of4", dsp_nm.nm_dense(x_shape, outputs, requantize),
+                                   [x, relax.const(words), relax.const(offsets), *constants], y_shape, layer), layer
+        if not choice.sparse:
+            return None, layer
+        layer = replace(layer, description=f"{layer.description} sparse {choice.kept:.0%}", weights="block4-int8",
+                        weight_bytes=blocks.nbytes)
+        kernel = dsp_sparse.sparse_dense(x_shape, outputs, blocks.kept, str(blocks.indices.dtype), requantize)
+        return self._prim_call("dense_int8_dsp_sparse", kernel, [x, *map(relax.const, blocks.arrays()), *constants],
+                               y_shape, layer), layer
 
     # ---- global average: quantize([reshape](mean(dq(x)))) ----
     def mean_pattern(self):
