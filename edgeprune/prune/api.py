@@ -168,6 +168,8 @@ def prune(model: str | os.PathLike | nn.Module | Task, output: str | os.PathLike
     a round losing more than `max_drop` (default 0.02) of the task's metric on validation is
     rejected and the previous round's model kept (`Outcome.rejection` says which and why). Method
     options left None take their defaults; giving one that `method` does not take is a PruneError.
+    Unstructured `pattern`: "weights" (default), "block4" (whole blocks of four along the
+    reduction, which the sparse int8 kernels skip) or "2:4" (2 of every 4 zeroed).
 
     Data: the task's, an `.npz` (`x`, `y`) or, by default, the digits shaped for the model. Saves
     the result to `output` (see `serialize`) and, if given, exports ONNX to `onnx`. When no round
