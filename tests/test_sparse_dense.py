@@ -144,3 +144,13 @@ def test_ad_autoencoder_at_80_percent_stores_half_the_weight_flash(tmp_path, hos
     report = run(compiled, [x])
     assert np.array_equal(report.device.outputs[0], host_reference(compiled, [x])[0])
     assert report.max_abs_error == 0 and len(np.unique(report.device.outputs[0])) > 1
+
+
+def test_sparse_on_without_the_dsp_kernels_is_said(tmp_path):
+    """The M3 has no DSP extension: --sparse on cannot be honoured, and the compile says so."""
+    calibration = np.random.default_rng(1).normal(size=(16, 1030)).astype(np.float32)
+    quantized = quantize(_pruned_model("block4"), calibration, tmp_path / "m.int8.onnx", input_shape=(1, 1030),
+                         write_report=False).output
+    compiled = compile_model(quantized, "mps2-an385", tmp_path / "out", sparse="on")
+    assert any(note.startswith("--sparse on is not honoured") for note in compiled.manifest["notes"])
+    assert compiled.manifest["sparse"] == {"layers": [], "sparse_layers": 0, "saved_bytes": 0}
