@@ -5,7 +5,8 @@ import argparse
 from pathlib import Path
 
 from edgeprune._modelargs import parse_shape
-from edgeprune.compile.defaults import BACKENDS, DEFAULT_STACK_BYTES, KERNEL_CHOICES, ROUNDINGS, WEIGHT_LAYOUTS
+from edgeprune.compile.defaults import (BACKENDS, DEFAULT_STACK_BYTES, KERNEL_CHOICES, ROUNDINGS, SPARSE_CHOICES,
+                                        WEIGHT_LAYOUTS)
 from edgeprune.errors import EdgepruneError
 
 
@@ -22,7 +23,8 @@ def _compile(args: argparse.Namespace) -> int:
                              "(edgeprune compile --help)")
     compiled = compile_model(args.model, args.target, args.output, backend=args.backend,
                              input_shape=args.input_shape, stack_bytes=args.stack_bytes, rounding=args.rounding,
-                             kernels=args.kernels, weights=args.weights, io_in_arena=not args.io_outside_arena,
+                             kernels=args.kernels, weights=args.weights, sparse=args.sparse,
+                             io_in_arena=not args.io_outside_arena,
                              inplace=not args.no_inplace,
                              workspace_in_arena=not args.workspace_outside_arena)
     m = compiled.manifest
@@ -36,6 +38,8 @@ def _compile(args: argparse.Namespace) -> int:
         print(f"  int8      {dsp} conv/dense layers on {_family(m['steps'])} kernels ({_weight_layouts(m['steps'])})"
               + (f"; on portable kernels (slower): {', '.join(portable)}" if portable else ""))
     print(f"  weights   {mem['weights_bytes']:>10,} B")
+    if m["sparse"]["layers"]:
+        print(_sparse_summary(m["sparse"], m["options"]["sparse"]))
     print(f"  arena     {mem['arena_bytes']:>10,} B  (liveness bound {mem['liveness_bound_bytes']:,} B)")
     print(_arena_saving(m))
     print(f"  workspace {mem['workspace_bytes']:>10,} B  (the most one kernel takes; "
@@ -60,6 +64,14 @@ def _layer_kernels(steps: list[dict]) -> tuple[int, list[str]]:
     """How many int8 conv/dense steps run a hand-written kernel, and the names of those that do not."""
     int8 = [s for s in steps if s["kernel"].startswith(("conv2d_int8", "depthwise_conv2d_int8", "dense_int8"))]
     return sum("layer" in s for s in int8), sorted({s["kernel"] for s in int8 if "layer" not in s})
+
+
+def _sparse_summary(sparse: dict, mode: str) -> str:
+    """The dense layers' sparse-or-dense choice (--sparse) and the weight bytes it saves."""
+    lines = [f"  sparse    {sparse['sparse_layers']} of {len(sparse['layers'])} dense layers block-sparse "
+             f"(--sparse {mode}), weights {sparse['saved_bytes']:,} B smaller than dense"]
+    lines += [f"            {layer['description']}: {layer['choice']}" for layer in sparse["layers"]]
+    return "\n".join(lines)
 
 
 def _family(steps: list[dict]) -> str:
@@ -115,6 +127,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="how the DSP kernels store weights: int16 (widened at compile time: fastest, 2 bytes per "
                    "weight), int8 (1 byte, widened in the loop), or auto (default: int16 for convolutions, int8 "
                    "for dense layers, which read each weight once)")
+    p.add_argument("--sparse", choices=SPARSE_CHOICES, default="auto",
+                   help="block-sparse weights for the DSP kernels' dense layers: auto (default: per layer, where "
+                   "they store fewer bytes at no more estimated instructions), on (every dense layer) or off")
     p.add_argument("--io-outside-arena", action="store_true",
                    help="keep the input and output slots beside the arena (they survive an invoke) instead of in it "
                    "(default: in the arena, as TFLM, their bytes reused once dead)")
