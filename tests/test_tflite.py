@@ -11,6 +11,7 @@ import tflite
 import edgeprune
 from edgeprune.cli import main
 from edgeprune.compile import op_tables
+from edgeprune.compile.api import step_label
 from edgeprune.compile.host import host_graph
 from edgeprune.compile.tflite_frontend import SUPPORTED_OPS, import_tflite
 from edgeprune.errors import EdgepruneError, UnsupportedOpError
@@ -466,7 +467,11 @@ def test_mlperf_tiny_model_on_m4_equals_tflm(compiled, path):
 def test_run_command_reports_exact_matches_with_tflm(compiled, capsys):
     model = compiled(AD)
     assert main(["run", str(model.path)]) == 0
-    assert "agreement with TFLM: 640 of 640 output elements exactly equal, max |error| 0 (ok)" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "agreement with TFLM: 640 of 640 output elements exactly equal, max |error| 0 (ok)" in printed
+    # each layer is named by its TFLite operator (index and type): issue 17, item 11
+    assert model.manifest["steps"][0]["source"] == "#0 FULLY_CONNECTED"
+    assert all(step_label(step) in printed for step in model.manifest["steps"])
 
 
 def test_float_wrappers_quantize_and_dequantize_as_tflm(compiled, tmp_path_factory, tmp_path):

@@ -165,14 +165,19 @@ def _tensor_entries(refs, quantization) -> list[dict]:
 
 
 def step_label(step: dict) -> str:
-    """A manifest step as people read it: the layer it computes where its kernel says (the DSP
-    kernels: e.g. `conv 1x1 s1 64->64 @25x5`), else the kernel's name."""
-    return step["layer"]["description"] if "layer" in step else step["kernel"]
+    """A manifest step as people read it: the source operators it computes (ONNX node names, TFLite
+    operator indices) and what it computes: the layer where its kernel says (the DSP kernels: e.g.
+    `conv 1x1 s1 64->64 @25x5`), else its kernel and output shape."""
+    if "layer" in step:
+        what = step["layer"]["description"]
+    else:
+        what = f"{step['kernel']} -> {'x'.join(map(str, step['args'][-1]['shape']))}" if step["args"] else step["kernel"]
+    return f"{step['source']}: {what}" if step.get("source") else what
 
 
 def _step_entry(step, per_kernel_workspace: dict[str, int], layers: dict) -> dict:
     """A manifest step: its kernel, workspace and arguments, and the layer it computes if known."""
-    entry = {"kernel": step.kernel, "workspace_bytes": per_kernel_workspace[step.kernel],
+    entry = {"kernel": step.kernel, "source": step.source, "workspace_bytes": per_kernel_workspace[step.kernel],
              "args": [asdict(a) for a in step.args]}
     if layers.get(step.kernel) is not None:
         entry["layer"] = asdict(layers[step.kernel])

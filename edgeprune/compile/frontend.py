@@ -10,6 +10,7 @@ from google.protobuf.message import DecodeError
 
 from edgeprune.compile.dtypes import check_dtypes
 from edgeprune.compile.opset import replace_upsample, upgrade_opset
+from edgeprune.compile.sources import named_nodes
 from edgeprune.compile.symbolic import bind_symbolic_dims
 from edgeprune.errors import EdgepruneError, ModelFileError, UnsupportedOpError
 
@@ -86,17 +87,19 @@ def load_onnx(model: Any, input_shape: tuple[int, ...] | None = None) -> onnx.Mo
 
 def load_for_compile(model: Any, input_shape: tuple[int, ...] | None = None) -> tuple[onnx.ModelProto, list[str]]:
     """The ONNX model to compile, and what was changed to compile it: an opset older than onnxruntime
-    runs upgraded, Upsample replaced by Resize, symbolic input axes bound (see `symbolic`)."""
-    onnx_model, upgraded = upgrade_opset(load_onnx(model, input_shape))
+    runs upgraded, Upsample replaced by Resize, symbolic input axes bound (see `symbolic`); unnamed
+    nodes are named by their index in the file (`#4`), as layers are named after nodes."""
+    onnx_model, upgraded = upgrade_opset(named_nodes(load_onnx(model, input_shape)))
     onnx_model, replaced = replace_upsample(onnx_model)
     onnx_model, bound = bind_symbolic_dims(onnx_model, input_shape)
     return onnx_model, upgraded + replaced + bound
 
 
 def to_relax(model: onnx.ModelProto):
-    """Import a checked ONNX graph into a Relax IRModule with the weights as constants."""
-    from tvm.relax.frontend.onnx import from_onnx
+    """Import a checked ONNX graph into a Relax IRModule with the weights as constants, each node's
+    value named after it (`sources`)."""
+    from edgeprune.compile.sources import onnx_to_relax
 
     check_dtypes(model)
     check_supported_ops(model)
-    return from_onnx(model, keep_params_in_input=False)
+    return onnx_to_relax(model)

@@ -18,7 +18,7 @@ import tvm
 from tvm import relax
 from tvm.relax import op as R
 
-from edgeprune.compile import int8_hard_swish, int8_kernels, int8_logistic, int8_softmax
+from edgeprune.compile import int8_hard_swish, int8_kernels, int8_logistic, int8_softmax, sources
 from edgeprune.compile.int8 import INT8_MAX, INT8_MIN, OPAQUE
 from edgeprune.compile.int8_kernels import Requantize
 from edgeprune.compile.qdq_edges import EdgeQuantization
@@ -113,13 +113,14 @@ class _Importer:
     def __init__(self, graph: Graph, builder: relax.BlockBuilder):
         self.graph, self.builder = graph, builder
         self.values: dict[int, relax.Expr] = {}
+        self.label: int | None = None  # the operator being converted: its values are named after it (`sources`)
 
     # ---- tensors and layouts ----
     def tensor(self, index: int) -> Tensor:
         return self.graph.tensors[index]
 
     def emit(self, expr: relax.Expr) -> relax.Expr:
-        return self.builder.emit(expr)
+        return self.builder.emit(expr, name_hint=sources.var_name(self.label) if self.label is not None else "")
 
     def store(self, index: int, expr: relax.Expr) -> None:
         """Keep `expr`, given in TFLite's layout, as tensor `index` (a 4-D tensor becomes NCHW)."""
@@ -484,11 +485,13 @@ def import_tflite(path: str | Path) -> tuple[tvm.IRModule, list[EdgeQuantization
         with builder.dataflow():
             for index, param in zip(graph.inputs, params):
                 importer.store(index, param)
-            for op in graph.operators:
+            for importer.label, op in enumerate(graph.operators):
                 importer.convert(op)
+            importer.label = None
             results = [builder.emit_output(importer.tflite_layout(i)) for i in graph.outputs]
         builder.emit_func_output(results[0] if len(results) == 1 else relax.Tuple(results))
-    return builder.get(), inputs, outputs, notes
+    labels = [f"#{op.index} {op.name}" for op in graph.operators]
+    return sources.with_labels(builder.get(), labels), inputs, outputs, notes
 
 
 def is_tflite(model) -> bool:

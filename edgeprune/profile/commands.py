@@ -9,7 +9,7 @@ from edgeprune.errors import EdgepruneError
 from edgeprune.profile.defaults import DEFAULT_DEVICE
 
 
-NAME_WIDTH = 48  # longer fused-kernel names are cut in the table (the store keeps them whole)
+NAME_WIDTH = 96  # longer layer labels (many fused source nodes) are cut in the table (the store keeps them whole)
 
 
 def _figure(value: float) -> str:

@@ -211,7 +211,7 @@ def search(model: str | os.PathLike | Task, *, device: str = DEFAULT_DEVICE, tri
                            "channels": built.channels, "macs": built.macs,
                            "test_accuracy": built.test_accuracy,
                            "relative_error": measured.relative_error,
-                           "layer_instructions": measured.layer_instructions,
+                           "layer_instructions": measured.layer_instructions, "layer_names": measured.layer_names,
                            "architecture": built.architecture, "worker": WORKER}.items():
             trial.set_user_attr(key, value)
         for key, value in budgets.violations(measured).items():
