@@ -26,10 +26,10 @@ SUPPORTED_OPS: dict[str, str] = {
     "DequantizeLinear": "the int8 output edge", "Div": "", "Elu": _TABLE, "Flatten": _SAME,
     "Gemm": "integer kernel (symmetric weights)", "GlobalAveragePool": "integer kernel", "GlobalMaxPool": _SAME,
     "HardSigmoid": _TABLE, "HardSwish": _TABLE, "Identity": "", "LeakyRelu": _TABLE, "MatMul": "",
-    "MaxPool": _SAME, "Mul": "", "Pad": _SAME + " (constant quantized)", "PRelu": _TABLE + " per channel",
+    "MaxPool": _SAME, "Mul": "integer kernel (broadcasting)", "Pad": _SAME + " (constant quantized)", "PRelu": _TABLE + " per channel",
     "QuantizeLinear": "the int8 input edge", "ReduceMax": _SAME, "ReduceMean": "integer kernel", "Relu": _SAME,
     "Reshape": _SAME, "Resize": _SAME + " (nearest; linear: float32 only)", "Sigmoid": _TABLE, "Softmax": "",
-    "Split": "", "Squeeze": _SAME, "Sub": "", "Tanh": _TABLE, "Transpose": _SAME, "Unsqueeze": _SAME,
+    "Split": "", "Squeeze": _SAME, "Sub": "integer kernel (broadcasting)", "Tanh": _TABLE, "Transpose": _SAME, "Unsqueeze": _SAME,
     "Upsample": "",
 }
 
