@@ -26,6 +26,8 @@ from edgeprune.search.candidate import Settings, build
 from edgeprune.search.export import export_candidate
 from edgeprune.search.estimate import LatencyTable, Work, hopeless, layer_work
 from edgeprune.search.measure import Measurement, device_has_dsp, measure
+from edgeprune.search.errors import SearchError
+from edgeprune.search.rescore import check_rescorable, rescore, uniform_neighbour
 from edgeprune.search.results import Candidate, candidate, choose, pareto_front
 from edgeprune.task import CallableError, Task, metric_label
 
@@ -57,6 +59,7 @@ class SearchResult:
     metric: str = "accuracy"  # the task's metric that the search maximises
     task_finetune: bool = False  # candidates finetuned by the task's finetune, not edgeprune's recipe
     tracebacks: dict[int, str] = field(default_factory=dict)  # failed trials: where a task's callable failed
+    rescore: dict | None = None  # k-fold re-scoring of the chosen candidate and its uniform neighbour (`rescore`)
 
     @property
     def metric_label(self) -> str:
@@ -80,7 +83,7 @@ class SearchResult:
                 "exported": str(self.exported) if self.exported else None,
                 "failed": self.failed, "tracebacks": self.tracebacks,
                 "validation_samples": self.validation_samples, "metric": self.metric,
-                "task_finetune": self.task_finetune}
+                "task_finetune": self.task_finetune, "rescore": self.rescore}
 
 
 def outcome(candidates: list[Candidate], budgets: Budgets,
@@ -134,7 +137,7 @@ def search(model: str | os.PathLike | Task, *, device: str = DEFAULT_DEVICE, tri
            step: float = 0.1, finetune_epochs: int = 60, distill: float = 0.8,
            train_epochs: int = 30, threads: int = 1,
            export: bool = True, progress: bool = True, trust_pickle: bool = False,
-           input_shape: tuple[int, ...] | None = None) -> SearchResult:
+           input_shape: tuple[int, ...] | None = None, rescore_folds: int = 0) -> SearchResult:
     """Search per-layer pruning ratios of `model` (a Task or task reference `FILE.py:NAME`; a zoo
     name, trained here on its default data first; or a `.pt` saved by edgeprune) for `trials`
     finished trials in total (all workers of the study).
@@ -145,7 +148,8 @@ def search(model: str | os.PathLike | Task, *, device: str = DEFAULT_DEVICE, tri
     trains with `threads` threads (default 1: the candidates are small models, and on a shared
     machine more threads mostly spin). Writes
     OUT/report.md, pareto.png, search.json and the chosen candidate in OUT/chosen (model.pt,
-    model.int8.onnx, firmware/).
+    model.int8.onnx, firmware/). `rescore_folds` K >= 2 re-scores the chosen candidate and its uniform
+    neighbour on K folds of the task's data outside validation (`search.rescore`), into the report.
     """
     if trials < 1:
         raise EdgepruneError(f"trials must be at least 1, got {trials}")
@@ -156,6 +160,8 @@ def search(model: str | os.PathLike | Task, *, device: str = DEFAULT_DEVICE, tri
     budgets = Budgets(max_latency, max_flash, max_ram)
     with torch_threads(threads):
         task = load_base(model, out, train_epochs, trust_pickle, input_shape)
+    if rescore_folds:
+        check_rescorable(task, rescore_folds)
     out.mkdir(parents=True, exist_ok=True)
     base, label, shape = task.model, task.name, task.input_shape
     names = space.groups(base, shape)
@@ -241,6 +247,13 @@ def search(model: str | os.PathLike | Task, *, device: str = DEFAULT_DEVICE, tri
     if export and result.chosen:
         with torch_threads(threads):
             result.exported = export_candidate(result.chosen, task, settings, out / "chosen")
+    if rescore_folds and result.chosen:
+        neighbour = uniform_neighbour(result.chosen, result.uniform)
+        if neighbour is None:
+            raise SearchError("--rescore-folds: no uniform candidate was measured to compare the chosen one with")
+        with torch_threads(threads):
+            result.rescore = rescore(task, result.chosen, neighbour, settings, rescore_folds, train_epochs,
+                                     work / "rescore", seed or 0)
     write_outputs(result, out)
     return result
 
