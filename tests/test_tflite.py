@@ -386,6 +386,13 @@ VARIANTS = {
     "strided_slice_shrink_end_mask": _after_conv(
         "STRIDED_SLICE", 2, [1, 5, 64], _options("StridedSliceOptions", shrinkAxisMask=2, endMask=8),
         [_i32(0, -4, 0, 0), _i32(1, 0, 5, 1), _i32(1, 1, 1, 1)]),
+    "strided_slice_negative_strides": _after_conv(
+        "STRIDED_SLICE", 2, [1, 13, 2, 21], _options("StridedSliceOptions", endMask=2),
+        [_i32(0, -1, 4, 62), _i32(1, 0, 1, -64), _i32(1, -2, -2, -3)]),
+    "strided_slice_reversed_masks_shrink": _after_conv(
+        "STRIDED_SLICE", 2, [1, 25, 64], _options("StridedSliceOptions", beginMask=2 | 8, endMask=2 | 8,
+                                                  shrinkAxisMask=4),
+        [_i32(0, 0, -2, 0), _i32(1, 0, 0, 0), _i32(1, -1, 1, -1)]),
     "padv2": _after_conv("PADV2", 2, [1, 27, 8, 64], _options("PadV2Options"),
                          [_i32([0, 0], [2, 0], [1, 2], [0, 0]), (np.array([-77], np.int8), *CONV_QUANTIZATION)]),
     "avg_pool_3x3_s2_same": _after_conv("AVERAGE_POOL_2D", 2, [1, 13, 3, 64], _options(
@@ -431,6 +438,55 @@ def test_op_variant_equals_tflm(tmp_path, name):
         actual, expected = host(x), tflm_outputs(path, [x], count)
         assert len(actual) == count and all(np.array_equal(a, e) for a, e in zip(actual, expected))
 
+
+
+def _single_rounding(acc: np.ndarray, multiplier: int, shift: int) -> np.ndarray:
+    """TFLM's MultiplyByQuantizedMultiplier built with TFLITE_SINGLE_ROUNDING: one rounding, in 64 bits."""
+    total = 31 - shift
+    return (acc.astype(np.int64) * multiplier + (1 << (total - 1))) >> total
+
+
+def _of_input(builtin: str, version: int, shape: list[int], options, constants, factor: float, zero_point: int):
+    """`builtin` of the model's input (and int32 `constants`) as the only operator, into `shape`
+    at `factor` times the input's scale."""
+    def edit(model, graph):
+        scale = float(np.float32(graph.tensors[graph.inputs[0]].quantization.scale[0]) * np.float32(factor))
+        inputs = [graph.inputs[0]] + [_constant(model, graph, c, name=b"constant%d" % n) for n, c in enumerate(constants)]
+        _end_with(model, graph, -1, getattr(tflite.BuiltinOperator, builtin), version, inputs,
+                  _int8_tensor(graph, shape, b"out", scale=scale, zero_point=zero_point), *options)
+    return edit
+
+
+def test_single_rounding_requantizes_quantize_and_mean_as_tflm_single_rounding(tmp_path):
+    """--rounding single: QUANTIZE (int8 to int8) and MEAN of the input (every int8 value) equal a
+    numpy model of TFLM's single-rounding arithmetic; SOFTMAX is refused by name."""
+    from edgeprune.compile.requantize import quantize_multiplier
+    from edgeprune.compile.tflite_frontend import _mean_multiplier
+    from edgeprune.compile.tflite_reader import read_tflite
+
+    # a rescale of exactly 1/4 puts x - zero point = -2, -6, ... on negative ties, where one rounding
+    # (half up) and TFLM's default two (half away from zero) part
+    cases = {"requantize": _of_input("QUANTIZE", 2, [1, 49, 10, 1], (), (), 4.0, 9),
+             "mean": _of_input("MEAN", 2, [1, 49, 1], _options("ReducerOptions", keepDims=False), [_i32(2)], 0.7, -5)}
+    for name, edit in cases.items():
+        path = _edited(tmp_path, name, edit)
+        graph = read_tflite(path)
+        source, out = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
+        host = host_graph(import_tflite(path, "single")[0], "single")
+        for x in [np.resize(np.arange(-128, 128), 490).reshape(1, 49, 10, 1).astype(np.int8), *_inputs((1, 49, 10, 1), 3, 6)]:
+            q = x.astype(np.int64) - int(source.zero_point[0])
+            if name == "requantize":
+                multiplier, shift = (int(v) for v in quantize_multiplier(np.float64(source.scale[0])
+                                                                         / np.float64(out.scale[0])))
+                acc = q
+            else:  # the sum over W, the count (10) folded into the multiplier
+                multiplier, shift = _mean_multiplier(float(source.scale[0]), float(out.scale[0]), 10)
+                acc = q.sum(axis=2)
+            expected = np.clip(_single_rounding(acc, multiplier, shift) + int(out.zero_point[0]), -128, 127)
+            assert np.array_equal(host(x)[0], expected.astype(np.int8).reshape(out.shape)), name
+    softmax = _edited(tmp_path, "softmax", VARIANTS["softmax_rows"])
+    with pytest.raises(UnsupportedOpError, match="operator #9 SOFTMAX: --rounding single is not supported"):
+        import_tflite(softmax, "single")
 
 @pytest.mark.qemu
 def test_new_ops_on_m4_equal_tflm(compiled, tmp_path_factory):
@@ -598,9 +654,14 @@ def test_unsupported_op_version_is_named(tmp_path):
                                            "(TFLM's), not 0.00390625 and 0"),
     (_unary("HARD_SWISH", 0.05, 10, 0.0001, 0, _options("HardSwishOptions")),
      "operator #0 HARD_SWISH: input scale / (128 x output scale) must be within [2**-16, 1) (its exponent is 2)"),
-    (_after_conv("STRIDED_SLICE", 2, [1, 25, 5, 64], _options("StridedSliceOptions"),
+    (_after_conv("STRIDED_SLICE", 2, [1, 25, 5, 64], _options("StridedSliceOptions", ellipsisMask=2),
                  [_i32(0, 24, 0, 0), _i32(1, 0, 5, 64), _i32(1, -1, 1, 1)]),
-     "operator #9 STRIDED_SLICE: positive strides without ellipsis, new axes or offset are supported"),
+     "operator #9 STRIDED_SLICE: nonzero strides (positive on shrunk axes) without ellipsis, new axes or offset "
+     "are supported"),
+    (_after_conv("STRIDED_SLICE", 2, [1, 25, 64], _options("StridedSliceOptions", shrinkAxisMask=4),
+                 [_i32(0, 0, -2, 0), _i32(1, 25, 0, 64), _i32(1, 1, -1, 1)]),  # TFLM slices nothing here
+     "operator #9 STRIDED_SLICE: nonzero strides (positive on shrunk axes) without ellipsis, new axes or offset "
+     "are supported"),
 ])
 def test_unsupported_op_parameters_are_named(tmp_path, edit, message):
     assert _refused(_edited(tmp_path, "bad", edit), tmp_path, UnsupportedOpError) == message

@@ -137,7 +137,7 @@ def _import(model: Any, input_shape, tvm_target, options: passes.PassOptions):
     load_for_compile takes; notes say what the front end changed; write_source(folder) saves the
     model file beside the firmware and returns its path."""
     if tflite_frontend.is_tflite(model):
-        mod, inputs, outputs, notes = tflite_frontend.import_tflite(model)
+        mod, inputs, outputs, notes = tflite_frontend.import_tflite(model, options.rounding)
         graph, plan = plan_graph(mod, tvm_target, options)
         write_tflite = lambda folder: Path(shutil.copyfile(model, folder / "model.tflite"))  # noqa: E731
         return graph, plan, (inputs, outputs), notes, write_tflite

@@ -110,8 +110,8 @@ def _check_ops(graph: Graph) -> None:
 class _Importer:
     """Builds `main` operator by operator; `values` holds each int8 tensor (4-D ones as NCHW)."""
 
-    def __init__(self, graph: Graph, builder: relax.BlockBuilder):
-        self.graph, self.builder = graph, builder
+    def __init__(self, graph: Graph, builder: relax.BlockBuilder, rounding: str = "double"):
+        self.graph, self.builder, self.rounding = graph, builder, rounding
         self.values: dict[int, relax.Expr] = {}
         self.label: int | None = None  # the operator being converted: its values are named after it (`sources`)
 
@@ -294,21 +294,25 @@ class _Importer:
                                                         pad_value=value))
 
     def strided_slice(self, op: Operator) -> None:
-        """TFLM's STRIDED_SLICE with positive strides, begin/end masks and shrunk axes: a raw int8 copy."""
+        """TFLM's STRIDED_SLICE (strides of either sign, begin/end masks, shrunk axes): a raw int8 copy."""
         x, y, o = self.tensor(op.inputs[0]), self.tensor(op.outputs[0]), op.options
         begin, end, strides = (self.constant(op, i, what).reshape(-1).tolist()
                                for i, what in ((1, "begin"), (2, "end"), (3, "strides")))
-        if o.EllipsisMask() or o.NewAxisMask() or getattr(o, "Offset", lambda: False)() or min(strides) <= 0:
-            raise UnsupportedOpError(f"operator #{op.index} STRIDED_SLICE: positive strides without ellipsis, "
-                                     "new axes or offset are supported")
+        shrunk_reversed = any(o.ShrinkAxisMask() >> a & 1 and stride < 0 for a, stride in enumerate(strides))
+        if o.EllipsisMask() or o.NewAxisMask() or getattr(o, "Offset", lambda: False)() or 0 in strides \
+                or shrunk_reversed:
+            raise UnsupportedOpError(f"operator #{op.index} STRIDED_SLICE: nonzero strides (positive on shrunk axes) "
+                                     "without ellipsis, new axes or offset are supported")
         starts, stops = [], []
         for axis, size in enumerate(x.shape):
-            start = 0 if o.BeginMask() >> axis & 1 else begin[axis]
-            start = min(max(start + size if start < 0 else start, 0), size)
-            stop = size if o.EndMask() >> axis & 1 else end[axis]
-            stop = start + 1 if o.ShrinkAxisMask() >> axis & 1 else min(max(stop + size if stop < 0 else stop, 0), size)
-            starts.append(start)
-            stops.append(stop)
+            start, stop = _slice_bounds(size, strides[axis], None if o.BeginMask() >> axis & 1 else begin[axis],
+                                        None if o.EndMask() >> axis & 1 else end[axis])
+            if o.ShrinkAxisMask() >> axis & 1:
+                start = begin[axis] + size if begin[axis] < 0 else begin[axis]
+                stop = start + 1
+            # Relax reads a negative index from the end: "before the first element" is -(size + 1)
+            starts.append(start if start >= 0 else -(size + 1))
+            stops.append(stop if stop >= 0 else -(size + 1))
         axes = [_NHWC_AXIS_IN_NCHW[a] for a in range(4)] if len(x.shape) == 4 else list(range(len(x.shape)))
         out = self.emit(R.strided_slice(self.values[op.inputs[0]], axes, starts, stops, strides))
         if len(y.shape) == len(x.shape):
@@ -329,7 +333,8 @@ class _Importer:
         multiplier, shift = _mean_multiplier(float(x.scale[0]), float(y.scale[0]), count)
         compute = functools.partial(int8_kernels.mean, keepdims=keep, offset=count * int(x.zero_point[0]), left_shift=0,
                                     multiplier=multiplier, shift=shift,
-                                    requantize=Requantize(int(y.zero_point[0]), INT8_MIN, INT8_MAX))
+                                    requantize=Requantize(int(y.zero_point[0]), INT8_MIN, INT8_MAX,
+                                                          rounding=self.rounding))
         kept = [_NHWC_AXIS_IN_NCHW[a] for a in range(rank) if a not in axes] if rank == 4 else []
         if rank == 4 and (keep or kept == sorted(kept)):
             self.values[op.outputs[0]] = self.emit(self.builder.call_te(
@@ -345,7 +350,8 @@ class _Importer:
         multiplier, shift = (int(v) for v in quantize_multiplier(np.float64(x.scale[0]) / np.float64(y.scale[0])))
         compute = functools.partial(int8_kernels.requantize, input_zero_point=int(x.zero_point[0]),
                                     multiplier=multiplier, shift=shift,
-                                    requantize=Requantize(int(y.zero_point[0]), INT8_MIN, INT8_MAX))
+                                    requantize=Requantize(int(y.zero_point[0]), INT8_MIN, INT8_MAX,
+                                                          rounding=self.rounding))
         self.values[op.outputs[0]] = self.emit(self.builder.call_te(compute, self.values[op.inputs[0]],
                                                                     primfunc_name_hint="requantize_int8"))
 
@@ -389,6 +395,9 @@ class _Importer:
     def softmax(self, op: Operator) -> None:
         x, y = self.tensor(op.inputs[0]), self.tensor(op.outputs[0])
         self.check_output(op, y)
+        if self.rounding != "double":
+            raise UnsupportedOpError(f"operator #{op.index} SOFTMAX: --rounding {self.rounding} is not supported (its "
+                                     "fixed-point exp is TFLM's default build's); compile with --rounding double")
         depth = x.shape[-1]
         if depth >= 512:
             raise UnsupportedOpError(f"operator #{op.index} SOFTMAX of shape {x.shape}: rows of fewer than 512 "
@@ -412,6 +421,15 @@ class _Importer:
                     "QUANTIZE": self.requantize, "RESHAPE": self.reshape, "SOFTMAX": self.softmax,
                     "SQUEEZE": self.reshape, "STRIDED_SLICE": self.strided_slice, "TANH": self.tanh}
         handlers[op.name](op)
+
+
+def _slice_bounds(size: int, stride: int, begin: int | None, end: int | None) -> tuple[int, int]:
+    """TFLite's start and stop of one sliced axis (None: masked), as its strided-slice logic clamps
+    them: to [0, size] for a positive stride, to [-1, size - 1] for a negative one."""
+    low, high = (0, size) if stride > 0 else (-1, size - 1)
+    start = (low if stride > 0 else high) if begin is None else begin + size if begin < 0 else begin
+    stop = (high if stride > 0 else low) if end is None else end + size if end < 0 else end
+    return min(max(start, low), high), min(max(stop, low), high)
 
 
 def _edge(t: Tensor) -> EdgeQuantization:
@@ -471,14 +489,16 @@ def model_edges(path: str | Path) -> tuple[list[EdgeQuantization], list[EdgeQuan
     return [_edge(graph.tensors[i]) for i in graph.inputs], [_edge(graph.tensors[i]) for i in graph.outputs]
 
 
-def import_tflite(path: str | Path) -> tuple[tvm.IRModule, list[EdgeQuantization], list[EdgeQuantization], list[str]]:
+def import_tflite(path: str | Path, rounding: str = "double") -> tuple[tvm.IRModule, list[EdgeQuantization],
+                                                                      list[EdgeQuantization], list[str]]:
     """The IRModule of an int8 `.tflite` file in QDQ form, with its input and output quantization
-    and notes on what the import changed (float edges taken off)."""
+    and notes on what the import changed (float edges taken off). The kernels emitted here (MEAN,
+    QUANTIZE) requantize with TFLM's `rounding`, as LowerQDQToInteger does the others."""
     path = Path(path)
     graph, notes = _read(path)
     inputs, outputs = [_edge(graph.tensors[i]) for i in graph.inputs], [_edge(graph.tensors[i]) for i in graph.outputs]
     builder = relax.BlockBuilder()
-    importer = _Importer(graph, builder)
+    importer = _Importer(graph, builder, rounding)
     params = [relax.Var(f"input_{n}", relax.TensorType(list(graph.tensors[i].shape), "int8"))
               for n, i in enumerate(graph.inputs)]
     with builder.function("main", params):
