@@ -493,16 +493,26 @@ def test_new_ops_on_m4_equal_tflm(compiled, tmp_path_factory):
     """The chain of the new operators compiled for the M4 (DSP kernels) equals TFLM on QEMU, every output."""
     model = compiled(_edited(tmp_path_factory.mktemp("chain"), "chain", _chain))
     assert [entry["shape"] for entry in model.manifest["outputs"]] == [[1, 25, 5, 64], [1, 7, 4, 21], [1, 7, 4, 21]]
-    assert [entry["dtype"] for entry in (*model.manifest["inputs"], *model.manifest["outputs"])] == ["int8"] * 4
+    # the C API takes and returns the tensors as the file declares them: its float input and output
+    assert [entry["dtype"] for entry in (*model.manifest["inputs"], *model.manifest["outputs"])] == \
+        ["float32", "int8", "int8", "float32"]
+    inside = model.manifest["inputs"][0]["int8"]
+    assert model.manifest["inputs"][0]["bytes"] == 4 * 490 and inside["bytes"] == 490
     assert model.manifest["notes"] == [
-        "float input 'float_input': its QUANTIZE (operator #0) is left to the caller; the C API takes int8, and "
-        "edgeprune_input_0_from_float() in edgeprune_model.h does the QUANTIZE as TFLM does",
-        "float output 'float_output': its DEQUANTIZE (operator #19) is left to the caller; the C API returns int8, "
-        "and edgeprune_output_2_to_float() in edgeprune_model.h does the DEQUANTIZE as TFLM does"]
+        "float input 'float_input': the C API takes it as float32, as the file declares; its QUANTIZE (operator #0) "
+        "runs in edgeprune_invoke() as TFLM computes it",
+        "float output 'float_output': the C API returns it as float32, as the file declares; its DEQUANTIZE "
+        "(operator #19) runs in edgeprune_invoke() as TFLM computes it"]
     header = (model.path / "src" / "edgeprune_model.h").read_text()
-    assert "roundf(x[i] / EDGEPRUNE_INPUT_0_SCALE)" in header and "edgeprune_output_2_to_float" in header
-    for x in _inputs((1, 49, 10, 1), 2, seed=5):
+    assert "roundf(x[i] / EDGEPRUNE_INPUT_0_SCALE)" in header and "typedef float edgeprune_input_0_t;" in header
+    assert "typedef float edgeprune_output_2_t;" in header and "typedef int8_t edgeprune_output_0_t;" in header
+    scale, zero_point = np.float32(inside["scale"]), inside["zero_point"]
+    ties = (np.arange(-140, 140) + np.float32(0.5)) * scale
+    ties = ties[ties / scale == np.arange(-140, 140) + np.float32(0.5)]  # exact ties of QUANTIZE, and saturation
+    for x in [*(scale * (q.astype(np.float32) - zero_point) for q in _inputs((1, 49, 10, 1), 2, seed=5)),
+              np.resize(ties, (1, 49, 10, 1)).astype(np.float32)]:
         report = run(model, [x])
+        assert report.device.outputs[2].dtype == np.float32
         assert report.reference_name == "TFLM" and report.exact_matches == (8000 + 2 * 588, 8000 + 2 * 588)
 
 
@@ -546,7 +556,7 @@ def test_float_wrappers_quantize_and_dequantize_as_tflm(compiled, tmp_path_facto
     library = ctypes.CDLL(str(tmp_path / "wrap.so"))
     for function in (library.quantize, library.dequantize):
         function.argtypes, function.restype = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint32], None
-    scale = np.float32(model.manifest["inputs"][0]["scale"])
+    scale = np.float32(model.manifest["inputs"][0]["int8"]["scale"])
     ties = (np.arange(-140, 140) + np.float32(0.5)) * scale
     ties = ties[ties / scale == np.arange(-140, 140) + np.float32(0.5)]  # exact ties after TFLM's division
     x = np.concatenate([ties, np.random.default_rng(9).normal(0, 40, 490 - ties.size)]).astype(np.float32)

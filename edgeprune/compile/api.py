@@ -157,10 +157,15 @@ def _import(model: Any, input_shape, tvm_target, options: passes.PassOptions):
 
 
 def _tensor_entries(refs, quantization) -> list[dict]:
-    """Shape, dtype and bytes of each input or output, with scale and zero point if int8."""
+    """Shape, dtype and bytes of each input or output as the C API takes or returns it, with scale
+    and zero point if int8; at a float edge float32, with its int8 tensor inside under "int8"."""
     entries = [{"shape": list(r.shape), "dtype": r.dtype, "bytes": r.nbytes} for r in refs]
     for entry, edge in zip(entries, quantization):
-        entry.update(scale=edge.scale, zero_point=edge.zero_point)
+        if edge.api_dtype == "float32":
+            entry.update(dtype="float32", bytes=4 * entry["bytes"],
+                         int8={"scale": edge.scale, "zero_point": edge.zero_point, "bytes": entry["bytes"]})
+        else:
+            entry.update(scale=edge.scale, zero_point=edge.zero_point)
     return entries
 
 
@@ -240,7 +245,7 @@ def compile_model(
         src = folder / "src"
         src.mkdir()
         kernels_file = _kernel_code(kernel_module, board, backend, src)
-        (src / "model.c").write_text(codegen.model_source(plan, arity, beside))
+        (src / "model.c").write_text(codegen.model_source(plan, arity, beside, *edges))
         (src / "edgeprune_model.h").write_text(codegen.model_header(plan, name, beside, *edges))
         source = write_source(folder)
         (src / "ep_model_desc.c").write_text(codegen.model_descriptor(  # for profile.elf

@@ -432,11 +432,14 @@ def _slice_bounds(size: int, stride: int, begin: int | None, end: int | None) ->
     return min(max(start, low), high), min(max(stop, low), high)
 
 
-def _edge(t: Tensor) -> EdgeQuantization:
+def _edge(t: Tensor, declared: bool = False) -> EdgeQuantization:
+    """The int8 edge tensor `t`'s quantization; `declared`: the file declares a float32 tensor
+    around it (QUANTIZE in, DEQUANTIZE out), which the C API then takes or returns."""
     if t.dtype != "int8" or t.scale.size != 1:
         raise UnsupportedOpError(f"model input/output {t.name!r} must be a per-tensor quantized int8 tensor, "
                                  f"not {t.dtype}")
-    return EdgeQuantization(t.name, float(t.scale[0]), int(t.zero_point[0]), rounding="half_away")
+    return EdgeQuantization(t.name, float(t.scale[0]), int(t.zero_point[0]), rounding="half_away",
+                            api_dtype="float32" if declared else "int8")
 
 
 def _float_edge(graph: Graph, index: int, op_name: str, side: str) -> Operator | None:
@@ -451,42 +454,45 @@ def _float_edge(graph: Graph, index: int, op_name: str, side: str) -> Operator |
     return ops[0] if int8.dtype == "int8" else None
 
 
-def _strip_float_edges(graph: Graph) -> list[str]:
+def _strip_float_edges(graph: Graph) -> tuple[list[str], tuple[set[int], set[int]]]:
     """A model with float inputs and outputs around an int8 body (QUANTIZE first, DEQUANTIZE last,
-    as the converter writes it without inference_input_type=int8): those operators come off, the
-    int8 tensors become the compiled model's edges, and the header's float wrappers quantize and
-    dequantize as TFLM does. A note for each edge says so."""
-    notes, removed = [], set()
+    as the converter writes it without inference_input_type=int8): those operators come off the
+    integer graph, and the compiled model's C API quantizes and dequantizes as TFLM does, taking
+    and returning the float tensors the file declares. Returns a note for each edge and the
+    positions of the float inputs and outputs."""
+    notes, removed, floats = [], set(), (set(), set())
     inputs, outputs = list(graph.inputs), list(graph.outputs)
-    for edges, op_name, side in ((inputs, "QUANTIZE", "in"), (outputs, "DEQUANTIZE", "out")):
+    for edges, op_name, side, positions in ((inputs, "QUANTIZE", "in", floats[0]),
+                                            (outputs, "DEQUANTIZE", "out", floats[1])):
         for position, index in enumerate(edges):
             op = _float_edge(graph, index, op_name, side)
             if op is None:
                 continue
             removed.add(op.index)
+            positions.add(position)
             edges[position] = op.outputs[0] if side == "in" else op.inputs[0]
             kind = "input" if side == "in" else "output"
-            wrapper = f"edgeprune_{kind}_{position}_{'from' if side == 'in' else 'to'}_float"
-            notes.append(f"float {kind} {graph.tensors[index].name!r}: its {op_name} (operator #{op.index}) is left to "
-                         f"the caller; the C API {'takes' if side == 'in' else 'returns'} int8, and {wrapper}() in "
-                         f"edgeprune_model.h does the {op_name} as TFLM does")
+            notes.append(f"float {kind} {graph.tensors[index].name!r}: the C API {'takes' if side == 'in' else 'returns'}"
+                         f" it as float32, as the file declares; its {op_name} (operator #{op.index}) runs in "
+                         f"edgeprune_invoke() as TFLM computes it")
     graph.inputs, graph.outputs = tuple(inputs), tuple(outputs)
     graph.operators = [op for op in graph.operators if op.index not in removed]
-    return notes
+    return notes, floats
 
 
-def _read(path: Path) -> tuple[Graph, list[str]]:
+def _read(path: Path) -> tuple[Graph, list[str], list[EdgeQuantization], list[EdgeQuantization]]:
     graph = read_tflite(path)
-    notes = _strip_float_edges(graph)
+    notes, (float_in, float_out) = _strip_float_edges(graph)
     _check_types(graph, path)
     _check_ops(graph)
-    return graph, notes
+    return (graph, notes, [_edge(graph.tensors[i], n in float_in) for n, i in enumerate(graph.inputs)],
+            [_edge(graph.tensors[i], n in float_out) for n, i in enumerate(graph.outputs)])
 
 
 def model_edges(path: str | Path) -> tuple[list[EdgeQuantization], list[EdgeQuantization]]:
-    """The int8 inputs and outputs of the compiled model of a `.tflite` (inside any float edges)."""
-    graph, _ = _read(Path(path))
-    return [_edge(graph.tensors[i]) for i in graph.inputs], [_edge(graph.tensors[i]) for i in graph.outputs]
+    """The int8 inputs and outputs of a `.tflite`'s integer graph (inside any float edges)."""
+    _, _, inputs, outputs = _read(Path(path))
+    return inputs, outputs
 
 
 def import_tflite(path: str | Path, rounding: str = "double") -> tuple[tvm.IRModule, list[EdgeQuantization],
@@ -495,8 +501,7 @@ def import_tflite(path: str | Path, rounding: str = "double") -> tuple[tvm.IRMod
     and notes on what the import changed (float edges taken off). The kernels emitted here (MEAN,
     QUANTIZE) requantize with TFLM's `rounding`, as LowerQDQToInteger does the others."""
     path = Path(path)
-    graph, notes = _read(path)
-    inputs, outputs = [_edge(graph.tensors[i]) for i in graph.inputs], [_edge(graph.tensors[i]) for i in graph.outputs]
+    graph, notes, inputs, outputs = _read(path)
     builder = relax.BlockBuilder()
     importer = _Importer(graph, builder, rounding)
     params = [relax.Var(f"input_{n}", relax.TensorType(list(graph.tensors[i].shape), "int8"))

@@ -90,14 +90,23 @@ def model_reference(model: CompiledModel, inputs: list[np.ndarray]) -> list[np.n
     if model.manifest.get("frontend") == "tflite":
         from edgeprune.profile.tflm import tflm_outputs
 
-        return tflm_outputs(model.source, inputs, len(model.manifest["outputs"]))
+        return tflm_outputs(model.source, inputs, len(model.manifest["outputs"]), declared=True)
     return reference_outputs(model.onnx, inputs)
 
 
 def random_inputs(manifest: dict, seed: int = 0) -> list[np.ndarray]:
+    """Seeded inputs: int8 over its range; float32 standard normal, or over the range of the int8
+    tensor inside a float edge (a little beyond, so that the quantize saturates too)."""
     rng = np.random.default_rng(seed)
-    return [rng.integers(-128, 128, spec["shape"]).astype(spec["dtype"]) if spec["dtype"] == "int8"
-            else rng.standard_normal(spec["shape"]).astype(spec["dtype"]) for spec in manifest["inputs"]]
+
+    def one(spec: dict) -> np.ndarray:
+        if spec["dtype"] == "int8":
+            return rng.integers(-128, 128, spec["shape"]).astype(np.int8)
+        if "int8" in spec:
+            scale, zero_point = spec["int8"]["scale"], spec["int8"]["zero_point"]
+            return rng.uniform(scale * (-132 - zero_point), scale * (131 - zero_point), spec["shape"]).astype(np.float32)
+        return rng.standard_normal(spec["shape"]).astype(spec["dtype"])
+    return [one(spec) for spec in manifest["inputs"]]
 
 
 def _run_on_device(target: Target, model: CompiledModel, inputs: list[np.ndarray], runs: int,

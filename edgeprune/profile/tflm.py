@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 
 
-def tflm_outputs(path: str | Path, inputs: list[np.ndarray], outputs: int) -> list[np.ndarray]:
+def tflm_outputs(path: str | Path, inputs: list[np.ndarray], outputs: int, declared: bool = False) -> list[np.ndarray]:
     """The first `outputs` outputs of the `.tflite` at `path` for `inputs`, as TFLM computes them.
-    Inputs and outputs are the compiled model's int8 tensors: where the file has float edges, each
-    int8 input goes in dequantized (TFLM's QUANTIZE gives it back exactly) and each float output
-    comes back quantized (exactly the int8 that TFLM's DEQUANTIZE read)."""
+    Where the file has float edges, an int8 input goes in dequantized (TFLM's QUANTIZE gives it
+    back exactly), and a float output comes back quantized (exactly the int8 that TFLM's
+    DEQUANTIZE read: the integer graph's), unless `declared` (as the file declares it: the C API's)."""
     import tflite_micro
 
     from edgeprune.compile.tflite_frontend import model_edges
@@ -24,5 +24,5 @@ def tflm_outputs(path: str | Path, inputs: list[np.ndarray], outputs: int) -> li
         interpreter.set_input(np.ascontiguousarray(x), index)
     interpreter.invoke()
     results = [np.array(interpreter.get_output(index)) for index in range(outputs)]
-    return [np.round(y / np.float32(edge.scale) + edge.zero_point).astype(np.int8) if y.dtype == np.float32 else y
-            for y, edge in zip(results, output_edges)]
+    return [np.round(y / np.float32(edge.scale) + edge.zero_point).astype(np.int8) if y.dtype == np.float32 and not declared
+            else y for y, edge in zip(results, output_edges)]
