@@ -73,11 +73,12 @@ def onnx_to_relax(model: onnx.ModelProto) -> tvm.IRModule:
 
 def with_labels(mod: tvm.IRModule, labels: list[str]) -> tvm.IRModule:
     """`mod` carrying the source `labels`. The model's outputs are bound to new variables
-    (`gv = ep_src3`) that passes fold into one: such a variable takes the label of its value."""
+    (`gv = ep_src3_`): such a variable takes the label of its value, and the alias is folded away
+    (the graph is then the one an unlabelled import gives)."""
     aliases = {str(b.var.name): str(_NAME.match(str(b.value.name)).group(1))
                for block in mod["main"].body.blocks for b in block.bindings
                if isinstance(b.value, relax.Var) and _NAME.match(str(b.value.name)) and not _NAME.match(str(b.var.name))}
-    return mod.with_attr(LABELS, labels).with_attr(ALIASES, aliases)
+    return relax.transform.CanonicalizeBindings()(mod).with_attr(LABELS, labels).with_attr(ALIASES, aliases)
 
 
 def _label_of(var: relax.Var, labels, aliases) -> str | None:
@@ -107,16 +108,13 @@ class _Matcher:
         if isinstance(value, relax.TupleGetItem):
             target = ("get", self.resolve(value.tuple_value), value.index)
         elif isinstance(value, relax.Call):
-            target = ("call", value.op, self.resolve_args(value))
+            target = ("call", value.op, [self.resolve(a) for a in value.args])
         else:
             return None
         for var, before in self.bindings:
             if self._matches(target, before):
                 return var
         return None
-
-    def resolve_args(self, call: relax.Call) -> list:
-        return [self.resolve(a) for a in call.args]
 
     def _matches(self, target, before) -> bool:
         if target[0] == "get":
@@ -157,7 +155,7 @@ def _record(before: tvm.IRModule, after: tvm.IRModule) -> list[list[str]]:
             value = binding.value
             callee = value.op if isinstance(value, relax.Call) else None
             if isinstance(callee, tvm.ir.GlobalVar) and isinstance(after[callee], relax.Function):
-                found, var = _group_labels(matcher, after[callee], [matcher.resolve(a) for a in value.args])
+                found, var = _group_labels(matcher, after[callee], list(value.args))
             else:
                 var = matcher.find(value)
                 label = _label_of(var, matcher.labels, matcher.aliases) if var is not None else None
