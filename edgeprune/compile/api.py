@@ -147,7 +147,7 @@ def _import(model: Any, input_shape, tvm_target, options: passes.PassOptions):
     load_for_compile takes; notes say what the front end changed; write_source(folder) saves the
     model file beside the firmware and returns its path."""
     if tflite_frontend.is_tflite(model):
-        mod, inputs, outputs, notes = tflite_frontend.import_tflite(model)
+        mod, inputs, outputs, notes = tflite_frontend.import_tflite(model, options.rounding)
         graph, plan = plan_graph(mod, tvm_target, options)
         write_tflite = lambda folder: Path(shutil.copyfile(model, folder / "model.tflite"))  # noqa: E731
         return graph, plan, (inputs, outputs), notes, write_tflite
@@ -167,22 +167,32 @@ def _import(model: Any, input_shape, tvm_target, options: passes.PassOptions):
 
 
 def _tensor_entries(refs, quantization) -> list[dict]:
-    """Shape, dtype and bytes of each input or output, with scale and zero point if int8."""
+    """Shape, dtype and bytes of each input or output as the C API takes or returns it, with scale
+    and zero point if int8; at a float edge float32, with its int8 tensor inside under "int8"."""
     entries = [{"shape": list(r.shape), "dtype": r.dtype, "bytes": r.nbytes} for r in refs]
     for entry, edge in zip(entries, quantization):
-        entry.update(scale=edge.scale, zero_point=edge.zero_point)
+        if edge.api_dtype == "float32":
+            entry.update(dtype="float32", bytes=4 * entry["bytes"],
+                         int8={"scale": edge.scale, "zero_point": edge.zero_point, "bytes": entry["bytes"]})
+        else:
+            entry.update(scale=edge.scale, zero_point=edge.zero_point)
     return entries
 
 
 def step_label(step: dict) -> str:
-    """A manifest step as people read it: the layer it computes where its kernel says (the DSP
-    kernels: e.g. `conv 1x1 s1 64->64 @25x5`), else the kernel's name."""
-    return step["layer"]["description"] if "layer" in step else step["kernel"]
+    """A manifest step as people read it: the source operators it computes (ONNX node names, TFLite
+    operator indices) and what it computes: the layer where its kernel says (the DSP kernels: e.g.
+    `conv 1x1 s1 64->64 @25x5`), else its kernel and output shape."""
+    if "layer" in step:
+        what = step["layer"]["description"]
+    else:
+        what = f"{step['kernel']} -> {'x'.join(map(str, step['args'][-1]['shape']))}" if step["args"] else step["kernel"]
+    return f"{step['source']}: {what}" if step.get("source") else what
 
 
 def _step_entry(step, per_kernel_workspace: dict[str, int], layers: dict) -> dict:
     """A manifest step: its kernel, workspace and arguments, and the layer it computes if known."""
-    entry = {"kernel": step.kernel, "workspace_bytes": per_kernel_workspace[step.kernel],
+    entry = {"kernel": step.kernel, "source": step.source, "workspace_bytes": per_kernel_workspace[step.kernel],
              "args": [asdict(a) for a in step.args]}
     if layers.get(step.kernel) is not None:
         entry["layer"] = asdict(layers[step.kernel])
@@ -253,7 +263,7 @@ def compile_model(
         src = folder / "src"
         src.mkdir()
         kernels_file = _kernel_code(kernel_module, board, backend, src)
-        (src / "model.c").write_text(codegen.model_source(plan, arity, beside))
+        (src / "model.c").write_text(codegen.model_source(plan, arity, beside, *edges))
         (src / "edgeprune_model.h").write_text(codegen.model_header(plan, name, beside, *edges))
         source = write_source(folder)
         (src / "ep_model_desc.c").write_text(codegen.model_descriptor(  # for profile.elf

@@ -6,10 +6,10 @@ Today this compiles with `edgeprune.compile` and runs it the way `edgeprune run`
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from edgeprune.compile.api import CompiledModel, compile_model
+from edgeprune.compile.api import CompiledModel, compile_model, step_label
 from edgeprune.compile.int8 import has_dsp
 from edgeprune.profile.devices import parse_device_url
 from edgeprune.profile.run import run
@@ -27,6 +27,7 @@ class Measurement:
     ram_bytes: int
     memory: dict
     relative_error: float  # device outputs vs onnxruntime on random inputs
+    layer_names: list[str] = field(default_factory=list)  # each layer's label (`compile.api.step_label`)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -66,4 +67,4 @@ def measure(onnx_path: Path, device: str, out: Path) -> Measurement:
     return Measurement(float(report.device.instructions),
                        [float(v) for v in report.device.layer_instructions],
                        int(elf["flash_total"]), int(elf["ram_total"]), compiled.manifest["memory"],
-                       float(report.relative_error))
+                       float(report.relative_error), [step_label(s) for s in compiled.manifest["steps"]])

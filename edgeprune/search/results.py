@@ -104,6 +104,7 @@ class SearchResult:
     metric: str = "accuracy"  # the task's metric that the search maximises
     task_finetune: bool = False  # candidates finetuned by the task's finetune, not edgeprune's recipe
     tracebacks: dict[int, str] = field(default_factory=dict)  # failed trials: where a task's callable failed
+    rescore: dict | None = None  # k-fold re-scoring of the chosen candidate and its uniform neighbour (`rescore`)
 
     @property
     def metric_label(self) -> str:
@@ -127,4 +128,4 @@ class SearchResult:
                 "exported": str(self.exported) if self.exported else None,
                 "failed": self.failed, "tracebacks": self.tracebacks,
                 "validation_samples": self.validation_samples, "metric": self.metric,
-                "task_finetune": self.task_finetune}
+                "task_finetune": self.task_finetune, "rescore": self.rescore}
