@@ -217,8 +217,9 @@ def compile_model(
         raise EdgepruneError(f"unknown weights {weights!r}; choose one of {', '.join(WEIGHT_LAYOUTS)}")
     options = passes.PassOptions(rounding=rounding, kernels=kernels, weights=weights)
     graph, plan, edges, notes, write_source = _import(model, input_shape, tvm_target, options)
-    if weights == "int8" and kernels == "auto" and kernel_family(tvm_target) == "neon":
-        notes.append("--weights int8 is not honoured on NEON: its convolutions keep int16 weights")
+    if weights != "auto" and kernels == "auto" and kernel_family(tvm_target) == "neon":
+        notes.append("--weights int8 is not honoured on NEON: its convolutions keep int16 weights" if weights == "int8"
+                     else "--weights int16 is not honoured on NEON: its dense layers keep int8 weights")
     kernel_module = passes.run_passes(_kernel_module(graph, plan), passes.KERNEL_PASSES, tvm_target, options)
     per_kernel_workspace = workspace_bytes(kernel_module)
     workspace = max(per_kernel_workspace.values(), default=0)
