@@ -20,7 +20,7 @@ import numpy as np
 from tvm.script import tirx as T
 
 from edgeprune.compile.int8_kernels import Requantize
-from edgeprune.compile.neon.requantize import vector_requantize
+from edgeprune.compile.neon.requantize import HALVES, vector_requantize
 
 ISAS = ("armv7", "aarch64", "dotprod")
 PIXELS = 8  # output pixels per tile: one int16x8 input vector (two int8x16 groups with SDOT)
@@ -49,6 +49,15 @@ def pack_weights(rows: np.ndarray, isa: str) -> np.ndarray:
     padded = np.zeros((blocks * block, length), np.int8 if isa == "dotprod" else np.int16)
     padded[:count, :depth] = rows
     return padded.reshape(blocks, block, length // group, group).transpose(0, 2, 1, 3).reshape(-1).copy()
+
+
+def multiply_add_s16(acc, inputs, weight):
+    """acc (int32x8) plus inputs (int16x8) times weight (int16x4, one value in every lane) as
+    armv7's two VMLAL.S16, by scalar where the weight is a lane of a D register: LLVM otherwise
+    widens or duplicates the weight first."""
+    return T.Shuffle([T.Shuffle([acc], lanes) + T.call_llvm_pure_intrin(
+        "int32x4", "llvm.arm.neon.vmulls.v4i32", T.Shuffle([inputs], lanes), weight) for lanes in HALVES],
+        list(range(PIXELS)))
 
 
 def padded_pixels(pixels: int) -> int:
@@ -93,15 +102,11 @@ class Gemm:
 
         @T.macro
         def multiply_add_by_scalar(col, w, acc, c0, p0, channels, k):
-            # armv7: VMLAL.S16 by scalar (LLVM otherwise duplicates each weight into a register first)
             weights = T.meta_var(w[T.Ramp((c0 * count) + k * block, 1, block)])
             inputs = T.meta_var(col[T.Ramp(k * columns + p0, 1, PIXELS)])
             for c in T.unroll(channels):
-                for half in T.unroll(2):
-                    acc[T.Ramp(c * PIXELS + half * 4, 1, 4)] = acc[T.Ramp(c * PIXELS + half * 4, 1, 4)] + (
-                        T.call_llvm_pure_intrin("int32x4", "llvm.arm.neon.vmulls.v4i32",
-                                                T.Shuffle([inputs], [half * 4, half * 4 + 1, half * 4 + 2, half * 4 + 3]),
-                                                T.Shuffle([weights], [c, c, c, c])))
+                acc[T.Ramp(c * PIXELS, 1, PIXELS)] = multiply_add_s16(acc[T.Ramp(c * PIXELS, 1, PIXELS)], inputs,
+                                                                      T.Shuffle([weights], [c, c, c, c]))
 
         @T.macro
         def dot(col, w, acc, c0, p0, channels, g):

@@ -10,7 +10,7 @@ from tvm.script import tirx as T
 
 from edgeprune.compile.int8_kernels import Requantize
 
-_HALVES = ([0, 1, 2, 3], [4, 5, 6, 7])
+HALVES = ([0, 1, 2, 3], [4, 5, 6, 7])  # the lanes of an eight-lane vector's two quads
 _AARCH64 = ("llvm.aarch64.neon.sqrdmulh.v4i32", "llvm.aarch64.neon.srshl.v4i32")
 _INTRINSICS = {  # (high multiply, rounding shift) per instruction set (neon.gemm.ISAS)
     "aarch64": _AARCH64, "dotprod": _AARCH64,
@@ -45,7 +45,7 @@ def vector_requantize(requantize: Requantize, isa: str, per_lane: bool = False):
 
     def apply(acc, multiplier, shift):
         shift = T.Cast("int32x8" if per_lane else "int32", shift)
-        value = T.Shuffle([half(T.Shuffle([acc], lanes), multiplier, shift, lanes) for lanes in _HALVES],
+        value = T.Shuffle([half(T.Shuffle([acc], lanes), multiplier, shift, lanes) for lanes in HALVES],
                           list(range(8)))
         value = value + T.Broadcast(T.int32(requantize.zero_point), 8)
         if requantize.low is not None:
