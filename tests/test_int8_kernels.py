@@ -136,6 +136,15 @@ def test_kernels_equal_the_portable_kernels_bit_for_bit(case):
     assert len(np.unique(run(case, [inputs[0].astype(np.int8)]).device.outputs[0])) > 1  # not saturated
 
 
+def test_a_dense_layer_with_a_minus_128_weight_says_it_pairs_no_products(case):
+    """On NEON, SMULL + SMLAL2 would overflow int16 there; SDOT (the A76) sums into int32 and the
+    DSP kernels multiply int16 pairs into int32: neither needs such care."""
+    dense = [s["layer"]["description"] for s in case.manifest["steps"] if s.get("layer", {}).get("kind") == "dense"]
+    unpaired = [d for d in dense if d.endswith(", unpaired (a -128 weight)")]
+    minus_128 = case.path.parent.name.startswith("dense-128") and FAMILY[case.manifest["board"]] == "neon"
+    assert unpaired == (dense[:1] if minus_128 else [])
+
+
 @pytest.mark.qemu
 def test_run_names_each_layer_by_what_it_computes(case, capsys):
     assert main(["run", str(case.path)]) == 0

@@ -212,11 +212,13 @@ class _Rewrites:
         x, (outputs, depth) = m[self.x.data], weight.shape
         x_shape = tuple(int(d) for d in x.ty.shape)
         requantize = _shift_aware(self._output(m, self.dense_act), constants[2])
-        kernel = neon_dense.dense(x_shape, outputs, requantize, self.isa, neon_dense.pairs_are_exact(weight))
+        paired = neon_dense.pairs_are_exact(weight)
+        kernel = neon_dense.dense(x_shape, outputs, requantize, self.isa, paired)
         packed = neon_dense.pack_weights(weight, self.isa)
         padded = [relax.const(neon_dense.pad_channels(_value(c))) for c in constants]
-        layer = Layer("dense", f"dense {depth}->{outputs}", int(np.prod(x_shape[:-1])) * depth * outputs, "int8",
-                      packed.nbytes)
+        unpaired = "" if paired or self.isa == "dotprod" else ", unpaired (a -128 weight)"
+        layer = Layer("dense", f"dense {depth}->{outputs}{unpaired}", int(np.prod(x_shape[:-1])) * depth * outputs,
+                      "int8", packed.nbytes)
         return self._prim_call("dense_int8_neon", kernel, [x, relax.const(packed), *padded],
                                (*x_shape[:-1], outputs), layer)
 
