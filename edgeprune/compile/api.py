@@ -242,8 +242,9 @@ def compile_model(
         raise EdgepruneError(f"unknown sparse {sparse!r}; choose one of {', '.join(SPARSE_CHOICES)}")
     options = passes.PassOptions(rounding=rounding, kernels=kernels, weights=weights, sparse=sparse)
     graph, plan, edges, notes, write_source = _import(model, input_shape, tvm_target, options)
-    if weights == "int8" and kernels == "auto" and kernel_family(tvm_target) == "neon":
-        notes.append("--weights int8 is not honoured on NEON: its convolutions keep int16 weights")
+    if weights != "auto" and kernels == "auto" and kernel_family(tvm_target) == "neon":
+        notes.append("--weights int8 is not honoured on NEON: its convolutions keep int16 weights" if weights == "int8"
+                     else "--weights int16 is not honoured on NEON: its dense layers keep int8 weights")
     if sparse == "on" and (kernels != "auto" or kernel_family(tvm_target) != "dsp"):
         notes.append("--sparse on is not honoured: block-sparse weights need the DSP kernels (dense layers on an "
                      "Armv7E-M core with --kernels auto)")
