@@ -199,17 +199,18 @@ class _Rewrites:
         if self.family == "dsp":
             x, (outputs, depth) = m[self.x.data], weight.shape
             x_shape = tuple(int(d) for d in x.ty.shape)
-            groups = relax.const(np.array([dsp_gemm.loop_count(packing.padded_length(depth))], np.int32))
+            groups = relax.const(np.array([dsp_dense.loop_count(depth, outputs)], np.int32))
             requantize = _shift_aware(self._output(m, self.dense_act), shift)
-            packed = packing.pack_rows(weight, self.dense_weights)
+            packed = dsp_dense.pack_weights(weight, self.dense_weights)
             rows = int(np.prod(x_shape[:-1]))
             layer = Layer("dense", f"dense {depth}->{outputs}", rows * depth * outputs, self.dense_weights, packed.nbytes)
             if self.sparse != "off":
                 sparse, layer = self._sparse_dense(x, weight, requantize, (bias, multiplier, shift), layer, rows)
                 if sparse is not None:
                     return sparse
-            return self._prim_call("dense_int8_dsp", dsp_dense.dense(x_shape, outputs, requantize, self.dense_weights),
-                                   [x, relax.const(packed), bias, multiplier, shift, groups],
+            fast, table = dsp_dense.constants(weight, *(_value(c) for c in (bias, multiplier, shift)), requantize)
+            kernel = dsp_dense.dense(x_shape, outputs, requantize, self.dense_weights, fast)
+            return self._prim_call("dense_int8_dsp", kernel, [x, relax.const(packed), relax.const(table), groups],
                                    (*x_shape[:-1], outputs), layer)
         if self.family == "neon":
             return self._neon_dense(m, weight, (bias, multiplier, shift))
