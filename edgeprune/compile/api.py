@@ -15,7 +15,7 @@ from tvm import tirx
 from edgeprune._atomic import atomic_directory
 from edgeprune.compile import codegen, firmware, frontend, passes, tflite_frontend
 from edgeprune.compile.defaults import BACKENDS, DEFAULT_STACK_BYTES, KERNEL_CHOICES, WEIGHT_LAYOUTS
-from edgeprune.compile.inplace import kernel_aliases
+from edgeprune.compile.inplace import kernel_aliases, take_twins
 from edgeprune.compile.int8 import Layer, kernel_family
 from edgeprune.compile.plan import Plan, build_plan, place_plan
 from edgeprune.compile.qdq_edges import is_quantized, strip_qdq_edges
@@ -73,6 +73,29 @@ def _may_alias(kernels: tvm.IRModule, plan: Plan) -> tvm.IRModule:
     inplace = {plan.steps[t].kernel for t, _ in plan.inplace}
     return tvm.IRModule({gv: f.without_attr("tirx.noalias") if gv.name_hint in inplace else f
                          for gv, f in kernels.functions.items()})
+
+
+def _place(plan: Plan, kernels: tvm.IRModule, unlowered: tvm.IRModule, lower, io_in_arena: bool, inplace: bool,
+           workspace_in_arena: bool) -> tuple[tvm.IRModule, dict[str, int]]:
+    """Place the plan with the arena options. Steps run in place on a kernel with an in-place twin
+    (convolutions keeping a ring of input rows) then call the twin, and the plan is placed again
+    with the twins' workspace. Returns the kernels the steps call and their workspace bytes."""
+    def placed(aliases, per_kernel: dict[str, int]) -> None:
+        place_plan(plan, io_in_arena, aliases,
+                   [per_kernel[s.kernel] for s in plan.steps] if workspace_in_arena else None)
+
+    per_kernel = workspace_bytes(kernels)
+    placed(kernel_aliases(kernels, twins=True) if inplace else None, per_kernel)
+    before = [s.kernel for s in plan.steps]
+    if inplace:
+        kernels = take_twins(plan, kernels, unlowered, lower)
+    if [s.kernel for s in plan.steps] != before:
+        chosen, per_kernel = list(plan.inplace), workspace_bytes(kernels)
+        placed(kernel_aliases(kernels), per_kernel)
+        if plan.inplace != chosen:
+            raise EdgepruneError(f"internal error: the in-place steps {chosen} became {plan.inplace} "
+                                 "once their in-place kernels were placed")
+    return kernels, per_kernel
 
 
 def _memory_entry(plan: Plan, baseline: int, workspace: int, beside: int, stack_bytes: int,
@@ -219,12 +242,13 @@ def compile_model(
     graph, plan, edges, notes, write_source = _import(model, input_shape, tvm_target, options)
     if weights == "int8" and kernels == "auto" and kernel_family(tvm_target) == "neon":
         notes.append("--weights int8 is not honoured on NEON: its convolutions keep int16 weights")
-    kernel_module = passes.run_passes(_kernel_module(graph, plan), passes.KERNEL_PASSES, tvm_target, options)
-    per_kernel_workspace = workspace_bytes(kernel_module)
-    workspace = max(per_kernel_workspace.values(), default=0)
+    unlowered = _kernel_module(graph, plan)
+    lower = lambda kernels: passes.run_passes(kernels, passes.KERNEL_PASSES, tvm_target, options)  # noqa: E731
+    kernel_module = lower(unlowered)
+    workspace = max(workspace_bytes(kernel_module).values(), default=0)
     baseline = plan.arena_bytes + plan.io_bytes_outside_arena + workspace
-    place_plan(plan, io_in_arena, kernel_aliases(kernel_module) if inplace else None,
-               [per_kernel_workspace[s.kernel] for s in plan.steps] if workspace_in_arena else None)
+    kernel_module, per_kernel_workspace = _place(plan, kernel_module, unlowered, lower, io_in_arena, inplace,
+                                                 workspace_in_arena)
     beside = 0 if workspace_in_arena else workspace  # the static workspace beside the arena
     kernel_module = _may_alias(kernel_module, plan)
     layers = {gv.name_hint: Layer.of(f) for gv, f in kernel_module.functions.items()}
