@@ -11,10 +11,10 @@
   stores whole rows, never past a row's end). With the output at the input's address, those writes end at byte
   (c+1)*M*OH*OW, inside the input planes 0..c already copied, if and only if M*OH*OW <= H*W:
   the output is no larger than the input.
-- The DSP convolutions (`dsp/conv.py`) of stride 1 with the output as large as the input: output
-  pixel p lands on input pixel p; those whose windows reach above or left of their pixel run as
-  an in-place twin that keeps a ring of input rows, swapped in for the steps that the plan runs in
-  place (`take_twins`).
+- The DSP convolutions (`dsp/conv.py`) of stride 1 with the output as large as the input in
+  pixels and no larger in bytes (C_out <= C_in): output pixel p lands on input pixel p; those
+  whose windows reach above or left of their pixel run as an in-place twin that keeps a ring of
+  input rows, swapped in for the steps that the plan runs in place (`take_twins`).
 Reshapes are zero-copy views already (`plan.py`)."""
 from __future__ import annotations
 
@@ -68,7 +68,9 @@ def aliasable_inputs(func: tirx.PrimFunc, step: Step, written: int, twins: bool 
     if layer is not None and layer.kind in ("conv", "pointwise"):
         attrs = func.attrs
         ok = bool(attrs[IN_PLACE]) if IN_PLACE in attrs else False
-        return [0] if inputs[:1] == [0] and x.shape[0] == 1 and (ok or (twins and TWIN in attrs)) else []
+        # A larger output would make the shared buffer larger over the input's whole life.
+        fits = inputs[:1] == [0] and x.shape[0] == 1 and out.nbytes <= x.nbytes
+        return [0] if fits and (ok or (twins and TWIN in attrs)) else []
     return [j for j in inputs if step.args[j].nbytes == out.nbytes
             and _elementwise_into(func, func.params[j], func.params[written])]
 
