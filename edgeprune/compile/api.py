@@ -111,6 +111,8 @@ def _memory_entry(plan: Plan, baseline: int, workspace: int, beside: int, stack_
         "baseline_bytes": baseline,  # arena + inputs + outputs + workspace, all apart, no in-place layers
         "saved_bytes": baseline - plan.arena_bytes - plan.io_bytes_outside_arena - beside,
         "inplace_steps": [t for t, _ in plan.inplace],
+        "inplace_layers": [step_label(steps[t]) + (" (ring of input rows)" if steps[t]["kernel"].endswith("_inplace")
+                                                   else "") for t, _ in plan.inplace],
         "workspace_bytes": workspace,  # the most one kernel takes
         "workspace_outside_arena_bytes": beside,
         "stack_bytes": stack_bytes,
@@ -245,10 +247,10 @@ def compile_model(
     unlowered = _kernel_module(graph, plan)
     lower = lambda kernels: passes.run_passes(kernels, passes.KERNEL_PASSES, tvm_target, options)  # noqa: E731
     kernel_module = lower(unlowered)
-    workspace = max(workspace_bytes(kernel_module).values(), default=0)
-    baseline = plan.arena_bytes + plan.io_bytes_outside_arena + workspace
+    baseline = plan.arena_bytes + plan.io_bytes_outside_arena + max(workspace_bytes(kernel_module).values(), default=0)
     kernel_module, per_kernel_workspace = _place(plan, kernel_module, unlowered, lower, io_in_arena, inplace,
                                                  workspace_in_arena)
+    workspace = max(per_kernel_workspace.values(), default=0)  # in-place twins may take more than their kernels
     beside = 0 if workspace_in_arena else workspace  # the static workspace beside the arena
     kernel_module = _may_alias(kernel_module, plan)
     layers = {gv.name_hint: Layer.of(f) for gv, f in kernel_module.functions.items()}
