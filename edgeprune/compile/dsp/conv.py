@@ -62,40 +62,60 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
     if rows is None:
         raise ValueError(f"a {kh}x{kw} stride {sh}x{sw} convolution from {height}x{width} to {oh}x{ow} "
                          "cannot run in place: only stride 1 with the output as large as the input")
-    ring_bytes = max(rows * cin * width, 1)
+    ring_bytes = max(rows * cin * width, 4)
+    split = min(kh, top // dh + 1) if rows else 0  # window rows up to the pixel's own: from the ring
+    words = width % 4 == 0  # rows copied a word at a time (offsets of whole rows stay 4-aligned)
 
-    def element(x, ring, ci, ky, iy, ix):
-        """Input element (ci, iy, ix) of the window row ky: in place, rows up to the pixel's own
-        (ky * dh <= top) come from the ring."""
-        intact = x[ci * height * width + iy * width + ix]
-        if not rows:
-            return intact
-        return T.if_then_else(ky * dh <= top, ring[((iy % rows) * cin + ci) * width + ix], intact)
+    def element(x, ring, ci, iy, ix, from_ring: bool):
+        """Input element (ci, iy, ix), from the ring (in place: a row up to the pixel's own) or the input."""
+        if from_ring:
+            return ring[((iy % rows) * cin + ci) * width + ix]
+        return x[ci * height * width + iy * width + ix]
 
     @T.macro
     def keep_row(x, ring, pixel):
         """In place: the input row starting at `pixel` into the ring, before the pair holding it writes."""
         if rows > 0:
             if pixel % width == 0:
-                for ci, ix in T.grid(cin, width):
-                    ring[((pixel // width % rows) * cin + ci) * width + ix] = x[ci * height * width + pixel + ix]
+                if words:
+                    x32 = T.decl_buffer((cin * height * width // 4,), "int32", data=x.data)
+                    ring32 = T.decl_buffer((ring_bytes // 4,), "int32", data=ring.data)
+                    for ci, i in T.grid(cin, width // 4):
+                        ring32[((pixel // width % rows) * cin + ci) * (width // 4) + i] = x32[
+                            ci * (height * width // 4) + pixel // 4 + i]
+                else:
+                    for ci, ix in T.grid(cin, width):
+                        ring[((pixel // width % rows) * cin + ci) * width + ix] = x[ci * height * width + pixel + ix]
+
+    @T.macro
+    def window_rows(x, ring, col, base, oy, ox, first, count, from_ring, checked):
+        """The column entries of window rows first .. first + count - 1; bounds tests if `checked`."""
+        for ci, k in T.grid(cin, count):
+            for kx in T.unroll(kw):
+                iy = T.meta_var(oy * sh + (first + k) * dh - top)
+                ix = T.meta_var(ox * sw + kx * dw - left)
+                slot = T.meta_var(base + column_slot((ci * kh + first + k) * kw + kx, layout))
+                if checked:
+                    col[slot] = T.Cast("int16", T.if_then_else(0 <= iy and iy < height and 0 <= ix and ix < width,
+                                                              element(x, ring, ci, iy, ix, from_ring), pad))
+                else:
+                    col[slot] = T.Cast("int16", element(x, ring, ci, iy, ix, from_ring))
+
+    @T.macro
+    def window(x, ring, col, base, oy, ox, checked):
+        if split > 0:
+            window_rows(x, ring, col, base, oy, ox, 0, split, True, checked)
+        if kh > split:
+            window_rows(x, ring, col, base, oy, ox, split, kh - split, False, checked)
 
     @T.macro
     def column(x, ring, col, base, pixel):
         oy = T.meta_var(pixel // ow)
         ox = T.meta_var(pixel % ow)
         if always_inside or (y_first <= oy and oy <= y_last and x_first <= ox and ox <= x_last):
-            for ci, ky in T.grid(cin, kh):
-                for kx in T.unroll(kw):
-                    col[base + column_slot((ci * kh + ky) * kw + kx, layout)] = T.Cast("int16", element(
-                        x, ring, ci, ky, oy * sh + ky * dh - top, ox * sw + kx * dw - left))
+            window(x, ring, col, base, oy, ox, False)
         else:
-            for ci, ky in T.grid(cin, kh):
-                for kx in T.unroll(kw):
-                    iy = T.meta_var(oy * sh + ky * dh - top)
-                    ix = T.meta_var(ox * sw + kx * dw - left)
-                    col[base + column_slot((ci * kh + ky) * kw + kx, layout)] = T.Cast("int16", T.if_then_else(
-                        0 <= iy and iy < height and 0 <= ix and ix < width, element(x, ring, ci, ky, iy, ix), pad))
+            window(x, ring, col, base, oy, ox, True)
 
     @T.prim_func
     def kernel(x_in: T.Buffer((1, cin, height, width), "int8"), w_in: T.Buffer((cout * padded,), weight_dtype),
