@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from edgeprune.errors import EdgepruneError
-from edgeprune.profile.elfsize import CATEGORIES, memory_breakdown
+from edgeprune.compile.elfsize import CATEGORIES, memory_breakdown
 
 CC = "arm-none-eabi-gcc"
 pytestmark = pytest.mark.skipif(shutil.which(CC) is None, reason="needs arm-none-eabi-gcc")

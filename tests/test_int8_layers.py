@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from edgeprune.compile.layer_agreement import TIE_TOLERANCE, integer_layers, layer_agreement
 from edgeprune.models import data, zoo
+from edgeprune.testing.layer_agreement import TIE_TOLERANCE, integer_layers, layer_agreement
 
 
 def _agreement(quantized, name: str, rounding: str):

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from edgeprune.errors import DeviceError
-from edgeprune.profile import native
 from edgeprune.profile.client import DeviceClient
-from edgeprune.profile.faults import TO_DEVICE, TO_HOST, FaultProxy
 from edgeprune.profile.frames import Command, FrameError, decode, encode
 from edgeprune.profile.link import Link
+from edgeprune.testing import native
+from edgeprune.testing.faults import TO_DEVICE, TO_HOST, FaultProxy
 
 FAKE_MODEL = Path(__file__).parent / "c" / "fake_model.c"
 DATA = bytes(range(1, 251)) * 4  # 1000 bytes, first byte not the fake model's failure trigger

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from edgeprune.errors import DeviceError, EdgepruneError
-from edgeprune.profile import native
 from edgeprune.profile.devices import SerialDevice, open_device, parse_device_url
+from edgeprune.testing import native
 
 FAKE_MODEL = Path(__file__).parent / "c" / "fake_model.c"
 

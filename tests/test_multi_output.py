@@ -9,7 +9,7 @@ from torch import nn
 
 import edgeprune
 from edgeprune.cli import main
-from edgeprune.profile.run import output_errors, reference_outputs
+from edgeprune.reference import output_errors, reference_outputs
 from tests.onnx_op_models import SHAPE, _model, quantized
 
 

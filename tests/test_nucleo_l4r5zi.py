@@ -16,7 +16,7 @@ The section numbers in the third column are RM0432 rev 9's as the table's author
 not re-read against the PDF: a mismatch with the manual is a bug in this table."""
 import pytest
 
-from edgeprune.profile.devices import build_profile_app
+from edgeprune.compile.firmware import build_profile_app
 from edgeprune.targets import load_target
 
 # (macro as the drivers name it, expected value, where RM0432 gives it)

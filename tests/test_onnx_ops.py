@@ -11,7 +11,7 @@ import edgeprune
 from edgeprune.compile.frontend import SUPPORTED_OPS
 from edgeprune.compile.index_casts import narrow_index_casts
 from edgeprune.compile.qdq_edges import is_quantized
-from edgeprune.profile.run import reference_outputs, relative_error
+from edgeprune.reference import reference_outputs, relative_error
 from tests import onnx_op_models
 from tests.onnx_op_models import INT8, MODELS, int8_model
 

@@ -14,7 +14,7 @@ import torch
 import edgeprune
 from edgeprune import cli
 from edgeprune.compile.api import CompiledModel
-from edgeprune.profile.run import reference_outputs
+from edgeprune.reference import reference_outputs
 
 pytestmark = [pytest.mark.qemu, pytest.mark.slow, pytest.mark.xdist_group("search")]
 

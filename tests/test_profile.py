@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 
 import edgeprune
+from edgeprune.artefact import content_hash
 from edgeprune.cli import main
 from edgeprune.compile.api import step_label
 from edgeprune.errors import DeviceError, EdgepruneError
-from edgeprune.profile.store import ResultsStore, content_hash
+from edgeprune.profile.store import ResultsStore
 
 pytestmark = pytest.mark.qemu
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

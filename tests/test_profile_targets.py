@@ -1,8 +1,8 @@
 """Board files name the profiling UART and the timer; both reach the C build as -D flags."""
 import pytest
 
+from edgeprune.compile.firmware import build_profile_app
 from edgeprune.errors import EdgepruneError
-from edgeprune.profile.devices import build_profile_app
 from edgeprune.targets import load_target, target_names
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from edgeprune.profile import native
 from edgeprune.profile.frames import CRC, HEADER, REPLY, SYNC, Command, Frame, FrameError, Status, decode, encode
+from edgeprune.testing import native
 
 C_DIR = Path(__file__).parent / "c"
 MAX_PAYLOAD = 512

@@ -12,9 +12,9 @@ import pytest
 from elftools.elf.elffile import ELFFile
 
 from edgeprune.errors import DeviceError
-from edgeprune.profile import native
 from edgeprune.profile.client import DeviceClient
 from edgeprune.profile.frames import CRC, HEADER, REPLY, Command, Status, decode, encode
+from edgeprune.testing import native
 
 FAKE_MODEL = Path(__file__).parent / "c" / "fake_model.c"
 

@@ -5,13 +5,14 @@ boots, corrupted frames are retried, and a dead or silent QEMU is a clear Device
 import numpy as np
 import pytest
 
+from edgeprune.artefact import content_hash
 from edgeprune.errors import DeviceError
 from edgeprune.profile.client import DeviceClient
 from edgeprune.profile.devices import measure, open_device
-from edgeprune.profile.faults import TO_DEVICE, TO_HOST, FaultProxy
-from edgeprune.profile.run import random_inputs, reference_outputs, relative_error
-from edgeprune.profile.store import content_hash
+from edgeprune.profile.run import random_inputs
+from edgeprune.reference import reference_outputs, relative_error
 from edgeprune.targets import load_target
+from edgeprune.testing.faults import TO_DEVICE, TO_HOST, FaultProxy
 
 pytestmark = pytest.mark.qemu
 

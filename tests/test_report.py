@@ -8,7 +8,7 @@ import matplotlib.image
 import pytest
 
 from edgeprune.errors import EdgepruneError
-from edgeprune.profile.elfsize import CATEGORIES, MemoryBreakdown
+from edgeprune.compile.elfsize import CATEGORIES, MemoryBreakdown
 from edgeprune.profile.report import latency_chart, layer_rows, peak_ram_bytes, write_report
 from edgeprune.profile.store import Record
 

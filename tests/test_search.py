@@ -11,7 +11,7 @@ import torch
 import edgeprune
 from edgeprune import cli
 from edgeprune.prune import serialize
-from edgeprune.search import api
+from edgeprune.search import runner
 from edgeprune.search.cache import MeasurementCache
 from edgeprune.search.results import dominates
 
@@ -60,9 +60,9 @@ def test_chosen_candidate_is_exported(searched):
 def test_architecture_cache_prevents_a_second_measurement(searched, monkeypatch):
     out, first = searched
     calls, threads, before = [], [], torch.get_num_threads()
-    monkeypatch.setattr(api, "measure", lambda *a: calls.append(a) or pytest.fail("measured"))
-    build = api.build
-    monkeypatch.setattr(api, "build", lambda *a: threads.append(torch.get_num_threads()) or build(*a))
+    monkeypatch.setattr(runner, "measure", lambda *a: calls.append(a) or pytest.fail("measured"))
+    build = runner.build
+    monkeypatch.setattr(runner, "build", lambda *a: threads.append(torch.get_num_threads()) or build(*a))
     again = edgeprune.search("digits_cnn", out=out, trials=3, uniform=(0.0, 0.5, 0.7),
                              study="same-architectures", export=False, threads=3, **FAST)
     assert calls == [] and again.cache_hits == 3

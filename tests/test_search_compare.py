@@ -7,12 +7,11 @@ import numpy as np
 import pytest
 
 from edgeprune.models import data
-from edgeprune.models.train import Recipe
 from edgeprune.search import crossval
-from edgeprune.search.candidate import Settings
 from edgeprune.search.compare import compare, confirm, decisive, margins, paired_gap
 from edgeprune.search.crossval import CrossValidation, folds
 from edgeprune.search.results import Candidate
+from edgeprune.search.settings import Settings
 
 
 def point(number: int, instructions: float, uniform: float | None = None) -> Candidate:
@@ -94,7 +93,7 @@ def test_folds_cover_train_and_test_once_and_leave_validation_out():
 @pytest.mark.slow  # trains and scores two folds
 def test_crossvalidation_scores_every_held_out_sample_and_resumes(tmp_path, monkeypatch):
     ds = data.digits()
-    settings = Settings(precision="fp32", finetune=Recipe(epochs=1))
+    settings = Settings(precision="fp32", finetune_epochs=1, finetune_lr=1e-2, distill=0.0)
     path = tmp_path / "cv.json"
     cv = CrossValidation("digits_cnn", ds, settings, 2, path, k=2)
     score = cv.score({"1.0": 0.5}, {"0.0": 16, "1.0": 16})

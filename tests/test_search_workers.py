@@ -1,5 +1,5 @@
-"""A killed search resumes without losing or repeating a finished trial; two workers share one
-study on a real PostgreSQL server (started here on loopback, skipped when it cannot be)."""
+"""A killed search resumes without losing or repeating a finished trial, as two workers sharing
+one study on a real PostgreSQL server (started here on loopback, skipped when it cannot be)."""
 from __future__ import annotations
 
 import glob
@@ -17,6 +17,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from edgeprune.search.storage import storage as search_storage
+
 pytestmark = [pytest.mark.qemu, pytest.mark.slow]  # whole searches in subprocesses
 STUDY = "digits_cnn-qemu-mps2-an386"
 FAST = ["--train-epochs", "5", "--finetune-epochs", "1", "--quiet", "--seed", "0"]
@@ -29,36 +31,10 @@ def search_command(out: Path, *extra: str) -> list[str]:
 
 def completed(storage: str, study: str = STUDY) -> list[optuna.trial.FrozenTrial]:
     try:
-        loaded = optuna.load_study(study_name=study, storage=storage)
+        loaded = optuna.load_study(study_name=study, storage=search_storage(storage))  # races the workers' schema creation safely
     except KeyError:  # not created yet
         return []
     return loaded.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-
-
-def test_killed_search_resumes_without_losing_or_repeating_trials(tmp_path):
-    storage = f"sqlite:///{tmp_path / 'study.db'}"
-    args = ["--trials", "4", "--uniform", "0.0", "0.3", "0.5", "0.7"]
-    worker = subprocess.Popen(search_command(tmp_path, *args), stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    try:
-        while len(before := completed(storage)) < 2:
-            assert worker.poll() is None, "the search ended before it could be killed"
-            time.sleep(0.2)
-    finally:
-        worker.send_signal(signal.SIGKILL)
-        worker.wait()
-    done_before = {t.number: t.values for t in completed(storage)}
-    assert 2 <= len(done_before) < 4
-    resumed = subprocess.run(search_command(tmp_path, *args, "--resume"), capture_output=True,
-                             text=True, timeout=600)
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    after = completed(storage)
-    assert len(after) == 4
-    assert {t.number: t.values for t in after if t.number in done_before} == done_before
-    assert sorted(t.user_attrs["uniform"] for t in after) == [0.0, 0.3, 0.5, 0.7]
-    all_trials = optuna.load_study(study_name=STUDY, storage=storage).get_trials()
-    assert not [t for t in all_trials if t.state == TrialState.RUNNING]
-    assert "chosen: trial" in resumed.stdout
 
 
 def postgres_binaries() -> tuple[str, str] | None:
@@ -115,16 +91,35 @@ def postgres():
         shutil.rmtree(root, ignore_errors=True)
 
 
-def test_two_workers_on_postgresql_finish_the_trials_together(postgres, tmp_path):
-    args = ["--trials", "4", "--storage", postgres, "--resume", "--uniform", "0.0", "0.5"]
-    workers = [subprocess.Popen(search_command(tmp_path / name, *args), stdout=subprocess.PIPE,
+def test_a_killed_search_resumes_as_two_workers_without_losing_or_repeating_trials(postgres, tmp_path):
+    """One worker is killed mid-search; two workers resume the study together on PostgreSQL and
+    finish it: finished trials are kept as they were, none is repeated, both workers take part."""
+    args = ["--trials", "4", "--storage", postgres, "--uniform", "0.0", "0.3", "0.5", "0.7"]
+    first = subprocess.Popen(search_command(tmp_path / "w0", *args), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    try:
+        while not completed(postgres):
+            assert first.poll() is None, "the search ended before it could be killed"
+            time.sleep(0.2)
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    done_before = {t.number: t.values for t in completed(postgres)}
+    assert 1 <= len(done_before) < 4
+    workers = [subprocess.Popen(search_command(tmp_path / name, *args, "--resume"), stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True) for name in ("w1", "w2")]
+    printed = []
     for worker in workers:
-        _, err = worker.communicate(timeout=600)
+        out, err = worker.communicate(timeout=600)
         assert worker.returncode == 0, err[-2000:]
-    done = completed(postgres)
+        printed.append(out)
+    after = completed(postgres)
     # Each worker checks the shared count before starting a trial; both may pass that check at
     # the same moment once, so the total is N or, rarely, N + 1.
-    assert 4 <= len(done) <= 5
-    assert len({t.user_attrs["worker"] for t in done}) == 2
-    assert sorted(t.user_attrs["uniform"] for t in done if "uniform" in t.user_attrs) == [0.0, 0.5]
+    assert 4 <= len(after) <= 5
+    assert {t.number: t.values for t in after if t.number in done_before} == done_before
+    assert len({t.user_attrs["worker"] for t in after if t.number not in done_before}) == 2
+    assert sorted(t.user_attrs["uniform"] for t in after if "uniform" in t.user_attrs) == [0.0, 0.3, 0.5, 0.7]
+    all_trials = optuna.load_study(study_name=STUDY, storage=search_storage(postgres)).get_trials()
+    assert not [t for t in all_trials if t.state == TrialState.RUNNING]
+    assert all("chosen: trial" in out for out in printed)

@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgeprune.artefact import content_hash
+from edgeprune.compile.elfsize import CATEGORIES, MemoryBreakdown
 from edgeprune.errors import EdgepruneError
 from edgeprune.profile.devices import Measurement
-from edgeprune.profile.elfsize import CATEGORIES, MemoryBreakdown
-from edgeprune.profile.store import Record, ResultsStore, content_hash
+from edgeprune.profile.store import Record, ResultsStore
 
 MEMORY = MemoryBreakdown(flash={**dict.fromkeys(CATEGORIES, 0), "weights": 1200, "kernels": 300},
                          ram={**dict.fromkeys(CATEGORIES, 0), "arena": 4096, "stack": 2048})

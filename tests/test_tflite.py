@@ -12,10 +12,10 @@ import edgeprune
 from edgeprune.cli import main
 from edgeprune.compile import op_tables
 from edgeprune.compile.host import host_graph
-from edgeprune.compile.tflite_frontend import SUPPORTED_OPS, import_tflite
+from edgeprune.compile.tflite_frontend import SUPPORTED_OPS, import_tflite, model_edges
 from edgeprune.errors import EdgepruneError, UnsupportedOpError
 from edgeprune.profile.run import run
-from edgeprune.profile.tflm import tflm_outputs
+from edgeprune.reference import tflm_outputs
 
 MODELS = Path(__file__).resolve().parents[1].parent / "shared" / "models"
 KWS, AD = MODELS / "kws_ref_model.tflite", MODELS / "ad01_int8.tflite"
@@ -32,6 +32,12 @@ def _digits(shape: tuple[int, ...], count: int) -> list[np.ndarray]:
     return [np.round(image * 255 - 128).astype(np.int8).reshape(shape) for image in images]
 
 
+def _tflm(path: Path, inputs: list[np.ndarray], count: int) -> list[np.ndarray]:
+    """TFLM's first `count` outputs of the file at `path`, its int8 edges read by the front end."""
+    input_edges, output_edges = ([(e.scale, e.zero_point) for e in edges] for edges in model_edges(path))
+    return tflm_outputs(path, inputs, input_edges, output_edges[:count])
+
+
 def _inputs(shape: tuple[int, ...], count: int, seed: int) -> list[np.ndarray]:
     """`count` seeded random int8 tensors, two digits-derived ones, then the saturating extremes."""
     rng = np.random.default_rng(seed)
@@ -44,7 +50,7 @@ def test_integer_graph_equals_tflm_bit_for_bit(path, shape):
     """The imported integer graph, built for the host, on 40 random and 2 extreme inputs."""
     host = host_graph(import_tflite(path)[0])
     for x in _inputs(shape, 40, seed=1):
-        assert np.array_equal(host(x)[0], tflm_outputs(path, [x], 1)[0])
+        assert np.array_equal(host(x)[0], _tflm(path, [x], 1)[0])
 
 
 def _cut_after(path: Path, operator: int, out: Path) -> Path:
@@ -70,7 +76,7 @@ def test_every_intermediate_tensor_equals_tflm(tmp_path, path, shape):
         cut = _cut_after(path, operator, tmp_path / f"cut{operator}.tflite")
         host = host_graph(import_tflite(cut)[0])
         for x in inputs:
-            assert np.array_equal(host(x)[0], tflm_outputs(cut, [x], 1)[0]), f"{path.name} after operator #{operator}"
+            assert np.array_equal(host(x)[0], _tflm(cut, [x], 1)[0]), f"{path.name} after operator #{operator}"
 
 
 # ---- op variants: the KWS model edited with the schema's object API, each against TFLM ----
@@ -427,7 +433,7 @@ def test_op_variant_equals_tflm(tmp_path, name):
     host = host_graph(import_tflite(path)[0])
     count = tflite.Model.GetRootAsModel(path.read_bytes(), 0).Subgraphs(0).OutputsLength()
     for x in _inputs((1, 49, 10, 1), 3, seed=4):
-        actual, expected = host(x), tflm_outputs(path, [x], count)
+        actual, expected = host(x), _tflm(path, [x], count)
         assert len(actual) == count and all(np.array_equal(a, e) for a, e in zip(actual, expected))
 
 
@@ -491,7 +497,7 @@ def test_float_wrappers_quantize_and_dequantize_as_tflm(compiled, tmp_path_facto
     x = np.concatenate([ties, np.random.default_rng(9).normal(0, 40, 490 - ties.size)]).astype(np.float32)
     q = np.zeros(490, np.int8)
     library.quantize(x.ctypes.data, q.ctypes.data, 490)
-    expected = tflm_outputs(_edited(tmp_path, "quantize", _edge_only(True)), [x.reshape(1, 49, 10, 1)], 1)[0]
+    expected = _tflm(_edited(tmp_path, "quantize", _edge_only(True)), [x.reshape(1, 49, 10, 1)], 1)[0]
     assert np.array_equal(q, expected.reshape(-1))
     assert ties.size > 100 and np.any(np.round(ties / scale) != np.trunc(ties / scale + np.sign(ties) * 0.5))
     levels = np.arange(-128, 128).astype(np.int8)

@@ -20,7 +20,8 @@ from edgeprune.compile.api import compile_model
 from edgeprune.compile.int8 import has_dsp
 from edgeprune.errors import ModelTooLargeError
 from edgeprune.profile.devices import open_device
-from edgeprune.profile.run import random_inputs, reference_outputs, run
+from edgeprune.profile.run import random_inputs, run
+from edgeprune.reference import reference_outputs
 from edgeprune.targets import load_target
 
 pytestmark = pytest.mark.qemu

@@ -13,8 +13,10 @@ import tvm
 from tvm import tirx
 
 from edgeprune._atomic import atomic_directory
+from edgeprune.artefact import content_hash
 from edgeprune.compile import codegen, firmware, frontend, passes, tflite_frontend
-from edgeprune.compile.defaults import BACKENDS, DEFAULT_STACK_BYTES, KERNEL_CHOICES, WEIGHT_LAYOUTS
+from edgeprune.compile.defaults import BACKENDS, DEFAULT_STACK_BYTES, KERNEL_CHOICES, SPARSE_CHOICES, WEIGHT_LAYOUTS
+from edgeprune.compile.elfsize import memory_breakdown
 from edgeprune.compile.inplace import kernel_aliases, take_twins
 from edgeprune.compile.int8 import Layer, kernel_family
 from edgeprune.compile.plan import Plan, build_plan, place_plan
@@ -22,8 +24,6 @@ from edgeprune.compile.qdq_edges import is_quantized, strip_qdq_edges
 from edgeprune.compile.qdq_pad import pad_int8
 from edgeprune.compile.workspace import workspace_bytes
 from edgeprune.errors import EdgepruneError, ModelTooLargeError
-from edgeprune.profile.elfsize import memory_breakdown
-from edgeprune.profile.store import content_hash
 from edgeprune.targets import Target, load_target
 
 
@@ -121,6 +121,16 @@ def _memory_entry(plan: Plan, baseline: int, workspace: int, beside: int, stack_
     }
 
 
+def _sparse_entry(steps: list[dict]) -> dict:
+    """The dense layers weighed for block-sparse weights: each one's choice, and the weight bytes
+    that the sparse ones save against their dense storage."""
+    weighed = [(i, s["layer"]) for i, s in enumerate(steps) if s.get("layer", {}).get("sparse")]
+    return {"layers": [{"step": i, "description": layer["description"], "choice": layer["sparse"]}
+                       for i, layer in weighed],
+            "sparse_layers": sum(layer["weights"] in ("block4-int8", "2:4-int8") for _, layer in weighed),
+            "saved_bytes": sum(layer["dense_weight_bytes"] - layer["weight_bytes"] for _, layer in weighed)}
+
+
 def _kernel_code(kernels: tvm.IRModule, target: Target, backend: str, src: Path) -> str:
     """Build the kernels; returns the file the Makefile links (an object or C source)."""
     if backend == "llvm":
@@ -215,6 +225,7 @@ def compile_model(
     rounding: str = "double",
     kernels: str = "auto",
     weights: str = "auto",
+    sparse: str = "auto",
     io_in_arena: bool = True,
     inplace: bool = True,
     workspace_in_arena: bool = True,
@@ -225,7 +236,9 @@ def compile_model(
     An int8 model requantizes with TFLM's `rounding`: "double" (its default) or "single".
     `kernels`: "auto" (the hand-written int8 kernels where the core has the DSP extension or NEON) or "portable";
     `weights`: how the DSP kernels store weights, "int16" (fastest), "int8" (least flash) or "auto"
-    (int16 for convolutions, int8 for dense layers).
+    (int16 for convolutions, int8 for dense layers);
+    `sparse`: the DSP dense layers' block-sparse weights, "auto" (per layer where they win,
+    dsp/sparse_dense.choose), "on" or "off".
     `io_in_arena`: the input and output slots are arena tensors (reused once dead; an invoke then
     overwrites its inputs) rather than buffers beside it; `inplace`: element-wise layers and DSP
     depthwise convolutions overwrite an input that dies with them; `workspace_in_arena`: each
@@ -240,10 +253,15 @@ def compile_model(
         raise EdgepruneError(f"unknown kernels {kernels!r}; choose one of {', '.join(KERNEL_CHOICES)}")
     if weights not in WEIGHT_LAYOUTS:
         raise EdgepruneError(f"unknown weights {weights!r}; choose one of {', '.join(WEIGHT_LAYOUTS)}")
-    options = passes.PassOptions(rounding=rounding, kernels=kernels, weights=weights)
+    if sparse not in SPARSE_CHOICES:
+        raise EdgepruneError(f"unknown sparse {sparse!r}; choose one of {', '.join(SPARSE_CHOICES)}")
+    options = passes.PassOptions(rounding=rounding, kernels=kernels, weights=weights, sparse=sparse)
     graph, plan, edges, notes, write_source = _import(model, input_shape, tvm_target, options)
     if weights == "int8" and kernels == "auto" and kernel_family(tvm_target) == "neon":
         notes.append("--weights int8 is not honoured on NEON: its convolutions keep int16 weights")
+    if sparse == "on" and (kernels != "auto" or kernel_family(tvm_target) != "dsp"):
+        notes.append("--sparse on is not honoured: block-sparse weights need the DSP kernels (dense layers on an "
+                     "Armv7E-M core with --kernels auto)")
     unlowered = _kernel_module(graph, plan)
     lower = lambda kernels: passes.run_passes(kernels, passes.KERNEL_PASSES, tvm_target, options)  # noqa: E731
     kernel_module = lower(unlowered)
@@ -278,13 +296,14 @@ def compile_model(
             "frontend": "tflite" if source.suffix == ".tflite" else "onnx",
             "board": board.name,
             "options": {"backend": backend, "stack_bytes": stack_bytes, "rounding": rounding, "kernels": kernels,
-                        "weights": weights, "io_in_arena": io_in_arena, "inplace": inplace,
+                        "weights": weights, "sparse": sparse, "io_in_arena": io_in_arena, "inplace": inplace,
                         "workspace_in_arena": workspace_in_arena},
             "notes": notes,  # what the front end changed in the model to compile it
             "inputs": _tensor_entries(plan.inputs, edges[0]),
             "outputs": _tensor_entries(plan.outputs, edges[1]),
             "steps": steps,
             "memory": _memory_entry(plan, baseline, workspace, beside, stack_bytes, steps),
+            "sparse": _sparse_entry(steps),
             "elf": memory_breakdown(elf, arity).to_dict(),
             "compile_seconds": round(time.perf_counter() - started, 3),
             "passes": {"graph": [p.name for p in passes.GRAPH_PASSES],

@@ -1,19 +1,14 @@
-"""`edgeprune compile` and `edgeprune run`."""
+"""`edgeprune compile`."""
 from __future__ import annotations
 
 import argparse
 import collections
 from pathlib import Path
 
-from edgeprune.compile.defaults import BACKENDS, DEFAULT_STACK_BYTES, KERNEL_CHOICES, ROUNDINGS, WEIGHT_LAYOUTS
+from edgeprune._modelargs import parse_shape
+from edgeprune.compile.defaults import (BACKENDS, DEFAULT_STACK_BYTES, KERNEL_CHOICES, ROUNDINGS, SPARSE_CHOICES,
+                                        WEIGHT_LAYOUTS)
 from edgeprune.errors import EdgepruneError
-
-
-def _shape(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(d) for d in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--input-shape wants comma-separated integers, got {text!r}") from None
 
 
 def _compile(args: argparse.Namespace) -> int:
@@ -29,7 +24,8 @@ def _compile(args: argparse.Namespace) -> int:
                              "(edgeprune compile --help)")
     compiled = compile_model(args.model, args.target, args.output, backend=args.backend,
                              input_shape=args.input_shape, stack_bytes=args.stack_bytes, rounding=args.rounding,
-                             kernels=args.kernels, weights=args.weights, io_in_arena=not args.io_outside_arena,
+                             kernels=args.kernels, weights=args.weights, sparse=args.sparse,
+                             io_in_arena=not args.io_outside_arena,
                              inplace=not args.no_inplace,
                              workspace_in_arena=not args.workspace_outside_arena)
     m = compiled.manifest
@@ -43,13 +39,15 @@ def _compile(args: argparse.Namespace) -> int:
         print(f"  int8      {dsp} conv/dense layers on {_family(m['steps'])} kernels ({_weight_layouts(m['steps'])})"
               + (f"; on portable kernels (slower): {', '.join(portable)}" if portable else ""))
     print(f"  weights   {mem['weights_bytes']:>10,} B")
+    if m["sparse"]["layers"]:
+        print(_sparse_summary(m["sparse"], m["options"]["sparse"]))
     print(f"  arena     {mem['arena_bytes']:>10,} B  (liveness bound {mem['liveness_bound_bytes']:,} B)")
     print(_arena_saving(m))
     if mem["inplace_layers"]:
         print(f"  in place  {_in_place(mem['inplace_layers'])}")
     print(f"  workspace {mem['workspace_bytes']:>10,} B  (the most one kernel takes; "
           f"{'in the arena' if m['options']['workspace_in_arena'] else 'beside the arena'})")
-    print(_elf_summary(m["elf"], m["board"]))
+    print(elf_summary(m["elf"], m["board"]))
     print(f"  firmware  {compiled.elf}")
     return 0
 
@@ -77,6 +75,14 @@ def _layer_kernels(steps: list[dict]) -> tuple[int, list[str]]:
     return sum("layer" in s for s in int8), sorted({s["kernel"] for s in int8 if "layer" not in s})
 
 
+def _sparse_summary(sparse: dict, mode: str) -> str:
+    """The dense layers' sparse-or-dense choice (--sparse) and the weight bytes it saves."""
+    lines = [f"  sparse    {sparse['sparse_layers']} of {len(sparse['layers'])} dense layers block-sparse "
+             f"(--sparse {mode}), weights {sparse['saved_bytes']:,} B smaller than dense"]
+    lines += [f"            {layer['description']}: {layer['choice']}" for layer in sparse["layers"]]
+    return "\n".join(lines)
+
+
 def _family(steps: list[dict]) -> str:
     """Which hand-written kernels a build's layers run: DSP (Cortex-M) or NEON (Cortex-A)."""
     return "NEON" if any("_neon" in s["kernel"] for s in steps) else "DSP"
@@ -90,7 +96,7 @@ def _weight_layouts(steps: list[dict]) -> str:
     return ", ".join(f"{layout} weights {count:,} B" for layout, count in sorted(totals.items()))
 
 
-def _elf_summary(elf: dict, board: str) -> str:
+def elf_summary(elf: dict, board: str) -> str:
     """Flash and RAM by category, each against what the board has."""
     from edgeprune.targets import load_target
 
@@ -107,42 +113,6 @@ def _share(used: int, capacity: int) -> str:
     return f"{100 * used / capacity:.0f} % of the board's {capacity:,} B"
 
 
-def _run(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from edgeprune.compile.api import step_label
-    from edgeprune.profile.run import per_output_lines, run
-
-    inputs = None
-    if args.input is not None:
-        inputs = [np.load(args.input)]
-    report = run(args.folder, inputs, runs=args.runs, seed=args.seed, timeout=args.timeout, cpu=args.cpu)
-    device = report.device
-    steps = report.compiled.manifest["steps"]
-    total = device.instructions
-    print(f"{report.compiled.manifest['model']} on {report.compiled.manifest['board']} ({device.method})")
-    print(f"{'':<4} {'layer':<44} {'instructions':>14} {'share':>7}")
-    for i, (step, count) in enumerate(zip(steps, device.layer_instructions)):
-        print(f"{i:<4} {step_label(step)[:44]:<44} {count:>14,.0f} {count / total:>7.1%}")
-    print(f"{'':<4} {'total per inference':<44} {total:>14,.0f}")
-    mem = report.compiled.manifest["memory"]
-    print("memory (from the ELF):")
-    print(_elf_summary(report.compiled.manifest["elf"], report.compiled.manifest["board"]))
-    print(f"  arena planned {mem['arena_bytes']:,} B vs liveness bound {mem['liveness_bound_bytes']:,} B; "
-          f"stack used {device.stack_bytes:,} of {mem['stack_bytes']:,} B")
-    if report.reference_name == "TFLM":
-        equal, total = report.exact_matches
-        print(f"agreement with TFLM: {equal:,} of {total:,} output elements exactly equal, max |error| "
-              f"{report.max_abs_error:.0f} ({'ok' if equal == total else 'MISMATCH'})")
-        return 0 if equal == total else 1
-    ok = report.relative_error <= args.rtol
-    print(f"agreement with onnxruntime: max |error| {report.max_abs_error:.3g}, relative to output "
-          f"scale {report.relative_error:.3g} ({'ok' if ok else 'MISMATCH'}, tolerance {args.rtol:g})")
-    for line in per_output_lines(device.outputs, report.reference):
-        print(line)
-    return 0 if ok else 1
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "compile", help="compile a model into a firmware folder for a board",
@@ -153,7 +123,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--target", "-t", default="mps2-an386", help="board name (edgeprune targets); default mps2-an386")
     p.add_argument("--output", "-o", type=Path, default=Path("build/model"), help="output folder (replaced atomically)")
     p.add_argument("--backend", choices=BACKENDS, default="llvm", help="kernels as an LLVM object (default) or C source")
-    p.add_argument("--input-shape", type=_shape, help="input shape, e.g. 1,3,32,32: of a torch model, or the sizes "
+    p.add_argument("--input-shape", type=parse_shape, help="input shape, e.g. 1,3,32,32: of a torch model, or the sizes "
                    "of an ONNX input's symbolic axes (default: a symbolic batch axis is 1)")
     p.add_argument("--stack-bytes", type=int, default=DEFAULT_STACK_BYTES, help="stack reserved on the device")
     p.add_argument("--rounding", choices=ROUNDINGS, default="double",
@@ -166,6 +136,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="how the DSP kernels store weights: int16 (widened at compile time: fastest, 2 bytes per "
                    "weight), int8 (1 byte, widened in the loop), or auto (default: int16 for convolutions, int8 "
                    "for dense layers, which read each weight once)")
+    p.add_argument("--sparse", choices=SPARSE_CHOICES, default="auto",
+                   help="block-sparse weights for the DSP kernels' dense layers: auto (default: per layer, where "
+                   "they store fewer bytes at no more estimated instructions), on (every dense layer) or off")
     p.add_argument("--io-outside-arena", action="store_true",
                    help="keep the input and output slots beside the arena (they survive an invoke) instead of in it "
                    "(default: in the arena, as TFLM, their bytes reused once dead)")
@@ -177,19 +150,3 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "kernel's scratch is an arena region for its step, as TFLM's scratch buffers)")
     p.add_argument("--list-passes", action="store_true", help="print the compiler's passes and exit")
     p.set_defaults(handler=_compile)
-
-    r = subparsers.add_parser(
-        "run", help="run a compiled model on QEMU and check it against onnxruntime or TFLM",
-        description="Boot the firmware on the board's QEMU machine with -icount shift=0, feed an input, "
-                    "compare the outputs with onnxruntime (TFLM's interpreter, element by element, for a model "
-                    "compiled from a .tflite) and print instructions per inference and per layer.",
-    )
-    r.add_argument("folder", type=Path, help="a folder made by edgeprune compile")
-    r.add_argument("--input", type=Path, help="input tensor as .npy (default: seeded random normal)")
-    r.add_argument("--runs", type=int, default=1, help="inferences to run (the last one is reported)")
-    r.add_argument("--seed", type=int, default=0, help="seed of the random input")
-    r.add_argument("--timeout", type=float, default=120.0, help="seconds before QEMU is stopped")
-    r.add_argument("--cpu", help="Linux boards: emulate this core instead of the board's (qemu-user -cpu), "
-                                  "e.g. to check that the executable runs there")
-    r.add_argument("--rtol", type=float, default=1e-4, help="tolerated error relative to the output's scale")
-    r.set_defaults(handler=_run)

@@ -9,3 +9,5 @@ KERNEL_CHOICES = ("auto", "portable")
 # how the DSP kernels store weights: auto (int16 for convolutions, which reuse every weight at
 # each pixel; int8 for dense layers, which read each once), int16 everywhere, or int8 everywhere
 WEIGHT_LAYOUTS = ("auto", "int16", "int8")
+# int8 dense layers on the DSP kernels: block-sparse weights per layer where they win (auto), always (on), never (off)
+SPARSE_CHOICES = ("auto", "off", "on")

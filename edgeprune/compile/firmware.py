@@ -77,3 +77,20 @@ def build(folder: Path, target: Target, *make_variables: str) -> Path:
             )
         raise EdgepruneError(f"building the firmware failed:\n{result.stderr[-4000:]}")
     return folder / "firmware.elf"
+
+
+PROFILE_APP = "profile.elf"
+
+
+def build_profile_app(firmware_dir: Path, target: Target) -> Path:
+    """`make profile.elf` (the protocol firmware) in a compiled-model folder; a no-op when it is
+    up to date."""
+    if target.uart_base is None:
+        raise EdgepruneError(f"board {target.name} has no UART for the profiling protocol: add "
+                             f"`[uart] base = 0x...` and `driver = \"...\"` (a drivers/uart_<driver>.c, "
+                             f"see {target.runtime_dir / 'drivers'}) to {target.source}")
+    if not (firmware_dir / "src" / "ep_model_desc.c").is_file():
+        raise EdgepruneError(f"{firmware_dir} has no src/ep_model_desc.c (compiled by an older "
+                             "edgeprune); compile the model again to profile it")
+    build(firmware_dir, target, PROFILE_APP)
+    return firmware_dir / PROFILE_APP

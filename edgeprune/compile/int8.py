@@ -25,6 +25,8 @@ from edgeprune.compile.dsp import dense as dsp_dense
 from edgeprune.compile.dsp import gemm as dsp_gemm
 from edgeprune.compile.dsp import depthwise as dsp_depthwise
 from edgeprune.compile.dsp import packing
+from edgeprune.compile.dsp import nm_dense as dsp_nm
+from edgeprune.compile.dsp import sparse_dense as dsp_sparse
 from edgeprune.compile.conv_shape import ConvShape
 from edgeprune.compile.neon import add as neon_add
 from edgeprune.compile.neon import conv as neon_conv
@@ -89,13 +91,17 @@ def _with_activation(pattern):
 class Layer:
     """What a kernel computes, for people: its kind (pointwise, conv, depthwise, dense), a short
     description with its shape, its multiply-accumulates, and how its weights are stored (int16:
-    widened at compile time; int8: widened in the loop) in how many bytes."""
+    widened at compile time; int8: widened in the loop; block4-int8: only the non-zero blocks of
+    four, `dsp/sparse_dense.py`) in how many bytes. A dense layer that was weighed for sparse
+    storage says the choice (`sparse`) and its dense bytes (`dense_weight_bytes`)."""
 
     kind: str
     description: str
     macs: int
     weights: str
     weight_bytes: int
+    sparse: str = ""
+    dense_weight_bytes: int = 0
 
     def attrs(self) -> dict:
         return {f"edgeprune.layer.{field}": value for field, value in dataclasses.asdict(self).items()}
@@ -107,18 +113,19 @@ class Layer:
             return None
         value = {f.name: func.attrs[f"edgeprune.layer.{f.name}"] for f in dataclasses.fields(cls)}
         return cls(str(value["kind"]), str(value["description"]), int(value["macs"]), str(value["weights"]),
-                   int(value["weight_bytes"]))
+                   int(value["weight_bytes"]), str(value["sparse"]), int(value["dense_weight_bytes"]))
 
 
 class _Rewrites:
     """Builds each pattern and its rewriter; `apply` runs them in turn. Kernels go into `builder`'s module.
     On a `family` of cores with hand-written kernels ("dsp": Armv7E-M DSP extension, `dsp/`;
     "neon": Cortex-A Advanced SIMD, `neon/`), convolutions (and dense layers on DSP) take those;
-    `isa` is the NEON kernels' instruction set (neon.gemm.ISAS)."""
+    `isa` is the NEON kernels' instruction set (neon.gemm.ISAS); `sparse` the DSP dense layers'
+    choice of block-sparse weights (defaults.SPARSE_CHOICES)."""
 
     def __init__(self, builder: relax.BlockBuilder, rounding: str, family: str | None, weights: str,
-                 isa: str = "aarch64"):
-        self.builder, self.rounding, self.family, self.isa = builder, rounding, family, isa
+                 isa: str = "aarch64", sparse: str = "auto"):
+        self.builder, self.rounding, self.family, self.isa, self.sparse = builder, rounding, family, isa, sparse
         self.conv_weights, self.dense_weights = ("int16", "int8") if weights == "auto" else (weights, weights)
         self.bindings: dict = {}
         self.x, self.w, self.b, self.y = _QDQ.of(), _QDQ.of(is_const()), _QDQ.of(is_const()), _QDQ.of()
@@ -194,14 +201,43 @@ class _Rewrites:
             groups = relax.const(np.array([dsp_gemm.loop_count(packing.padded_length(depth))], np.int32))
             requantize = _shift_aware(self._output(m, self.dense_act), shift)
             packed = packing.pack_rows(weight, self.dense_weights)
-            layer = Layer("dense", f"dense {depth}->{outputs}", int(np.prod(x_shape[:-1])) * depth * outputs,
-                          self.dense_weights, packed.nbytes)
+            rows = int(np.prod(x_shape[:-1]))
+            layer = Layer("dense", f"dense {depth}->{outputs}", rows * depth * outputs, self.dense_weights, packed.nbytes)
+            if self.sparse != "off":
+                sparse, layer = self._sparse_dense(x, weight, requantize, (bias, multiplier, shift), layer, rows)
+                if sparse is not None:
+                    return sparse
             return self._prim_call("dense_int8_dsp", dsp_dense.dense(x_shape, outputs, requantize, self.dense_weights),
                                    [x, relax.const(packed), bias, multiplier, shift, groups],
                                    (*x_shape[:-1], outputs), layer)
         return self._kernel(
             "dense_int8", int8_kernels.dense, m[self.x.data], relax.const(weight.astype(np.int8)), bias, multiplier, shift,
             requantize=self._output(m, self.dense_act))
+
+    def _sparse_dense(self, x, weight: np.ndarray, requantize: Requantize, constants, layer: Layer,
+                      rows: int) -> tuple[relax.Call | None, Layer]:
+        """A DSP dense layer with sparse weights where `self.sparse` takes them (None if not), and
+        `layer` with the choice: block-sparse by dsp.sparse_dense.choose; with "on", weights with at
+        most 2 non-zero in every block of four take the 2:4 kernel (dsp/nm_dense.py) instead."""
+        x_shape, outputs = tuple(int(d) for d in x.ty.shape), weight.shape[0]
+        y_shape = (*x_shape[:-1], outputs)
+        blocks = dsp_sparse.compress(weight)
+        choice = dsp_sparse.choose(blocks, layer.weight_bytes, rows, self.sparse)
+        layer = replace(layer, sparse=choice.describe(), dense_weight_bytes=layer.weight_bytes)
+        if self.sparse == "on" and dsp_nm.is_two_of_four(weight):
+            words, offsets = dsp_nm.pack(weight)
+            stored = words.nbytes + offsets.nbytes
+            layer = replace(layer, description=f"{layer.description} 2:4", weights="2:4-int8", weight_bytes=stored,
+                            sparse=f"2:4 (--sparse on): {stored:,} B vs {layer.weight_bytes:,} B dense")
+            return self._prim_call("dense_int8_dsp_2of4", dsp_nm.nm_dense(x_shape, outputs, requantize),
+                                   [x, relax.const(words), relax.const(offsets), *constants], y_shape, layer), layer
+        if not choice.sparse:
+            return None, layer
+        layer = replace(layer, description=f"{layer.description} sparse {choice.kept:.0%}", weights="block4-int8",
+                        weight_bytes=blocks.nbytes)
+        kernel = dsp_sparse.sparse_dense(x_shape, outputs, blocks.kept, str(blocks.indices.dtype), requantize)
+        return self._prim_call("dense_int8_dsp_sparse", kernel, [x, *map(relax.const, blocks.arrays()), *constants],
+                               y_shape, layer), layer
 
     # ---- global average: quantize([reshape](mean(dq(x)))) ----
     def mean_pattern(self):
@@ -500,17 +536,20 @@ def _isa(target) -> str:
 
 
 def lower_qdq_to_integer(mod: tvm.IRModule, rounding: str = "double", target=None,
-                         weights: str = "auto") -> tvm.IRModule:
+                         weights: str = "auto", sparse: str = "auto") -> tvm.IRModule:
     """Rewrite the QDQ regions of every Relax function into integer-only kernels, requantizing
     with TFLM's `rounding` ("double", its default, or "single"; see int8_kernels.Requantize).
     Without a `target` (a host build) every kernel is the portable TE one. On DSP cores,
     `weights` is how the DSP kernels store weights: "int16" (widened at compile time: fastest),
     "int8" (a byte per weight, widened in the loop), or "auto": int16 for convolutions, which use
-    each weight at every pixel, int8 for dense layers, which read each weight once."""
+    each weight at every pixel, int8 for dense layers, which read each weight once.
+    `sparse` decides the DSP dense layers' block-sparse weights: "auto" (per layer, where they
+    store fewer bytes at no more estimated instructions, dsp.sparse_dense.choose), "on", "off"."""
     if rounding not in ROUNDINGS:
         raise EdgepruneError(f"unknown requantize rounding {rounding!r}; choose one of {', '.join(ROUNDINGS)}")
     builder = relax.BlockBuilder(mod)
     for gv, func in list(mod.functions.items()):
         if isinstance(func, relax.Function):
-            builder.update_func(gv, _Rewrites(builder, rounding, kernel_family(target), weights, _isa(target)).apply(func))
+            builder.update_func(gv, _Rewrites(builder, rounding, kernel_family(target), weights, _isa(target),
+                                                  sparse).apply(func))
     return relax.transform.DeadCodeElimination()(builder.get())

@@ -73,10 +73,14 @@ def _double_rounding(acc: tirx.PrimExpr, multiplier: tirx.PrimExpr, shift: tirx.
 def _double_rounding_right(acc: tirx.PrimExpr, multiplier: tirx.PrimExpr, shift: tirx.PrimExpr) -> tirx.PrimExpr:
     """`_double_rounding` for a negative shift: no left shift, and the rounding divide by 2**right
     (right >= 1), half away from zero, as (high + 2**(right - 1) - (high < 0)) >> right. That is
-    the same integer whenever high + 2**(right - 1) fits in int32 (|high| <= |acc| here)."""
+    the same integer whenever high + 2**(right - 1) fits in int32 (|high| <= |acc| here).
+    high = (acc * multiplier + 2**30) >> 31 is computed as acc + ((acc * m + 2**31) >> 32) with
+    m = 2 * multiplier - 2**32 (the doubled multiplier wrapped to int32; a negative shift means
+    multiplier >= 2**30): the same integer, and one SMMLAR on cores with the DSP extension."""
     i32, i64 = "int32", "int64"
-    high = _cast(tirx.shift_right(_cast(acc, i64) * _cast(multiplier, i64) + tirx.const(_ROUND_BIT, i64),
-                                  tirx.const(31, i64)), i32)
+    doubled = _cast(tirx.shift_left(multiplier, tirx.const(1, i32)), i64)
+    high = acc + _cast(tirx.shift_right(_cast(acc, i64) * doubled + tirx.const(1 << 31, i64),
+                                        tirx.const(32, i64)), i32)
     right = tirx.const(0, i32) - shift
     half = tirx.shift_left(tirx.const(1, i32), right - tirx.const(1, i32))
     return tirx.shift_right(high + half - _cast(high < tirx.const(0, i32), i32), right)

@@ -22,11 +22,13 @@ class PassOptions:
     """The user's choices that passes read: TFLM's requantize rounding ("double" or "single"), and
     the int8 kernels: "auto" takes the hand-written kernels on cores that have them (compile/dsp/, compile/neon/),
     "portable" the TE kernels everywhere (slower); and how the DSP kernels store
-    weights (defaults.WEIGHT_LAYOUTS)."""
+    weights (defaults.WEIGHT_LAYOUTS), and whether their dense layers store block-sparse weights
+    (defaults.SPARSE_CHOICES)."""
 
     rounding: str = "double"
     kernels: str = "auto"
     weights: str = "auto"
+    sparse: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,7 @@ GRAPH_PASSES: list[NamedPass] = [
     NamedPass("LowerQDQToInteger", "int8 QDQ regions into integer-only ops (TFLM requantize)",
               lambda t, options: functools.partial(lower_qdq_to_integer, rounding=options.rounding,
                                                    target=t if options.kernels == "auto" else None,
-                                                   weights=options.weights)),
+                                                   weights=options.weights, sparse=options.sparse)),
     NamedPass("CheckIntegerOnly", "an int8 model computes nothing in float", lambda _t, _o: check_integer_only),
     _relax("DecomposeOpsForInference", "BatchNorm and friends into elementwise ops"),
     _relax("LegalizeOps", "every Relax op into a TIR PrimFunc (TOPI compute)"),

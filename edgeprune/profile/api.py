@@ -9,13 +9,15 @@ from pathlib import Path
 import numpy as np
 
 from edgeprune._atomic import write_text_atomic
+from edgeprune.artefact import content_hash
 from edgeprune.compile.api import CompiledModel, step_label
+from edgeprune.compile.elfsize import MemoryBreakdown
 from edgeprune.errors import DeviceError, EdgepruneError
 from edgeprune.profile.defaults import DEFAULT_DEVICE
 from edgeprune.profile.devices import Measurement, open_device, parse_device_url
-from edgeprune.profile.elfsize import MemoryBreakdown
-from edgeprune.profile.run import max_abs_error, output_errors, model_reference, random_inputs, relative_error
-from edgeprune.profile.store import Record, ResultsStore, content_hash
+from edgeprune.profile.run import model_reference, random_inputs
+from edgeprune.profile.store import Record, ResultsStore
+from edgeprune.reference import max_abs_error, output_errors, relative_error
 
 FLOAT_RTOL = 1e-4  # largest error relative to the output's largest magnitude
 INT_ATOL = 1       # quantized outputs: one step

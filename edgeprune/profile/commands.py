@@ -1,4 +1,5 @@
-"""`edgeprune profile` (measure a compiled model on a device, store the record) and
+"""`edgeprune run` (one run on QEMU, checked against the reference, nothing stored),
+`edgeprune profile` (measure a compiled model on a device, store the record) and
 `edgeprune report` (charts and an HTML page of one record, or two compared)."""
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ def _figure(value: float) -> str:
 
 def print_profile(report) -> None:
     """The table `edgeprune profile` prints."""
-    from edgeprune.profile.run import per_output_lines, reference_name
+    from edgeprune.profile.run import reference_name
+    from edgeprune.reference import per_output_lines
 
     record, m = report.record, report.measurement
     unit = record.unit
@@ -86,6 +88,44 @@ def _record_ids(text: str) -> int:
         raise argparse.ArgumentTypeError(f"a record id is a number, got {text!r}") from None
 
 
+def _run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from edgeprune.compile.api import step_label
+    from edgeprune.compile.commands import elf_summary
+    from edgeprune.profile.run import run
+    from edgeprune.reference import per_output_lines
+
+    inputs = None
+    if args.input is not None:
+        inputs = [np.load(args.input)]
+    report = run(args.folder, inputs, runs=args.runs, seed=args.seed, timeout=args.timeout, cpu=args.cpu)
+    device = report.device
+    steps = report.compiled.manifest["steps"]
+    total = device.instructions
+    print(f"{report.compiled.manifest['model']} on {report.compiled.manifest['board']} ({device.method})")
+    print(f"{'':<4} {'layer':<44} {'instructions':>14} {'share':>7}")
+    for i, (step, count) in enumerate(zip(steps, device.layer_instructions)):
+        print(f"{i:<4} {step_label(step)[:44]:<44} {count:>14,.0f} {count / total:>7.1%}")
+    print(f"{'':<4} {'total per inference':<44} {total:>14,.0f}")
+    mem = report.compiled.manifest["memory"]
+    print("memory (from the ELF):")
+    print(elf_summary(report.compiled.manifest["elf"], report.compiled.manifest["board"]))
+    print(f"  arena planned {mem['arena_bytes']:,} B vs liveness bound {mem['liveness_bound_bytes']:,} B; "
+          f"stack used {device.stack_bytes:,} of {mem['stack_bytes']:,} B")
+    if report.reference_name == "TFLM":
+        equal, total = report.exact_matches
+        print(f"agreement with TFLM: {equal:,} of {total:,} output elements exactly equal, max |error| "
+              f"{report.max_abs_error:.0f} ({'ok' if equal == total else 'MISMATCH'})")
+        return 0 if equal == total else 1
+    ok = report.relative_error <= args.rtol
+    print(f"agreement with onnxruntime: max |error| {report.max_abs_error:.3g}, relative to output "
+          f"scale {report.relative_error:.3g} ({'ok' if ok else 'MISMATCH'}, tolerance {args.rtol:g})")
+    for line in per_output_lines(device.outputs, report.reference):
+        print(line)
+    return 0 if ok else 1
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "profile", help="measure a compiled model on a device (QEMU by default) and store the record",
@@ -117,3 +157,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--store", type=Path, default=None, help="results store (as for edgeprune profile)")
     r.add_argument("-o", "--output", type=Path, required=True, help="folder for report.html and its images")
     r.set_defaults(handler=_report)
+
+    run_parser = subparsers.add_parser(
+        "run", help="run a compiled model on QEMU and check it against onnxruntime or TFLM",
+        description="Boot the firmware on the board's QEMU machine with -icount shift=0, feed an input, "
+                    "compare the outputs with onnxruntime (TFLM's interpreter, element by element, for a model "
+                    "compiled from a .tflite) and print instructions per inference and per layer.",
+    )
+    run_parser.add_argument("folder", type=Path, help="a folder made by edgeprune compile")
+    run_parser.add_argument("--input", type=Path, help="input tensor as .npy (default: seeded random normal)")
+    run_parser.add_argument("--runs", type=int, default=1, help="inferences to run (the last one is reported)")
+    run_parser.add_argument("--seed", type=int, default=0, help="seed of the random input")
+    run_parser.add_argument("--timeout", type=float, default=120.0, help="seconds before QEMU is stopped")
+    run_parser.add_argument("--cpu", help="Linux boards: emulate this core instead of the board's (qemu-user -cpu), "
+                                  "e.g. to check that the executable runs there")
+    run_parser.add_argument("--rtol", type=float, default=1e-4, help="tolerated error relative to the output's scale")
+    run_parser.set_defaults(handler=_run)

@@ -25,10 +25,11 @@ from urllib.parse import parse_qsl, urlsplit
 
 import numpy as np
 
+from edgeprune.compile.firmware import PROFILE_APP, build_profile_app
 from edgeprune.errors import DeviceError, EdgepruneError
 from edgeprune.profile.client import DeviceClient
 from edgeprune.profile.closing import Closing
-from edgeprune.targets import Target, load_target
+from edgeprune.targets import load_target
 
 # Modules that register device classes when imported (a missing one is skipped).
 DEVICE_MODULES = ("edgeprune.profile.qemu", "edgeprune.profile.qemu_user", "edgeprune.profile.ssh")
@@ -215,25 +216,6 @@ class SerialDevice(Device):
         if self.client is not None:
             self.client.close()
             self.client = None
-
-
-PROFILE_APP = "profile.elf"
-
-
-def build_profile_app(firmware_dir: Path, target: Target) -> Path:
-    """`make profile.elf` (the protocol firmware) in a compiled-model folder; a no-op when it is
-    up to date."""
-    from edgeprune.compile import firmware
-
-    if target.uart_base is None:
-        raise EdgepruneError(f"board {target.name} has no UART for the profiling protocol: add "
-                             f"`[uart] base = 0x...` and `driver = \"...\"` (a drivers/uart_<driver>.c, "
-                             f"see {target.runtime_dir / 'drivers'}) to {target.source}")
-    if not (firmware_dir / "src" / "ep_model_desc.c").is_file():
-        raise EdgepruneError(f"{firmware_dir} has no src/ep_model_desc.c (compiled by an older "
-                             "edgeprune); compile the model again to profile it")
-    firmware.build(firmware_dir, target, PROFILE_APP)
-    return firmware_dir / PROFILE_APP
 
 
 def _folder_board(firmware_dir: Path) -> str:

@@ -2,7 +2,6 @@
 goes in as a file, outputs and per-run / per-layer timer ticks come back."""
 from __future__ import annotations
 
-import re
 import socket
 import subprocess
 import tempfile
@@ -13,17 +12,15 @@ from typing import ClassVar, Sequence
 
 import numpy as np
 
+from edgeprune.compile.firmware import build_profile_app
 from edgeprune.errors import DeviceError, EdgepruneError
 from edgeprune.profile.client import DeviceClient
-from edgeprune.profile.devices import (Device, DeviceURL, Measurement, build_profile_app, measure,
-                                       register_device)
+from edgeprune.profile.devices import Device, DeviceURL, Measurement, measure, register_device
+from edgeprune.profile.run_app import input_payload, parse_report, split_outputs, tail
 from edgeprune.targets import Target, load_target, require_program
 
 QEMU_SYSTEM = "qemu-system-arm"
 EXIT_GRACE_SECONDS = 0.5
-_LINE = re.compile(r"^EP_(RUN|LAYER|STACK) (\d+) (\d+)$")
-
-
 @dataclass
 class QemuRun:
     """What one QEMU session measured. Ticks are of the core-clock SysTick; under `-icount
@@ -66,11 +63,6 @@ def _read(path: Path) -> str:
     return path.read_text(errors="replace") if path.exists() else ""
 
 
-def _tail(text: str, lines: int = 15) -> str:
-    """The last `lines` lines of `text` (or "(no output)")."""
-    return "\n".join(text.strip().splitlines()[-lines:]) or "(no output)"
-
-
 def run_on_qemu(
     target: Target, elf: Path, inputs: list[np.ndarray], output_specs: list[dict],
     runs: int = 1, timeout: float = 120.0,
@@ -79,40 +71,29 @@ def run_on_qemu(
     command = qemu_command(target, elf)
     with tempfile.TemporaryDirectory(prefix="edgeprune-qemu-") as scratch:
         work = Path(scratch)
-        payload = np.uint32(runs).tobytes() + b"".join(np.ascontiguousarray(x).tobytes() for x in inputs)
-        (work / "input.bin").write_bytes(payload)
+        (work / "input.bin").write_bytes(input_payload(inputs, runs))
         console = work / "console.txt"
         try:
             done = subprocess.run(command, cwd=work, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
             raise DeviceError(
                 f"QEMU ({target.qemu_machine}) did not finish within {timeout:g} s and was stopped; "
-                f"last output:\n{_tail(_read(console))}"
+                f"last output:\n{tail(_read(console))}"
             ) from None
         text = _read(console)
         if done.returncode != 0:
             raise DeviceError(
                 f"the firmware on QEMU ({target.qemu_machine}) stopped with code {done.returncode}"
                 f"{' (a CPU fault)' if done.returncode == 0xFA else ''}; last output:\n"
-                f"{_tail(text + done.stderr)}"
+                f"{tail(text + done.stderr)}"
             )
         raw = (work / "output.bin").read_bytes()
-    outputs, offset = [], 0
-    for spec in output_specs:
-        outputs.append(np.frombuffer(raw[offset:offset + spec["bytes"]], dtype=spec["dtype"]).reshape(spec["shape"]))
-        offset += spec["bytes"]
-    found: dict[str, list[tuple[int, int]]] = {"RUN": [], "LAYER": [], "STACK": []}
-    for line in text.splitlines():
-        match = _LINE.match(line.strip())
-        if match:
-            found[match[1]].append((int(match[2]), int(match[3])))
-    if len(found["RUN"]) != runs:
-        raise DeviceError(f"the firmware reported {len(found['RUN'])} of {runs} runs; output:\n{_tail(text)}")
+    report = parse_report(text, runs, "the firmware")
     return QemuRun(
-        outputs=outputs,
-        run_ticks=[t for _, t in found["RUN"]],
-        layer_ticks=[t for _, t in sorted(found["LAYER"])],
-        stack_bytes=found["STACK"][0][1] if found["STACK"] else 0,
+        outputs=split_outputs(raw, output_specs),
+        run_ticks=report.run_ticks,
+        layer_ticks=report.layer_ticks,
+        stack_bytes=report.stack_bytes,
         instructions_per_tick=1e9 / target.clock_hz,
     )
 
@@ -240,7 +221,7 @@ class QemuDevice(Device):
                 + (" after a CPU fault" if code == 0xFA else "")
         output = self._output()
         self.close()
-        return DeviceError(f"{self.url.text}: {problem}; {state}. Last output of QEMU:\n{_tail(output)}")
+        return DeviceError(f"{self.url.text}: {problem}; {state}. Last output of QEMU:\n{tail(output)}")
 
     def _stop(self) -> None:
         if self.process is not None:

@@ -21,11 +21,12 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
+from edgeprune.artefact import content_hash
 from edgeprune.errors import DeviceError, ToolchainMissingError, UnknownTargetError
 from edgeprune.profile.devices import Device, DeviceURL, Measurement, register_device
-from edgeprune.profile.linux_app import input_payload, linux_build, parse_report, signal_error, split_outputs, tail
+from edgeprune.profile.linux_app import linux_build, signal_error
+from edgeprune.profile.run_app import input_payload, parse_report, split_outputs, tail
 from edgeprune.profile.qemu import QemuRun
-from edgeprune.profile.store import content_hash
 from edgeprune.targets import TARGETS_DIR, Target, load_target, require_program, target_names
 
 if TYPE_CHECKING:
@@ -132,7 +133,7 @@ def run_on_qemu_user(
                 f"last output:\n{tail(text)}"
             )
         raw = (work / "output.bin").read_bytes()
-    report = parse_report(done.stdout, runs, f"{target.qemu_user} ({cpu})")
+    report = parse_report(done.stdout, runs, f"the executable on {target.qemu_user} ({cpu})")
     if report.clock != "insn":
         raise DeviceError(f"the executable did not get the plugin's instruction clock (clock: {report.clock}); "
                           f"output:\n{tail(text)}")

@@ -12,7 +12,7 @@ from matplotlib.patches import Rectangle
 
 from edgeprune._atomic import write_bytes_atomic, write_text_atomic
 from edgeprune.errors import EdgepruneError
-from edgeprune.profile.elfsize import CATEGORIES
+from edgeprune.compile.elfsize import CATEGORIES
 from edgeprune.profile.store import Record
 
 

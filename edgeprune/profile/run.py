@@ -6,39 +6,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import onnx
 
 from edgeprune.compile.api import CompiledModel
-from edgeprune.profile.qemu import QemuRun, run_on_qemu
 from edgeprune.errors import EdgepruneError
+from edgeprune.profile.qemu import QemuRun, run_on_qemu
+from edgeprune.reference import max_abs_error, reference_outputs, relative_error, tflm_outputs
 from edgeprune.targets import Target, load_target
-
-
-def output_errors(outputs: list[np.ndarray], reference: list[np.ndarray]):
-    """(largest |difference|, output's largest |value|) for each output tensor."""
-    for device, ref in zip(outputs, reference):
-        ref64 = ref.astype(np.float64)
-        yield float(np.abs(device.astype(np.float64) - ref64).max(initial=0.0)), float(np.abs(ref64).max(initial=0.0))
-
-
-def per_output_lines(outputs: list[np.ndarray], reference: list[np.ndarray], indent: str = "  ") -> list[str]:
-    """One line per output of a multi-output model (none for one output): its shape, largest
-    |error| and that error relative to the output's scale."""
-    if len(reference) < 2:
-        return []
-    return [f"{indent}output {i} {'x'.join(str(d) for d in ref.shape)}: max |error| {error:.3g}, relative "
-            f"{error / max(scale, 1e-30):.3g}"
-            for i, (ref, (error, scale)) in enumerate(zip(reference, output_errors(outputs, reference)))]
-
-
-def max_abs_error(outputs: list[np.ndarray], reference: list[np.ndarray]) -> float:
-    """Largest absolute difference between device outputs and the reference."""
-    return max(error for error, _ in output_errors(outputs, reference))
-
-
-def relative_error(outputs: list[np.ndarray], reference: list[np.ndarray]) -> float:
-    """Largest difference relative to each output's scale (its largest magnitude)."""
-    return max(error / max(scale, 1e-30) for error, scale in output_errors(outputs, reference))
 
 
 @dataclass
@@ -67,20 +40,6 @@ class RunReport:
                 sum(int(r.size) for r in self.reference))
 
 
-def reference_outputs(model: Path | onnx.ModelProto, inputs: list[np.ndarray]) -> list[np.ndarray]:
-    """onnxruntime's outputs with graph optimisations off: QDQ graphs then run as written
-    (dequantize, float op, quantize), single-threaded. Its fused int8 kernels overflow on x86 CPUs without VNNI."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    options.intra_op_num_threads = 1  # a fixed summation order: the reference repeats exactly
-    source = model.SerializeToString() if isinstance(model, onnx.ModelProto) else str(model)
-    session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
-    feeds = {spec.name: x for spec, x in zip(session.get_inputs(), inputs)}
-    return session.run(None, feeds)
-
-
 def reference_name(model: CompiledModel) -> str:
     return "TFLM" if model.manifest.get("frontend") == "tflite" else "onnxruntime"
 
@@ -88,9 +47,8 @@ def reference_name(model: CompiledModel) -> str:
 def model_reference(model: CompiledModel, inputs: list[np.ndarray]) -> list[np.ndarray]:
     """The reference outputs of a compiled model: TFLM's interpreter for a `.tflite`, else onnxruntime."""
     if model.manifest.get("frontend") == "tflite":
-        from edgeprune.profile.tflm import tflm_outputs
-
-        return tflm_outputs(model.source, inputs, len(model.manifest["outputs"]))
+        edges = [[(e["scale"], e["zero_point"]) for e in model.manifest[side]] for side in ("inputs", "outputs")]
+        return tflm_outputs(model.source, inputs, *edges)
     return reference_outputs(model.onnx, inputs)
 
 

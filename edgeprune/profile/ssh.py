@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
+from edgeprune.artefact import content_hash
 from edgeprune.errors import DeviceError, EdgepruneError
 from edgeprune.profile.devices import Device, DeviceURL, Measurement, register_device
-from edgeprune.profile.linux_app import input_payload, linux_build, parse_report, signal_error, split_outputs, tail
-from edgeprune.profile.store import content_hash
+from edgeprune.profile.linux_app import linux_build, signal_error
+from edgeprune.profile.run_app import input_payload, parse_report, split_outputs, tail
 from edgeprune.targets import Target, require_program
 
 if TYPE_CHECKING:
@@ -125,7 +126,7 @@ class SshDevice(Device):
         status = self._exit_status(text, done.stderr.decode(errors="replace"))
         if status != 0:
             raise self._run_error(status, text + done.stderr.decode(errors="replace"))
-        report = parse_report(text, repeats, self.login)
+        report = parse_report(text, repeats, f"the executable on {self.login}")
         if report.clock != "ns":
             raise DeviceError(f"{self.url.text}: the executable reported a {report.clock!r} clock, not the "
                               f"wall clock; output:\n{tail(text)}")

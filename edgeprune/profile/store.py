@@ -6,7 +6,6 @@ written in one transaction: an interrupted run leaves the store as it was.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sqlite3
@@ -19,7 +18,7 @@ from typing import Sequence
 from edgeprune.errors import EdgepruneError
 from edgeprune.profile.closing import Closing
 from edgeprune.profile.devices import Measurement
-from edgeprune.profile.elfsize import MemoryBreakdown
+from edgeprune.compile.elfsize import MemoryBreakdown
 
 SCHEMA_VERSION = 2  # 2: the `method` column
 SCHEMA = """
@@ -63,15 +62,6 @@ def default_store_path() -> Path:
         return Path(os.environ["EDGEPRUNE_STORE"])
     data_home = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
     return data_home / "edgeprune" / "results.sqlite"
-
-
-def content_hash(path: Path) -> str:
-    """SHA-256 of a model file's bytes: the key that names a model in the store."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _canonical(options: dict) -> str:

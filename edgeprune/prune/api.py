@@ -29,7 +29,7 @@ METHODS = ("channels", "unstructured", "blocks", "lowrank")
 # The options each method takes, beyond rounds, max_drop, finetune_epochs and checkpoint.
 METHOD_OPTIONS = {
     "channels": ("ratio", "criterion", "round_to", "ignored", "slimming_epochs"),
-    "unstructured": ("sparsity", "scope", "criterion", "gradual", "first_layer_cap"),
+    "unstructured": ("sparsity", "scope", "criterion", "gradual", "first_layer_cap", "pattern"),
     "blocks": ("blocks",),
     "lowrank": ("energy",),
 }
@@ -156,8 +156,8 @@ def prune(model: str | os.PathLike | nn.Module | Task, output: str | os.PathLike
           finetune_epochs: int = 10, ratio: Ratios | None = None, criterion: str | None = None,
           round_to: int | None = None, ignored: tuple[str, ...] = (), slimming_epochs: int | None = None,
           sparsity: float | None = None, scope: str | None = None, gradual: bool | None = None,
-          first_layer_cap: float | None = None, blocks: int | None = None, energy: float | None = None,
-          data: str | os.PathLike | None = None, input_shape: tuple[int, ...] | None = None,
+          first_layer_cap: float | None = None, pattern: str | None = None, blocks: int | None = None,
+          energy: float | None = None, data: str | os.PathLike | None = None, input_shape: tuple[int, ...] | None = None,
           train_epochs: int = 30, checkpoint: str | os.PathLike | None = None,
           onnx: str | os.PathLike | None = None, progress: bool = False,
           trust_pickle: bool = False) -> Outcome:
@@ -168,6 +168,8 @@ def prune(model: str | os.PathLike | nn.Module | Task, output: str | os.PathLike
     a round losing more than `max_drop` (default 0.02) of the task's metric on validation is
     rejected and the previous round's model kept (`Outcome.rejection` says which and why). Method
     options left None take their defaults; giving one that `method` does not take is a PruneError.
+    Unstructured `pattern`: "weights" (default), "block4" (whole blocks of four along the
+    reduction, which the sparse int8 kernels skip) or "2:4" (2 of every 4 zeroed).
 
     Data: the task's, an `.npz` (`x`, `y`) or, by default, the digits shaped for the model. Saves
     the result to `output` (see `serialize`) and, if given, exports ONNX to `onnx`. When no round
@@ -178,7 +180,7 @@ def prune(model: str | os.PathLike | nn.Module | Task, output: str | os.PathLike
     step = method_step(method, {
         "ratio": ratio, "criterion": criterion, "round_to": round_to, "ignored": tuple(ignored),
         "slimming_epochs": slimming_epochs, "sparsity": sparsity, "scope": scope, "gradual": gradual,
-        "first_layer_cap": first_layer_cap, "blocks": blocks, "energy": energy})
+        "first_layer_cap": first_layer_cap, "pattern": pattern, "blocks": blocks, "energy": energy})
     gated = rounds is not None and max_drop is not None
     config = ScheduleConfig(1 if rounds is None else rounds, 0.02 if max_drop is None else max_drop,
                             Recipe(epochs=finetune_epochs, lr=3e-3))

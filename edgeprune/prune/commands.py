@@ -77,6 +77,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="raise the sparsity over the finetuning steps (Zhu & Gupta's cubic schedule)")
     g.add_argument("--first-layer-cap", type=float, metavar="SPARSITY",
                    help="prune the first layer to at most this sparsity")
+    g.add_argument("--pattern", choices=("weights", "block4", "2:4"),
+                   help="weights (default: each on its own), block4 (whole blocks of 4 along the reduction, "
+                   "the blocks the sparse int8 kernels skip) or 2:4 (2 of every 4 zeroed; sparsity 0.5)")
     g = p.add_argument_group("other methods")
     g.add_argument("--blocks", type=int, help="blocks: how many to remove (default 1)")
     g.add_argument("--energy", type=float, help="lowrank: retained SVD energy (default 0.9)")
@@ -110,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
             ratio=dict(args.layer_ratio) if args.layer_ratio else args.ratio, criterion=args.criterion,
             round_to=args.round_to, ignored=tuple(args.ignore), slimming_epochs=args.slimming_epochs,
             sparsity=args.sparsity, scope=args.scope, gradual=args.gradual,
-            first_layer_cap=args.first_layer_cap, blocks=args.blocks, energy=args.energy,
+            first_layer_cap=args.first_layer_cap, pattern=args.pattern, blocks=args.blocks, energy=args.energy,
             data=args.data, input_shape=args.input_shape, train_epochs=args.train_epochs,
             checkpoint=args.checkpoint, onnx=args.onnx, progress=not args.quiet,
             trust_pickle=args.trust_pickle)

@@ -16,7 +16,7 @@ from edgeprune.models.train import step_count
 from edgeprune.prune.errors import PruneError
 from edgeprune.prune.schedule import Round, RoundStep, ScheduleConfig
 from edgeprune.prune.steps import finetune
-from edgeprune.prune.unstructured import (CRITERIA, SCOPES, check_sparsity, make_permanent,
+from edgeprune.prune.unstructured import (CRITERIA, PATTERNS, SCOPES, check_sparsity, make_permanent,
                                           prune_weights, sparsity_report)
 
 PRUNE_PART = 0.75  # the masks reach the round's sparsity after this part of the finetuning steps
@@ -66,6 +66,7 @@ class UnstructuredStep(RoundStep):
     criterion: str = "magnitude"
     gradual: bool = False
     first_layer_cap: float | None = None
+    pattern: str = "weights"
     seed: int = 0
 
     name = "unstructured"
@@ -76,11 +77,18 @@ class UnstructuredStep(RoundStep):
             check_sparsity("first-layer cap", self.first_layer_cap)
         if self.scope not in SCOPES:
             raise PruneError(f"unknown scope {self.scope!r}; use 'layer' or 'global'")
+        if self.pattern not in PATTERNS:
+            raise PruneError(f"unknown pattern {self.pattern!r}; use one of {', '.join(PATTERNS)}")
+        if self.pattern == "2:4" and (self.sparsity != 0.5 or self.first_layer_cap is not None):
+            raise PruneError("--pattern 2:4 zeroes 2 of every 4 weights: its sparsity is 0.5 in every layer "
+                             "(no other --sparsity, no --first-layer-cap)")
         if self.criterion not in CRITERIA:
             raise PruneError(f"the unstructured method's criteria are {', '.join(CRITERIA)}; "
                              f"got {self.criterion!r}")
 
     def check(self, config: ScheduleConfig) -> None:
+        if self.gradual and self.pattern == "2:4":
+            raise PruneError("--gradual does not apply to --pattern 2:4 (a fixed 2 of every 4 weights)")
         if self.gradual and not config.finetune.epochs:
             raise PruneError("--gradual raises the sparsity while finetuning: give --finetune-epochs of at least 1")
 
@@ -90,7 +98,7 @@ class UnstructuredStep(RoundStep):
 
         def prune(sparsity: float) -> None:
             prune_weights(model, sparsity, self.scope, self.criterion, x=at.data.x_train, y=at.data.y_train,
-                          first_layer_cap=self.first_layer_cap, generator=generator)
+                          first_layer_cap=self.first_layer_cap, generator=generator, pattern=self.pattern)
 
         if self.gradual:
             schedule = over_steps(start, target, step_count(at.finetune, len(at.data.x_train)))

@@ -21,6 +21,10 @@ from edgeprune.prune.errors import PruneError
 
 CRITERIA = ("magnitude", "random", "taylor")
 SCOPES = ("layer", "global")
+# Which weights go together: each on its own, blocks of four along the reduction (input channel x
+# kernel row x kernel column, the block-sparse kernels' blocks), or 2 of every 4 there (N:M).
+PATTERNS = ("weights", "block4", "2:4")
+BLOCK = 4
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,42 @@ def lowest(values: torch.Tensor, count: int) -> torch.Tensor:
     return mask.view_as(values)
 
 
+def _grouped(values: torch.Tensor, fill: float) -> torch.Tensor:
+    """A weight-shaped tensor [O, ...] as [O, G, 4]: blocks of four along the flattened reduction,
+    the last one padded with `fill`."""
+    rows = values.reshape(values.shape[0], -1)
+    return F.pad(rows, (0, -rows.shape[1] % BLOCK), value=fill).view(rows.shape[0], -1, BLOCK)
+
+
+def _ungrouped(blocks: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """The inverse of `_grouped`: [O, G, 4] back to `like`'s shape, padding dropped."""
+    rows = blocks.reshape(blocks.shape[0], -1)[:, :like[0].numel()]
+    return rows.reshape(like.shape)
+
+
+def n_of_m_masks(scores_by_layer: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """2:4 masks: in every block of four along the reduction, the two lowest scores zeroed (a
+    block cut short by the reduction's end keeps up to two)."""
+    masks = {}
+    for name, values in scores_by_layer.items():
+        blocks = _grouped(values, float("-inf"))
+        lowest_two = blocks.topk(2, dim=2, largest=False).indices
+        mask = torch.ones_like(blocks).scatter_(2, lowest_two, 0.0)
+        masks[name] = _ungrouped(mask, values)
+    return masks
+
+
+def block_masks(scores_by_layer: dict[str, torch.Tensor], previous: dict[str, torch.Tensor], sparsity: float,
+                scope: str = "layer", first_layer_cap: float | None = None) -> dict[str, torch.Tensor]:
+    """`compute_masks` over blocks of four along the reduction: a block scores the sum of its
+    weights' scores and is pruned whole; a block already all zero goes first."""
+    block_scores = {name: _grouped(s, 0.0).sum(dim=2) for name, s in scores_by_layer.items()}
+    block_previous = {name: _grouped(previous[name], 0.0).amax(dim=2) for name in scores_by_layer}
+    masks = compute_masks(block_scores, block_previous, sparsity, scope, first_layer_cap)
+    return {name: _ungrouped(masks[name][..., None].expand(*masks[name].shape, BLOCK), scores_by_layer[name])
+            for name in masks}
+
+
 def compute_masks(scores_by_layer: dict[str, torch.Tensor], previous: dict[str, torch.Tensor],
                   sparsity: float, scope: str = "layer",
                   first_layer_cap: float | None = None) -> dict[str, torch.Tensor]:
@@ -179,8 +219,18 @@ def make_permanent(model: nn.Module) -> None:
 
 def prune_weights(model: nn.Module, sparsity: float, scope: str = "layer", criterion: str = "magnitude",
                   *, x: np.ndarray | None = None, y: np.ndarray | None = None,
-                  first_layer_cap: float | None = None, generator: torch.Generator | None = None) -> None:
-    """Mask the lowest-scoring `sparsity` of the weights by `criterion` (see `compute_masks`); the
-    masks stay in force until `make_permanent`."""
+                  first_layer_cap: float | None = None, generator: torch.Generator | None = None,
+                  pattern: str = "weights") -> None:
+    """Mask the lowest-scoring `sparsity` of the weights by `criterion` (see `compute_masks`), as
+    single weights, blocks of four (`block_masks`) or 2 of every 4 (`n_of_m_masks`: `sparsity`
+    does not apply); the masks stay in force until `make_permanent`."""
     chosen = scores(model, criterion, x, y, generator)
-    set_masks(model, compute_masks(chosen, current_masks(model), sparsity, scope, first_layer_cap))
+    if pattern == "2:4":
+        masks = n_of_m_masks(chosen)
+    elif pattern == "block4":
+        masks = block_masks(chosen, current_masks(model), sparsity, scope, first_layer_cap)
+    elif pattern == "weights":
+        masks = compute_masks(chosen, current_masks(model), sparsity, scope, first_layer_cap)
+    else:
+        raise PruneError(f"unknown pattern {pattern!r}; use one of {', '.join(PATTERNS)}")
+    set_masks(model, masks)

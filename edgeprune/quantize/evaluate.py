@@ -5,11 +5,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import torch
 from torch import nn
 
 from edgeprune.quantize.sqnr import Probe, SqnrMeter, dequantized_parameters
+from edgeprune.reference import ort_session
 
 
 @dataclass(frozen=True)
@@ -21,23 +21,13 @@ class Comparison:
     sqnr_db: dict[str, float]
 
 
-def session(model: onnx.ModelProto) -> ort.InferenceSession:
-    """A CPU session. On x86-64 without VNNI, onnxruntime's default int8 kernels saturate 16-bit
-    intermediate sums (logits off by several units on the digits CNN); its precise mode does not."""
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    options.add_session_config_entry("session.x64quantprecision", "1")
-    return ort.InferenceSession(model.SerializeToString(), options,
-                                providers=["CPUExecutionProvider"])
-
-
 class OnnxModule(nn.Module):
     """An ONNX model with a batch-1 input as a torch module, for a task's evaluate: each sample of
     a batch runs through onnxruntime (the int8 model runs with integer kernels)."""
 
     def __init__(self, model: onnx.ModelProto) -> None:
         super().__init__()
-        self.session = session(model)
+        self.session = ort_session(model, as_written=False)
         self.input_name = self.session.get_inputs()[0].name
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -71,9 +61,10 @@ def compare(float_model: onnx.ModelProto, qdq_model: onnx.ModelProto, input_name
     activations = [p for p in probes if p.dequantized not in params]
     float_names = [p.tensor for p in activations]
     int8_names = [p.dequantized for p in activations]
-    plain_float, plain_int8 = session(float_model), session(qdq_model)
-    probe_float = session(with_outputs(float_model, float_names))
-    probe_int8 = session(with_outputs(qdq_model, int8_names))
+    plain_float = ort_session(float_model, as_written=False)
+    plain_int8 = ort_session(qdq_model, as_written=False)
+    probe_float = ort_session(with_outputs(float_model, float_names), as_written=False)
+    probe_int8 = ort_session(with_outputs(qdq_model, int8_names), as_written=False)
     float_top, int8_top = [], []
     for sample in x:
         feed = {input_name: sample[None]}

@@ -4,7 +4,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import onnx
@@ -12,44 +12,13 @@ from torch import nn
 
 from edgeprune.compile.fingerprint import compiler_fingerprint
 from edgeprune.models import stats
-from edgeprune.profile.defaults import DEFAULT_DEVICE
 from edgeprune.models.export import to_onnx
-from edgeprune.models.train import Recipe
 from edgeprune.prune.structured import prune_channels
 from edgeprune.quantize import quantize
 from edgeprune.quantize.evaluate import OnnxModule
 from edgeprune.search import space
-from edgeprune.search.errors import SearchError
+from edgeprune.search.settings import Settings
 from edgeprune.task import Task
-
-PRECISIONS = ("int8", "fp32")
-
-
-@dataclass(frozen=True)
-class Settings:
-    """How every candidate is made and measured (stored with the study; must match on resume)."""
-
-    device: str = DEFAULT_DEVICE
-    precision: str = "int8"  # fp32: a fallback that measures the float model, labelled as such
-    criterion: str = "l1"
-    round_to: int = 4
-    max_ratio: float = 0.8
-    step: float = 0.1
-    finetune: Recipe = field(default_factory=lambda: Recipe(epochs=60, lr=5e-3, distill=0.8))
-    calibration_samples: int = 300
-
-    def __post_init__(self) -> None:
-        if self.precision not in PRECISIONS:
-            raise SearchError(f"precision {self.precision!r}: use one of {', '.join(PRECISIONS)}")
-        if not 0 < self.step <= self.max_ratio < 1:
-            raise SearchError(f"need 0 < step ({self.step}) <= max ratio ({self.max_ratio}) < 1")
-
-    def to_dict(self) -> dict:
-        return {"device": self.device, "precision": self.precision, "criterion": self.criterion,
-                "round_to": self.round_to, "max_ratio": self.max_ratio, "step": self.step,
-                "finetune_epochs": self.finetune.epochs, "finetune_lr": self.finetune.lr,
-                "distill": self.finetune.distill,
-                "calibration_samples": self.calibration_samples}
 
 
 @dataclass

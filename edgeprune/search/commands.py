@@ -5,7 +5,7 @@ import argparse
 
 from edgeprune._lazy import LazyChoices
 from edgeprune._modelargs import MODEL_HELP, add_model_file_options
-from edgeprune.profile.defaults import DEFAULT_DEVICE
+from edgeprune.search.settings import PRECISIONS, RUN, SETTINGS
 
 EPILOG = """examples:
   edgeprune search digits_cnn --device qemu:mps2-an386 --max-latency 600000 --trials 30 -o build/s
@@ -31,9 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help=MODEL_HELP)
     p.add_argument("-o", "--out", required=True, help="output folder")
-    p.add_argument("--device", default=DEFAULT_DEVICE, help=f"default {DEFAULT_DEVICE}")
-    p.add_argument("--trials", type=int, default=20,
-                   help="finished trials in the study, all workers together (default 20)")
+    p.add_argument("--device", default=SETTINGS.device, help=f"default {SETTINGS.device}")
+    p.add_argument("--trials", type=int, default=RUN.trials,
+                   help=f"finished trials in the study, all workers together (default {RUN.trials})")
     g = p.add_argument_group("budgets")
     g.add_argument("--max-latency", type=float, metavar="INSTR",
                    help="instructions per inference")
@@ -45,25 +45,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--study", help="study name (default MODEL-DEVICE)")
     g.add_argument("--resume", action="store_true",
                    help="continue an existing study (or join it as another worker)")
-    g.add_argument("--sampler", choices=LazyChoices("edgeprune.search.storage", "SAMPLERS"), default="tpe",
-                   metavar="SAMPLER", help="%(choices)s (default tpe)")
+    g.add_argument("--sampler", choices=LazyChoices("edgeprune.search.storage", "SAMPLERS"), default=RUN.sampler,
+                   metavar="SAMPLER", help=f"%(choices)s (default {RUN.sampler})")
     g.add_argument("--seed", type=int, help="sampler seed (default: random)")
     g = p.add_argument_group("candidates")
-    g.add_argument("--uniform", type=float, nargs="*", default=[0.0, 0.3, 0.5, 0.7],
+    g.add_argument("--uniform", type=float, nargs="*", default=list(RUN.uniform),
                    metavar="RATIO", help="uniform-pruning candidates tried first (the baseline)")
-    g.add_argument("--max-ratio", type=float, default=0.8, help="largest ratio per group")
-    g.add_argument("--step", type=float, default=0.1, help="ratio grid step")
-    g.add_argument("--round-to", type=int, default=4, help="channel counts multiples of N")
-    g.add_argument("--finetune-epochs", type=int, default=60)
-    g.add_argument("--distill", type=float, default=0.8, metavar="WEIGHT",
+    g.add_argument("--max-ratio", type=float, default=SETTINGS.max_ratio, help="largest ratio per group")
+    g.add_argument("--step", type=float, default=SETTINGS.step, help="ratio grid step")
+    g.add_argument("--round-to", type=int, default=SETTINGS.round_to, help="channel counts multiples of N")
+    g.add_argument("--finetune-epochs", type=int, default=SETTINGS.finetune_epochs)
+    g.add_argument("--distill", type=float, default=SETTINGS.distill, metavar="WEIGHT",
                    help="weight of distillation from the unpruned model while finetuning "
-                   "(0: labels only; default 0.8)")
-    g.add_argument("--train-epochs", type=int, default=30,
-                   help="zoo models: training on their data before the search (default 30)")
-    g.add_argument("--precision", choices=("int8", "fp32"), default="int8",
+                   f"(0: labels only; default {SETTINGS.distill})")
+    g.add_argument("--train-epochs", type=int, default=RUN.train_epochs,
+                   help=f"zoo models: training on their data before the search (default {RUN.train_epochs})")
+    g.add_argument("--precision", choices=PRECISIONS, default=SETTINGS.precision,
                    help="int8 (default) or fp32: a fallback measuring float models, labelled so")
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch threads for finetuning (default 1: small models; on a shared "
+    p.add_argument("--threads", type=int, default=RUN.threads,
+                   help=f"torch threads for finetuning (default {RUN.threads}: small models; on a shared "
                    "machine more threads mostly spin)")
     add_model_file_options(p)
     p.add_argument("--no-export", action="store_true", help="do not export the chosen candidate")

@@ -1,12 +1,12 @@
-"""Searched vs uniform pruning: the two figures of issue 7, from measured instructions and one
-accuracy per candidate (e.g. cross-validated).
+"""Searched vs uniform pruning: the speedup and the equal-accuracy reduction, from measured
+instructions and one accuracy per candidate (e.g. cross-validated).
 
 Definitions (also written into the JSON):
 - reference: the unpruned int8 model (the uniform candidate of ratio 0).
 - within one point: accuracy >= reference accuracy - `tolerance`.
-- target 1: of the searched candidates with at least 2x fewer instructions than the reference,
+- speedup: of the searched candidates with at least 2x fewer instructions than the reference,
   the most accurate; met when it is within one point.
-- target 2: the best uniform candidate is the fastest uniform one within one point; of the
+- equal accuracy: the best uniform candidate is the fastest uniform one within one point; of the
   searched candidates with at least 15 % fewer instructions than it, the most accurate; met
   when it is at least as accurate as the best uniform one (equal accuracy).
 Both pick the candidate with the most accuracy to spare under the target's instruction limit,

@@ -7,9 +7,10 @@ from pathlib import Path
 from edgeprune._atomic import atomic_directory, write_text_atomic
 from edgeprune.models import zoo
 from edgeprune.prune import serialize
-from edgeprune.search.candidate import Settings, build
+from edgeprune.search.candidate import build
 from edgeprune.search.measure import compile_for
 from edgeprune.search.results import Candidate
+from edgeprune.search.settings import Settings
 from edgeprune.task import Task, metric_label
 
 

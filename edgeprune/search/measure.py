@@ -1,7 +1,8 @@
 """Compile a candidate and measure it on a device: the one place the search touches hardware.
 
-Today this compiles with `edgeprune.compile` and runs `edgeprune.profile.run` on QEMU; the device
-harness (`edgeprune profile --device ...`) can replace `measure` without touching the search.
+Today this compiles with `edgeprune.compile` and runs it the way `edgeprune run` does, on QEMU
+(qemu-system for bare-metal boards, qemu-user for Linux ones); the device strings are those of
+`edgeprune profile --device`, whose devices can replace `measure` without touching the search.
 """
 from __future__ import annotations
 
@@ -31,29 +32,36 @@ class Measurement:
         return asdict(self)
 
 
-def board_of(device: str) -> str:
-    """The board of a device string; only QEMU devices can be measured for now."""
+def board_of(device: str) -> tuple[str, str | None]:
+    """The board and the qemu-user core (or None) of a device the search can measure on, written
+    as `edgeprune profile` takes it: qemu:BOARD for a bare-metal board, qemu-user:BOARD[?cpu=CORE]
+    for a Linux (Cortex-A) one."""
     url = parse_device_url(device)
-    if url.scheme != "qemu" or not url.board:
-        raise SearchError(f"device {device!r}: the search measures on QEMU for now "
-                          "(qemu:BOARD, e.g. qemu:mps2-an386)")
-    return url.board
+    if url.scheme not in ("qemu", "qemu-user") or not url.board:
+        raise SearchError(f"device {device!r}: the search measures on QEMU for now (qemu:BOARD for a "
+                          "bare-metal board, e.g. qemu:mps2-an386; qemu-user:BOARD for a Cortex-A board, "
+                          "e.g. qemu-user:cortex-a53)")
+    linux = load_target(url.board).family == "linux"
+    if linux != (url.scheme == "qemu-user"):
+        kind, scheme = ("a Linux (Cortex-A)", "qemu-user") if linux else ("a bare-metal", "qemu")
+        raise SearchError(f"device {device!r}: {url.board} is {kind} board; use {scheme}:{url.board}")
+    return url.board, url.options.get("cpu")
 
 
 def device_has_dsp(device: str) -> bool:
     """Whether the device's core has the DSP extension, so that its int8 kernels are the DSP ones."""
-    return has_dsp(load_target(board_of(device)).llvm_target())
+    return has_dsp(load_target(board_of(device)[0]).llvm_target())
 
 
 def compile_for(onnx_path: Path, device: str, out: Path) -> CompiledModel:
     """Compile `onnx_path` for the device's board into the firmware folder `out`."""
-    return compile_model(str(onnx_path), board_of(device), out)
+    return compile_model(str(onnx_path), board_of(device)[0], out)
 
 
 def measure(onnx_path: Path, device: str, out: Path) -> Measurement:
     """Compile `onnx_path` into `out` and run it once on `device`."""
     compiled = compile_for(onnx_path, device, out)
-    report = run(compiled)
+    report = run(compiled, cpu=board_of(device)[1])
     elf = compiled.manifest["elf"]
     return Measurement(float(report.device.instructions),
                        [float(v) for v in report.device.layer_instructions],

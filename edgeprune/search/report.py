@@ -4,14 +4,10 @@ from __future__ import annotations
 import io
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from edgeprune._atomic import write_bytes_atomic, write_text_atomic
-from edgeprune.search.results import Candidate
+from edgeprune.search.results import Candidate, SearchResult
 from edgeprune.task import metric_label
-
-if TYPE_CHECKING:
-    from edgeprune.search.api import SearchResult
 
 
 def kib(n: int) -> str:
@@ -55,7 +51,7 @@ def table(rows: list[Candidate], reference: Candidate | None = None, metric: str
     return "\n".join(lines)
 
 
-def plot(result: "SearchResult", path: Path) -> None:
+def plot(result: SearchResult, path: Path) -> None:
     """The task's metric vs measured instructions: all candidates, the Pareto front annotated
     with flash and RAM, the uniform-pruning baseline, the latency budget and the chosen one."""
     import matplotlib
@@ -99,7 +95,7 @@ def plot(result: "SearchResult", path: Path) -> None:
     write_bytes_atomic(path, buffer.getvalue())
 
 
-def validation_noise(result: "SearchResult") -> str:
+def validation_noise(result: SearchResult) -> str:
     """The report line saying how much validation top-1 moves by chance: one sample, and the
     binomial standard error at the chosen (else the unpruned) candidate's accuracy; for another
     metric the validation size only."""
@@ -118,7 +114,7 @@ def validation_noise(result: "SearchResult") -> str:
             f"{at.accuracy:.2%} = {error:.2%}, smaller accuracy differences are within chance")
 
 
-def latency_table(result: "SearchResult") -> str:
+def latency_table(result: SearchResult) -> str:
     """The report line saying whether the learned per-layer latency table skipped candidates."""
     if not result.skipped:
         return "- per-layer latency table: not used (every candidate was measured)"
@@ -127,19 +123,19 @@ def latency_table(result: "SearchResult") -> str:
             f"margin, over the latency budget or dominated; listed below, outside the front)")
 
 
-def scored_by(result: "SearchResult") -> str:
+def scored_by(result: SearchResult) -> str:
     """Who scores the candidates: edgeprune's default metric or the task's evaluate."""
     return "the task's evaluate" if not result.validation_samples else "edgeprune's default metric"
 
 
-def tested(result: "SearchResult") -> str:
+def tested(result: SearchResult) -> str:
     """What the report's test column holds."""
     if any(c.test_accuracy is not None for c in result.candidates):
         return "the held-out test split (reported, never used to choose)"
     return "none (the task has no test split, or scores with its own evaluate)"
 
 
-def markdown(result: "SearchResult", path: Path) -> None:
+def markdown(result: SearchResult, path: Path) -> None:
     """The report: settings, budgets, outcome, Pareto table, baseline table, the chosen one."""
     s = result.settings
     fp32 = "" if s.precision == "int8" else (

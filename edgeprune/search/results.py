@@ -1,11 +1,19 @@
-"""Finished trials as plain records, the Pareto front and the chosen candidate."""
+"""Finished trials as plain records, the Pareto front, the chosen candidate and the whole
+search's result."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from optuna.trial import FrozenTrial, TrialState
 
 from edgeprune.search import space
+from edgeprune.search.budgets import Budgets
+from edgeprune.task import metric_label
+
+if TYPE_CHECKING:
+    from edgeprune.search.candidate import Settings
 
 
 @dataclass(frozen=True)
@@ -70,3 +78,53 @@ def near_front(candidates: list[Candidate], slack: float) -> list[Candidate]:
 def choose(feasible: list[Candidate]) -> Candidate | None:
     """The most accurate candidate within the budgets; of equals the fastest."""
     return min(feasible, key=lambda c: (-c.accuracy, c.instructions, c.number), default=None)
+
+
+@dataclass
+class SearchResult:
+    """Everything the search found; `chosen` is None when no candidate meets the budgets."""
+
+    model: str
+    study: str
+    storage: str
+    sampler: str
+    settings: Settings
+    budgets: Budgets
+    finished: int
+    candidates: list[Candidate]
+    failed: list[tuple[int, str]]
+    front: list[Candidate] = field(default_factory=list)
+    uniform: list[Candidate] = field(default_factory=list)
+    chosen: Candidate | None = None
+    reference: Candidate | None = None  # the unpruned (uniform 0.0) candidate, if measured
+    exported: Path | None = None
+    skipped: list[tuple[int, str]] = field(default_factory=list)  # not measured: latency table
+    message: str = ""
+    validation_samples: int = 0  # the split every candidate's score is measured on (0: the task's evaluate)
+    metric: str = "accuracy"  # the task's metric that the search maximises
+    task_finetune: bool = False  # candidates finetuned by the task's finetune, not edgeprune's recipe
+    tracebacks: dict[int, str] = field(default_factory=dict)  # failed trials: where a task's callable failed
+
+    @property
+    def metric_label(self) -> str:
+        return metric_label(self.metric)
+
+    @property
+    def cache_hits(self) -> int:
+        return sum(c.cached for c in self.candidates)
+
+    def to_dict(self) -> dict:
+        return {"model": self.model, "study": self.study, "storage": self.storage,
+                "sampler": self.sampler, "settings": self.settings.to_dict(),
+                "budgets": self.budgets.__dict__, "finished": self.finished,
+                "message": self.message, "cache_hits": self.cache_hits,
+                "latency_estimate_used": bool(self.skipped), "skipped": self.skipped,
+                "candidates": [c.to_dict() for c in self.candidates],
+                "pareto": [c.number for c in self.front],
+                "uniform": [c.number for c in self.uniform],
+                "chosen": self.chosen.to_dict() if self.chosen else None,
+                "reference": self.reference.number if self.reference else None,
+                "exported": str(self.exported) if self.exported else None,
+                "failed": self.failed, "tracebacks": self.tracebacks,
+                "validation_samples": self.validation_samples, "metric": self.metric,
+                "task_finetune": self.task_finetune}

@@ -44,7 +44,8 @@ from edgeprune.compile.api import CompiledModel, compile_model
 from edgeprune.compile.host import host_outputs
 from edgeprune.models import stats, zoo
 from edgeprune.profile.qemu_user import COUNTER_ENV, plugin_path
-from edgeprune.profile.run import random_inputs, reference_outputs, run
+from edgeprune.profile.run import random_inputs, run
+from edgeprune.reference import reference_outputs
 from edgeprune.targets import load_target, require_program
 
 CORES = ("cortex-a53", "cortex-a72", "cortex-a55", "cortex-a76", "cortex-a7")

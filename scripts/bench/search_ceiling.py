@@ -39,14 +39,13 @@ from tqdm.auto import tqdm
 
 from edgeprune._atomic import write_text_atomic
 from edgeprune.models import data, stats, zoo
-from edgeprune.models.train import Recipe
 from edgeprune.prune.structured import prune_channels
 from edgeprune.quantize import quantize
 from edgeprune.search import space
-from edgeprune.search.candidate import Settings
 from edgeprune.search.compare import POINT, REDUCTION_TARGET, paired_gap
 from edgeprune.search.crossval import CrossValidation
 from edgeprune.search.measure import measure
+from edgeprune.search.settings import Settings
 from search_digits import DEVICE, PLANS
 
 MODEL = "digits_cnn"
@@ -145,7 +144,7 @@ def settings() -> Settings:
     """How the search benchmark makes each candidate (so the scores are the same)."""
     plan = PLANS[MODEL]
     return Settings(device=DEVICE, round_to=1, max_ratio=plan.max_ratio, step=plan.step,
-                    finetune=Recipe(epochs=plan.finetune_epochs, lr=5e-3, distill=0.8))
+                    finetune_epochs=plan.finetune_epochs, finetune_lr=5e-3, distill=0.8)
 
 
 Job = tuple[dict[str, float], dict[str, int]]  # one plan: ratios, channels (its cache key)

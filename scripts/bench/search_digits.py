@@ -29,11 +29,10 @@ import torch
 import edgeprune
 from edgeprune._atomic import write_text_atomic
 from edgeprune.models import data, zoo
-from edgeprune.search.api import SearchResult
 from edgeprune.search.compare import compare, confirm, decisive, margins
 from edgeprune.search.crossval import CrossValidation
 from edgeprune.search.report import table
-from edgeprune.search.results import Candidate, near_front
+from edgeprune.search.results import Candidate, SearchResult, near_front
 
 DEVICE = "qemu:mps2-an386"
 SCREEN = 0.02  # candidates more than 2 points below the reference on validation are not scored

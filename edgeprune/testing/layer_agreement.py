@@ -79,8 +79,8 @@ def integer_layers(model: onnx.ModelProto) -> list[Layer]:
 
 
 def _onnxruntime_values(model: onnx.ModelProto, names: list[str], x: np.ndarray) -> dict[str, np.ndarray]:
-    from edgeprune.profile.run import reference_outputs
     from edgeprune.quantize.evaluate import with_outputs
+    from edgeprune.reference import reference_outputs
 
     exposed = with_outputs(model, names)
     values = reference_outputs(exposed, [x])
