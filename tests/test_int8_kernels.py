@@ -8,8 +8,10 @@ padding, dilation, non-square kernels, a depthwise multiplier of 2, depthwise ke
 not 3 wide or are dilated, pixel counts that leave a single pixel or a partial vector of eight,
 and dense layers with reduction lengths that are not multiples of 4 (8, 16: NEON's chunks) and
 output counts that are not multiples of 8 (NEON's tiles), once with -128 weights that two
-int8 x int8 products in one int16 lane would overflow on. The device must equal the portable
-kernels of a host build of the same integer graph bit for bit, for random and saturating inputs."""
+int8 x int8 products in one int16 lane would overflow on, and convolutions that overwrite their
+input (odd widths, fewer output channels, windows reaching rows up or pixels left). The device
+must equal the portable kernels of a host build of the same integer graph bit for bit, for random
+and saturating inputs."""
 import numpy as np
 import onnx
 import pytest
@@ -51,14 +53,22 @@ CASES = {
         nn.Linear(37, 19), nn.ReLU(),                                  # K = 2 chunks of 16 and 5; 2 tiles of 8 and 3
         nn.Linear(19, 8), nn.ReLU6(),                                  # K = 16 and 3; one whole tile
         nn.Linear(8, 3))),                                             # K = 8: no whole chunk
+    "inplace": ((1, 6, 7, 9), lambda: nn.Sequential(                    # on the DSP kernels, every conv runs in place
+        nn.Conv2d(6, 6, 3, padding=1), nn.ReLU(),                      # odd width: pixel pairs straddle rows
+        nn.Conv2d(6, 4, (3, 5), padding=(1, 2)),                       # fewer outputs, reaching 2 pixels left
+        nn.Conv2d(4, 4, 5, padding=4, dilation=2), nn.ReLU(),          # reaching 4 rows up
+        nn.Conv2d(4, 3, 1),                                            # pointwise: no ring
+        nn.Conv2d(3, 3, (1, 3), padding=(0, 1)),                       # its own row only; 63 pixels (a single one left)
+        nn.Flatten(), nn.Linear(3 * 7 * 9, 5))),
 }
 CASES["dense-128"] = CASES["dense"]  # with -128 weights (`_put_minus_128`)
+IN_PLACE_CONVS = {"inplace": 5, "regular": 1}  # the DSP steps that overwrite their input (with a ring or not)
 
 
 CONFIGURATIONS = ([(name, "auto", "mps2-an386") for name in sorted(CASES)]
                   + [("regular", "int8", "mps2-an386"), ("depthwise", "int16", "mps2-an386")]
                   + [(name, "auto", board) for board in ("cortex-a53", "cortex-a76", "cortex-a7")
-                     for name in sorted(CASES) if name != "dense-128"]
+                     for name in sorted(CASES) if name not in ("dense-128", "inplace")]
                   + [("dense-128", "auto", board) for board in ("cortex-a53", "cortex-a7")])
 FAMILY = {"mps2-an386": "dsp", "cortex-a53": "neon", "cortex-a76": "neon", "cortex-a7": "neon"}
 
@@ -122,6 +132,22 @@ def test_every_convolution_runs_a_hand_written_kernel(case):
     kernels = [step["kernel"] for step in case.manifest["steps"]]
     assert [k for k in kernels if k.startswith(kinds)]
     assert all(f"_{family}" in k for k in kernels if k.startswith(kinds))
+
+
+def test_dsp_convolutions_run_in_place_where_each_output_pixel_lands_on_its_input(case):
+    """Stride 1, output as large as the input in pixels and no larger in bytes; the ones whose
+    windows reach above or left of their pixel call their in-place twin (a ring of input rows)."""
+    steps, inplace = case.manifest["steps"], case.manifest["memory"]["inplace_steps"]
+    convs = [t for t in inplace if steps[t]["kernel"].startswith("conv2d")]
+    if FAMILY[case.manifest["board"]] != "dsp":
+        assert convs == []
+        return
+    name = case.path.parent.name.rstrip("0123456789")
+    assert len(convs) == IN_PLACE_CONVS.get(name, 0)
+    for t in convs:
+        x, y = steps[t]["args"][0], steps[t]["args"][-1]
+        assert x["index"] == y["index"] and x["shape"][2:] == y["shape"][2:] and y["nbytes"] <= x["nbytes"]
+        assert steps[t]["kernel"].endswith("_inplace") == (steps[t]["layer"]["kind"] != "pointwise")
 
 
 @pytest.mark.qemu

@@ -17,7 +17,7 @@ from edgeprune.artefact import content_hash
 from edgeprune.compile import codegen, firmware, frontend, passes, tflite_frontend
 from edgeprune.compile.defaults import BACKENDS, DEFAULT_STACK_BYTES, KERNEL_CHOICES, SPARSE_CHOICES, WEIGHT_LAYOUTS
 from edgeprune.compile.elfsize import memory_breakdown
-from edgeprune.compile.inplace import kernel_aliases
+from edgeprune.compile.inplace import kernel_aliases, take_twins
 from edgeprune.compile.int8 import Layer, kernel_family
 from edgeprune.compile.plan import Plan, build_plan, place_plan
 from edgeprune.compile.qdq_edges import is_quantized, strip_qdq_edges
@@ -75,6 +75,29 @@ def _may_alias(kernels: tvm.IRModule, plan: Plan) -> tvm.IRModule:
                          for gv, f in kernels.functions.items()})
 
 
+def _place(plan: Plan, kernels: tvm.IRModule, unlowered: tvm.IRModule, lower, io_in_arena: bool, inplace: bool,
+           workspace_in_arena: bool) -> tuple[tvm.IRModule, dict[str, int]]:
+    """Place the plan with the arena options. Steps run in place on a kernel with an in-place twin
+    (convolutions keeping a ring of input rows) then call the twin, and the plan is placed again
+    with the twins' workspace. Returns the kernels the steps call and their workspace bytes."""
+    def placed(aliases, per_kernel: dict[str, int]) -> None:
+        place_plan(plan, io_in_arena, aliases,
+                   [per_kernel[s.kernel] for s in plan.steps] if workspace_in_arena else None)
+
+    per_kernel = workspace_bytes(kernels)
+    placed(kernel_aliases(kernels, twins=True) if inplace else None, per_kernel)
+    before = [s.kernel for s in plan.steps]
+    if inplace:
+        kernels = take_twins(plan, kernels, unlowered, lower)
+    if [s.kernel for s in plan.steps] != before:
+        chosen, per_kernel = list(plan.inplace), workspace_bytes(kernels)
+        placed(kernel_aliases(kernels), per_kernel)
+        if plan.inplace != chosen:
+            raise EdgepruneError(f"internal error: the in-place steps {chosen} became {plan.inplace} "
+                                 "once their in-place kernels were placed")
+    return kernels, per_kernel
+
+
 def _memory_entry(plan: Plan, baseline: int, workspace: int, beside: int, stack_bytes: int,
                   steps: list[dict]) -> dict:
     """The manifest's memory: planned arena, liveness bound, input/output and workspace bytes
@@ -88,6 +111,8 @@ def _memory_entry(plan: Plan, baseline: int, workspace: int, beside: int, stack_
         "baseline_bytes": baseline,  # arena + inputs + outputs + workspace, all apart, no in-place layers
         "saved_bytes": baseline - plan.arena_bytes - plan.io_bytes_outside_arena - beside,
         "inplace_steps": [t for t, _ in plan.inplace],
+        "inplace_layers": [step_label(steps[t]) + (" (ring of input rows)" if steps[t]["kernel"].endswith("_inplace")
+                                                   else "") for t, _ in plan.inplace],
         "workspace_bytes": workspace,  # the most one kernel takes
         "workspace_outside_arena_bytes": beside,
         "stack_bytes": stack_bytes,
@@ -248,12 +273,13 @@ def compile_model(
     if sparse == "on" and (kernels != "auto" or kernel_family(tvm_target) != "dsp"):
         notes.append("--sparse on is not honoured: block-sparse weights need the DSP kernels (dense layers on an "
                      "Armv7E-M core with --kernels auto)")
-    kernel_module = passes.run_passes(_kernel_module(graph, plan), passes.KERNEL_PASSES, tvm_target, options)
-    per_kernel_workspace = workspace_bytes(kernel_module)
-    workspace = max(per_kernel_workspace.values(), default=0)
-    baseline = plan.arena_bytes + plan.io_bytes_outside_arena + workspace
-    place_plan(plan, io_in_arena, kernel_aliases(kernel_module) if inplace else None,
-               [per_kernel_workspace[s.kernel] for s in plan.steps] if workspace_in_arena else None)
+    unlowered = _kernel_module(graph, plan)
+    lower = lambda kernels: passes.run_passes(kernels, passes.KERNEL_PASSES, tvm_target, options)  # noqa: E731
+    kernel_module = lower(unlowered)
+    baseline = plan.arena_bytes + plan.io_bytes_outside_arena + max(workspace_bytes(kernel_module).values(), default=0)
+    kernel_module, per_kernel_workspace = _place(plan, kernel_module, unlowered, lower, io_in_arena, inplace,
+                                                 workspace_in_arena)
+    workspace = max(per_kernel_workspace.values(), default=0)  # in-place twins may take more than their kernels
     beside = 0 if workspace_in_arena else workspace  # the static workspace beside the arena
     kernel_module = _may_alias(kernel_module, plan)
     layers = {gv.name_hint: Layer.of(f) for gv, f in kernel_module.functions.items()}
