@@ -5,6 +5,7 @@ import tvm
 from tvm import relax
 
 from edgeprune.compile.frontend import SUPPORTED_OPS
+from edgeprune.compile.sources import binding_label
 from edgeprune.errors import UnsupportedOpError
 
 _FLOATS = ("float16", "float32", "float64", "bfloat16")
@@ -15,16 +16,16 @@ def _dtype(expr) -> str | None:
     return str(ty.dtype) if isinstance(ty, relax.TensorType) else None
 
 
-def float_bindings(func: relax.Function) -> list[str]:
-    """'op (binding): dtype' for each binding that produces a float tensor."""
+def float_bindings(mod: tvm.IRModule) -> list[str]:
+    """'op (source operator): dtype' for each binding of `main` that produces a float tensor."""
     found = []
-    for block in func.body.blocks:
+    for block in mod["main"].body.blocks:
         for binding in block.bindings:
             dtype = _dtype(binding.var)
             if dtype in _FLOATS:
                 value = binding.value
                 op = getattr(getattr(value, "op", None), "name", type(value).__name__)
-                found.append(f"{op} ({binding.var.name}): {dtype}")
+                found.append(f"{op} ({binding_label(binding.var, mod)}): {dtype}")
     return found
 
 
@@ -36,7 +37,7 @@ def is_integer_model(mod: tvm.IRModule) -> bool:
 
 def check_integer_only(mod: tvm.IRModule) -> tvm.IRModule:
     """An integer model must stay integer inside; otherwise name the float operations."""
-    floats = float_bindings(mod["main"]) if is_integer_model(mod) else []
+    floats = float_bindings(mod) if is_integer_model(mod) else []
     if floats:
         raise UnsupportedOpError(
             "these operations have no integer lowering and would compute in float inside an int8 "
