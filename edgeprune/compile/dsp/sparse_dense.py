@@ -9,7 +9,7 @@ in the int8 layout's lane order, then for each output walks its kept blocks: loa
 index, the weight word and the column's four lanes (LDRD), SXTB16 twice, SMLAD twice.
 
 `choose` picks dense or sparse per layer from the bytes and an instruction estimate (constants
-measured on the M4 under QEMU, below): sparse pays in instructions below about 35 % (128 inputs)
+measured on the M4 under QEMU, below): sparse pays in instructions below about 40 % (128 inputs)
 to 50 % (640 inputs) of blocks kept, and in flash below about 80 % (5 bytes a kept block against 4 a
 block)."""
 from __future__ import annotations
