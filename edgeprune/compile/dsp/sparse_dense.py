@@ -9,8 +9,9 @@ in the int8 layout's lane order, then for each output walks its kept blocks: loa
 index, the weight word and the column's four lanes (LDRD), SXTB16 twice, SMLAD twice.
 
 `choose` picks dense or sparse per layer from the bytes and an instruction estimate (constants
-measured on the M4 under QEMU, below): sparse pays in instructions below about 55 % of blocks
-kept, and in flash below about 80 % (5 bytes a kept block against 4 a block)."""
+measured on the M4 under QEMU, below): sparse pays in instructions below about 40 % (128 inputs)
+to 50 % (640 inputs) of blocks kept, and in flash below about 80 % (5 bytes a kept block against 4 a
+block)."""
 from __future__ import annotations
 
 import functools
@@ -29,11 +30,11 @@ from edgeprune.compile.dsp.widen import row_widener
 from edgeprune.compile.int8_kernels import Requantize
 
 BLOCK = 4  # reduction elements per block: one int8 weight word, two SMLAD
-# Instructions per row of x, fitted to QEMU counts on the M4 of dense 512->64 and 128->128 layers
-# with 10, 30 and 60 % of their blocks kept (dense int8 layout: 49,480 and 28,240; sparse: 13,320
-# to 53,320 and 12,200 to 33,120):
-DENSE_PER_BLOCK, DENSE_PER_OUTPUT = 5.7, 38    # the int8-layout GEMM, 4-output tiles
-SPARSE_PER_BLOCK, SPARSE_PER_OUTPUT = 10, 68   # this kernel: per kept block; per output (set-up, tails, requantize)
+# Instructions per row of x: least squares over QEMU counts on the M4 of dense layers 640->128,
+# 128->128, 512->64, 128->640, 8->128 and 128->8 with 10 to 70 % of their blocks kept; reproduce
+# with scripts/bench/sparse_fit.py (table of measured against estimated, build/bench/sparse_fit.json).
+DENSE_PER_BLOCK, DENSE_PER_OUTPUT = 5.4, 15    # dsp/dense.py: tile-packed int8 GEMM, short requantize where exact
+SPARSE_PER_BLOCK, SPARSE_PER_OUTPUT = 9.9, 67  # this kernel: per kept block; per output (set-up, tails, requantize)
 
 
 @dataclass(frozen=True)
