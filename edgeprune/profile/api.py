@@ -87,7 +87,7 @@ def profile(
     names = [step_label(step) for step in model.manifest["steps"]]
     reference = model_reference(model, inputs)
     match, error = outputs_match(measurement.outputs, reference)
-    method = getattr(dev, "method", measurement.unit)
+    method = dev.method
     record = Record.from_measurement(
         measurement, model_hash=model_hash, options=model.manifest["options"], device=url.text,
         layer_names=names, memory=MemoryBreakdown.from_dict(

@@ -113,6 +113,7 @@ class QemuDevice(Device):
     Figures are instructions (`-icount shift=0`), not cycles."""
 
     method = "QEMU, -icount shift=0"
+    unit = "instructions"
 
     def __init__(self, url: DeviceURL, *, timeout: float = 2.0, retries: int = 3,
                  boot_timeout: float = 20.0, run_timeout: float = 120.0) -> None:
@@ -151,7 +152,7 @@ class QemuDevice(Device):
         if self.client is None:
             raise DeviceError(f"{self.url.text}: run() before prepare()")
         try:
-            return measure(self.client, inputs, repeats, unit="instructions",
+            return measure(self.client, inputs, repeats, unit=self.unit,
                            units_per_tick=1e9 / self.target.clock_hz)
         except DeviceError as exc:
             raise self._failure(str(exc)) from None

@@ -44,14 +44,15 @@ def screen(the_study: optuna.Study, features: Work, accuracy: float,
 
 def estimated(instructions: float) -> Measurement:
     """A stand-in measurement for a skipped candidate: only its latency is known (estimated)."""
-    return Measurement(instructions, [], 0, 0, {}, float("nan"))
+    return Measurement(instructions, [], 0, 0, {}, float("nan"), method="estimated by the latency table")
 
 
 @dataclass
 class Runner:
     """The trials of one study: each builds a candidate in `work`, then measures it on the
     settings' device, unless the cache knows its architecture or the latency table says it is
-    hopeless. `dsp`: the device's cores have the DSP kernels (the latency table's features)."""
+    hopeless. `dsp`: the device's cores have the DSP kernels (the latency table's features);
+    `unit`: what the device's latency counts."""
 
     study: optuna.Study
     task: Task
@@ -61,6 +62,7 @@ class Runner:
     groups: list[str]
     work: Path
     dsp: bool
+    unit: str = "instructions"
 
     def objective(self, trial: optuna.Trial) -> tuple[float, float]:
         """(validation score, instructions); budgets become the trial's constraints."""
@@ -87,11 +89,11 @@ class Runner:
                            "channels": built.channels, "macs": built.macs,
                            "test_accuracy": built.test_accuracy,
                            "relative_error": measured.relative_error,
-                           "layer_instructions": measured.layer_instructions,
+                           "layer_instructions": measured.layer_latency,
                            "architecture": built.architecture, "worker": WORKER}.items():
             trial.set_user_attr(key, value)
         self._constrain(trial, measured)
-        return built.accuracy, measured.instructions
+        return built.accuracy, measured.latency
 
     def _build(self, trial: optuna.Trial, folder: Path) -> Built:
         """The trial's candidate; a failing task callable prunes the trial, with its traceback."""
@@ -123,6 +125,6 @@ class Runner:
         bar.n = min(trials, studies.count(self.study, studies.FINISHED))
         best = choose([c for c in done if c.feasible])
         bar.set_postfix_str(f"best {report.score(best.accuracy, self.task.metric_name)} @ "
-                            f"{best.instructions:,.0f} instr"
+                            f"{best.instructions:,.0f} {self.unit}"
                             if best else "best: none within budgets yet")
         bar.refresh()
