@@ -17,13 +17,14 @@ from edgeprune.models.train import torch_threads
 from edgeprune.search import report, space, storage as studies
 from edgeprune.search.base import load_base
 from edgeprune.search.budgets import Budgets
-from edgeprune.search.cache import MeasurementCache
 from edgeprune.search.export import export_candidate
 from edgeprune.search.measure import device_has_dsp, device_unit
 from edgeprune.search.results import Candidate, SearchResult, candidate, choose, pareto_front
 from edgeprune.search.runner import Runner
 from edgeprune.search.settings import RUN, SETTINGS, Settings
 from edgeprune.task import Task, metric_label
+
+RESULTS_FILE = "results.sqlite"  # in OUT: the results store holding the search's measurements
 
 
 def outcome(candidates: list[Candidate], budgets: Budgets, metric: str = "accuracy",
@@ -68,7 +69,8 @@ def search(model: str | os.PathLike | Task, *, device: str = SETTINGS.device, tr
     (finetune, evaluate) fails is recorded as failed with its traceback; the study goes on. torch
     trains with `threads` threads (default 1: the candidates are small models, and on a shared
     machine more threads mostly spin). Writes
-    OUT/report.md, pareto.png, search.json and the chosen candidate in OUT/chosen (model.pt,
+    OUT/report.md, pareto.png, search.json, the measurements (a results store, results.sqlite,
+    keyed by architecture) and the chosen candidate in OUT/chosen (model.pt,
     model.int8.onnx, firmware/).
     """
     if trials < 1:
@@ -85,7 +87,7 @@ def search(model: str | os.PathLike | Task, *, device: str = SETTINGS.device, tr
     groups = space.groups(task.model, task.input_shape)
     the_study = _open_study(task, groups, settings, budgets, url, study or f"{task.name}-{device.replace(':', '-')}",
                             sampler, seed, uniform, trials, train_epochs, resume)
-    runner = Runner(the_study, task, settings, budgets, MeasurementCache(out / "measurements.sqlite"), groups,
+    runner = Runner(the_study, task, settings, budgets, out / RESULTS_FILE, groups,
                     out / "work", device_has_dsp(device), unit)
     bar = tqdm(total=trials, desc="search", unit="trial", disable=not progress)
     try:
@@ -93,7 +95,6 @@ def search(model: str | os.PathLike | Task, *, device: str = SETTINGS.device, tr
             studies.run_until(runner.study, runner.objective, trials, lambda: runner.progress(bar, trials))
     finally:
         bar.close()
-        runner.cache.close()
     result = collect(runner.study, task.name, url, sampler, settings, budgets, task.metric_name, unit, method)
     result.validation_samples = 0 if task.evaluate else task.validation_samples
     result.task_finetune = task.finetune is not None

@@ -17,7 +17,8 @@ EPILOG = """examples:
 
 Writes OUT/report.md, OUT/pareto.png, OUT/search.json and the chosen candidate in OUT/chosen
 (model.pt, model.int8.onnx, firmware/). The study lives in OUT/study.db unless --storage is given;
-measurements are cached by architecture in OUT/measurements.sqlite.
+each measurement is a record in the results store OUT/results.sqlite (as `edgeprune profile`
+writes them, plus the candidate's architecture hash), where a repeated architecture is found.
 """
 
 

@@ -2,7 +2,8 @@
 
 The device is a URL of `edgeprune profile --device` (qemu:, qemu-user:, serial:, socket:, ssh:),
 opened through `profile.devices.open_device`; the candidate runs once, as `edgeprune profile`
-runs it, and its outputs are checked against the reference.
+runs it, and its outputs are checked against the reference. The measurement is a record in the
+results store, found again by its architecture hash: the search's cache is a query on the store.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from edgeprune.compile.int8 import has_dsp
 from edgeprune.errors import EdgepruneError
 from edgeprune.profile.api import profile
 from edgeprune.profile.devices import open_device, parse_device_url
+from edgeprune.profile.store import Record, ResultsStore
 from edgeprune.search.errors import SearchError
 from edgeprune.targets import load_target
 
@@ -31,13 +33,18 @@ class Measurement:
     layer_latency: list[float]
     flash_bytes: int
     ram_bytes: int
-    memory: dict
     relative_error: float  # device outputs vs the reference on random inputs
     unit: str = "instructions"  # "instructions" (QEMU), "cycles" (silicon), "ns" (wall clock)
     method: str = ""  # how the device measured, e.g. "QEMU, -icount shift=0"
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_record(cls, record: Record) -> Measurement:
+        """The search's view of a results-store record (one run)."""
+        return cls(record.median, [value for _, value in record.layers], record.memory.flash_total,
+                   record.memory.ram_total, record.relative_error, record.unit, record.method or "")
 
 
 def board_of(device: str) -> str:
@@ -74,11 +81,18 @@ def compile_for(onnx_path: Path, device: str, out: Path) -> CompiledModel:
     return compile_model(str(onnx_path), board_of(device), out)
 
 
-def measure(onnx_path: Path, device: str, out: Path) -> Measurement:
-    """Compile `onnx_path` into `out` and profile it once on `device` (no results store)."""
+def measure(onnx_path: Path, device: str, out: Path, *, store: Path | None = None,
+            architecture: str | None = None) -> Measurement:
+    """Compile `onnx_path` into `out` and profile it once on `device`; the record, with the
+    candidate's `architecture` hash, goes to the results file `store` (None: kept nowhere)."""
     compiled = compile_for(onnx_path, device, out)
-    report = profile(compiled, device, runs=1, store=False)
-    measured, elf = report.measurement, compiled.manifest["elf"]
-    return Measurement(float(measured.median), [float(v) for v in measured.layers],
-                       int(elf["flash_total"]), int(elf["ram_total"]), compiled.manifest["memory"],
-                       float(report.relative_error), measured.unit, report.method)
+    report = profile(compiled, device, runs=1, store=False if store is None else store,
+                     architecture=architecture)
+    return Measurement.from_record(report.record)
+
+
+def stored_measurement(store: Path, architecture: str) -> Measurement | None:
+    """The newest measurement of `architecture` in the results file `store`, if any."""
+    with ResultsStore(store) as results:
+        records = results.find(architecture=architecture)
+    return Measurement.from_record(records[0]) if records else None
