@@ -21,7 +21,7 @@ from edgeprune.targets import load_target
 
 # Part of the cache key: measurements taken another way are not mixed with these. The search
 # measured over QEMU semihosting until it ran through open_device (QEMU's UART protocol
-# firmware), which counts a few more instructions (digits_cnn on the M4: 1,052,960 -> 1,053,000).
+# firmware), whose figures differ by a few instructions (digits_cnn on the M4: 1,052,960 -> 1,053,000).
 MEASURED_THROUGH = "open_device"
 
 
