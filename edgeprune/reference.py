@@ -43,11 +43,12 @@ def reference_outputs(model: Path | onnx.ModelProto, inputs: list[np.ndarray]) -
 
 
 def tflm_outputs(path: str | Path, inputs: list[np.ndarray], input_edges: Sequence[Edge],
-                 output_edges: Sequence[Edge]) -> list[np.ndarray]:
+                 output_edges: Sequence[Edge], declared: bool = False) -> list[np.ndarray]:
     """The first len(output_edges) outputs of the `.tflite` at `path` for `inputs`, as TFLM
-    computes them. Inputs and outputs are the compiled model's int8 tensors: where the file has
-    float edges, each int8 input goes in dequantized (TFLM's QUANTIZE gives it back exactly) and
-    each float output comes back quantized (exactly the int8 that TFLM's DEQUANTIZE read)."""
+    computes them. Where the file has float edges, an int8 input goes in dequantized (TFLM's
+    QUANTIZE gives it back exactly), and a float output comes back quantized (exactly the int8
+    that TFLM's DEQUANTIZE read: the integer graph's), unless `declared` (as the file declares
+    it: the C API's)."""
     import tflite_micro
 
     interpreter = tflite_micro.runtime.Interpreter.from_file(str(path))
@@ -57,8 +58,8 @@ def tflm_outputs(path: str | Path, inputs: list[np.ndarray], input_edges: Sequen
         interpreter.set_input(np.ascontiguousarray(x), index)
     interpreter.invoke()
     results = [np.array(interpreter.get_output(index)) for index in range(len(output_edges))]
-    return [np.round(y / np.float32(scale) + zero_point).astype(np.int8) if y.dtype == np.float32 else y
-            for y, (scale, zero_point) in zip(results, output_edges)]
+    return [np.round(y / np.float32(scale) + zero_point).astype(np.int8) if y.dtype == np.float32 and not declared
+            else y for y, (scale, zero_point) in zip(results, output_edges)]
 
 
 def output_errors(outputs: list[np.ndarray], reference: list[np.ndarray]) -> Iterator[tuple[float, float]]:

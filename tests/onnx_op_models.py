@@ -50,6 +50,11 @@ def _binary(op: str) -> onnx.ModelProto:
     return _model(nodes, {"x": SHAPE, "z": [1, 4, 1, 6]}, {"y": SHAPE}, {"c": constant})
 
 
+def _two_inputs(op: str) -> onnx.ModelProto:
+    """`op` of two inputs that broadcast ((1, 4, 6, 6) against (1, 4, 1, 6)): its QDQ twin is all int8."""
+    return _model([helper.make_node(op, ["x", "z"], ["y"])], {"x": SHAPE, "z": [1, 4, 1, 6]}, {"y": SHAPE})
+
+
 def _resize(mode: str, **attrs) -> onnx.ModelProto:
     return _unary("Resize", [1, 4, 12, 12], {"s": np.array([1, 1, 2, 2], np.float32)}, ("", "s"), mode=mode, **attrs)
 
@@ -152,7 +157,7 @@ MODELS: dict[str, dict[str, Callable[[], onnx.ModelProto]]] = {
     "LeakyRelu": {"": lambda: _unary("LeakyRelu", alpha=0.1)},
     "MatMul": {"": _matmul},
     "MaxPool": {"2x2 s2": lambda: _unary("MaxPool", [1, 4, 3, 3], kernel_shape=[2, 2], strides=[2, 2])},
-    "Mul": {"broadcast": lambda: _binary("Mul")},
+    "Mul": {"broadcast": lambda: _binary("Mul"), "two inputs": lambda: _two_inputs("Mul")},
     "Pad": {
         "constant": lambda: _unary("Pad", [1, 4, 9, 8],
                                    {"p": _i64(0, 0, 1, 2, 0, 0, 2, 0), "v": np.array(0.25, np.float32)}, ("p", "v"),
@@ -176,7 +181,7 @@ MODELS: dict[str, dict[str, Callable[[], onnx.ModelProto]]] = {
     "Softmax": {"": _softmax},
     "Split": {"channels": _split},
     "Squeeze": {"": lambda: _unary("Squeeze", [4, 6, 6], {"a": _i64(0)}, ("a",))},
-    "Sub": {"broadcast": lambda: _binary("Sub")},
+    "Sub": {"broadcast": lambda: _binary("Sub"), "two inputs": lambda: _two_inputs("Sub")},
     "Tanh": {"": lambda: _unary("Tanh")},
     "Transpose": {"": lambda: _unary("Transpose", [1, 6, 6, 4], perm=[0, 2, 3, 1])},
     "Unsqueeze": {"": lambda: _unary("Unsqueeze", [1, 1, 4, 6, 6], {"a": _i64(1)}, ("a",))},
@@ -193,10 +198,11 @@ INT8: dict[str, tuple[str, str]] = {
     "Conv": ("3x3 p1", "calibrated"), "DequantizeLinear": ("", "as is"), "Elu": ("", "calibrated"),
     "Flatten": ("", "same"), "Gemm": ("", "calibrated"), "GlobalAveragePool": ("", "calibrated"),
     "GlobalMaxPool": ("", "same"), "HardSigmoid": ("", "calibrated"), "HardSwish": ("", "calibrated"),
-    "LeakyRelu": ("", "calibrated"), "MaxPool": ("2x2 s2", "same"), "Pad": ("constant", "same"),
+    "LeakyRelu": ("", "calibrated"), "MaxPool": ("2x2 s2", "same"), "Mul": ("two inputs", "calibrated"), "Pad": ("constant", "same"),
     "PRelu": ("per channel", "calibrated"), "QuantizeLinear": ("", "as is"), "ReduceMax": ("spatial", "same"),
     "ReduceMean": ("spatial", "calibrated"), "Relu": ("", "same"), "Reshape": ("", "same"),
     "Resize": ("nearest x2", "same"), "Sigmoid": ("", "calibrated"), "Squeeze": ("", "same"),
+    "Sub": ("two inputs", "calibrated"),
     "Tanh": ("", "calibrated"), "Transpose": ("", "same"), "Unsqueeze": ("", "same"),
 }
 

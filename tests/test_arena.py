@@ -11,11 +11,12 @@ import tvm
 from tvm.script import tirx as T
 
 from edgeprune.compile import arena, passes
-from edgeprune.compile.api import _kernel_module, plan_model
+from edgeprune.compile.api import _kernel_module, _place, plan_model
 from edgeprune.compile.inplace import _elementwise_into, kernel_aliases
 from edgeprune.compile.plan import align, place_plan
 from edgeprune.compile.qdq_edges import strip_qdq_edges
 from edgeprune.compile.schedule import SCHEDULED
+from edgeprune.compile.workspace import workspace_bytes
 from edgeprune.targets import load_target
 
 TARGET = load_target("mps2-an386").llvm_target()
@@ -103,13 +104,14 @@ def _check_sharing(plan) -> None:
     assert plan.liveness_bound_bytes <= plan.arena_bytes
 
 
-@pytest.mark.parametrize("name, kind, kept_bytes", [("kws_dscnn", "depthwise_conv2d_int8_dsp", 8000),
-                                                    ("ic_resnet8", "add_int8", 16384)])
-def test_in_place_layers_overwrite_a_dying_input(quantized, name, kind, kept_bytes):
+@pytest.mark.parametrize("name, kinds, kept_bytes", [("kws_dscnn", ("depthwise_conv2d_int8_dsp", "conv2d_int8_dsp"), 8000),
+                                                     ("ic_resnet8", ("add_int8",), 16384)])
+def test_in_place_layers_overwrite_a_dying_input(quantized, name, kinds, kept_bytes):
     plan = _placed(quantized, name)
     _check_sharing(plan)
     taken = [plan.steps[t] for t, _ in plan.inplace]
-    assert taken and all(s.kernel.startswith(kind) for s in taken)
+    assert {k for k in kinds if any(s.kernel.startswith(k) for s in taken)} == set(kinds)
+    assert all(s.kernel.startswith(kinds) for s in taken)
     for t, j in plan.inplace:  # the output sits exactly on the input it overwrites
         assert plan.steps[t].args[j].index == plan.steps[t].args[-1].index
     first = next(t for t, _ in plan.inplace)
@@ -122,7 +124,7 @@ def test_in_place_layers_overwrite_a_dying_input(quantized, name, kind, kept_byt
 
 def test_in_place_adds_lower_the_bound_where_they_peak(quantized):
     # ResNet-8's first residual add holds three 16 KiB tensors without aliasing, two with it; the
-    # peak (three tensors around the second conv) stays.
+    # peak (three tensors around the second conv) stays without the convolutions' in-place twins.
     with_alias, without = _placed(quantized, "ic_resnet8"), _placed(quantized, "ic_resnet8", inplace=False)
     add = next(t for t, s in enumerate(with_alias.steps) if s.kernel == "add_int8")
 
@@ -133,9 +135,35 @@ def test_in_place_adds_lower_the_bound_where_they_peak(quantized):
     assert with_alias.liveness_bound_bytes == without.liveness_bound_bytes == 3 * 16384
 
 
-def test_a_conv_never_runs_in_place(quantized):
+def test_a_conv_runs_in_place_only_on_its_own_pixels_and_no_larger(quantized):
+    # KWS: the 1x1 convolutions (64->64, stride 1) overwrite their input; the first one (10x4,
+    # stride 2) and the dense and mean layers never do.
     plan = _placed(quantized, "kws_dscnn")
-    assert not any(plan.steps[t].kernel.startswith(("conv2d", "dense", "mean")) for t, _ in plan.inplace)
+    convs = [plan.steps[t] for t, _ in plan.inplace if plan.steps[t].kernel.startswith("conv2d")]
+    assert len(convs) == 4
+    for step in convs:
+        x, y = step.args[0], step.args[-1]
+        assert x.shape[2:] == y.shape[2:] and y.shape[1] <= x.shape[1]
+    assert not any(plan.steps[t].kernel.startswith(("dense", "mean")) for t, _ in plan.inplace)
+    assert 0 not in [t for t, _ in plan.inplace]
+
+
+def test_in_place_convolutions_take_the_third_tensor_off_the_resnet_peak(quantized):
+    # ResNet-8's second conv of each block overwrites the first's output (its input) with its
+    # in-place twin; the twin keeps two input rows of all channels (16 x 32 x 2 B at 32x32) in
+    # its workspace beside the kernel's columns, so the peak is the block input, that one tensor
+    # and the ring.
+    model, *_ = strip_qdq_edges(onnx.load(quantized("ic_resnet8")))
+    graph, plan = plan_model(model, TARGET)
+    unlowered = _kernel_module(graph, plan)
+    lower = lambda kernels: passes.run_passes(kernels, passes.KERNEL_PASSES, TARGET)  # noqa: E731
+    plain = workspace_bytes(lower(unlowered))
+    kernels, workspace = _place(plan, lower(unlowered), unlowered, lower, True, True, True)
+    _check_sharing(plan)
+    twins = [plan.steps[t].kernel for t, _ in plan.inplace if plan.steps[t].kernel.endswith("_inplace")]
+    assert len(twins) == 3 and set(twins) <= {gv.name_hint for gv in kernels.functions}
+    assert [workspace[k] - plain[k.removesuffix("_inplace")] for k in twins] == [16 * 32 * 2, 32 * 16 * 2, 64 * 8 * 2]
+    assert plan.liveness_bound_bytes == plan.arena_bytes == 2 * 16384 + 1024
 
 
 @pytest.mark.qemu
@@ -147,6 +175,8 @@ def test_in_place_and_io_in_arena_are_bit_exact_on_qemu(quantized, compiled, hos
     beside = compiled(quantized(name), io_in_arena=False, inplace=False, workspace_in_arena=False)
     assert default.manifest["options"]["io_in_arena"] and not beside.manifest["options"]["io_in_arena"]
     assert default.manifest["memory"]["inplace_steps"] and not beside.manifest["memory"]["inplace_steps"]
+    twins = [s["kernel"] for s in default.manifest["steps"] if s["kernel"].endswith("_inplace")]
+    assert len(twins) == {"kws_dscnn": 0, "ic_resnet8": 3}[name]  # IC: convolutions keeping a ring of rows
     x = np.random.default_rng(5).integers(-128, 128, default.manifest["inputs"][0]["shape"]).astype(np.int8)
     # Two runs: the second must see the input again although the first overwrote its slot.
     first, second = run(default, [x], runs=2), run(beside, [x], runs=2)

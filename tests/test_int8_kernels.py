@@ -6,10 +6,14 @@ Each case is a small model whose layers cover one corner of the kernels: odd and
 counts (GEMM tiles of 2 with a one-channel tail), 1 to 3 input channels, strides 1 and 2,
 padding, dilation, non-square kernels, a depthwise multiplier of 2, depthwise kernels that are
 not 3 wide or are dilated, pixel counts that leave a single pixel or a partial vector of eight,
-and dense layers with reduction lengths that are not multiples of 4. The device must equal the
-portable kernels of a host build of the same integer graph bit for bit, for random and saturating
-inputs."""
+and dense layers with reduction lengths that are not multiples of 4 (8, 16: NEON's chunks) and
+output counts that are not multiples of 8 (NEON's tiles), once with -128 weights that two
+int8 x int8 products in one int16 lane would overflow on, and convolutions that overwrite their
+input (odd widths, fewer output channels, windows reaching rows up or pixels left). The device
+must equal the portable kernels of a host build of the same integer graph bit for bit, for random
+and saturating inputs."""
 import numpy as np
+import onnx
 import pytest
 import torch
 from torch import nn
@@ -45,12 +49,27 @@ CASES = {
         nn.Conv2d(3, 12, 3, padding=1), nn.ReLU(),                     # a NEON block of 8 channels and a tail of 4
         nn.Conv2d(12, 20, 1),                                          # 60 pixels: 7 vectors of 8 and a tail of 4
         nn.Flatten(), nn.Linear(20 * 6 * 10, 4))),
+    "dense": ((1, 37), lambda: nn.Sequential(
+        nn.Linear(37, 19), nn.ReLU(),                                  # K = 2 chunks of 16 and 5; 2 tiles of 8 and 3
+        nn.Linear(19, 8), nn.ReLU6(),                                  # K = 16 and 3; one whole tile
+        nn.Linear(8, 3))),                                             # K = 8: no whole chunk
+    "inplace": ((1, 6, 7, 9), lambda: nn.Sequential(                    # on the DSP kernels, every conv runs in place
+        nn.Conv2d(6, 6, 3, padding=1), nn.ReLU(),                      # odd width: pixel pairs straddle rows
+        nn.Conv2d(6, 4, (3, 5), padding=(1, 2)),                       # fewer outputs, reaching 2 pixels left
+        nn.Conv2d(4, 4, 5, padding=4, dilation=2), nn.ReLU(),          # reaching 4 rows up
+        nn.Conv2d(4, 3, 1),                                            # pointwise: no ring
+        nn.Conv2d(3, 3, (1, 3), padding=(0, 1)),                       # its own row only; 63 pixels (a single one left)
+        nn.Flatten(), nn.Linear(3 * 7 * 9, 5))),
 }
+CASES["dense-128"] = CASES["dense"]  # with -128 weights (`_put_minus_128`)
+IN_PLACE_CONVS = {"inplace": 5, "regular": 1}  # the DSP steps that overwrite their input (with a ring or not)
 
 
 CONFIGURATIONS = ([(name, "auto", "mps2-an386") for name in sorted(CASES)]
                   + [("regular", "int8", "mps2-an386"), ("depthwise", "int16", "mps2-an386")]
-                  + [(name, "auto", board) for board in ("cortex-a53", "cortex-a76", "cortex-a7") for name in sorted(CASES)])
+                  + [(name, "auto", board) for board in ("cortex-a53", "cortex-a76", "cortex-a7")
+                     for name in sorted(CASES) if name not in ("dense-128", "inplace")]
+                  + [("dense-128", "auto", board) for board in ("cortex-a53", "cortex-a7")])
 FAMILY = {"mps2-an386": "dsp", "cortex-a53": "neon", "cortex-a76": "neon", "cortex-a7": "neon"}
 
 
@@ -64,7 +83,21 @@ def case(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp(name)
     calibration = np.random.default_rng(1).normal(size=(64, *shape[1:])).astype(np.float32)
     quantized = quantize(module, calibration, folder / "m.int8.onnx", input_shape=shape, write_report=False).output
+    if name.endswith("-128"):
+        _put_minus_128(quantized)
     return compile_model(quantized, board, folder / "out", weights=weights)
+
+
+def _put_minus_128(path) -> None:
+    """Three -128 weights in the first dense layer, so that output 0 pairs two of them (reduction
+    elements 0 and 8, whichever way the weight is stored): with an all -128 input their products
+    sum to 32768, one past int16."""
+    model = onnx.load(path)
+    weight = next(t for t in model.graph.initializer if t.data_type == onnx.TensorProto.INT8 and len(t.dims) == 2)
+    values = onnx.numpy_helper.to_array(weight).copy()
+    values[0, 0] = values[0, 8] = values[8, 0] = -128
+    weight.CopyFrom(onnx.numpy_helper.from_array(values, weight.name))
+    onnx.save(model, path)
 
 
 def test_the_m4_has_the_dsp_extension_and_the_m3_has_not():
@@ -78,21 +111,43 @@ def test_cortex_a_cores_take_the_neon_kernels():
     assert kernel_family(None) is None
 
 
-def test_convolution_weights_are_stored_as_the_kernels_read_them(case):
-    """SDOT cores keep int8 weights, other NEON cores widen them to int16; on the M4 the --weights
-    choice holds (auto: int16 for convolutions)."""
+def test_weights_are_stored_as_the_kernels_read_them(case):
+    """Convolutions: SDOT cores keep int8 weights, other NEON cores widen them to int16. Dense
+    layers keep int8 weights on NEON. On the M4 the --weights choice holds (auto: int16 for
+    convolutions, int8 for dense layers)."""
     board, asked = case.manifest["board"], case.manifest["options"]["weights"]
-    layouts = {s["layer"]["weights"] for s in case.manifest["steps"] if s.get("layer", {}).get("kind") in ("conv", "pointwise")}
-    expected = {"cortex-a76": "int8", "cortex-a53": "int16", "cortex-a7": "int16"}.get(board, "int16" if asked == "auto" else asked)
-    assert layouts == {expected}
+
+    def layouts(*kinds):
+        return {s["layer"]["weights"] for s in case.manifest["steps"] if s.get("layer", {}).get("kind") in kinds}
+
+    conv = {"cortex-a76": "int8", "cortex-a53": "int16", "cortex-a7": "int16"}.get(board, "int16" if asked == "auto" else asked)
+    dense = "int8" if FAMILY[board] == "neon" or asked == "auto" else asked
+    assert layouts("dense") == {dense}  # every case ends in dense layers
+    assert layouts("conv", "pointwise") <= {conv}
 
 
 def test_every_convolution_runs_a_hand_written_kernel(case):
     family = FAMILY[case.manifest["board"]]
-    kinds = ("conv2d", "depthwise", "dense") if family == "dsp" else ("conv2d", "depthwise")  # NEON dense: portable
+    kinds = ("conv2d", "depthwise", "dense")
     kernels = [step["kernel"] for step in case.manifest["steps"]]
     assert [k for k in kernels if k.startswith(kinds)]
     assert all(f"_{family}" in k for k in kernels if k.startswith(kinds))
+
+
+def test_dsp_convolutions_run_in_place_where_each_output_pixel_lands_on_its_input(case):
+    """Stride 1, output as large as the input in pixels and no larger in bytes; the ones whose
+    windows reach above or left of their pixel call their in-place twin (a ring of input rows)."""
+    steps, inplace = case.manifest["steps"], case.manifest["memory"]["inplace_steps"]
+    convs = [t for t in inplace if steps[t]["kernel"].startswith("conv2d")]
+    if FAMILY[case.manifest["board"]] != "dsp":
+        assert convs == []
+        return
+    name = case.path.parent.name.rstrip("0123456789")
+    assert len(convs) == IN_PLACE_CONVS.get(name, 0)
+    for t in convs:
+        x, y = steps[t]["args"][0], steps[t]["args"][-1]
+        assert x["index"] == y["index"] and x["shape"][2:] == y["shape"][2:] and y["nbytes"] <= x["nbytes"]
+        assert steps[t]["kernel"].endswith("_inplace") == (steps[t]["layer"]["kind"] != "pointwise")
 
 
 @pytest.mark.qemu
@@ -105,6 +160,15 @@ def test_kernels_equal_the_portable_kernels_bit_for_bit(case):
         device = run(case, [x]).device.outputs[0]
         assert np.array_equal(device, host_outputs(case, [x])[0])
     assert len(np.unique(run(case, [inputs[0].astype(np.int8)]).device.outputs[0])) > 1  # not saturated
+
+
+def test_a_dense_layer_with_a_minus_128_weight_says_it_pairs_no_products(case):
+    """On NEON, SMULL + SMLAL2 would overflow int16 there; SDOT (the A76) sums into int32 and the
+    DSP kernels multiply int16 pairs into int32: neither needs such care."""
+    dense = [s["layer"]["description"] for s in case.manifest["steps"] if s.get("layer", {}).get("kind") == "dense"]
+    unpaired = [d for d in dense if d.endswith(", unpaired (a -128 weight)")]
+    minus_128 = case.path.parent.name.startswith("dense-128") and FAMILY[case.manifest["board"]] == "neon"
+    assert unpaired == (dense[:1] if minus_128 else [])
 
 
 @pytest.mark.qemu
@@ -123,4 +187,5 @@ def test_an_int8_weight_layout_that_neon_cannot_honour_is_said(tmp_path):
                          write_report=False).output
     compiled = compile_model(quantized, "cortex-a53", tmp_path / "out", weights="int8")
     assert "--weights int8 is not honoured on NEON: its convolutions keep int16 weights" in compiled.manifest["notes"]
-    assert {step["layer"]["weights"] for step in compiled.manifest["steps"] if "layer" in step} == {"int16"}
+    assert {(s["layer"]["kind"], s["layer"]["weights"]) for s in compiled.manifest["steps"] if "layer" in s} == {
+        ("conv", "int16"), ("pointwise", "int16"), ("dense", "int8")}

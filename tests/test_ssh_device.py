@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from edgeprune.cli import main as cli_main
+from edgeprune.compile.api import step_label
 from edgeprune.errors import DeviceError
 from edgeprune.profile.api import profile
 from edgeprune.profile.devices import open_device
@@ -93,7 +94,7 @@ def test_profile_over_ssh_copies_runs_and_stores_the_record(sshd, compiled, tmp_
     record = report.record
     assert record.outputs_match and report.relative_error < 1e-4
     assert record.unit == "ns" and len(record.runs) == 3 and all(t > 0 for t in record.runs)
-    assert [name for name, _ in record.layers] == [s["kernel"] for s in model.manifest["steps"]]
+    assert [name for name, _ in record.layers] == [step_label(s) for s in model.manifest["steps"]]
     assert all(value > 0 for _, value in record.layers)
     assert "wall clock" in report.method and "qemu-aarch64" in report.method
     with ResultsStore(tmp_path / "results.db") as store:

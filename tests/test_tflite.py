@@ -11,6 +11,7 @@ import tflite
 import edgeprune
 from edgeprune.cli import main
 from edgeprune.compile import op_tables
+from edgeprune.compile.api import step_label
 from edgeprune.compile.host import host_graph
 from edgeprune.compile.tflite_frontend import SUPPORTED_OPS, import_tflite, model_edges
 from edgeprune.errors import EdgepruneError, UnsupportedOpError
@@ -391,6 +392,13 @@ VARIANTS = {
     "strided_slice_shrink_end_mask": _after_conv(
         "STRIDED_SLICE", 2, [1, 5, 64], _options("StridedSliceOptions", shrinkAxisMask=2, endMask=8),
         [_i32(0, -4, 0, 0), _i32(1, 0, 5, 1), _i32(1, 1, 1, 1)]),
+    "strided_slice_negative_strides": _after_conv(
+        "STRIDED_SLICE", 2, [1, 13, 2, 21], _options("StridedSliceOptions", endMask=2),
+        [_i32(0, -1, 4, 62), _i32(1, 0, 1, -64), _i32(1, -2, -2, -3)]),
+    "strided_slice_reversed_masks_shrink": _after_conv(
+        "STRIDED_SLICE", 2, [1, 25, 64], _options("StridedSliceOptions", beginMask=2 | 8, endMask=2 | 8,
+                                                  shrinkAxisMask=4),
+        [_i32(0, 0, -2, 0), _i32(1, 0, 0, 0), _i32(1, -1, 1, -1)]),
     "padv2": _after_conv("PADV2", 2, [1, 27, 8, 64], _options("PadV2Options"),
                          [_i32([0, 0], [2, 0], [1, 2], [0, 0]), (np.array([-77], np.int8), *CONV_QUANTIZATION)]),
     "avg_pool_3x3_s2_same": _after_conv("AVERAGE_POOL_2D", 2, [1, 13, 3, 64], _options(
@@ -437,21 +445,80 @@ def test_op_variant_equals_tflm(tmp_path, name):
         assert len(actual) == count and all(np.array_equal(a, e) for a, e in zip(actual, expected))
 
 
+
+def _single_rounding(acc: np.ndarray, multiplier: int, shift: int) -> np.ndarray:
+    """TFLM's MultiplyByQuantizedMultiplier built with TFLITE_SINGLE_ROUNDING: one rounding, in 64 bits."""
+    total = 31 - shift
+    return (acc.astype(np.int64) * multiplier + (1 << (total - 1))) >> total
+
+
+def _of_input(builtin: str, version: int, shape: list[int], options, constants, factor: float, zero_point: int):
+    """`builtin` of the model's input (and int32 `constants`) as the only operator, into `shape`
+    at `factor` times the input's scale."""
+    def edit(model, graph):
+        scale = float(np.float32(graph.tensors[graph.inputs[0]].quantization.scale[0]) * np.float32(factor))
+        inputs = [graph.inputs[0]] + [_constant(model, graph, c, name=b"constant%d" % n) for n, c in enumerate(constants)]
+        _end_with(model, graph, -1, getattr(tflite.BuiltinOperator, builtin), version, inputs,
+                  _int8_tensor(graph, shape, b"out", scale=scale, zero_point=zero_point), *options)
+    return edit
+
+
+def test_single_rounding_requantizes_quantize_and_mean_as_tflm_single_rounding(tmp_path):
+    """--rounding single: QUANTIZE (int8 to int8) and MEAN of the input (every int8 value) equal a
+    numpy model of TFLM's single-rounding arithmetic; SOFTMAX is refused by name."""
+    from edgeprune.compile.requantize import quantize_multiplier
+    from edgeprune.compile.tflite_frontend import _mean_multiplier
+    from edgeprune.compile.tflite_reader import read_tflite
+
+    # a rescale of exactly 1/4 puts x - zero point = -2, -6, ... on negative ties, where one rounding
+    # (half up) and TFLM's default two (half away from zero) part
+    cases = {"requantize": _of_input("QUANTIZE", 2, [1, 49, 10, 1], (), (), 4.0, 9),
+             "mean": _of_input("MEAN", 2, [1, 49, 1], _options("ReducerOptions", keepDims=False), [_i32(2)], 0.7, -5)}
+    for name, edit in cases.items():
+        path = _edited(tmp_path, name, edit)
+        graph = read_tflite(path)
+        source, out = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
+        host = host_graph(import_tflite(path, "single")[0], "single")
+        for x in [np.resize(np.arange(-128, 128), 490).reshape(1, 49, 10, 1).astype(np.int8), *_inputs((1, 49, 10, 1), 3, 6)]:
+            q = x.astype(np.int64) - int(source.zero_point[0])
+            if name == "requantize":
+                multiplier, shift = (int(v) for v in quantize_multiplier(np.float64(source.scale[0])
+                                                                         / np.float64(out.scale[0])))
+                acc = q
+            else:  # the sum over W, the count (10) folded into the multiplier
+                multiplier, shift = _mean_multiplier(float(source.scale[0]), float(out.scale[0]), 10)
+                acc = q.sum(axis=2)
+            expected = np.clip(_single_rounding(acc, multiplier, shift) + int(out.zero_point[0]), -128, 127)
+            assert np.array_equal(host(x)[0], expected.astype(np.int8).reshape(out.shape)), name
+    softmax = _edited(tmp_path, "softmax", VARIANTS["softmax_rows"])
+    with pytest.raises(UnsupportedOpError, match="operator #9 SOFTMAX: --rounding single is not supported"):
+        import_tflite(softmax, "single")
+
 @pytest.mark.qemu
 def test_new_ops_on_m4_equal_tflm(compiled, tmp_path_factory):
     """The chain of the new operators compiled for the M4 (DSP kernels) equals TFLM on QEMU, every output."""
     model = compiled(_edited(tmp_path_factory.mktemp("chain"), "chain", _chain))
     assert [entry["shape"] for entry in model.manifest["outputs"]] == [[1, 25, 5, 64], [1, 7, 4, 21], [1, 7, 4, 21]]
-    assert [entry["dtype"] for entry in (*model.manifest["inputs"], *model.manifest["outputs"])] == ["int8"] * 4
+    # the C API takes and returns the tensors as the file declares them: its float input and output
+    assert [entry["dtype"] for entry in (*model.manifest["inputs"], *model.manifest["outputs"])] == \
+        ["float32", "int8", "int8", "float32"]
+    inside = model.manifest["inputs"][0]["int8"]
+    assert model.manifest["inputs"][0]["bytes"] == 4 * 490 and inside["bytes"] == 490
     assert model.manifest["notes"] == [
-        "float input 'float_input': its QUANTIZE (operator #0) is left to the caller; the C API takes int8, and "
-        "edgeprune_input_0_from_float() in edgeprune_model.h does the QUANTIZE as TFLM does",
-        "float output 'float_output': its DEQUANTIZE (operator #19) is left to the caller; the C API returns int8, "
-        "and edgeprune_output_2_to_float() in edgeprune_model.h does the DEQUANTIZE as TFLM does"]
+        "float input 'float_input': the C API takes it as float32, as the file declares; its QUANTIZE (operator #0) "
+        "runs in edgeprune_invoke() as TFLM computes it",
+        "float output 'float_output': the C API returns it as float32, as the file declares; its DEQUANTIZE "
+        "(operator #19) runs in edgeprune_invoke() as TFLM computes it"]
     header = (model.path / "src" / "edgeprune_model.h").read_text()
-    assert "roundf(x[i] / EDGEPRUNE_INPUT_0_SCALE)" in header and "edgeprune_output_2_to_float" in header
-    for x in _inputs((1, 49, 10, 1), 2, seed=5):
+    assert "roundf(x[i] / EDGEPRUNE_INPUT_0_SCALE)" in header and "typedef float edgeprune_input_0_t;" in header
+    assert "typedef float edgeprune_output_2_t;" in header and "typedef int8_t edgeprune_output_0_t;" in header
+    scale, zero_point = np.float32(inside["scale"]), inside["zero_point"]
+    ties = (np.arange(-140, 140) + np.float32(0.5)) * scale
+    ties = ties[ties / scale == np.arange(-140, 140) + np.float32(0.5)]  # exact ties of QUANTIZE, and saturation
+    for x in [*(scale * (q.astype(np.float32) - zero_point) for q in _inputs((1, 49, 10, 1), 2, seed=5)),
+              np.resize(ties, (1, 49, 10, 1)).astype(np.float32)]:
         report = run(model, [x])
+        assert report.device.outputs[2].dtype == np.float32
         assert report.reference_name == "TFLM" and report.exact_matches == (8000 + 2 * 588, 8000 + 2 * 588)
 
 
@@ -472,7 +539,11 @@ def test_mlperf_tiny_model_on_m4_equals_tflm(compiled, path):
 def test_run_command_reports_exact_matches_with_tflm(compiled, capsys):
     model = compiled(AD)
     assert main(["run", str(model.path)]) == 0
-    assert "agreement with TFLM: 640 of 640 output elements exactly equal, max |error| 0 (ok)" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "agreement with TFLM: 640 of 640 output elements exactly equal, max |error| 0 (ok)" in printed
+    # each layer is named by its TFLite operator (index and type): issue 17, item 11
+    assert model.manifest["steps"][0]["source"] == "#0 FULLY_CONNECTED"
+    assert all(step_label(step) in printed for step in model.manifest["steps"])
 
 
 def test_float_wrappers_quantize_and_dequantize_as_tflm(compiled, tmp_path_factory, tmp_path):
@@ -491,7 +562,7 @@ def test_float_wrappers_quantize_and_dequantize_as_tflm(compiled, tmp_path_facto
     library = ctypes.CDLL(str(tmp_path / "wrap.so"))
     for function in (library.quantize, library.dequantize):
         function.argtypes, function.restype = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint32], None
-    scale = np.float32(model.manifest["inputs"][0]["scale"])
+    scale = np.float32(model.manifest["inputs"][0]["int8"]["scale"])
     ties = (np.arange(-140, 140) + np.float32(0.5)) * scale
     ties = ties[ties / scale == np.arange(-140, 140) + np.float32(0.5)]  # exact ties after TFLM's division
     x = np.concatenate([ties, np.random.default_rng(9).normal(0, 40, 490 - ties.size)]).astype(np.float32)
@@ -599,9 +670,14 @@ def test_unsupported_op_version_is_named(tmp_path):
                                            "(TFLM's), not 0.00390625 and 0"),
     (_unary("HARD_SWISH", 0.05, 10, 0.0001, 0, _options("HardSwishOptions")),
      "operator #0 HARD_SWISH: input scale / (128 x output scale) must be within [2**-16, 1) (its exponent is 2)"),
-    (_after_conv("STRIDED_SLICE", 2, [1, 25, 5, 64], _options("StridedSliceOptions"),
+    (_after_conv("STRIDED_SLICE", 2, [1, 25, 5, 64], _options("StridedSliceOptions", ellipsisMask=2),
                  [_i32(0, 24, 0, 0), _i32(1, 0, 5, 64), _i32(1, -1, 1, 1)]),
-     "operator #9 STRIDED_SLICE: positive strides without ellipsis, new axes or offset are supported"),
+     "operator #9 STRIDED_SLICE: nonzero strides (positive on shrunk axes) without ellipsis, new axes or offset "
+     "are supported"),
+    (_after_conv("STRIDED_SLICE", 2, [1, 25, 64], _options("StridedSliceOptions", shrinkAxisMask=4),
+                 [_i32(0, 0, -2, 0), _i32(1, 25, 0, 64), _i32(1, 1, -1, 1)]),  # TFLM slices nothing here
+     "operator #9 STRIDED_SLICE: nonzero strides (positive on shrunk axes) without ellipsis, new axes or offset "
+     "are supported"),
 ])
 def test_unsupported_op_parameters_are_named(tmp_path, edit, message):
     assert _refused(_edited(tmp_path, "bad", edit), tmp_path, UnsupportedOpError) == message

@@ -17,7 +17,7 @@ from edgeprune.artefact import content_hash
 from edgeprune.compile import codegen, firmware, frontend, passes, tflite_frontend
 from edgeprune.compile.defaults import BACKENDS, DEFAULT_STACK_BYTES, KERNEL_CHOICES, SPARSE_CHOICES, WEIGHT_LAYOUTS
 from edgeprune.compile.elfsize import memory_breakdown
-from edgeprune.compile.inplace import kernel_aliases
+from edgeprune.compile.inplace import kernel_aliases, take_twins
 from edgeprune.compile.int8 import Layer, kernel_family
 from edgeprune.compile.plan import Plan, build_plan, place_plan
 from edgeprune.compile.qdq_edges import is_quantized, strip_qdq_edges
@@ -75,6 +75,29 @@ def _may_alias(kernels: tvm.IRModule, plan: Plan) -> tvm.IRModule:
                          for gv, f in kernels.functions.items()})
 
 
+def _place(plan: Plan, kernels: tvm.IRModule, unlowered: tvm.IRModule, lower, io_in_arena: bool, inplace: bool,
+           workspace_in_arena: bool) -> tuple[tvm.IRModule, dict[str, int]]:
+    """Place the plan with the arena options. Steps run in place on a kernel with an in-place twin
+    (convolutions keeping a ring of input rows) then call the twin, and the plan is placed again
+    with the twins' workspace. Returns the kernels the steps call and their workspace bytes."""
+    def placed(aliases, per_kernel: dict[str, int]) -> None:
+        place_plan(plan, io_in_arena, aliases,
+                   [per_kernel[s.kernel] for s in plan.steps] if workspace_in_arena else None)
+
+    per_kernel = workspace_bytes(kernels)
+    placed(kernel_aliases(kernels, twins=True) if inplace else None, per_kernel)
+    before = [s.kernel for s in plan.steps]
+    if inplace:
+        kernels = take_twins(plan, kernels, unlowered, lower)
+    if [s.kernel for s in plan.steps] != before:
+        chosen, per_kernel = list(plan.inplace), workspace_bytes(kernels)
+        placed(kernel_aliases(kernels), per_kernel)
+        if plan.inplace != chosen:
+            raise EdgepruneError(f"internal error: the in-place steps {chosen} became {plan.inplace} "
+                                 "once their in-place kernels were placed")
+    return kernels, per_kernel
+
+
 def _memory_entry(plan: Plan, baseline: int, workspace: int, beside: int, stack_bytes: int,
                   steps: list[dict]) -> dict:
     """The manifest's memory: planned arena, liveness bound, input/output and workspace bytes
@@ -88,6 +111,8 @@ def _memory_entry(plan: Plan, baseline: int, workspace: int, beside: int, stack_
         "baseline_bytes": baseline,  # arena + inputs + outputs + workspace, all apart, no in-place layers
         "saved_bytes": baseline - plan.arena_bytes - plan.io_bytes_outside_arena - beside,
         "inplace_steps": [t for t, _ in plan.inplace],
+        "inplace_layers": [step_label(steps[t]) + (" (ring of input rows)" if steps[t]["kernel"].endswith("_inplace")
+                                                   else "") for t, _ in plan.inplace],
         "workspace_bytes": workspace,  # the most one kernel takes
         "workspace_outside_arena_bytes": beside,
         "stack_bytes": stack_bytes,
@@ -147,7 +172,7 @@ def _import(model: Any, input_shape, tvm_target, options: passes.PassOptions):
     load_for_compile takes; notes say what the front end changed; write_source(folder) saves the
     model file beside the firmware and returns its path."""
     if tflite_frontend.is_tflite(model):
-        mod, inputs, outputs, notes = tflite_frontend.import_tflite(model)
+        mod, inputs, outputs, notes = tflite_frontend.import_tflite(model, options.rounding)
         graph, plan = plan_graph(mod, tvm_target, options)
         write_tflite = lambda folder: Path(shutil.copyfile(model, folder / "model.tflite"))  # noqa: E731
         return graph, plan, (inputs, outputs), notes, write_tflite
@@ -167,22 +192,32 @@ def _import(model: Any, input_shape, tvm_target, options: passes.PassOptions):
 
 
 def _tensor_entries(refs, quantization) -> list[dict]:
-    """Shape, dtype and bytes of each input or output, with scale and zero point if int8."""
+    """Shape, dtype and bytes of each input or output as the C API takes or returns it, with scale
+    and zero point if int8; at a float edge float32, with its int8 tensor inside under "int8"."""
     entries = [{"shape": list(r.shape), "dtype": r.dtype, "bytes": r.nbytes} for r in refs]
     for entry, edge in zip(entries, quantization):
-        entry.update(scale=edge.scale, zero_point=edge.zero_point)
+        if edge.api_dtype == "float32":
+            entry.update(dtype="float32", bytes=4 * entry["bytes"],
+                         int8={"scale": edge.scale, "zero_point": edge.zero_point, "bytes": entry["bytes"]})
+        else:
+            entry.update(scale=edge.scale, zero_point=edge.zero_point)
     return entries
 
 
 def step_label(step: dict) -> str:
-    """A manifest step as people read it: the layer it computes where its kernel says (the DSP
-    kernels: e.g. `conv 1x1 s1 64->64 @25x5`), else the kernel's name."""
-    return step["layer"]["description"] if "layer" in step else step["kernel"]
+    """A manifest step as people read it: the source operators it computes (ONNX node names, TFLite
+    operator indices) and what it computes: the layer where its kernel says (the DSP kernels: e.g.
+    `conv 1x1 s1 64->64 @25x5`), else its kernel and output shape."""
+    if "layer" in step:
+        what = step["layer"]["description"]
+    else:
+        what = f"{step['kernel']} -> {'x'.join(map(str, step['args'][-1]['shape']))}" if step["args"] else step["kernel"]
+    return f"{step['source']}: {what}" if step.get("source") else what
 
 
 def _step_entry(step, per_kernel_workspace: dict[str, int], layers: dict) -> dict:
     """A manifest step: its kernel, workspace and arguments, and the layer it computes if known."""
-    entry = {"kernel": step.kernel, "workspace_bytes": per_kernel_workspace[step.kernel],
+    entry = {"kernel": step.kernel, "source": step.source, "workspace_bytes": per_kernel_workspace[step.kernel],
              "args": [asdict(a) for a in step.args]}
     if layers.get(step.kernel) is not None:
         entry["layer"] = asdict(layers[step.kernel])
@@ -232,17 +267,19 @@ def compile_model(
         raise EdgepruneError(f"unknown sparse {sparse!r}; choose one of {', '.join(SPARSE_CHOICES)}")
     options = passes.PassOptions(rounding=rounding, kernels=kernels, weights=weights, sparse=sparse)
     graph, plan, edges, notes, write_source = _import(model, input_shape, tvm_target, options)
-    if weights == "int8" and kernels == "auto" and kernel_family(tvm_target) == "neon":
-        notes.append("--weights int8 is not honoured on NEON: its convolutions keep int16 weights")
+    if weights != "auto" and kernels == "auto" and kernel_family(tvm_target) == "neon":
+        notes.append("--weights int8 is not honoured on NEON: its convolutions keep int16 weights" if weights == "int8"
+                     else "--weights int16 is not honoured on NEON: its dense layers keep int8 weights")
     if sparse == "on" and (kernels != "auto" or kernel_family(tvm_target) != "dsp"):
         notes.append("--sparse on is not honoured: block-sparse weights need the DSP kernels (dense layers on an "
                      "Armv7E-M core with --kernels auto)")
-    kernel_module = passes.run_passes(_kernel_module(graph, plan), passes.KERNEL_PASSES, tvm_target, options)
-    per_kernel_workspace = workspace_bytes(kernel_module)
-    workspace = max(per_kernel_workspace.values(), default=0)
-    baseline = plan.arena_bytes + plan.io_bytes_outside_arena + workspace
-    place_plan(plan, io_in_arena, kernel_aliases(kernel_module) if inplace else None,
-               [per_kernel_workspace[s.kernel] for s in plan.steps] if workspace_in_arena else None)
+    unlowered = _kernel_module(graph, plan)
+    lower = lambda kernels: passes.run_passes(kernels, passes.KERNEL_PASSES, tvm_target, options)  # noqa: E731
+    kernel_module = lower(unlowered)
+    baseline = plan.arena_bytes + plan.io_bytes_outside_arena + max(workspace_bytes(kernel_module).values(), default=0)
+    kernel_module, per_kernel_workspace = _place(plan, kernel_module, unlowered, lower, io_in_arena, inplace,
+                                                 workspace_in_arena)
+    workspace = max(per_kernel_workspace.values(), default=0)  # in-place twins may take more than their kernels
     beside = 0 if workspace_in_arena else workspace  # the static workspace beside the arena
     kernel_module = _may_alias(kernel_module, plan)
     layers = {gv.name_hint: Layer.of(f) for gv, f in kernel_module.functions.items()}
@@ -253,7 +290,7 @@ def compile_model(
         src = folder / "src"
         src.mkdir()
         kernels_file = _kernel_code(kernel_module, board, backend, src)
-        (src / "model.c").write_text(codegen.model_source(plan, arity, beside))
+        (src / "model.c").write_text(codegen.model_source(plan, arity, beside, *edges))
         (src / "edgeprune_model.h").write_text(codegen.model_header(plan, name, beside, *edges))
         source = write_source(folder)
         (src / "ep_model_desc.c").write_text(codegen.model_descriptor(  # for profile.elf

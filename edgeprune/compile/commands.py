@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import collections
 from pathlib import Path
 
 from edgeprune._modelargs import parse_shape
@@ -42,6 +43,8 @@ def _compile(args: argparse.Namespace) -> int:
         print(_sparse_summary(m["sparse"], m["options"]["sparse"]))
     print(f"  arena     {mem['arena_bytes']:>10,} B  (liveness bound {mem['liveness_bound_bytes']:,} B)")
     print(_arena_saving(m))
+    if mem["inplace_layers"]:
+        print(f"  in place  {_in_place(mem['inplace_layers'])}")
     print(f"  workspace {mem['workspace_bytes']:>10,} B  (the most one kernel takes; "
           f"{'in the arena' if m['options']['workspace_in_arena'] else 'beside the arena'})")
     print(elf_summary(m["elf"], m["board"]))
@@ -58,6 +61,12 @@ def _arena_saving(manifest: dict) -> str:
     workspace = "workspace in the arena" if options["workspace_in_arena"] else "workspace beside it"
     return (f"            {io}, {inplace}, {workspace}: saves {mem['saved_bytes']:,} B of "
             f"{mem['baseline_bytes']:,} B (arena + inputs + outputs + workspace, all apart)")
+
+
+def _in_place(layers: list[str]) -> str:
+    """The layers that overwrite an input, each once with its count, e.g. `add_int8 x3, conv 3x3 ...`."""
+    counts = collections.Counter(layers)
+    return ", ".join(f"{layer} x{n}" if n > 1 else layer for layer, n in counts.items())
 
 
 def _layer_kernels(steps: list[dict]) -> tuple[int, list[str]]:

@@ -10,6 +10,7 @@ from google.protobuf.message import DecodeError
 
 from edgeprune.compile.dtypes import check_dtypes
 from edgeprune.compile.opset import replace_upsample, upgrade_opset
+from edgeprune.compile.sources import named_nodes
 from edgeprune.compile.symbolic import bind_symbolic_dims
 from edgeprune.errors import EdgepruneError, ModelFileError, UnsupportedOpError
 
@@ -25,10 +26,10 @@ SUPPORTED_OPS: dict[str, str] = {
     "DequantizeLinear": "the int8 output edge", "Div": "", "Elu": _TABLE, "Flatten": _SAME,
     "Gemm": "integer kernel (symmetric weights)", "GlobalAveragePool": "integer kernel", "GlobalMaxPool": _SAME,
     "HardSigmoid": _TABLE, "HardSwish": _TABLE, "Identity": "", "LeakyRelu": _TABLE, "MatMul": "",
-    "MaxPool": _SAME, "Mul": "", "Pad": _SAME + " (constant quantized)", "PRelu": _TABLE + " per channel",
+    "MaxPool": _SAME, "Mul": "integer kernel (broadcasting)", "Pad": _SAME + " (constant quantized)", "PRelu": _TABLE + " per channel",
     "QuantizeLinear": "the int8 input edge", "ReduceMax": _SAME, "ReduceMean": "integer kernel", "Relu": _SAME,
     "Reshape": _SAME, "Resize": _SAME + " (nearest; linear: float32 only)", "Sigmoid": _TABLE, "Softmax": "",
-    "Split": "", "Squeeze": _SAME, "Sub": "", "Tanh": _TABLE, "Transpose": _SAME, "Unsqueeze": _SAME,
+    "Split": "", "Squeeze": _SAME, "Sub": "integer kernel (broadcasting)", "Tanh": _TABLE, "Transpose": _SAME, "Unsqueeze": _SAME,
     "Upsample": "",
 }
 
@@ -86,17 +87,19 @@ def load_onnx(model: Any, input_shape: tuple[int, ...] | None = None) -> onnx.Mo
 
 def load_for_compile(model: Any, input_shape: tuple[int, ...] | None = None) -> tuple[onnx.ModelProto, list[str]]:
     """The ONNX model to compile, and what was changed to compile it: an opset older than onnxruntime
-    runs upgraded, Upsample replaced by Resize, symbolic input axes bound (see `symbolic`)."""
-    onnx_model, upgraded = upgrade_opset(load_onnx(model, input_shape))
+    runs upgraded, Upsample replaced by Resize, symbolic input axes bound (see `symbolic`); unnamed
+    nodes are named by their index in the file (`#4`), as layers are named after nodes."""
+    onnx_model, upgraded = upgrade_opset(named_nodes(load_onnx(model, input_shape)))
     onnx_model, replaced = replace_upsample(onnx_model)
     onnx_model, bound = bind_symbolic_dims(onnx_model, input_shape)
     return onnx_model, upgraded + replaced + bound
 
 
 def to_relax(model: onnx.ModelProto):
-    """Import a checked ONNX graph into a Relax IRModule with the weights as constants."""
-    from tvm.relax.frontend.onnx import from_onnx
+    """Import a checked ONNX graph into a Relax IRModule with the weights as constants, each node's
+    value named after it (`sources`)."""
+    from edgeprune.compile.sources import onnx_to_relax
 
     check_dtypes(model)
     check_supported_ops(model)
-    return from_onnx(model, keep_params_in_input=False)
+    return onnx_to_relax(model)

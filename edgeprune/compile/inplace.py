@@ -11,32 +11,66 @@
   stores whole rows, never past a row's end). With the output at the input's address, those writes end at byte
   (c+1)*M*OH*OW, inside the input planes 0..c already copied, if and only if M*OH*OW <= H*W:
   the output is no larger than the input.
+- The DSP convolutions (`dsp/conv.py`) of stride 1 with the output as large as the input in
+  pixels and no larger in bytes (C_out <= C_in): output pixel p lands on input pixel p; those
+  whose windows reach above or left of their pixel run as an in-place twin that keeps a ring of
+  input rows, swapped in for the steps that the plan runs in place (`take_twins`).
 Reshapes are zero-copy views already (`plan.py`)."""
 from __future__ import annotations
+
+from typing import Callable
 
 import tvm
 import tvm_ffi
 from tvm import tirx
 
+from edgeprune.compile.dsp.conv import IN_PLACE, TWIN, in_place_twin
 from edgeprune.compile.int8 import Layer
-from edgeprune.compile.plan import Aliases, Step
+from edgeprune.compile.plan import Aliases, Plan, Step
 
 
-def kernel_aliases(kernels: tvm.IRModule) -> Aliases:
-    """For `place_plan`: the arguments of a step that its output (argument `written`) may overwrite."""
+def kernel_aliases(kernels: tvm.IRModule, twins: bool = False) -> Aliases:
+    """For `place_plan`: the arguments of a step that its output (argument `written`) may overwrite;
+    with `twins`, also the inputs of kernels that need their in-place twin (see `take_twins`)."""
     def aliases(step: Step, written: int) -> list[int]:
-        return aliasable_inputs(kernels[step.kernel], step, written)
+        return aliasable_inputs(kernels[step.kernel], step, written, twins)
     return aliases
 
 
-def aliasable_inputs(func: tirx.PrimFunc, step: Step, written: int) -> list[int]:
-    """The activation arguments of `step` (running `func`) that its argument `written` may overwrite."""
+def take_twins(plan: Plan, kernels: tvm.IRModule, unlowered: tvm.IRModule,
+               lower: Callable[[tvm.IRModule], tvm.IRModule]) -> tvm.IRModule:
+    """The steps that `plan` runs in place on a kernel with an in-place twin call the twin (named
+    `<kernel>_inplace`, built from the `unlowered` kernel and lowered by `lower`); returns the
+    kernels the steps now call."""
+    swapped = {}
+    for t, _ in plan.inplace:
+        step = plan.steps[t]
+        twin = in_place_twin(unlowered[step.kernel])
+        if twin is not None:
+            name = f"{step.kernel}_inplace"
+            swapped[name] = twin.with_attr("global_symbol", name)
+            step.kernel = name
+    lowered = lower(tvm.IRModule(swapped)) if swapped else tvm.IRModule({})
+    used = {step.kernel for step in plan.steps}
+    return tvm.IRModule({gv: f for module in (kernels, lowered) for gv, f in module.functions.items()
+                         if gv.name_hint in used})
+
+
+def aliasable_inputs(func: tirx.PrimFunc, step: Step, written: int, twins: bool = False) -> list[int]:
+    """The activation arguments of `step` (running `func`) that its argument `written` may
+    overwrite; with `twins`, also where the kernel's in-place twin would run."""
     out = step.args[written]
     inputs = [j for j, r in enumerate(step.args) if j != written and r.kind != "weight"]
     layer = Layer.of(func)
+    x = step.args[0]
     if layer is not None and layer.kind == "depthwise":
-        x = step.args[0]
         return [0] if inputs[:1] == [0] and x.shape[0] == 1 and out.nbytes <= x.nbytes else []
+    if layer is not None and layer.kind in ("conv", "pointwise"):
+        attrs = func.attrs
+        ok = bool(attrs[IN_PLACE]) if IN_PLACE in attrs else False
+        # A larger output would make the shared buffer larger over the input's whole life.
+        fits = inputs[:1] == [0] and x.shape[0] == 1 and out.nbytes <= x.nbytes
+        return [0] if fits and (ok or (twins and TWIN in attrs)) else []
     return [j for j in inputs if step.args[j].nbytes == out.nbytes
             and _elementwise_into(func, func.params[j], func.params[written])]
 

@@ -30,6 +30,7 @@ from edgeprune.compile.dsp import sparse_dense as dsp_sparse
 from edgeprune.compile.conv_shape import ConvShape
 from edgeprune.compile.neon import add as neon_add
 from edgeprune.compile.neon import conv as neon_conv
+from edgeprune.compile.neon import dense as neon_dense
 from edgeprune.compile.neon import depthwise as neon_depthwise
 from edgeprune.compile.neon import gemm as neon_gemm
 from edgeprune.compile.int8_kernels import RescaleInput, Requantize
@@ -119,7 +120,7 @@ class Layer:
 class _Rewrites:
     """Builds each pattern and its rewriter; `apply` runs them in turn. Kernels go into `builder`'s module.
     On a `family` of cores with hand-written kernels ("dsp": Armv7E-M DSP extension, `dsp/`;
-    "neon": Cortex-A Advanced SIMD, `neon/`), convolutions (and dense layers on DSP) take those;
+    "neon": Cortex-A Advanced SIMD, `neon/`), convolutions and dense layers take those;
     `isa` is the NEON kernels' instruction set (neon.gemm.ISAS); `sparse` the DSP dense layers'
     choice of block-sparse weights (defaults.SPARSE_CHOICES)."""
 
@@ -198,21 +199,40 @@ class _Rewrites:
         if self.family == "dsp":
             x, (outputs, depth) = m[self.x.data], weight.shape
             x_shape = tuple(int(d) for d in x.ty.shape)
-            groups = relax.const(np.array([dsp_gemm.loop_count(packing.padded_length(depth))], np.int32))
+            groups = relax.const(np.array([dsp_dense.loop_count(depth, outputs)], np.int32))
             requantize = _shift_aware(self._output(m, self.dense_act), shift)
-            packed = packing.pack_rows(weight, self.dense_weights)
+            packed = dsp_dense.pack_weights(weight, self.dense_weights)
             rows = int(np.prod(x_shape[:-1]))
             layer = Layer("dense", f"dense {depth}->{outputs}", rows * depth * outputs, self.dense_weights, packed.nbytes)
             if self.sparse != "off":
                 sparse, layer = self._sparse_dense(x, weight, requantize, (bias, multiplier, shift), layer, rows)
                 if sparse is not None:
                     return sparse
-            return self._prim_call("dense_int8_dsp", dsp_dense.dense(x_shape, outputs, requantize, self.dense_weights),
-                                   [x, relax.const(packed), bias, multiplier, shift, groups],
+            fast, table = dsp_dense.constants(weight, *(_value(c) for c in (bias, multiplier, shift)), requantize)
+            kernel = dsp_dense.dense(x_shape, outputs, requantize, self.dense_weights, fast)
+            return self._prim_call("dense_int8_dsp", kernel, [x, relax.const(packed), relax.const(table), groups],
                                    (*x_shape[:-1], outputs), layer)
+        if self.family == "neon":
+            return self._neon_dense(m, weight, (bias, multiplier, shift))
         return self._kernel(
             "dense_int8", int8_kernels.dense, m[self.x.data], relax.const(weight.astype(np.int8)), bias, multiplier, shift,
             requantize=self._output(m, self.dense_act))
+
+    def _neon_dense(self, m, weight: np.ndarray, constants) -> relax.Call:
+        """A dense layer on the NEON matrix-vector kernel: int8 weights in its tile order, the
+        per-output constants padded to whole tiles."""
+        x, (outputs, depth) = m[self.x.data], weight.shape
+        x_shape = tuple(int(d) for d in x.ty.shape)
+        requantize = _shift_aware(self._output(m, self.dense_act), constants[2])
+        paired = neon_dense.pairs_are_exact(weight)
+        kernel = neon_dense.dense(x_shape, outputs, requantize, self.isa, paired)
+        packed = neon_dense.pack_weights(weight, self.isa)
+        padded = [relax.const(neon_dense.pad_channels(_value(c))) for c in constants]
+        unpaired = "" if paired or self.isa == "dotprod" else ", unpaired (a -128 weight)"
+        layer = Layer("dense", f"dense {depth}->{outputs}{unpaired}", int(np.prod(x_shape[:-1])) * depth * outputs,
+                      "int8", packed.nbytes)
+        return self._prim_call("dense_int8_neon", kernel, [x, relax.const(packed), *padded],
+                               (*x_shape[:-1], outputs), layer)
 
     def _sparse_dense(self, x, weight: np.ndarray, requantize: Requantize, constants, layer: Layer,
                       rows: int) -> tuple[relax.Call | None, Layer]:

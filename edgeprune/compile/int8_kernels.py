@@ -78,12 +78,19 @@ def _double_rounding_right(acc: tirx.PrimExpr, multiplier: tirx.PrimExpr, shift:
     m = 2 * multiplier - 2**32 (the doubled multiplier wrapped to int32; a negative shift means
     multiplier >= 2**30): the same integer, and one SMMLAR on cores with the DSP extension."""
     i32, i64 = "int32", "int64"
-    doubled = _cast(tirx.shift_left(multiplier, tirx.const(1, i32)), i64)
+    doubled = _cast(_doubled_int32(multiplier), i64)
     high = acc + _cast(tirx.shift_right(_cast(acc, i64) * doubled + tirx.const(1 << 31, i64),
                                         tirx.const(32, i64)), i32)
     right = tirx.const(0, i32) - shift
     half = tirx.shift_left(tirx.const(1, i32), right - tirx.const(1, i32))
     return tirx.shift_right(high + half - _cast(high < tirx.const(0, i32), i32), right)
+
+
+def _doubled_int32(multiplier: tirx.PrimExpr) -> tirx.PrimExpr:
+    """2 * multiplier wrapped to int32; a literal is wrapped here (TVM folds no int32 overflow)."""
+    if isinstance(multiplier, tirx.IntImm):
+        return tirx.const((2 * multiplier.value + 2**31) % 2**32 - 2**31, "int32")
+    return tirx.shift_left(multiplier, tirx.const(1, "int32"))
 
 
 def _single_rounding(acc: tirx.PrimExpr, multiplier: tirx.PrimExpr, shift: tirx.PrimExpr) -> tirx.PrimExpr:

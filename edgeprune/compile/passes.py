@@ -14,6 +14,7 @@ from edgeprune.compile.int8 import lower_qdq_to_integer
 from edgeprune.compile.integer_guard import check_integer_only
 from edgeprune.compile.pointer_signature import PlainPointerSignature, ReturnZero
 from edgeprune.compile.schedule import LeanSchedule
+from edgeprune.compile.sources import fuse_ops
 from edgeprune.compile.vector_schedule import VectorSchedule, is_linux_target
 
 
@@ -52,7 +53,8 @@ GRAPH_PASSES: list[NamedPass] = [
     _relax("LegalizeOps", "every Relax op into a TIR PrimFunc (TOPI compute)"),
     _relax("AnnotateTIROpPattern", "mark kernels as elementwise / injective / reduction"),
     _relax("FoldConstant", "evaluate what depends only on weights (BN folding, transposes)"),
-    _relax("FuseOps", "group producers with their elementwise epilogues"),
+    NamedPass("FuseOps", "group producers with their elementwise epilogues; note each group's source operators",
+              lambda _t, _o: fuse_ops),
     _relax("FuseTIR", "merge each group into one PrimFunc"),
     _relax("DeadCodeElimination", "drop unused kernels and bindings"),
     _relax("RewriteDataflowReshape", "reshapes become zero-copy views"),

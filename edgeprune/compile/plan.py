@@ -16,6 +16,7 @@ import tvm
 from tvm import relax
 
 from edgeprune.compile import arena
+from edgeprune.compile.sources import step_sources
 from edgeprune.errors import UnsupportedOpError
 
 ARENA_ALIGN = 16
@@ -37,6 +38,7 @@ class TensorRef:
 class Step:
     kernel: str
     args: list[TensorRef]
+    source: str = ""  # the source model's operators it computes (`sources`), if known
 
 
 @dataclass
@@ -98,8 +100,9 @@ def _op_name(call) -> str:
 
 
 class _Planner:
-    def __init__(self, main: relax.Function):
+    def __init__(self, main: relax.Function, sources: list[tuple[str, str]]):
         self.main = main
+        self.sources = sources  # (kernel, labels) per kernel call, as recorded at fusion
         self.plan = Plan()
         self.refs: dict[relax.Var, TensorRef] = {}
         self.weight_index: list[tuple[object, int]] = []  # (constant, index): kept alive, compared by identity
@@ -145,12 +148,21 @@ class _Planner:
                       "relax.null_value"):
             return
         elif isinstance(value.op, relax.GlobalVar):
-            self.plan.steps.append(Step(value.op.name_hint, [self._arg(a) for a in value.args]))
+            self.plan.steps.append(Step(value.op.name_hint, [self._arg(a) for a in value.args],
+                                        self._source(value.op.name_hint)))
         else:
             raise UnsupportedOpError(
                 f"operation {name} (binding {var.name}) has no bare-metal lowering; "
                 "only kernel calls, planned allocations and reshapes can run on the device"
             )
+
+    def _source(self, kernel: str) -> str:
+        """The labels recorded for the next call of `kernel` (calls dropped since are skipped)."""
+        while self.sources:
+            recorded, labels = self.sources.pop(0)
+            if recorded == kernel:
+                return labels
+        return ""
 
     def _arg(self, arg) -> TensorRef:
         if isinstance(arg, tvm.ir.GenericConst):
@@ -187,7 +199,7 @@ class _Planner:
 def build_plan(mod) -> Plan:
     """The execution plan of the memory-planned Relax module's `main` (inputs and outputs beside
     the arena, no in-place layers; `place_plan` places it again with other choices)."""
-    return _Planner(mod["main"]).run()
+    return _Planner(mod["main"], step_sources(mod)).run()
 
 
 Aliases = Callable[[Step, int], list[int]]  # (step, its written argument) -> arguments that one may overwrite

@@ -15,12 +15,15 @@ from edgeprune.errors import UnsupportedOpError
 @dataclass(frozen=True)
 class EdgeQuantization:
     """An int8 edge's quantization; `rounding` is how its float wrapper rounds: "half_even" as
-    onnxruntime's QuantizeLinear, "half_away" as TFLM's QUANTIZE."""
+    onnxruntime's QuantizeLinear, "half_away" as TFLM's QUANTIZE. `api_dtype` is what the C API
+    takes or returns there: int8, or float32 (converted in edgeprune_invoke, as a .tflite with
+    float edges declares its tensors)."""
 
     name: str
     scale: float
     zero_point: int
     rounding: str = "half_even"
+    api_dtype: str = "int8"
 
     def to_dict(self) -> dict:
         return asdict(self)

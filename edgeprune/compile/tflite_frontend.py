@@ -18,7 +18,7 @@ import tvm
 from tvm import relax
 from tvm.relax import op as R
 
-from edgeprune.compile import int8_hard_swish, int8_kernels, int8_logistic, int8_softmax
+from edgeprune.compile import int8_hard_swish, int8_kernels, int8_logistic, int8_softmax, sources
 from edgeprune.compile.int8 import INT8_MAX, INT8_MIN, OPAQUE
 from edgeprune.compile.int8_kernels import Requantize
 from edgeprune.compile.qdq_edges import EdgeQuantization
@@ -110,16 +110,17 @@ def _check_ops(graph: Graph) -> None:
 class _Importer:
     """Builds `main` operator by operator; `values` holds each int8 tensor (4-D ones as NCHW)."""
 
-    def __init__(self, graph: Graph, builder: relax.BlockBuilder):
-        self.graph, self.builder = graph, builder
+    def __init__(self, graph: Graph, builder: relax.BlockBuilder, rounding: str = "double"):
+        self.graph, self.builder, self.rounding = graph, builder, rounding
         self.values: dict[int, relax.Expr] = {}
+        self.label: int | None = None  # the operator being converted: its values are named after it (`sources`)
 
     # ---- tensors and layouts ----
     def tensor(self, index: int) -> Tensor:
         return self.graph.tensors[index]
 
     def emit(self, expr: relax.Expr) -> relax.Expr:
-        return self.builder.emit(expr)
+        return self.builder.emit(expr, name_hint=sources.var_name(self.label) if self.label is not None else "")
 
     def store(self, index: int, expr: relax.Expr) -> None:
         """Keep `expr`, given in TFLite's layout, as tensor `index` (a 4-D tensor becomes NCHW)."""
@@ -293,21 +294,25 @@ class _Importer:
                                                         pad_value=value))
 
     def strided_slice(self, op: Operator) -> None:
-        """TFLM's STRIDED_SLICE with positive strides, begin/end masks and shrunk axes: a raw int8 copy."""
+        """TFLM's STRIDED_SLICE (strides of either sign, begin/end masks, shrunk axes): a raw int8 copy."""
         x, y, o = self.tensor(op.inputs[0]), self.tensor(op.outputs[0]), op.options
         begin, end, strides = (self.constant(op, i, what).reshape(-1).tolist()
                                for i, what in ((1, "begin"), (2, "end"), (3, "strides")))
-        if o.EllipsisMask() or o.NewAxisMask() or getattr(o, "Offset", lambda: False)() or min(strides) <= 0:
-            raise UnsupportedOpError(f"operator #{op.index} STRIDED_SLICE: positive strides without ellipsis, "
-                                     "new axes or offset are supported")
+        shrunk_reversed = any(o.ShrinkAxisMask() >> a & 1 and stride < 0 for a, stride in enumerate(strides))
+        if o.EllipsisMask() or o.NewAxisMask() or getattr(o, "Offset", lambda: False)() or 0 in strides \
+                or shrunk_reversed:
+            raise UnsupportedOpError(f"operator #{op.index} STRIDED_SLICE: nonzero strides (positive on shrunk axes) "
+                                     "without ellipsis, new axes or offset are supported")
         starts, stops = [], []
         for axis, size in enumerate(x.shape):
-            start = 0 if o.BeginMask() >> axis & 1 else begin[axis]
-            start = min(max(start + size if start < 0 else start, 0), size)
-            stop = size if o.EndMask() >> axis & 1 else end[axis]
-            stop = start + 1 if o.ShrinkAxisMask() >> axis & 1 else min(max(stop + size if stop < 0 else stop, 0), size)
-            starts.append(start)
-            stops.append(stop)
+            start, stop = _slice_bounds(size, strides[axis], None if o.BeginMask() >> axis & 1 else begin[axis],
+                                        None if o.EndMask() >> axis & 1 else end[axis])
+            if o.ShrinkAxisMask() >> axis & 1:
+                start = begin[axis] + size if begin[axis] < 0 else begin[axis]
+                stop = start + 1
+            # Relax reads a negative index from the end: "before the first element" is -(size + 1)
+            starts.append(start if start >= 0 else -(size + 1))
+            stops.append(stop if stop >= 0 else -(size + 1))
         axes = [_NHWC_AXIS_IN_NCHW[a] for a in range(4)] if len(x.shape) == 4 else list(range(len(x.shape)))
         out = self.emit(R.strided_slice(self.values[op.inputs[0]], axes, starts, stops, strides))
         if len(y.shape) == len(x.shape):
@@ -328,7 +333,8 @@ class _Importer:
         multiplier, shift = _mean_multiplier(float(x.scale[0]), float(y.scale[0]), count)
         compute = functools.partial(int8_kernels.mean, keepdims=keep, offset=count * int(x.zero_point[0]), left_shift=0,
                                     multiplier=multiplier, shift=shift,
-                                    requantize=Requantize(int(y.zero_point[0]), INT8_MIN, INT8_MAX))
+                                    requantize=Requantize(int(y.zero_point[0]), INT8_MIN, INT8_MAX,
+                                                          rounding=self.rounding))
         kept = [_NHWC_AXIS_IN_NCHW[a] for a in range(rank) if a not in axes] if rank == 4 else []
         if rank == 4 and (keep or kept == sorted(kept)):
             self.values[op.outputs[0]] = self.emit(self.builder.call_te(
@@ -344,7 +350,8 @@ class _Importer:
         multiplier, shift = (int(v) for v in quantize_multiplier(np.float64(x.scale[0]) / np.float64(y.scale[0])))
         compute = functools.partial(int8_kernels.requantize, input_zero_point=int(x.zero_point[0]),
                                     multiplier=multiplier, shift=shift,
-                                    requantize=Requantize(int(y.zero_point[0]), INT8_MIN, INT8_MAX))
+                                    requantize=Requantize(int(y.zero_point[0]), INT8_MIN, INT8_MAX,
+                                                          rounding=self.rounding))
         self.values[op.outputs[0]] = self.emit(self.builder.call_te(compute, self.values[op.inputs[0]],
                                                                     primfunc_name_hint="requantize_int8"))
 
@@ -388,6 +395,9 @@ class _Importer:
     def softmax(self, op: Operator) -> None:
         x, y = self.tensor(op.inputs[0]), self.tensor(op.outputs[0])
         self.check_output(op, y)
+        if self.rounding != "double":
+            raise UnsupportedOpError(f"operator #{op.index} SOFTMAX: --rounding {self.rounding} is not supported (its "
+                                     "fixed-point exp is TFLM's default build's); compile with --rounding double")
         depth = x.shape[-1]
         if depth >= 512:
             raise UnsupportedOpError(f"operator #{op.index} SOFTMAX of shape {x.shape}: rows of fewer than 512 "
@@ -413,11 +423,23 @@ class _Importer:
         handlers[op.name](op)
 
 
-def _edge(t: Tensor) -> EdgeQuantization:
+def _slice_bounds(size: int, stride: int, begin: int | None, end: int | None) -> tuple[int, int]:
+    """TFLite's start and stop of one sliced axis (None: masked), as its strided-slice logic clamps
+    them: to [0, size] for a positive stride, to [-1, size - 1] for a negative one."""
+    low, high = (0, size) if stride > 0 else (-1, size - 1)
+    start = (low if stride > 0 else high) if begin is None else begin + size if begin < 0 else begin
+    stop = (high if stride > 0 else low) if end is None else end + size if end < 0 else end
+    return min(max(start, low), high), min(max(stop, low), high)
+
+
+def _edge(t: Tensor, declared: bool = False) -> EdgeQuantization:
+    """The int8 edge tensor `t`'s quantization; `declared`: the file declares a float32 tensor
+    around it (QUANTIZE in, DEQUANTIZE out), which the C API then takes or returns."""
     if t.dtype != "int8" or t.scale.size != 1:
         raise UnsupportedOpError(f"model input/output {t.name!r} must be a per-tensor quantized int8 tensor, "
                                  f"not {t.dtype}")
-    return EdgeQuantization(t.name, float(t.scale[0]), int(t.zero_point[0]), rounding="half_away")
+    return EdgeQuantization(t.name, float(t.scale[0]), int(t.zero_point[0]), rounding="half_away",
+                            api_dtype="float32" if declared else "int8")
 
 
 def _float_edge(graph: Graph, index: int, op_name: str, side: str) -> Operator | None:
@@ -432,63 +454,69 @@ def _float_edge(graph: Graph, index: int, op_name: str, side: str) -> Operator |
     return ops[0] if int8.dtype == "int8" else None
 
 
-def _strip_float_edges(graph: Graph) -> list[str]:
+def _strip_float_edges(graph: Graph) -> tuple[list[str], tuple[set[int], set[int]]]:
     """A model with float inputs and outputs around an int8 body (QUANTIZE first, DEQUANTIZE last,
-    as the converter writes it without inference_input_type=int8): those operators come off, the
-    int8 tensors become the compiled model's edges, and the header's float wrappers quantize and
-    dequantize as TFLM does. A note for each edge says so."""
-    notes, removed = [], set()
+    as the converter writes it without inference_input_type=int8): those operators come off the
+    integer graph, and the compiled model's C API quantizes and dequantizes as TFLM does, taking
+    and returning the float tensors the file declares. Returns a note for each edge and the
+    positions of the float inputs and outputs."""
+    notes, removed, floats = [], set(), (set(), set())
     inputs, outputs = list(graph.inputs), list(graph.outputs)
-    for edges, op_name, side in ((inputs, "QUANTIZE", "in"), (outputs, "DEQUANTIZE", "out")):
+    for edges, op_name, side, positions in ((inputs, "QUANTIZE", "in", floats[0]),
+                                            (outputs, "DEQUANTIZE", "out", floats[1])):
         for position, index in enumerate(edges):
             op = _float_edge(graph, index, op_name, side)
             if op is None:
                 continue
             removed.add(op.index)
+            positions.add(position)
             edges[position] = op.outputs[0] if side == "in" else op.inputs[0]
             kind = "input" if side == "in" else "output"
-            wrapper = f"edgeprune_{kind}_{position}_{'from' if side == 'in' else 'to'}_float"
-            notes.append(f"float {kind} {graph.tensors[index].name!r}: its {op_name} (operator #{op.index}) is left to "
-                         f"the caller; the C API {'takes' if side == 'in' else 'returns'} int8, and {wrapper}() in "
-                         f"edgeprune_model.h does the {op_name} as TFLM does")
+            notes.append(f"float {kind} {graph.tensors[index].name!r}: the C API {'takes' if side == 'in' else 'returns'}"
+                         f" it as float32, as the file declares; its {op_name} (operator #{op.index}) runs in "
+                         f"edgeprune_invoke() as TFLM computes it")
     graph.inputs, graph.outputs = tuple(inputs), tuple(outputs)
     graph.operators = [op for op in graph.operators if op.index not in removed]
-    return notes
+    return notes, floats
 
 
-def _read(path: Path) -> tuple[Graph, list[str]]:
+def _read(path: Path) -> tuple[Graph, list[str], list[EdgeQuantization], list[EdgeQuantization]]:
     graph = read_tflite(path)
-    notes = _strip_float_edges(graph)
+    notes, (float_in, float_out) = _strip_float_edges(graph)
     _check_types(graph, path)
     _check_ops(graph)
-    return graph, notes
+    return (graph, notes, [_edge(graph.tensors[i], n in float_in) for n, i in enumerate(graph.inputs)],
+            [_edge(graph.tensors[i], n in float_out) for n, i in enumerate(graph.outputs)])
 
 
 def model_edges(path: str | Path) -> tuple[list[EdgeQuantization], list[EdgeQuantization]]:
-    """The int8 inputs and outputs of the compiled model of a `.tflite` (inside any float edges)."""
-    graph, _ = _read(Path(path))
-    return [_edge(graph.tensors[i]) for i in graph.inputs], [_edge(graph.tensors[i]) for i in graph.outputs]
+    """The int8 inputs and outputs of a `.tflite`'s integer graph (inside any float edges)."""
+    _, _, inputs, outputs = _read(Path(path))
+    return inputs, outputs
 
 
-def import_tflite(path: str | Path) -> tuple[tvm.IRModule, list[EdgeQuantization], list[EdgeQuantization], list[str]]:
+def import_tflite(path: str | Path, rounding: str = "double") -> tuple[tvm.IRModule, list[EdgeQuantization],
+                                                                      list[EdgeQuantization], list[str]]:
     """The IRModule of an int8 `.tflite` file in QDQ form, with its input and output quantization
-    and notes on what the import changed (float edges taken off)."""
+    and notes on what the import changed (float edges taken off). The kernels emitted here (MEAN,
+    QUANTIZE) requantize with TFLM's `rounding`, as LowerQDQToInteger does the others."""
     path = Path(path)
-    graph, notes = _read(path)
-    inputs, outputs = [_edge(graph.tensors[i]) for i in graph.inputs], [_edge(graph.tensors[i]) for i in graph.outputs]
+    graph, notes, inputs, outputs = _read(path)
     builder = relax.BlockBuilder()
-    importer = _Importer(graph, builder)
+    importer = _Importer(graph, builder, rounding)
     params = [relax.Var(f"input_{n}", relax.TensorType(list(graph.tensors[i].shape), "int8"))
               for n, i in enumerate(graph.inputs)]
     with builder.function("main", params):
         with builder.dataflow():
             for index, param in zip(graph.inputs, params):
                 importer.store(index, param)
-            for op in graph.operators:
+            for importer.label, op in enumerate(graph.operators):
                 importer.convert(op)
+            importer.label = None
             results = [builder.emit_output(importer.tflite_layout(i)) for i in graph.outputs]
         builder.emit_func_output(results[0] if len(results) == 1 else relax.Tuple(results))
-    return builder.get(), inputs, outputs, notes
+    labels = [f"#{op.index} {op.name}" for op in graph.operators]
+    return sources.with_labels(builder.get(), labels), inputs, outputs, notes
 
 
 def is_tflite(model) -> bool:

@@ -10,7 +10,7 @@ from edgeprune.errors import EdgepruneError
 from edgeprune.profile.defaults import DEFAULT_DEVICE
 
 
-NAME_WIDTH = 48  # longer fused-kernel names are cut in the table (the store keeps them whole)
+NAME_WIDTH = 96  # longer layer labels (many fused source nodes) are cut in the table (the store keeps them whole)
 
 
 def _figure(value: float) -> str:
@@ -103,11 +103,13 @@ def _run(args: argparse.Namespace) -> int:
     device = report.device
     steps = report.compiled.manifest["steps"]
     total = device.instructions
+    labels = [step_label(step) for step in steps]
+    width = min(max(map(len, labels + ["total per inference"])), NAME_WIDTH)
     print(f"{report.compiled.manifest['model']} on {report.compiled.manifest['board']} ({device.method})")
-    print(f"{'':<4} {'layer':<44} {'instructions':>14} {'share':>7}")
-    for i, (step, count) in enumerate(zip(steps, device.layer_instructions)):
-        print(f"{i:<4} {step_label(step)[:44]:<44} {count:>14,.0f} {count / total:>7.1%}")
-    print(f"{'':<4} {'total per inference':<44} {total:>14,.0f}")
+    print(f"{'':<4} {'layer':<{width}} {'instructions':>14} {'share':>7}")
+    for i, (label, count) in enumerate(zip(labels, device.layer_instructions)):
+        print(f"{i:<4} {label[:width]:<{width}} {count:>14,.0f} {count / total:>7.1%}")
+    print(f"{'':<4} {'total per inference':<{width}} {total:>14,.0f}")
     mem = report.compiled.manifest["memory"]
     print("memory (from the ELF):")
     print(elf_summary(report.compiled.manifest["elf"], report.compiled.manifest["board"]))

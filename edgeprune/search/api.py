@@ -18,7 +18,9 @@ from edgeprune.search import report, space, storage as studies
 from edgeprune.search.base import load_base
 from edgeprune.search.budgets import Budgets
 from edgeprune.search.export import export_candidate
+from edgeprune.search.errors import SearchError
 from edgeprune.search.measure import device_has_dsp, device_unit
+from edgeprune.search.rescore import check_rescorable, rescore, uniform_neighbour
 from edgeprune.search.results import Candidate, SearchResult, candidate, choose, pareto_front
 from edgeprune.search.runner import Runner
 from edgeprune.search.settings import RUN, SETTINGS, Settings
@@ -57,7 +59,7 @@ def search(model: str | os.PathLike | Task, *, device: str = SETTINGS.device, tr
            finetune_epochs: int = SETTINGS.finetune_epochs, distill: float = SETTINGS.distill,
            train_epochs: int = RUN.train_epochs, threads: int = RUN.threads,
            export: bool = True, progress: bool = True, trust_pickle: bool = False,
-           input_shape: tuple[int, ...] | None = None) -> SearchResult:
+           input_shape: tuple[int, ...] | None = None, rescore_folds: int = 0) -> SearchResult:
     """Search per-layer pruning ratios of `model` (a Task or task reference `FILE.py:NAME`; a zoo
     name, trained here on its default data first; or a `.pt` saved by edgeprune) for `trials`
     finished trials in total (all workers of the study). Defaults: `settings.Settings` and
@@ -70,8 +72,9 @@ def search(model: str | os.PathLike | Task, *, device: str = SETTINGS.device, tr
     trains with `threads` threads (default 1: the candidates are small models, and on a shared
     machine more threads mostly spin). Writes
     OUT/report.md, pareto.png, search.json, the measurements (a results store, results.sqlite,
-    keyed by architecture) and the chosen candidate in OUT/chosen (model.pt,
-    model.int8.onnx, firmware/).
+    keyed by architecture) and the chosen candidate in OUT/chosen (model.pt, model.int8.onnx,
+    firmware/). `rescore_folds` K >= 2 re-scores the chosen candidate and its uniform
+    neighbour on K folds of the task's data outside validation (`search.rescore`), into the report.
     """
     if trials < 1:
         raise EdgepruneError(f"trials must be at least 1, got {trials}")
@@ -82,6 +85,8 @@ def search(model: str | os.PathLike | Task, *, device: str = SETTINGS.device, tr
     unit, method = device_unit(device)
     with torch_threads(threads):
         task = load_base(model, out, train_epochs, trust_pickle, input_shape)
+    if rescore_folds:
+        check_rescorable(task, rescore_folds)
     out.mkdir(parents=True, exist_ok=True)
     url = storage or f"sqlite:///{(out / 'study.db').resolve()}"
     groups = space.groups(task.model, task.input_shape)
@@ -101,6 +106,13 @@ def search(model: str | os.PathLike | Task, *, device: str = SETTINGS.device, tr
     if export and result.chosen:
         with torch_threads(threads):
             result.exported = export_candidate(result.chosen, task, settings, out / "chosen")
+    if rescore_folds and result.chosen:
+        neighbour = uniform_neighbour(result.chosen, result.uniform)
+        if neighbour is None:
+            raise SearchError("--rescore-folds: no uniform candidate was measured to compare the chosen one with")
+        with torch_threads(threads):
+            result.rescore = rescore(task, result.chosen, neighbour, settings, rescore_folds, train_epochs,
+                                     out / "work" / "rescore", seed or 0)
     write_outputs(result, out)
     return result
 

@@ -71,6 +71,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help=f"torch threads for finetuning (default {RUN.threads}: small models; on a shared "
                    "machine more threads mostly spin)")
     add_model_file_options(p)
+    p.add_argument("--rescore-folds", type=int, default=0, metavar="K",
+                   help="re-score the chosen candidate and its uniform neighbour on K folds of the task's "
+                   "data outside validation (model retrained per fold): per-fold scores, mean, standard "
+                   "error and their gap, in the report and search.json (default: off)")
     p.add_argument("--no-export", action="store_true", help="do not export the chosen candidate")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=run)
@@ -78,7 +82,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from edgeprune.search.api import search
-    from edgeprune.search.report import table
+    from edgeprune.search.report import rescore_lines, table
 
     result = search(args.model, device=args.device, trials=args.trials, out=args.out,
                     max_latency=args.max_latency, max_flash=args.max_flash,
@@ -89,10 +93,13 @@ def run(args: argparse.Namespace) -> int:
                     finetune_epochs=args.finetune_epochs, distill=args.distill,
                     train_epochs=args.train_epochs, threads=args.threads,
                     export=not args.no_export, progress=not args.quiet,
-                    trust_pickle=args.trust_pickle, input_shape=args.input_shape)
+                    trust_pickle=args.trust_pickle, input_shape=args.input_shape,
+                    rescore_folds=args.rescore_folds)
     print(f"Pareto front ({len(result.front)} of {len(result.candidates)} candidates; "
           f"budgets: {result.budgets.describe()}):")
     print(table(result.front, result.reference, result.metric))
     print(result.message)
+    if result.rescore:
+        print("\n".join(rescore_lines(result.rescore, result.metric_label)))
     print(f"report: {args.out}/report.md  plot: {args.out}/pareto.png")
     return 0 if result.chosen else 1

@@ -7,7 +7,7 @@ results store, found again by its architecture hash: the search's cache is a que
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from edgeprune.compile.api import CompiledModel, compile_model
@@ -36,6 +36,7 @@ class Measurement:
     relative_error: float  # device outputs vs the reference on random inputs
     unit: str = "instructions"  # "instructions" (QEMU), "cycles" (silicon), "ns" (wall clock)
     method: str = ""  # how the device measured, e.g. "QEMU, -icount shift=0"
+    layer_names: list[str] = field(default_factory=list)  # each layer's label (`compile.api.step_label`)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -44,7 +45,8 @@ class Measurement:
     def from_record(cls, record: Record) -> Measurement:
         """The search's view of a results-store record (one run)."""
         return cls(record.median, [value for _, value in record.layers], record.memory.flash_total,
-                   record.memory.ram_total, record.relative_error, record.unit, record.method or "")
+                   record.memory.ram_total, record.relative_error, record.unit, record.method or "",
+                   [name for name, _ in record.layers])
 
 
 def board_of(device: str) -> str:

@@ -135,6 +135,23 @@ def tested(result: SearchResult) -> str:
     return "none (the task has no test split, or scores with its own evaluate)"
 
 
+def rescore_lines(rescored: dict, metric: str) -> list[str]:
+    """Lines for people: each candidate's per-fold scores, mean +- standard error, and the gap."""
+    lines = [f"k-fold re-scoring ({rescored['k']} folds, validation split left out, {metric}; the model "
+             f"retrained per fold for {rescored['train_epochs']} epochs):"]
+    for key in ("chosen", "neighbour"):
+        e = rescored[key]
+        kind = f"uniform {e['uniform']:g}" if e["uniform"] is not None else "searched"
+        lines.append(f"  {e['role']:<17} trial {e['trial']} ({kind}, {e['instructions']:,.0f} instr): "
+                     f"{e['mean']:.4f} +- {e['standard_error']:.4f}  folds "
+                     + " ".join(f"{s:.4f}" for s in e["scores"]))
+    gap = rescored["gap"]
+    verdict = ("a real gain" if gap["mean"] > 2 * gap["standard_error"] else
+               "a real loss" if gap["mean"] < -2 * gap["standard_error"] else "within noise (|gap| <= 2 SE)")
+    lines.append(f"  gap chosen - neighbour: {gap['mean']:+.4f} +- {gap['standard_error']:.4f}: {verdict}")
+    return lines
+
+
 def markdown(result: SearchResult, path: Path) -> None:
     """The report: settings, budgets, outcome, Pareto table, baseline table, the chosen one."""
     s = result.settings
@@ -178,5 +195,7 @@ def markdown(result: SearchResult, path: Path) -> None:
                   f"trial {result.chosen.number}; ratios "
                   + ", ".join(f"`{k}` {v:g}" for k, v in result.chosen.ratios.items()),
                   f"\nexported to `{result.exported}`\n"]
+    if result.rescore:
+        parts += ["## k-fold re-scoring\n", "```", *rescore_lines(result.rescore, result.metric_label), "```\n"]
     parts += ["![Pareto front](pareto.png)\n"]
     write_text_atomic(path, "\n".join(parts))

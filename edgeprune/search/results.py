@@ -106,6 +106,7 @@ class SearchResult:
     tracebacks: dict[int, str] = field(default_factory=dict)  # failed trials: where a task's callable failed
     unit: str = "instructions"  # of the latency figures (Candidate.instructions): the device's unit
     method: str = ""  # how the device measured them
+    rescore: dict | None = None  # k-fold re-scoring of the chosen candidate and its uniform neighbour (`rescore`)
 
     @property
     def metric_label(self) -> str:
@@ -130,4 +131,4 @@ class SearchResult:
                 "exported": str(self.exported) if self.exported else None,
                 "failed": self.failed, "tracebacks": self.tracebacks,
                 "validation_samples": self.validation_samples, "metric": self.metric,
-                "task_finetune": self.task_finetune}
+                "task_finetune": self.task_finetune, "rescore": self.rescore}

@@ -88,7 +88,7 @@ class Runner:
                            "channels": built.channels, "macs": built.macs,
                            "test_accuracy": built.test_accuracy,
                            "relative_error": measured.relative_error,
-                           "layer_instructions": measured.layer_latency,
+                           "layer_instructions": measured.layer_latency, "layer_names": measured.layer_names,
                            "architecture": built.architecture, "worker": WORKER}.items():
             trial.set_user_attr(key, value)
         self._constrain(trial, measured)

@@ -4,10 +4,19 @@ micro-kernel (`gemm.py`) over the output channels, two at a time.
 
 The column is built once per pixel and read by every output channel; its cost (a load and a
 store per element) is spread over the channels. Pixels whose receptive field lies inside the
-input (all of them without padding) take a path with no bounds tests."""
+input (all of them without padding) take a path with no bounds tests.
+
+In place (the output overwrites the input, `ring_rows`): with stride 1 and the output as large as
+the input, output (c, p) lands on input pixel p of channel c; the kernel writes a pixel pair's
+outputs, all channels, after building both columns, so once pair p is done, input pixels below p
+are gone. Pixels of rows above a pixel's own, and of its own row left of it, are then read from
+a ring of the last input rows (all channels) in the workspace: each row is copied into it before
+the pair that holds its first pixel. Rows below a pixel's own are still intact in the input."""
 from __future__ import annotations
 
+import dataclasses
 import functools
+import json
 
 from tvm import tirx
 from tvm.script import tirx as T
@@ -18,12 +27,27 @@ from edgeprune.compile.dsp.packing import column_slot, padded_length
 from edgeprune.compile.int8_kernels import Requantize
 
 CHANNELS = 2  # output channels per GEMM tile (a one-channel tail for odd counts)
+IN_PLACE = "edgeprune.in_place"  # kernel attribute: y may be x (the plan may alias them)
+TWIN = "edgeprune.in_place_twin"  # kernel attribute: how to build the kernel's in-place twin (JSON)
+
+
+def ring_rows(shape: ConvShape) -> int | None:
+    """Input rows the kernel keeps to run in place: None if it cannot (stride > 1, or an output
+    pixel that is not on its input pixel), 0 if it needs none (no window reaches above or left of
+    its pixel: 1x1 kernels). A pair of pixels straddling two rows (odd width) needs one row more."""
+    same_size = (shape.out_height, shape.out_width) == (shape.height, shape.width)
+    if shape.strides != (1, 1) or not same_size:
+        return None
+    top, left = shape.padding[:2]
+    return 0 if top == 0 and left == 0 else top + 1 + shape.width % 2
 
 
 @functools.cache  # parsing the TVMScript takes about half a second; a search compiles the same layers again
-def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: str) -> tirx.PrimFunc:
+def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: str,
+           in_place: bool = False) -> tirx.PrimFunc:
     """The PrimFunc (x, packed weights, bias, multiplier, shift, groups, y) of one convolution;
-    `groups` holds padded_length(depth) // 4 (see Gemm.tile)."""
+    `groups` holds padded_length(depth) // 4 (see Gemm.tile). `in_place`: the kernel that keeps a
+    ring of `ring_rows(shape)` input rows, so that y may be x."""
     cin, height, width, cout = shape.channels_in, shape.height, shape.width, shape.channels_out
     (kh, kw), (sh, sw), (dh, dw) = shape.kernel, shape.strides, shape.dilation
     top, left = shape.padding[:2]
@@ -34,24 +58,64 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
     tile = Gemm(padded, layout, pixels, 1, requantize).tile()
     weight_dtype = "int16" if layout == "int16" else "int8"
     pad = T.int8(zero_point)
+    rows = ring_rows(shape) if in_place else 0
+    if rows is None:
+        raise ValueError(f"a {kh}x{kw} stride {sh}x{sw} convolution from {height}x{width} to {oh}x{ow} "
+                         "cannot run in place: only stride 1 with the output as large as the input")
+    ring_bytes = max(rows * cin * width, 4)
+    split = min(kh, top // dh + 1) if rows else 0  # window rows up to the pixel's own: from the ring
+    words = width % 4 == 0  # rows copied a word at a time (offsets of whole rows stay 4-aligned)
+
+    def element(x, ring, ci, iy, ix, from_ring: bool):
+        """Input element (ci, iy, ix), from the ring (in place: a row up to the pixel's own) or the input."""
+        if from_ring:
+            return ring[((iy % rows) * cin + ci) * width + ix]
+        return x[ci * height * width + iy * width + ix]
 
     @T.macro
-    def column(x, col, base, pixel):
+    def keep_row(x, ring, pixel):
+        """In place: the input row starting at `pixel` into the ring, before the pair holding it writes."""
+        if rows > 0:
+            if pixel % width == 0:
+                if words:
+                    x32 = T.decl_buffer((cin * height * width // 4,), "int32", data=x.data)
+                    ring32 = T.decl_buffer((ring_bytes // 4,), "int32", data=ring.data)
+                    for ci, i in T.grid(cin, width // 4):
+                        ring32[((pixel // width % rows) * cin + ci) * (width // 4) + i] = x32[
+                            ci * (height * width // 4) + pixel // 4 + i]
+                else:
+                    for ci, ix in T.grid(cin, width):
+                        ring[((pixel // width % rows) * cin + ci) * width + ix] = x[ci * height * width + pixel + ix]
+
+    @T.macro
+    def window_rows(x, ring, col, base, oy, ox, first, count, from_ring, checked):
+        """The column entries of window rows first .. first + count - 1; bounds tests if `checked`."""
+        for ci, k in T.grid(cin, count):
+            for kx in T.unroll(kw):
+                iy = T.meta_var(oy * sh + (first + k) * dh - top)
+                ix = T.meta_var(ox * sw + kx * dw - left)
+                slot = T.meta_var(base + column_slot((ci * kh + first + k) * kw + kx, layout))
+                if checked:
+                    col[slot] = T.Cast("int16", T.if_then_else(0 <= iy and iy < height and 0 <= ix and ix < width,
+                                                              element(x, ring, ci, iy, ix, from_ring), pad))
+                else:
+                    col[slot] = T.Cast("int16", element(x, ring, ci, iy, ix, from_ring))
+
+    @T.macro
+    def window(x, ring, col, base, oy, ox, checked):
+        if split > 0:
+            window_rows(x, ring, col, base, oy, ox, 0, split, True, checked)
+        if kh > split:
+            window_rows(x, ring, col, base, oy, ox, split, kh - split, False, checked)
+
+    @T.macro
+    def column(x, ring, col, base, pixel):
         oy = T.meta_var(pixel // ow)
         ox = T.meta_var(pixel % ow)
         if always_inside or (y_first <= oy and oy <= y_last and x_first <= ox and ox <= x_last):
-            for ci, ky in T.grid(cin, kh):
-                for kx in T.unroll(kw):
-                    col[base + column_slot((ci * kh + ky) * kw + kx, layout)] = T.Cast("int16", x[
-                        ci * height * width + (oy * sh + ky * dh - top) * width + ox * sw + kx * dw - left])
+            window(x, ring, col, base, oy, ox, False)
         else:
-            for ci, ky in T.grid(cin, kh):
-                for kx in T.unroll(kw):
-                    iy = T.meta_var(oy * sh + ky * dh - top)
-                    ix = T.meta_var(ox * sw + kx * dw - left)
-                    col[base + column_slot((ci * kh + ky) * kw + kx, layout)] = T.Cast("int16", T.if_then_else(
-                        0 <= iy and iy < height and 0 <= ix and ix < width,
-                        x[ci * height * width + iy * width + ix], pad))
+            window(x, ring, col, base, oy, ox, True)
 
     @T.prim_func
     def kernel(x_in: T.Buffer((1, cin, height, width), "int8"), w_in: T.Buffer((cout * padded,), weight_dtype),
@@ -64,21 +128,42 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
         acc = T.decl_buffer((4,), "int32")
         col16 = T.decl_buffer((2 * padded,), "int16")
         col = T.decl_buffer((padded // 2,), "int64", data=col16.data)
+        ring = T.decl_buffer((ring_bytes,), "int8")
         for k in T.unroll(padded - depth):
             col16[column_slot(depth + k, layout)] = T.int16(0)
             col16[padded + column_slot(depth + k, layout)] = T.int16(0)
         for pair in range(pixels // 2):
-            column(x, col16, 0, pair * 2)
-            column(x, col16, padded, pair * 2 + 1)
+            keep_row(x, ring, pair * 2)
+            keep_row(x, ring, pair * 2 + 1)
+            column(x, ring, col16, 0, pair * 2)
+            column(x, ring, col16, padded, pair * 2 + 1)
             for c in range(cout // CHANNELS):
                 tile(col, w, bias, multiplier, shift, y, acc, groups, c * CHANNELS, pair * 2, CHANNELS, 2)
             if cout % CHANNELS == 1:
                 tile(col, w, bias, multiplier, shift, y, acc, groups, cout - 1, pair * 2, 1, 2)
         if pixels % 2 == 1:
-            column(x, col16, 0, pixels - 1)
+            keep_row(x, ring, pixels - 1)
+            column(x, ring, col16, 0, pixels - 1)
             for c in range(cout // CHANNELS):
                 tile(col, w, bias, multiplier, shift, y, acc, groups, c * CHANNELS, pixels - 1, CHANNELS, 1)
             if cout % CHANNELS == 1:
                 tile(col, w, bias, multiplier, shift, y, acc, groups, cout - 1, pixels - 1, 1, 1)
 
-    return kernel
+    rows_needed = ring_rows(shape)
+    attrs = {IN_PLACE: bool(in_place or rows_needed == 0)}
+    if rows_needed and not in_place:
+        attrs[TWIN] = json.dumps({"shape": dataclasses.asdict(shape), "requantize": dataclasses.asdict(requantize),
+                                  "zero_point": zero_point, "layout": layout})
+    return kernel.with_attrs(attrs)
+
+
+def in_place_twin(func: tirx.PrimFunc) -> tirx.PrimFunc | None:
+    """The in-place kernel (with its ring of rows) of a convolution kernel that can run in place
+    only with one, carrying the same attributes; None for other kernels."""
+    if func.attrs is None or TWIN not in func.attrs:
+        return None
+    args = json.loads(str(func.attrs[TWIN]))
+    shape = ConvShape(**{k: tuple(v) if isinstance(v, list) else v for k, v in args["shape"].items()})
+    twin = conv2d(shape, Requantize(**args["requantize"]), args["zero_point"], args["layout"], in_place=True)
+    kept = {k: v for k, v in func.attrs.items() if k not in (IN_PLACE, TWIN, "global_symbol")}
+    return twin.with_attrs(kept)

@@ -17,6 +17,11 @@ def sxtb16_odd(word: tirx.PrimExpr) -> tirx.PrimExpr:
     return sxtb16(T.call_llvm_pure_intrin("int32", "llvm.fshr.i32", word, word, T.int32(8)))
 
 
+def sadd16(a: tirx.PrimExpr, b: tirx.PrimExpr) -> tirx.PrimExpr:
+    """(a.lo + b.lo, a.hi + b.hi), each lane wrapping at 16 bits."""
+    return T.call_llvm_pure_intrin("int32", "llvm.arm.sadd16", a, b)
+
+
 def smlad(a: tirx.PrimExpr, b: tirx.PrimExpr, acc: tirx.PrimExpr) -> tirx.PrimExpr:
     """acc + a.lo * b.lo + a.hi * b.hi."""
     return T.call_llvm_pure_intrin("int32", "llvm.arm.smlad", a, b, acc)

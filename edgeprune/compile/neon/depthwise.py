@@ -14,7 +14,7 @@ from tvm.script import tirx as T
 
 from edgeprune.compile.conv_shape import ConvShape
 from edgeprune.compile.int8_kernels import Requantize
-from edgeprune.compile.neon.gemm import PIXELS
+from edgeprune.compile.neon.gemm import PIXELS, multiply_add_s16
 from edgeprune.compile.neon.requantize import vector_requantize
 from edgeprune.compile.neon.widen import copier
 
@@ -43,9 +43,13 @@ def depthwise_conv2d(shape: ConvShape, multiplier_count: int, requantize: Requan
         for ky in T.unroll(kh):
             for kx in T.unroll(kw):
                 start = T.meta_var((kx * dw % sw * plane_height + oy * sh + ky * dh) * plane_width + ox0 + kx * dw // sw)
-                acc[T.Ramp(0, 1, PIXELS)] = acc[T.Ramp(0, 1, PIXELS)] + T.Cast(
-                    "int32x8", plane[T.Ramp(start, 1, PIXELS)]) * T.Broadcast(T.Cast("int32", w[(c * kh + ky) * kw + kx]),
-                                                                                PIXELS)
+                weight = T.meta_var(w[(c * kh + ky) * kw + kx])
+                if isa == "armv7":
+                    acc[T.Ramp(0, 1, PIXELS)] = multiply_add_s16(acc[T.Ramp(0, 1, PIXELS)], plane[T.Ramp(start, 1, PIXELS)],
+                                                                 T.Broadcast(weight, 4))
+                else:
+                    acc[T.Ramp(0, 1, PIXELS)] = acc[T.Ramp(0, 1, PIXELS)] + T.Cast(
+                        "int32x8", plane[T.Ramp(start, 1, PIXELS)]) * T.Broadcast(T.Cast("int32", weight), PIXELS)
         out = T.meta_var(requantize_vector(acc[T.Ramp(0, 1, PIXELS)], multiplier[c], shift[c]))
         if pixels == PIXELS:
             y[T.Ramp((c * oh + oy) * ow + ox0, 1, PIXELS)] = out

@@ -6,8 +6,8 @@ one of three instruction sets (`ISAS`).
   reduction step's weights for the whole block. The input is an int16 matrix [K, columns]
   (columns: the pixels rounded up to a multiple of PIXELS). Per reduction step the tile loads one
   input vector and one weight vector and issues two SMLAL per channel (8 pixels x 1 channel, by
-  lane), so `block` x 8 int32 accumulators stay in registers: 8 channels on aarch64 (16 of its
-  32 vector registers), 4 on armv7 (8 of 16).
+  lane; VMLAL.S16 by scalar on armv7), so `block` x 8 int32 accumulators stay in registers: 8
+  channels on aarch64 (16 of its 32 vector registers), 4 on armv7 (8 of 16).
 - "dotprod" (aarch64 cores with the dot-product extension: A55, A76, ...): weights and input stay
   int8, in groups of four reduction elements: weights [blocks, K/4, 8, 4], input [K/4, columns, 4].
   Per group the tile loads two input vectors (4 pixels x 4 elements each) and two weight vectors
@@ -20,13 +20,13 @@ import numpy as np
 from tvm.script import tirx as T
 
 from edgeprune.compile.int8_kernels import Requantize
-from edgeprune.compile.neon.requantize import vector_requantize
+from edgeprune.compile.neon.requantize import HALVES, vector_requantize
 
 ISAS = ("armv7", "aarch64", "dotprod")
 PIXELS = 8  # output pixels per tile: one int16x8 input vector (two int8x16 groups with SDOT)
-# reduction steps per pass of the loop: LLVM leaves it rolled for the A72, and unrolled it
-# spills armv7's 16 vector registers
-UNROLL = {"armv7": 1, "aarch64": 4, "dotprod": 4}
+# reduction steps per pass of the loop (LLVM leaves it rolled for the A72 and the A7); armv7's 16
+# vector registers hold four steps' inputs since its weights stay in a D register (VMLAL by scalar)
+UNROLL = 4
 GROUP = 4  # reduction elements per SDOT lane
 
 
@@ -49,6 +49,15 @@ def pack_weights(rows: np.ndarray, isa: str) -> np.ndarray:
     padded = np.zeros((blocks * block, length), np.int8 if isa == "dotprod" else np.int16)
     padded[:count, :depth] = rows
     return padded.reshape(blocks, block, length // group, group).transpose(0, 2, 1, 3).reshape(-1).copy()
+
+
+def multiply_add_s16(acc, inputs, weight):
+    """acc (int32x8) plus inputs (int16x8) times weight (int16x4, one value in every lane) as
+    armv7's two VMLAL.S16, by scalar where the weight is a lane of a D register: LLVM otherwise
+    widens or duplicates the weight first."""
+    return T.Shuffle([T.Shuffle([acc], lanes) + T.call_llvm_pure_intrin(
+        "int32x4", "llvm.arm.neon.vmulls.v4i32", T.Shuffle([inputs], lanes), weight) for lanes in HALVES],
+        list(range(PIXELS)))
 
 
 def padded_pixels(pixels: int) -> int:
@@ -80,7 +89,7 @@ class Gemm:
         pixels from p0. `acc` is a local int32 buffer of block x 8, `tail` a local int8 buffer of 8
         (a partial tile's outputs before they are stored one by one)."""
         columns, cs, isa = self.columns, self.channel_stride, self.isa
-        block, count, unroll = channel_block(isa), steps(self.depth, isa), UNROLL[isa]
+        block, count, unroll = channel_block(isa), steps(self.depth, isa), UNROLL
         requantize = vector_requantize(self.requantize, isa)
 
         @T.macro
@@ -90,6 +99,14 @@ class Gemm:
             for c in T.unroll(channels):
                 acc[T.Ramp(c * PIXELS, 1, PIXELS)] = acc[T.Ramp(c * PIXELS, 1, PIXELS)] + inputs * T.Cast(
                     "int32x8", T.Shuffle([weights] * (PIXELS // block), [c] * PIXELS))
+
+        @T.macro
+        def multiply_add_by_scalar(col, w, acc, c0, p0, channels, k):
+            weights = T.meta_var(w[T.Ramp((c0 * count) + k * block, 1, block)])
+            inputs = T.meta_var(col[T.Ramp(k * columns + p0, 1, PIXELS)])
+            for c in T.unroll(channels):
+                acc[T.Ramp(c * PIXELS, 1, PIXELS)] = multiply_add_s16(acc[T.Ramp(c * PIXELS, 1, PIXELS)], inputs,
+                                                                      T.Shuffle([weights], [c, c, c, c]))
 
         @T.macro
         def dot(col, w, acc, c0, p0, channels, g):
@@ -105,7 +122,7 @@ class Gemm:
                                 acc[T.Ramp((half * 4 + c) * PIXELS + quad * 4, 1, 4)],
                                 col[T.Ramp(((g * columns) + p0 + quad * 4) * GROUP, 1, 16)], lane)
 
-        step = dot if isa == "dotprod" else multiply_add
+        step = {"dotprod": dot, "armv7": multiply_add_by_scalar}.get(isa, multiply_add)
 
         @T.macro
         def tile(col, w, bias, multiplier, shift, y, acc, tail, c0, p0, channels, pixels):

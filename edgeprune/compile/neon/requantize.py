@@ -10,7 +10,7 @@ from tvm.script import tirx as T
 
 from edgeprune.compile.int8_kernels import Requantize
 
-_HALVES = ([0, 1, 2, 3], [4, 5, 6, 7])
+HALVES = ([0, 1, 2, 3], [4, 5, 6, 7])  # the lanes of an eight-lane vector's two quads
 _AARCH64 = ("llvm.aarch64.neon.sqrdmulh.v4i32", "llvm.aarch64.neon.srshl.v4i32")
 _INTRINSICS = {  # (high multiply, rounding shift) per instruction set (neon.gemm.ISAS)
     "aarch64": _AARCH64, "dotprod": _AARCH64,
@@ -18,24 +18,35 @@ _INTRINSICS = {  # (high multiply, rounding shift) per instruction set (neon.gem
 }
 
 
-def vector_requantize(requantize: Requantize, isa: str):
+def vector_requantize(requantize: Requantize, isa: str, per_lane: bool = False):
     """A function (acc int32x8, multiplier, shift) -> int8x8 (or int32x8 for an unclamped
-    requantize) on instruction set `isa`; multiplier and shift are per-vector scalars (int32, int8)."""
+    requantize) on instruction set `isa`; multiplier and shift are per-vector scalars (int32, int8),
+    or with `per_lane` vectors of eight (int32x8, int8x8: one output channel per lane)."""
     if requantize.rounding != "double":
+        if per_lane:
+            return lambda acc, multiplier, shift: requantize(acc, multiplier, T.Cast("int32x8", shift))
         return lambda acc, multiplier, shift: requantize(acc, T.Broadcast(multiplier, 8),
                                                          T.Broadcast(T.Cast("int32", shift), 8))
     high_multiply, rounding_shift = _INTRINSICS[isa]
 
-    def half(acc, multiplier, shift):
-        x = acc if requantize.negative_shifts else T.shift_left(acc, T.Broadcast(T.max(shift, 0), 4))
-        high = T.call_llvm_pure_intrin("int32x4", high_multiply, x, T.Broadcast(multiplier, 4))
-        negative_count = T.Broadcast(T.min(shift, 0), 4)
+    def quarter(multiplier, shift, lanes):
+        """Four lanes' multiplier, left shift and (negative) right shift count, as int32x4."""
+        if per_lane:
+            shift, zero = T.Shuffle([shift], lanes), T.Broadcast(T.int32(0), 4)
+            return T.Shuffle([multiplier], lanes), T.max(shift, zero), T.min(shift, zero)
+        return T.Broadcast(multiplier, 4), T.Broadcast(T.max(shift, 0), 4), T.Broadcast(T.min(shift, 0), 4)
+
+    def half(acc, multiplier, shift, lanes):
+        multiplier, left, negative_count = quarter(multiplier, shift, lanes)
+        x = acc if requantize.negative_shifts else T.shift_left(acc, left)
+        high = T.call_llvm_pure_intrin("int32x4", high_multiply, x, multiplier)
         fixup = T.shift_right(high & negative_count, T.Broadcast(T.int32(31), 4))
         return T.call_llvm_pure_intrin("int32x4", rounding_shift, high + fixup, negative_count)
 
     def apply(acc, multiplier, shift):
-        shift = T.Cast("int32", shift)
-        value = T.Shuffle([half(T.Shuffle([acc], lanes), multiplier, shift) for lanes in _HALVES], list(range(8)))
+        shift = T.Cast("int32x8" if per_lane else "int32", shift)
+        value = T.Shuffle([half(T.Shuffle([acc], lanes), multiplier, shift, lanes) for lanes in HALVES],
+                          list(range(8)))
         value = value + T.Broadcast(T.int32(requantize.zero_point), 8)
         if requantize.low is not None:
             value = T.min(T.max(value, T.Broadcast(T.int32(requantize.low), 8)), T.Broadcast(T.int32(requantize.high), 8))
