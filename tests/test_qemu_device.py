@@ -44,7 +44,10 @@ def test_socket_path_matches_reference_and_repeats_exactly(compiled, board):
     assert all(np.array_equal(a, b) for a, b in zip(first.outputs, second.outputs))
 
 
-def test_int8_model_matches_reference(quantized, compiled):
+def test_int8_model_matches_reference_over_both_transports(quantized, compiled):
+    """The UART protocol firmware and the semihosting firmware.elf (what `edgeprune run` runs)
+    are two transports of one QEMU device: same outputs, same model, figures a few instructions
+    apart (each firmware's own runtime; the timer counts in steps of 40 instructions on the M4)."""
     model = compiled(quantized("digits_cnn"), "mps2-an386")  # the build tests/test_int8.py runs too
     inputs = random_inputs(model.manifest, seed=1)
     measured = _measure_once(model, "mps2-an386", inputs, runs=2)
@@ -54,6 +57,12 @@ def test_int8_model_matches_reference(quantized, compiled):
         assert np.abs(out.astype(np.int32) - ref.astype(np.int32)).max() <= 1
     total = measured.run_ticks[-1]
     assert abs(sum(measured.layer_ticks) - total) <= 0.001 * total
+
+    semihosting = _measure_once(model, "mps2-an386?transport=semihosting", inputs, runs=2)
+    assert all(np.array_equal(a, b) for a, b in zip(semihosting.outputs, measured.outputs))
+    assert (semihosting.model_id, semihosting.unit) == (measured.model_id, measured.unit)
+    assert len(semihosting.layer_ticks) == len(measured.layer_ticks)
+    assert abs(measured.median - semihosting.median) <= 0.001 * semihosting.median
 
 
 @pytest.mark.parametrize("board", ["mps2-an386", "netduinoplus2", "microbit"])  # CMSDK, ST and Nordic UARTs

@@ -12,7 +12,7 @@ import edgeprune
 from edgeprune import cli
 from edgeprune.prune import serialize
 from edgeprune.search import runner
-from edgeprune.search.cache import MeasurementCache
+from edgeprune.profile.store import ResultsStore
 from edgeprune.search.results import dominates
 
 pytestmark = [pytest.mark.qemu, pytest.mark.slow, pytest.mark.xdist_group("search")]  # one worker runs the search
@@ -69,9 +69,10 @@ def test_architecture_cache_prevents_a_second_measurement(searched, monkeypatch)
     assert threads == [3, 3, 3] and torch.get_num_threads() == before  # set, then restored
     by_ratio = {c.uniform: c for c in first.uniform}
     assert all(c.instructions == by_ratio[c.uniform].instructions for c in again.candidates)
-    cache = MeasurementCache(out / "measurements.sqlite")
-    assert len(cache) == len({json.dumps(c.channels) for c in first.candidates})
-    cache.close()
+    with ResultsStore(out / "results.sqlite") as store:
+        records = store.latest(1000)
+    assert len(records) == len({r.architecture for r in records}) == len({json.dumps(c.channels) for c in first.candidates})
+    assert all(r.unit == "instructions" and r.method == "QEMU, -icount shift=0" and len(r.runs) == 1 for r in records)
 
 
 def test_budgets_nothing_meets_give_a_clear_message(searched, capsys):

@@ -46,7 +46,7 @@ def test_choice_is_most_accurate_then_fastest():
 
 
 def test_budget_violations_are_relative_and_signed():
-    m = Measurement(150_000, [], 20_000, 8_000, {}, 0.0)
+    m = Measurement(150_000, [], 20_000, 8_000, 0.0)
     v = Budgets(max_latency=100_000, max_flash=40_000).violations(m)
     assert v == {"latency": pytest.approx(0.5), "flash": pytest.approx(-0.5), "ram": 0.0}
     with pytest.raises(SearchError, match="max-ram must be positive"):

@@ -110,5 +110,23 @@ def test_method_round_trips_and_a_version_1_store_is_migrated(tmp_path: Path) ->
         assert results.find("old")[0].method is None
         new = results.get(results.add(record(unit="cycles", method="DWT cycle counter on the board")))
     assert new.method == "DWT cycle counter on the board"
+    with ResultsStore(path) as results:  # migrated on to version 3: the search's columns
+        kept = results.get(results.add(record(architecture="arch1", relative_error=0.01)))
+        assert (kept.architecture, kept.relative_error) == ("arch1", 0.01)
+        assert [r.id for r in results.find(architecture="arch1")] == [kept.id]
+        assert results.find("old")[0].architecture is None
+        with pytest.raises(EdgepruneError, match="at least one"):
+            results.find()
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 3
+
+
+def test_an_old_search_cache_is_not_taken_for_a_store(tmp_path: Path) -> None:
+    path = tmp_path / "measurements.sqlite"
+    with sqlite3.connect(path) as db:  # the search's own cache before it wrote to the results store
+        db.execute("CREATE TABLE measurements (architecture TEXT PRIMARY KEY, created TEXT NOT NULL,"
+                   " measurement TEXT NOT NULL)")
+    with pytest.raises(EdgepruneError, match="not a results store"):
+        ResultsStore(path)
+    with sqlite3.connect(path) as db:
+        assert [c[1] for c in db.execute("PRAGMA table_info(measurements)")] == ["architecture", "created", "measurement"]

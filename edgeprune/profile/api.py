@@ -63,11 +63,12 @@ def outputs_match(outputs: list[np.ndarray], reference: list[np.ndarray]) -> tup
 def profile(
     compiled: str | Path | CompiledModel, device: str = DEFAULT_DEVICE, *, runs: int = 5,
     inputs: list[np.ndarray] | None = None, seed: int = 0, store: str | Path | bool | None = None,
-    json_path: str | Path | None = None, **device_options,
+    json_path: str | Path | None = None, architecture: str | None = None, **device_options,
 ) -> ProfileReport:
     """Profile `compiled` on `device` (`runs` inferences): outputs vs onnxruntime, per-run and
     per-layer figures, stack, memory. `store`: a results file, None for the default one, False
-    for none. A failed run stores nothing."""
+    for none; `architecture`: the search's architecture hash, kept in the record. A failed run
+    stores nothing."""
     if runs < 1:
         raise EdgepruneError(f"runs must be at least 1, not {runs}")
     model = compiled if isinstance(compiled, CompiledModel) else CompiledModel.load(compiled)
@@ -87,12 +88,13 @@ def profile(
     names = [step_label(step) for step in model.manifest["steps"]]
     reference = model_reference(model, inputs)
     match, error = outputs_match(measurement.outputs, reference)
-    method = getattr(dev, "method", measurement.unit)
+    method = dev.method
     record = Record.from_measurement(
         measurement, model_hash=model_hash, options=model.manifest["options"], device=url.text,
         layer_names=names, memory=MemoryBreakdown.from_dict(
             {**model.manifest["elf"], "arena": model.manifest["memory"].get("arena")}),
-        outputs_match=match, max_abs_error=error, method=method)
+        outputs_match=match, max_abs_error=error, method=method, architecture=architecture,
+        relative_error=relative_error(measurement.outputs, reference))
     if store is not False:
         with ResultsStore(None if store in (None, True) else store) as results:
             record = results.get(results.add(record))

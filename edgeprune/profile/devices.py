@@ -112,6 +112,16 @@ class Device(Closing, ABC):
     def __init__(self, url: DeviceURL) -> None:
         self.url = url
 
+    @property
+    @abstractmethod
+    def method(self) -> str:
+        """How the device measures, for reports (e.g. "QEMU, -icount shift=0")."""
+
+    @property
+    @abstractmethod
+    def unit(self) -> str:
+        """The unit of its figures: "instructions" (QEMU), "cycles" (silicon), "ns" (wall clock)."""
+
     @abstractmethod
     def prepare(self, firmware_dir: Path) -> None:
         """Loads the profiling firmware of the compiled-model folder `firmware_dir` (profile.elf,
@@ -193,6 +203,10 @@ class SerialDevice(Device):
         return f"{load_target(board).timer_method} on the board" if board else "the board's timer"
 
     @property
+    def unit(self) -> str:
+        return self.url.options.get("unit", "cycles")
+
+    @property
     def port_url(self) -> str:
         """The pyserial URL: the port path, or socket://host:port."""
         return f"socket://{self.url.target}:{self.url.port}" if self.url.scheme == "socket" else self.url.target
@@ -209,8 +223,7 @@ class SerialDevice(Device):
     def run(self, inputs: Sequence[np.ndarray | bytes], repeats: int = 1) -> Measurement:
         if self.client is None:
             raise DeviceError(f"{self.url.text}: run() before prepare()")
-        return measure(self.client, inputs, repeats, unit=self.url.options.get("unit", "cycles"),
-                       units_per_tick=1.0)
+        return measure(self.client, inputs, repeats, unit=self.unit, units_per_tick=1.0)
 
     def close(self) -> None:
         if self.client is not None:

@@ -12,6 +12,8 @@ from typing import ClassVar, Sequence
 
 import numpy as np
 
+from edgeprune.artefact import content_hash
+from edgeprune.compile.api import CompiledModel
 from edgeprune.compile.firmware import build_profile_app
 from edgeprune.errors import DeviceError, EdgepruneError
 from edgeprune.profile.client import DeviceClient
@@ -108,11 +110,15 @@ def _free_port() -> int:
 
 @register_device("qemu")
 class QemuDevice(Device):
-    """The model on QEMU (`qemu:<board>`): profile.elf boots with the board's UART on a loopback
-    TCP port and the host talks to it through `socket://`, the code path of a real board.
-    Figures are instructions (`-icount shift=0`), not cycles."""
+    """The model on QEMU (`qemu:<board>`), over one of two transports (`?transport=`):
+    `uart` (the default): profile.elf boots with the board's UART on a loopback TCP port and the
+    host talks to it through `socket://`, the code path of a real board; `semihosting`: the
+    compiled firmware.elf reads its inputs from a file and prints its figures (`run_on_qemu`,
+    what `edgeprune run` does). Figures are instructions (`-icount shift=0`), not cycles; the two
+    firmwares' figures differ by a few instructions (each one's own runtime)."""
 
-    method = "QEMU, -icount shift=0"
+    TRANSPORTS = ("uart", "semihosting")
+    unit = "instructions"
 
     def __init__(self, url: DeviceURL, *, timeout: float = 2.0, retries: int = 3,
                  boot_timeout: float = 20.0, run_timeout: float = 120.0) -> None:
@@ -120,16 +126,25 @@ class QemuDevice(Device):
         self.timeout, self.retries = timeout, retries
         self.boot_timeout, self.run_timeout = boot_timeout, run_timeout
         self.target = load_target(url.board)
+        self.transport = url.options.get("transport", "uart")
+        if self.transport not in self.TRANSPORTS:
+            raise EdgepruneError(f"device {url.text!r}: no QEMU transport {self.transport!r}; "
+                                 f"transport= takes {' or '.join(self.TRANSPORTS)}")
         if not self.target.qemu_machine:
             raise EdgepruneError(f"board {self.target.name} has no QEMU model; profile it on the board "
                                  f"(--device serial:///dev/ttyACM0?board={self.target.name})")
-        if self.target.uart_base is None:
+        if self.transport == "uart" and self.target.uart_base is None:
             raise EdgepruneError(f"board {self.target.name} names no UART for the profiling protocol "
                                  f"([uart] base in {self.target.source})")
         self.process: subprocess.Popen | None = None
         self.client: DeviceClient | None = None
         self.port: int | None = None
         self._scratch: tempfile.TemporaryDirectory | None = None
+        self.model: CompiledModel | None = None  # semihosting: the firmware.elf it runs
+
+    @property
+    def method(self) -> str:
+        return "QEMU, -icount shift=0" + (", semihosting" if self.transport == "semihosting" else "")
 
     @property
     def socket_url(self) -> str:
@@ -137,6 +152,9 @@ class QemuDevice(Device):
 
     def prepare(self, firmware_dir: Path) -> None:
         self.close()
+        if self.transport == "semihosting":
+            self.model = CompiledModel.load(firmware_dir)
+            return
         elf = build_profile_app(Path(firmware_dir), self.target)
         for _ in range(3):  # another program may take the free port before QEMU does
             self._boot(elf)
@@ -148,10 +166,15 @@ class QemuDevice(Device):
         raise DeviceError(f"QEMU ({self.target.qemu_machine}) found no free TCP port for its UART")
 
     def run(self, inputs: Sequence[np.ndarray | bytes], repeats: int = 1) -> Measurement:
+        if self.model is not None:
+            done = run_on_qemu(self.target, self.model.elf, list(inputs), self.model.manifest["outputs"],
+                               runs=repeats, timeout=self.run_timeout)
+            return Measurement(done.outputs, done.run_ticks, done.layer_ticks, done.stack_bytes, self.unit,
+                               done.instructions_per_tick, self.target.name, content_hash(self.model.source))
         if self.client is None:
             raise DeviceError(f"{self.url.text}: run() before prepare()")
         try:
-            return measure(self.client, inputs, repeats, unit="instructions",
+            return measure(self.client, inputs, repeats, unit=self.unit,
                            units_per_tick=1e9 / self.target.clock_hz)
         except DeviceError as exc:
             raise self._failure(str(exc)) from None
@@ -160,6 +183,7 @@ class QemuDevice(Device):
             raise
 
     def close(self) -> None:
+        self.model = None
         if self.client is not None:
             self.client.close()
             self.client = None

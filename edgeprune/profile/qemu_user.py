@@ -153,6 +153,8 @@ class QemuUserDevice(Device):
     """A Linux board's executable under qemu-user (`qemu-user:cortex-a53`, `?cpu=` for another
     core), with the counting plugin: figures are guest instructions, net of the clock's own."""
 
+    unit = "instructions"
+
     def __init__(self, url: DeviceURL, *, run_timeout: float = 600.0) -> None:
         super().__init__(url)
         self.run_timeout = run_timeout
@@ -173,5 +175,5 @@ class QemuUserDevice(Device):
         done = run_on_qemu_user(self.target, self.model.elf, inputs, self.model.manifest["outputs"], runs=repeats,
                                 timeout=self.run_timeout, cpu=self.url.options.get("cpu"))
         return Measurement(done.outputs, [t - done.timer_cost for t in done.run_ticks],
-                           [round(x) for x in done.layer_instructions], done.stack_bytes, "instructions", 1.0,
+                           [round(x) for x in done.layer_instructions], done.stack_bytes, self.unit, 1.0,
                            self.target.name, content_hash(self.model.source))

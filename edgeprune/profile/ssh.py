@@ -40,6 +40,8 @@ EXIT_MARK = "EP_EXIT"     # the remote shell's status of the executable, printed
 class SshDevice(Device):
     """The model's executable on a Linux board reached over SSH."""
 
+    unit = "ns"
+
     def __init__(self, url: DeviceURL, *, run_timeout: float = 600.0) -> None:
         super().__init__(url)
         if not url.target:
@@ -132,7 +134,7 @@ class SshDevice(Device):
                               f"wall clock; output:\n{tail(text)}")
         raw = self._ssh(f"cat {folder}/output.bin").stdout
         return Measurement(split_outputs(raw, self.model.manifest["outputs"]), report.run_ticks, report.layer_ticks,
-                           report.stack_bytes, "ns", 1.0, self.target.name, content_hash(self.model.source))
+                           report.stack_bytes, self.unit, 1.0, self.target.name, content_hash(self.model.source))
 
     def _exit_status(self, stdout: str, stderr: str) -> int:
         for line in reversed(stdout.splitlines()):

@@ -1,7 +1,8 @@
 """The results store: one record per measurement in an SQLite file (stdlib sqlite3).
 
-Records are keyed by the model's content hash, the compile options, the board and the device,
-so a search can reuse a measurement instead of running it again. A record and its layers are
+Records are keyed by the model's content hash, the compile options, the board and the device;
+the search's records also by the candidate's architecture hash (layer shapes, device, precision,
+compiler fingerprint), which is how a search reuses a measurement instead of running it again. A record and its layers are
 written in one transaction: an interrupted run leaves the store as it was.
 """
 from __future__ import annotations
@@ -20,7 +21,7 @@ from edgeprune.profile.closing import Closing
 from edgeprune.profile.devices import Measurement
 from edgeprune.compile.elfsize import MemoryBreakdown
 
-SCHEMA_VERSION = 2  # 2: the `method` column
+SCHEMA_VERSION = 3  # 2: the `method` column; 3: `architecture` and `relative_error`
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS measurements (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -40,9 +41,12 @@ CREATE TABLE IF NOT EXISTS measurements (
   ram_bytes INTEGER,
   memory TEXT,                    -- JSON of MemoryBreakdown.to_dict()
   outputs_match INTEGER,          -- 1 if the outputs agree with the reference, 0 if not
-  max_abs_error REAL
+  max_abs_error REAL,
+  architecture TEXT,              -- the search's architecture hash (search.space.architecture_hash)
+  relative_error REAL             -- outputs vs the reference, relative to the reference's scale
 );
 CREATE INDEX IF NOT EXISTS measurements_key ON measurements (model_hash, options, board, device);
+CREATE INDEX IF NOT EXISTS measurements_architecture ON measurements (architecture);
 CREATE TABLE IF NOT EXISTS layers (
   measurement_id INTEGER NOT NULL REFERENCES measurements (id) ON DELETE CASCADE,
   position INTEGER NOT NULL,
@@ -52,8 +56,14 @@ CREATE TABLE IF NOT EXISTS layers (
 );
 """
 COLUMNS = ("id", "created", "model_hash", "options", "board", "device", "unit", "runs",
-           "stack_bytes", "memory", "outputs_match", "max_abs_error", "method")
-MIGRATIONS = {1: "ALTER TABLE measurements ADD COLUMN method TEXT;"}  # from version N to N + 1
+           "stack_bytes", "memory", "outputs_match", "max_abs_error", "method", "architecture",
+           "relative_error")
+MIGRATIONS = {  # from version N to N + 1
+    1: "ALTER TABLE measurements ADD COLUMN method TEXT;",
+    2: "ALTER TABLE measurements ADD COLUMN architecture TEXT;"
+       " ALTER TABLE measurements ADD COLUMN relative_error REAL;"
+       " CREATE INDEX measurements_architecture ON measurements (architecture);",
+}
 
 
 def default_store_path() -> Path:
@@ -86,6 +96,8 @@ class Record:
     id: int | None = None
     created: str | None = None
     method: str | None = None  # how the figures were measured (the timer, or QEMU's counting)
+    architecture: str | None = None  # the search's architecture hash, for the search's records
+    relative_error: float | None = None
 
     @property
     def median(self) -> float:
@@ -102,7 +114,8 @@ class Record:
     @classmethod
     def from_measurement(cls, m: Measurement, *, model_hash: str, options: dict, device: str,
                          layer_names: Sequence[str], **extra) -> Record:
-        """A record of `m`; `extra` sets memory, outputs_match, max_abs_error or method."""
+        """A record of `m`; `extra` sets memory, outputs_match, max_abs_error, method,
+        architecture or relative_error."""
         if len(layer_names) != len(m.layer_ticks):
             raise EdgepruneError(f"{len(layer_names)} layer names for {len(m.layer_ticks)} layer timings")
         return cls(model_hash, options, m.board, device, m.unit,
@@ -118,7 +131,8 @@ class Record:
                 "stack_bytes": self.stack_bytes,
                 "memory": self.memory.to_dict() if self.memory else None,
                 "outputs_match": self.outputs_match, "max_abs_error": self.max_abs_error,
-                "method": self.method}
+                "method": self.method, "architecture": self.architecture,
+                "relative_error": self.relative_error}
 
 
 class ResultsStore(Closing):
@@ -131,6 +145,10 @@ class ResultsStore(Closing):
         self._db.execute("PRAGMA foreign_keys = ON")
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
         if version == 0:
+            if self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'measurements'").fetchone():
+                self._db.close()
+                raise EdgepruneError(f"{self.path} holds a measurements table that is not a results store "
+                                     "(an older search's measurement cache?); move it aside")
             with self._db:
                 self._db.executescript(f"BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
         elif version in MIGRATIONS:
@@ -153,13 +171,15 @@ class ResultsStore(Closing):
             cursor = self._db.execute(
                 "INSERT INTO measurements (created, model_hash, options, board, device, unit, runs,"
                 " median, minimum, maximum, stack_bytes, flash_bytes, ram_bytes, memory,"
-                " outputs_match, max_abs_error, method) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " outputs_match, max_abs_error, method, architecture, relative_error)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (record.created or datetime.now(timezone.utc).isoformat(timespec="seconds"),
                  record.model_hash, _canonical(record.options), record.board, record.device,
                  record.unit, json.dumps(record.runs), record.median, record.minimum,
                  record.maximum, record.stack_bytes, memory and memory.flash_total,
                  memory and memory.ram_total, memory and json.dumps(memory.to_dict()),
-                 record.outputs_match, record.max_abs_error, record.method))
+                 record.outputs_match, record.max_abs_error, record.method, record.architecture,
+                 record.relative_error))
             self._db.executemany(
                 "INSERT INTO layers (measurement_id, position, name, value) VALUES (?, ?, ?, ?)",
                 ((cursor.lastrowid, i, name, float(value)) for i, (name, value) in enumerate(record.layers)))
@@ -175,15 +195,19 @@ class ResultsStore(Closing):
         """The `count` most recent records, newest first."""
         return self._select("1", (), limit=count)
 
-    def find(self, model_hash: str, options: dict | None = None, board: str | None = None,
-             device: str | None = None) -> list[Record]:
-        """Records of a model, optionally of these options, board and device; newest first."""
-        where, args = ["model_hash = ?"], [model_hash]
-        for column, value in (("options", None if options is None else _canonical(options)),
-                              ("board", board), ("device", device)):
+    def find(self, model_hash: str | None = None, options: dict | None = None, board: str | None = None,
+             device: str | None = None, architecture: str | None = None) -> list[Record]:
+        """Records matching every criterion given (a model, options, board, device, the search's
+        architecture hash); newest first."""
+        where, args = [], []
+        for column, value in (("model_hash", model_hash),
+                              ("options", None if options is None else _canonical(options)),
+                              ("board", board), ("device", device), ("architecture", architecture)):
             if value is not None:
                 where.append(f"{column} = ?")
                 args.append(value)
+        if not where:
+            raise EdgepruneError("find needs at least one of model_hash, options, board, device, architecture")
         return self._select(" AND ".join(where), tuple(args))
 
     def _select(self, where: str, args: tuple, limit: int = -1) -> list[Record]:
@@ -199,4 +223,5 @@ class ResultsStore(Closing):
                       row["stack_bytes"],
                       MemoryBreakdown.from_dict(json.loads(row["memory"])) if row["memory"] else None,
                       None if row["outputs_match"] is None else bool(row["outputs_match"]),
-                      row["max_abs_error"], row["id"], row["created"], row["method"])
+                      row["max_abs_error"], row["id"], row["created"], row["method"],
+                      row["architecture"], row["relative_error"])

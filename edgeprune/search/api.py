@@ -17,33 +17,34 @@ from edgeprune.models.train import torch_threads
 from edgeprune.search import report, space, storage as studies
 from edgeprune.search.base import load_base
 from edgeprune.search.budgets import Budgets
-from edgeprune.search.cache import MeasurementCache
 from edgeprune.search.export import export_candidate
 from edgeprune.search.errors import SearchError
-from edgeprune.search.measure import device_has_dsp
+from edgeprune.search.measure import device_has_dsp, device_unit
 from edgeprune.search.rescore import check_rescorable, rescore, uniform_neighbour
 from edgeprune.search.results import Candidate, SearchResult, candidate, choose, pareto_front
 from edgeprune.search.runner import Runner
 from edgeprune.search.settings import RUN, SETTINGS, Settings
 from edgeprune.task import Task, metric_label
 
+RESULTS_FILE = "results.sqlite"  # in OUT: the results store holding the search's measurements
 
-def outcome(candidates: list[Candidate], budgets: Budgets,
-            metric: str = "accuracy") -> tuple[Candidate | None, str]:
+
+def outcome(candidates: list[Candidate], budgets: Budgets, metric: str = "accuracy",
+            unit: str = "instructions") -> tuple[Candidate | None, str]:
     """The chosen candidate and a one-line verdict (what is closest when nothing fits)."""
     feasible = [c for c in candidates if c.feasible]
     chosen = choose(feasible)
     if chosen:
         return chosen, (f"chosen: trial {chosen.number}, {report.score(chosen.accuracy, metric)} "
                         f"{metric_label(metric)}, "
-                        f"{chosen.instructions:,.0f} instructions, flash {chosen.flash_bytes:,} B, "
+                        f"{chosen.instructions:,.0f} {unit}, flash {chosen.flash_bytes:,} B, "
                         f"RAM {chosen.ram_bytes:,} B")
     if not candidates:
         return None, "no candidate was measured"
     fastest = min(candidates, key=lambda c: c.instructions)
-    return None, (f"no candidate meets the budgets ({budgets.describe()}) in {len(candidates)} "
+    return None, (f"no candidate meets the budgets ({budgets.describe(unit)}) in {len(candidates)} "
                   f"measured candidates; the closest reach {fastest.instructions:,.0f} "
-                  f"instructions, flash {min(c.flash_bytes for c in candidates):,} B, RAM "
+                  f"{unit}, flash {min(c.flash_bytes for c in candidates):,} B, RAM "
                   f"{min(c.ram_bytes for c in candidates):,} B; relax a budget or prune further "
                   f"(larger max ratio)")
 
@@ -64,13 +65,15 @@ def search(model: str | os.PathLike | Task, *, device: str = SETTINGS.device, tr
     finished trials in total (all workers of the study). Defaults: `settings.Settings` and
     `settings.RunDefaults`.
 
-    Objectives: the task's metric on validation (max; default top-1) and instructions measured on
-    `device` (min); latency, flash and RAM budgets are constraints. A trial whose task callable
+    Objectives: the task's metric on validation (max; default top-1) and latency measured on
+    `device` (min; a device URL of `edgeprune profile`, in its unit: instructions on QEMU, cycles
+    on a serial board, ns over SSH); latency, flash and RAM budgets are constraints. A trial whose task callable
     (finetune, evaluate) fails is recorded as failed with its traceback; the study goes on. torch
     trains with `threads` threads (default 1: the candidates are small models, and on a shared
     machine more threads mostly spin). Writes
-    OUT/report.md, pareto.png, search.json and the chosen candidate in OUT/chosen (model.pt,
-    model.int8.onnx, firmware/). `rescore_folds` K >= 2 re-scores the chosen candidate and its uniform
+    OUT/report.md, pareto.png, search.json, the measurements (a results store, results.sqlite,
+    keyed by architecture) and the chosen candidate in OUT/chosen (model.pt, model.int8.onnx,
+    firmware/). `rescore_folds` K >= 2 re-scores the chosen candidate and its uniform
     neighbour on K folds of the task's data outside validation (`search.rescore`), into the report.
     """
     if trials < 1:
@@ -79,6 +82,7 @@ def search(model: str | os.PathLike | Task, *, device: str = SETTINGS.device, tr
     settings = replace(SETTINGS, device=device, precision=precision, round_to=round_to,
                        max_ratio=max_ratio, step=step, finetune_epochs=finetune_epochs, distill=distill)
     budgets = Budgets(max_latency, max_flash, max_ram)
+    unit, method = device_unit(device)
     with torch_threads(threads):
         task = load_base(model, out, train_epochs, trust_pickle, input_shape)
     if rescore_folds:
@@ -88,16 +92,15 @@ def search(model: str | os.PathLike | Task, *, device: str = SETTINGS.device, tr
     groups = space.groups(task.model, task.input_shape)
     the_study = _open_study(task, groups, settings, budgets, url, study or f"{task.name}-{device.replace(':', '-')}",
                             sampler, seed, uniform, trials, train_epochs, resume)
-    runner = Runner(the_study, task, settings, budgets, MeasurementCache(out / "measurements.sqlite"), groups,
-                    out / "work", device_has_dsp(device))
+    runner = Runner(the_study, task, settings, budgets, out / RESULTS_FILE, groups,
+                    out / "work", device_has_dsp(device), unit)
     bar = tqdm(total=trials, desc="search", unit="trial", disable=not progress)
     try:
         with torch_threads(threads):
             studies.run_until(runner.study, runner.objective, trials, lambda: runner.progress(bar, trials))
     finally:
         bar.close()
-        runner.cache.close()
-    result = collect(runner.study, task.name, url, sampler, settings, budgets, task.metric_name)
+    result = collect(runner.study, task.name, url, sampler, settings, budgets, task.metric_name, unit, method)
     result.validation_samples = 0 if task.evaluate else task.validation_samples
     result.task_finetune = task.finetune is not None
     if export and result.chosen:
@@ -134,7 +137,8 @@ def _open_study(task: Task, groups: list[str], settings: Settings, budgets: Budg
 
 
 def collect(the_study: optuna.Study, label: str, url: str, sampler: str, settings: Settings,
-            budgets: Budgets, metric: str = "accuracy") -> SearchResult:
+            budgets: Budgets, metric: str = "accuracy", unit: str = "instructions",
+            method: str = "") -> SearchResult:
     """The study's finished trials as a SearchResult (front, baseline, choice, verdict)."""
     trials = the_study.get_trials(deepcopy=False)
     candidates = [c for c in map(candidate, trials) if c]
@@ -142,14 +146,14 @@ def collect(the_study: optuna.Study, label: str, url: str, sampler: str, setting
               if t.state == optuna.trial.TrialState.PRUNED]
     skipped = [(t.number, t.user_attrs["skipped"]) for t in trials
                if t.state == optuna.trial.TrialState.COMPLETE and "skipped" in t.user_attrs]
-    chosen, message = outcome(candidates, budgets, metric)
+    chosen, message = outcome(candidates, budgets, metric, unit)
     tracebacks = {t.number: t.user_attrs["traceback"] for t in trials if "traceback" in t.user_attrs}
     uniform = sorted((c for c in candidates if c.uniform is not None), key=lambda c: c.uniform)
     return SearchResult(label, the_study.study_name, url, sampler, settings, budgets,
                         studies.count(the_study, studies.FINISHED), candidates, failed,
                         pareto_front([c for c in candidates if c.feasible]), uniform, chosen,
                         next((c for c in uniform if c.uniform == 0.0), None), skipped=skipped,
-                        message=message, metric=metric, tracebacks=tracebacks)
+                        message=message, metric=metric, tracebacks=tracebacks, unit=unit, method=method)
 
 
 def write_outputs(result: SearchResult, out: Path) -> None:

@@ -17,6 +17,7 @@ from edgeprune.prune.structured import prune_channels
 from edgeprune.quantize import quantize
 from edgeprune.quantize.evaluate import OnnxModule
 from edgeprune.search import space
+from edgeprune.search.measure import MEASURED_THROUGH
 from edgeprune.search.settings import Settings
 from edgeprune.task import Task
 
@@ -63,5 +64,6 @@ def build(task: Task, ratios: dict[str, float], settings: Settings, folder: Path
     counts = stats.count(model, input_shape)
     return Built(model, path, task.score(scored), task.test_score(scored),
                  space.architecture_hash(model, input_shape, device=settings.device,
-                                         precision=settings.precision, compiler=compiler_fingerprint()),
+                                         precision=settings.precision, compiler=compiler_fingerprint(),
+                                         measured=MEASURED_THROUGH),
                  {layer.name: layer.output_shape[0] for layer in counts.layers}, counts.macs)

@@ -17,7 +17,8 @@ EPILOG = """examples:
 
 Writes OUT/report.md, OUT/pareto.png, OUT/search.json and the chosen candidate in OUT/chosen
 (model.pt, model.int8.onnx, firmware/). The study lives in OUT/study.db unless --storage is given;
-measurements are cached by architecture in OUT/measurements.sqlite.
+each measurement is a record in the results store OUT/results.sqlite (as `edgeprune profile`
+writes them, plus the candidate's architecture hash), where a repeated architecture is found.
 """
 
 
@@ -26,17 +27,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "search", help="hardware-aware per-layer sparsity search, measured on the device",
         description="Search one pruning ratio per layer group with Optuna: every candidate is "
         "pruned, finetuned, int8-quantized, compiled and measured on the device; objectives "
-        "are the task's metric on validation (default top-1) and measured instructions, within "
+        "are the task's metric on validation (default top-1) and measured latency, within "
         "latency/flash/RAM budgets.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help=MODEL_HELP)
     p.add_argument("-o", "--out", required=True, help="output folder")
-    p.add_argument("--device", default=SETTINGS.device, help=f"default {SETTINGS.device}")
+    p.add_argument("--device", default=SETTINGS.device,
+                   help=f"a device URL as `edgeprune profile` takes it: qemu:BOARD, qemu-user:BOARD, "
+                   f"serial:PORT?board=B, socket://HOST:PORT?board=B, ssh://HOST?board=B "
+                   f"(default {SETTINGS.device})")
     p.add_argument("--trials", type=int, default=RUN.trials,
                    help=f"finished trials in the study, all workers together (default {RUN.trials})")
     g = p.add_argument_group("budgets")
-    g.add_argument("--max-latency", type=float, metavar="INSTR",
-                   help="instructions per inference")
+    g.add_argument("--max-latency", type=float, metavar="N",
+                   help="per inference, in the device's unit: instructions on QEMU, cycles on a "
+                   "serial board, ns over SSH")
     g.add_argument("--max-flash", type=int, metavar="BYTES")
     g.add_argument("--max-ram", type=int, metavar="BYTES")
     g = p.add_argument_group("study")

@@ -104,6 +104,8 @@ class SearchResult:
     metric: str = "accuracy"  # the task's metric that the search maximises
     task_finetune: bool = False  # candidates finetuned by the task's finetune, not edgeprune's recipe
     tracebacks: dict[int, str] = field(default_factory=dict)  # failed trials: where a task's callable failed
+    unit: str = "instructions"  # of the latency figures (Candidate.instructions): the device's unit
+    method: str = ""  # how the device measured them
     rescore: dict | None = None  # k-fold re-scoring of the chosen candidate and its uniform neighbour (`rescore`)
 
     @property
@@ -119,6 +121,7 @@ class SearchResult:
                 "sampler": self.sampler, "settings": self.settings.to_dict(),
                 "budgets": self.budgets.__dict__, "finished": self.finished,
                 "message": self.message, "cache_hits": self.cache_hits,
+                "latency_unit": self.unit, "method": self.method,
                 "latency_estimate_used": bool(self.skipped), "skipped": self.skipped,
                 "candidates": [c.to_dict() for c in self.candidates],
                 "pareto": [c.number for c in self.front],

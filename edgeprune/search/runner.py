@@ -14,10 +14,9 @@ import optuna
 from edgeprune.errors import EdgepruneError
 from edgeprune.search import report, space, storage as studies
 from edgeprune.search.budgets import Budgets
-from edgeprune.search.cache import MeasurementCache
 from edgeprune.search.candidate import Built, build
 from edgeprune.search.estimate import LatencyTable, Work, hopeless, layer_work
-from edgeprune.search.measure import Measurement, measure
+from edgeprune.search.measure import Measurement, measure, stored_measurement
 from edgeprune.search.results import candidate, choose
 from edgeprune.search.settings import Settings
 from edgeprune.task import CallableError, Task
@@ -44,23 +43,25 @@ def screen(the_study: optuna.Study, features: Work, accuracy: float,
 
 def estimated(instructions: float) -> Measurement:
     """A stand-in measurement for a skipped candidate: only its latency is known (estimated)."""
-    return Measurement(instructions, [], 0, 0, {}, float("nan"))
+    return Measurement(instructions, [], 0, 0, float("nan"), method="estimated by the latency table")
 
 
 @dataclass
 class Runner:
     """The trials of one study: each builds a candidate in `work`, then measures it on the
-    settings' device, unless the cache knows its architecture or the latency table says it is
-    hopeless. `dsp`: the device's cores have the DSP kernels (the latency table's features)."""
+    settings' device, unless the results `store` holds its architecture or the latency table says it is
+    hopeless. `dsp`: the device's cores have the DSP kernels (the latency table's features);
+    `unit`: what the device's latency counts."""
 
     study: optuna.Study
     task: Task
     settings: Settings
     budgets: Budgets
-    cache: MeasurementCache
+    store: Path  # the results store (profile.store) the measurements go to
     groups: list[str]
     work: Path
     dsp: bool
+    unit: str = "instructions"
 
     def objective(self, trial: optuna.Trial) -> tuple[float, float]:
         """(validation score, instructions); budgets become the trial's constraints."""
@@ -70,7 +71,7 @@ class Runner:
             built = self._build(trial, folder)
             features = layer_work(built.model, self.task.input_shape, self.dsp)
             trial.set_user_attr("layer_features", features)
-            measured = self.cache.get(built.architecture)
+            measured = stored_measurement(self.store, built.architecture)
             trial.set_user_attr("cached", measured is not None)
             if measured is None and trial.user_attrs.get("uniform") is None:
                 skipped = screen(self.study, features, built.accuracy, self.budgets)
@@ -87,11 +88,11 @@ class Runner:
                            "channels": built.channels, "macs": built.macs,
                            "test_accuracy": built.test_accuracy,
                            "relative_error": measured.relative_error,
-                           "layer_instructions": measured.layer_instructions, "layer_names": measured.layer_names,
+                           "layer_instructions": measured.layer_latency, "layer_names": measured.layer_names,
                            "architecture": built.architecture, "worker": WORKER}.items():
             trial.set_user_attr(key, value)
         self._constrain(trial, measured)
-        return built.accuracy, measured.instructions
+        return built.accuracy, measured.latency
 
     def _build(self, trial: optuna.Trial, folder: Path) -> Built:
         """The trial's candidate; a failing task callable prunes the trial, with its traceback."""
@@ -104,14 +105,13 @@ class Runner:
             raise optuna.TrialPruned(str(exc)) from exc
 
     def _measure(self, trial: optuna.Trial, built: Built, folder: Path) -> Measurement:
-        """Compile and measure on the device, and cache it; a failure prunes the trial."""
+        """Compile and measure on the device, recorded in the store; a failure prunes the trial."""
         try:
-            measured = measure(built.onnx_path, self.settings.device, folder / "firmware")
+            return measure(built.onnx_path, self.settings.device, folder / "firmware", store=self.store,
+                           architecture=built.architecture)
         except EdgepruneError as exc:
             trial.set_user_attr("error", f"{type(exc).__name__}: {exc}")
             raise optuna.TrialPruned(str(exc)) from exc
-        self.cache.put(built.architecture, measured)
-        return measured
 
     def _constrain(self, trial: optuna.Trial, measured: Measurement) -> None:
         for key, value in self.budgets.violations(measured).items():
@@ -123,6 +123,6 @@ class Runner:
         bar.n = min(trials, studies.count(self.study, studies.FINISHED))
         best = choose([c for c in done if c.feasible])
         bar.set_postfix_str(f"best {report.score(best.accuracy, self.task.metric_name)} @ "
-                            f"{best.instructions:,.0f} instr"
+                            f"{best.instructions:,.0f} {self.unit}"
                             if best else "best: none within budgets yet")
         bar.refresh()

@@ -98,7 +98,7 @@ class Costs:
                              onnx_path, input_shape=self.shape, samples=len(self.calibration),
                              eval_samples=4, write_report=False)
                 m = measure(onnx_path, DEVICE, Path(scratch) / "firmware")
-            self.kernels[key] = [m.instructions, *m.layer_instructions]
+            self.kernels[key] = [m.latency, *m.layer_latency]
             write_text_atomic(self.path, json.dumps(self.kernels) + "\n")
         return self.kernels[key]
 
