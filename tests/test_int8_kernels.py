@@ -171,6 +171,14 @@ def test_a_dense_layer_with_a_minus_128_weight_says_it_pairs_no_products(case):
     assert unpaired == (dense[:1] if minus_128 else [])
 
 
+def test_the_manifest_says_which_layers_hold_a_minus_128_weight(case):
+    """edgeprune's quantizer keeps int8 weights in [-127, 127] (TFLite's int8 spec); an imported
+    model's -128 weight is named in the manifest and its notes."""
+    patched = case.path.parent.name.startswith("dense-128")
+    assert case.manifest["weights_minus_128"] == (["dense 19x37"] if patched else [])
+    assert any("-128 weight" in note for note in case.manifest["notes"]) == patched
+
+
 @pytest.mark.qemu
 def test_run_names_each_layer_by_what_it_computes(case, capsys):
     assert main(["run", str(case.path)]) == 0

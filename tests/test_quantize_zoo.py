@@ -25,6 +25,7 @@ def test_mlperf_tiny_models_quantize_without_float_islands(tmp_path):
             weight = producers[node.input[1]]
             q_w, s_w = values[weight.input[0]], values[weight.input[1]]
             assert q_w.dtype == np.int8 and s_w.shape == (q_w.shape[0],), node.name
+            assert q_w.min() >= -127, f"{node.name}: a -128 weight (TFLite's int8 weights are in [-127, 127])"
             assert values[producers[node.input[2]].input[0]].dtype == np.int32, node.name
         ops[name] = model.graph.node
         scores = {"ic_resnet8": True, "vww_mobilenet": True}.get(name, False)  # digits labels

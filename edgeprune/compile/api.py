@@ -18,7 +18,7 @@ from edgeprune.compile import codegen, firmware, frontend, passes, tflite_fronte
 from edgeprune.compile.defaults import BACKENDS, DEFAULT_STACK_BYTES, KERNEL_CHOICES, SPARSE_CHOICES, WEIGHT_LAYOUTS
 from edgeprune.compile.elfsize import memory_breakdown
 from edgeprune.compile.inplace import kernel_aliases, take_twins
-from edgeprune.compile.int8 import Layer, kernel_family
+from edgeprune.compile.int8 import Layer, kernel_family, layers_with_minus_128
 from edgeprune.compile.plan import Plan, build_plan, place_plan
 from edgeprune.compile.qdq_edges import is_quantized, strip_qdq_edges
 from edgeprune.compile.qdq_pad import pad_int8
@@ -273,6 +273,11 @@ def compile_model(
     if sparse == "on" and (kernels != "auto" or kernel_family(tvm_target) != "dsp"):
         notes.append("--sparse on is not honoured: block-sparse weights need the DSP kernels (dense layers on an "
                      "Armv7E-M core with --kernels auto)")
+    minus_128 = layers_with_minus_128(graph)
+    if minus_128:
+        notes.append(f"{len(minus_128)} layer(s) hold a -128 weight, outside TFLite's int8 weight range "
+                     f"[-127, 127] ({', '.join(minus_128[:4])}): every kernel keeps it exact (NEON dense "
+                     "layers then accumulate unpaired)")
     unlowered = _kernel_module(graph, plan)
     lower = lambda kernels: passes.run_passes(kernels, passes.KERNEL_PASSES, tvm_target, options)  # noqa: E731
     kernel_module = lower(unlowered)
@@ -310,6 +315,7 @@ def compile_model(
                         "weights": weights, "sparse": sparse, "io_in_arena": io_in_arena, "inplace": inplace,
                         "workspace_in_arena": workspace_in_arena},
             "notes": notes,  # what the front end changed in the model to compile it
+            "weights_minus_128": minus_128,  # int8 conv/dense layers with a -128 weight; none: all in [-127, 127]
             "inputs": _tensor_entries(plan.inputs, edges[0]),
             "outputs": _tensor_entries(plan.outputs, edges[1]),
             "steps": steps,

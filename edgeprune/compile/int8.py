@@ -130,6 +130,7 @@ class _Rewrites:
         self.conv_weights, self.dense_weights = ("int16", "int8") if weights == "auto" else (weights, weights)
         self.bindings: dict = {}
         self.x, self.w, self.b, self.y = _QDQ.of(), _QDQ.of(is_const()), _QDQ.of(is_const()), _QDQ.of()
+        self.minus_128: set[str] = set()  # layers with a -128 weight, outside TFLite's int8 weight range
 
     # ---- convolution: quantize(act(conv2d(dq(x), dq(w)) [+ reshape(dq(b))])) ----
     def conv_pattern(self):
@@ -445,7 +446,10 @@ class _Rewrites:
     def _symmetric_weight(self, m, op: str) -> np.ndarray:
         if np.any(_value(m[self.w.zero_point]) != 0):
             raise UnsupportedOpError(f"int8 {op} needs symmetric weights (weight zero point 0)")
-        return _value(m[self.w.data]).astype(np.int32)
+        weight = _value(m[self.w.data]).astype(np.int32)
+        if weight.min(initial=0) < -127:
+            self.minus_128.add(f"{op} {'x'.join(map(str, weight.shape))}")
+        return weight
 
     def _channel_constants(self, m, weight_rows: np.ndarray, biased) -> tuple[tvm.ir.Constant, ...]:
         """Per output channel: the int32 bias minus the input zero point times the weight sum, and
@@ -555,6 +559,9 @@ def _isa(target) -> str:
     return "dotprod" if bool(target.attrs.get("feature.has_dotprod", False)) else "aarch64"
 
 
+MINUS_128 = "edgeprune.minus_128_weights"
+
+
 def lower_qdq_to_integer(mod: tvm.IRModule, rounding: str = "double", target=None,
                          weights: str = "auto", sparse: str = "auto") -> tvm.IRModule:
     """Rewrite the QDQ regions of every Relax function into integer-only kernels, requantizing
@@ -568,8 +575,16 @@ def lower_qdq_to_integer(mod: tvm.IRModule, rounding: str = "double", target=Non
     if rounding not in ROUNDINGS:
         raise EdgepruneError(f"unknown requantize rounding {rounding!r}; choose one of {', '.join(ROUNDINGS)}")
     builder = relax.BlockBuilder(mod)
+    minus_128: set[str] = set()
     for gv, func in list(mod.functions.items()):
         if isinstance(func, relax.Function):
-            builder.update_func(gv, _Rewrites(builder, rounding, kernel_family(target), weights, _isa(target),
-                                                  sparse).apply(func))
-    return relax.transform.DeadCodeElimination()(builder.get())
+            rewrites = _Rewrites(builder, rounding, kernel_family(target), weights, _isa(target), sparse)
+            builder.update_func(gv, rewrites.apply(func))
+            minus_128 |= rewrites.minus_128
+    lowered = relax.transform.DeadCodeElimination()(builder.get())
+    return lowered.with_attr(MINUS_128, sorted(minus_128))
+
+
+def layers_with_minus_128(mod: tvm.IRModule) -> list[str]:
+    """The conv/dense layers (op and weight shape) of a lowered model that hold a -128 weight."""
+    return [str(s) for s in mod.attrs[MINUS_128]] if mod.attrs is not None and MINUS_128 in mod.attrs else []
