@@ -15,7 +15,8 @@ from tvm import tirx
 from edgeprune._atomic import atomic_directory
 from edgeprune.artefact import content_hash
 from edgeprune.compile import codegen, firmware, frontend, passes, tflite_frontend
-from edgeprune.compile.defaults import BACKENDS, DEFAULT_STACK_BYTES, KERNEL_CHOICES, SPARSE_CHOICES, WEIGHT_LAYOUTS
+from edgeprune.compile.defaults import (BACKENDS, DEFAULT_STACK_BYTES, KERNEL_CHOICES, OPTIMIZE_CHOICES, SPARSE_CHOICES,
+                                        WEIGHT_LAYOUTS)
 from edgeprune.compile.elfsize import memory_breakdown
 from edgeprune.compile.inplace import kernel_aliases, take_twins
 from edgeprune.compile.int8 import Layer, kernel_family, layers_with_minus_128
@@ -236,6 +237,7 @@ def compile_model(
     kernels: str = "auto",
     weights: str = "auto",
     sparse: str = "auto",
+    optimize: str = "speed",
     io_in_arena: bool = True,
     inplace: bool = True,
     workspace_in_arena: bool = True,
@@ -249,6 +251,8 @@ def compile_model(
     (int16 for convolutions, int8 for dense layers);
     `sparse`: the DSP dense layers' block-sparse weights, "auto" (per layer where they win,
     dsp/sparse_dense.choose), "on" or "off".
+    `optimize`: "speed" (default) or "size": the DSP convolution kernels' smaller variants (shorter
+    loop bodies, no interior or 3-wide fast paths), same integers, more instructions.
     `io_in_arena`: the input and output slots are arena tensors (reused once dead; an invoke then
     overwrites its inputs) rather than buffers beside it; `inplace`: element-wise layers and DSP
     depthwise convolutions overwrite an input that dies with them; `workspace_in_arena`: each
@@ -265,7 +269,9 @@ def compile_model(
         raise EdgepruneError(f"unknown weights {weights!r}; choose one of {', '.join(WEIGHT_LAYOUTS)}")
     if sparse not in SPARSE_CHOICES:
         raise EdgepruneError(f"unknown sparse {sparse!r}; choose one of {', '.join(SPARSE_CHOICES)}")
-    options = passes.PassOptions(rounding=rounding, kernels=kernels, weights=weights, sparse=sparse)
+    if optimize not in OPTIMIZE_CHOICES:
+        raise EdgepruneError(f"unknown optimize {optimize!r}; choose one of {', '.join(OPTIMIZE_CHOICES)}")
+    options = passes.PassOptions(rounding=rounding, kernels=kernels, weights=weights, sparse=sparse, optimize=optimize)
     graph, plan, edges, notes, write_source = _import(model, input_shape, tvm_target, options)
     if weights != "auto" and kernels == "auto" and kernel_family(tvm_target) == "neon":
         notes.append("--weights int8 is not honoured on NEON: its convolutions keep int16 weights" if weights == "int8"
@@ -273,6 +279,9 @@ def compile_model(
     if sparse == "on" and (kernels != "auto" or kernel_family(tvm_target) != "dsp"):
         notes.append("--sparse on is not honoured: block-sparse weights need the DSP kernels (dense layers on an "
                      "Armv7E-M core with --kernels auto)")
+    if optimize == "size" and (kernels != "auto" or kernel_family(tvm_target) != "dsp"):
+        notes.append("--optimize size changes nothing here: its smaller variants are the DSP convolution kernels' "
+                     "(an Armv7E-M core with --kernels auto)")
     minus_128 = layers_with_minus_128(graph)
     if minus_128:
         notes.append(f"{len(minus_128)} layer(s) hold a -128 weight, outside TFLite's int8 weight range "
@@ -312,7 +321,7 @@ def compile_model(
             "frontend": "tflite" if source.suffix == ".tflite" else "onnx",
             "board": board.name,
             "options": {"backend": backend, "stack_bytes": stack_bytes, "rounding": rounding, "kernels": kernels,
-                        "weights": weights, "sparse": sparse, "io_in_arena": io_in_arena, "inplace": inplace,
+                        "weights": weights, "sparse": sparse, "optimize": optimize, "io_in_arena": io_in_arena, "inplace": inplace,
                         "workspace_in_arena": workspace_in_arena},
             "notes": notes,  # what the front end changed in the model to compile it
             "weights_minus_128": minus_128,  # int8 conv/dense layers with a -128 weight; none: all in [-127, 127]

@@ -6,8 +6,8 @@ import collections
 from pathlib import Path
 
 from edgeprune._modelargs import parse_shape
-from edgeprune.compile.defaults import (BACKENDS, DEFAULT_STACK_BYTES, KERNEL_CHOICES, ROUNDINGS, SPARSE_CHOICES,
-                                        WEIGHT_LAYOUTS)
+from edgeprune.compile.defaults import (BACKENDS, DEFAULT_STACK_BYTES, KERNEL_CHOICES, OPTIMIZE_CHOICES, ROUNDINGS,
+                                        SPARSE_CHOICES, WEIGHT_LAYOUTS)
 from edgeprune.errors import EdgepruneError
 
 
@@ -25,6 +25,7 @@ def _compile(args: argparse.Namespace) -> int:
     compiled = compile_model(args.model, args.target, args.output, backend=args.backend,
                              input_shape=args.input_shape, stack_bytes=args.stack_bytes, rounding=args.rounding,
                              kernels=args.kernels, weights=args.weights, sparse=args.sparse,
+                             optimize=args.optimize,
                              io_in_arena=not args.io_outside_arena,
                              inplace=not args.no_inplace,
                              workspace_in_arena=not args.workspace_outside_arena)
@@ -37,7 +38,8 @@ def _compile(args: argparse.Namespace) -> int:
     dsp, portable = _layer_kernels(m["steps"])
     if dsp or portable:
         print(f"  int8      {dsp} conv/dense layers on {_family(m['steps'])} kernels ({_weight_layouts(m['steps'])})"
-              + (f"; on portable kernels (slower): {', '.join(portable)}" if portable else ""))
+              + (f"; on portable kernels (slower): {', '.join(portable)}" if portable else "")
+              + f"; optimized for {m['options']['optimize']}")
     print(f"  weights   {mem['weights_bytes']:>10,} B")
     if m["sparse"]["layers"]:
         print(_sparse_summary(m["sparse"], m["options"]["sparse"]))
@@ -139,6 +141,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--sparse", choices=SPARSE_CHOICES, default="auto",
                    help="block-sparse weights for the DSP kernels' dense layers: auto (default: per layer, where "
                    "they store fewer bytes at no more estimated instructions), on (every dense layer) or off")
+    p.add_argument("--optimize", choices=OPTIMIZE_CHOICES, default="speed",
+                   help="the DSP convolution kernels: speed (default: unrolled loops, interior and 3-wide fast "
+                   "paths) or size (smaller kernel code, more instructions, the same integers; as -Os)")
     p.add_argument("--io-outside-arena", action="store_true",
                    help="keep the input and output slots beside the arena (they survive an invoke) instead of in it "
                    "(default: in the arena, as TFLM, their bytes reused once dead)")

@@ -122,11 +122,13 @@ class _Rewrites:
     On a `family` of cores with hand-written kernels ("dsp": Armv7E-M DSP extension, `dsp/`;
     "neon": Cortex-A Advanced SIMD, `neon/`), convolutions and dense layers take those;
     `isa` is the NEON kernels' instruction set (neon.gemm.ISAS); `sparse` the DSP dense layers'
-    choice of block-sparse weights (defaults.SPARSE_CHOICES)."""
+    choice of block-sparse weights (defaults.SPARSE_CHOICES); `optimize` "size" takes the DSP
+    convolution kernels' smaller variants (defaults.OPTIMIZE_CHOICES)."""
 
     def __init__(self, builder: relax.BlockBuilder, rounding: str, family: str | None, weights: str,
-                 isa: str = "aarch64", sparse: str = "auto"):
+                 isa: str = "aarch64", sparse: str = "auto", optimize: str = "speed"):
         self.builder, self.rounding, self.family, self.isa, self.sparse = builder, rounding, family, isa, sparse
+        self.size = optimize == "size"
         self.conv_weights, self.dense_weights = ("int16", "int8") if weights == "auto" else (weights, weights)
         self.bindings: dict = {}
         self.x, self.w, self.b, self.y = _QDQ.of(), _QDQ.of(is_const()), _QDQ.of(is_const()), _QDQ.of()
@@ -165,7 +167,7 @@ class _Rewrites:
             packed = dsp_depthwise.pack_weights(weight, shape)
             return self._prim_call("depthwise_conv2d_int8_dsp", kernel, [x, relax.const(packed), *constants],
                                    out_shape, _conv_layer(shape, True, "int16", packed.nbytes))
-        kernel = dsp_conv.conv2d(shape, output, zero_point, self.conv_weights)
+        kernel = dsp_conv.conv2d(shape, output, zero_point, self.conv_weights, size=self.size)
         packed = packing.pack_rows(weight.reshape(shape.channels_out, -1), self.conv_weights)
         groups = relax.const(np.array([dsp_gemm.loop_count(packing.padded_length(shape.depth))], np.int32))
         return self._prim_call("conv2d_int8_dsp", kernel, [x, relax.const(packed), *constants, groups], out_shape,
@@ -563,7 +565,7 @@ MINUS_128 = "edgeprune.minus_128_weights"
 
 
 def lower_qdq_to_integer(mod: tvm.IRModule, rounding: str = "double", target=None,
-                         weights: str = "auto", sparse: str = "auto") -> tvm.IRModule:
+                         weights: str = "auto", sparse: str = "auto", optimize: str = "speed") -> tvm.IRModule:
     """Rewrite the QDQ regions of every Relax function into integer-only kernels, requantizing
     with TFLM's `rounding` ("double", its default, or "single"; see int8_kernels.Requantize).
     Without a `target` (a host build) every kernel is the portable TE one. On DSP cores,
@@ -571,14 +573,15 @@ def lower_qdq_to_integer(mod: tvm.IRModule, rounding: str = "double", target=Non
     "int8" (a byte per weight, widened in the loop), or "auto": int16 for convolutions, which use
     each weight at every pixel, int8 for dense layers, which read each weight once.
     `sparse` decides the DSP dense layers' block-sparse weights: "auto" (per layer, where they
-    store fewer bytes at no more estimated instructions, dsp.sparse_dense.choose), "on", "off"."""
+    store fewer bytes at no more estimated instructions, dsp.sparse_dense.choose), "on", "off".
+    `optimize` "size" takes the DSP convolutions' smaller kernels (same integers, more instructions)."""
     if rounding not in ROUNDINGS:
         raise EdgepruneError(f"unknown requantize rounding {rounding!r}; choose one of {', '.join(ROUNDINGS)}")
     builder = relax.BlockBuilder(mod)
     minus_128: set[str] = set()
     for gv, func in list(mod.functions.items()):
         if isinstance(func, relax.Function):
-            rewrites = _Rewrites(builder, rounding, kernel_family(target), weights, _isa(target), sparse)
+            rewrites = _Rewrites(builder, rounding, kernel_family(target), weights, _isa(target), sparse, optimize)
             builder.update_func(gv, rewrites.apply(func))
             minus_128 |= rewrites.minus_128
     lowered = relax.transform.DeadCodeElimination()(builder.get())

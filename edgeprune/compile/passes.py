@@ -24,12 +24,13 @@ class PassOptions:
     the int8 kernels: "auto" takes the hand-written kernels on cores that have them (compile/dsp/, compile/neon/),
     "portable" the TE kernels everywhere (slower); and how the DSP kernels store
     weights (defaults.WEIGHT_LAYOUTS), and whether their dense layers store block-sparse weights
-    (defaults.SPARSE_CHOICES)."""
+    (defaults.SPARSE_CHOICES); and whether they favour speed or code size (defaults.OPTIMIZE_CHOICES)."""
 
     rounding: str = "double"
     kernels: str = "auto"
     weights: str = "auto"
     sparse: str = "auto"
+    optimize: str = "speed"
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,8 @@ GRAPH_PASSES: list[NamedPass] = [
     NamedPass("LowerQDQToInteger", "int8 QDQ regions into integer-only ops (TFLM requantize)",
               lambda t, options: functools.partial(lower_qdq_to_integer, rounding=options.rounding,
                                                    target=t if options.kernels == "auto" else None,
-                                                   weights=options.weights, sparse=options.sparse)),
+                                                   weights=options.weights, sparse=options.sparse,
+                                                   optimize=options.optimize)),
     NamedPass("CheckIntegerOnly", "an int8 model computes nothing in float", lambda _t, _o: check_integer_only),
     _relax("DecomposeOpsForInference", "BatchNorm and friends into elementwise ops"),
     _relax("LegalizeOps", "every Relax op into a TIR PrimFunc (TOPI compute)"),

@@ -8,9 +8,11 @@ ones, run on QEMU with -icount (instructions, not cycles). Prints per model and 
 instructions per inference, the TFLM + CMSIS-NN figure measured on the same QEMU (M4 only,
 ../shared/design/toolchain-facts.md) and the ratio, instructions per MAC by layer kind (pointwise,
 conv, depthwise, dense), flash (weights, kernels), RAM (arena, workspace) and compile seconds;
-checks that the device equals the host build bit for bit. Writes JSON.
+checks that the device equals the host build bit for bit. `--optimize speed size` measures the DSP
+kernels both ways (kernels column `auto/auto/size`), with the size build's instructions and kernel
+bytes against the speed build's. Writes JSON.
 
-    .venv/bin/python scripts/bench/m4_int8.py [--boards mps2-an386 ...] [--out build/bench/m4_int8.json]
+    .venv/bin/python scripts/bench/m4_int8.py [--boards mps2-an386 ...] [--optimize speed size] [--out build/bench/m4_int8.json]
 """
 from __future__ import annotations
 
@@ -48,15 +50,16 @@ def per_kind(manifest: dict, layer_instructions: list[float]) -> dict[str, dict]
     return {kind: {"instructions": i, "macs": m, "per_mac": i / m} for kind, (i, m) in sorted(totals.items())}
 
 
-def measure(name: str, board: str, kernels: str, weights: str, quantized: Path, scratch: Path) -> dict:
-    compiled = compile_model(quantized, board, scratch / f"{name}-{board}-{kernels}-{weights}", kernels=kernels,
-                             weights=weights)
+def measure(name: str, board: str, kernels: str, weights: str, optimize: str, quantized: Path, scratch: Path) -> dict:
+    compiled = compile_model(quantized, board, scratch / f"{name}-{board}-{kernels}-{weights}-{optimize}",
+                             kernels=kernels, weights=weights, optimize=optimize)
     x = np.random.default_rng(3).integers(-128, 128, compiled.manifest["inputs"][0]["shape"]).astype(np.int8)
     report = run(compiled, [x])
     macs = stats.count(zoo.build_model(name), zoo.input_shape(name)).macs
     elf, mem = compiled.manifest["elf"], compiled.manifest["memory"]
     return {
-        "model": name, "board": board, "kernels": kernels if kernels == "portable" else f"{kernels}/{weights}",
+        "model": name, "board": board, "kernels": kernels if kernels == "portable" else f"{kernels}/{weights}" + ("/size" if optimize == "size" else ""),
+        "optimize": optimize,
         "macs": macs,
         "instructions": round(report.device.instructions),
         "instructions_per_mac": report.device.instructions / macs,
@@ -68,13 +71,29 @@ def measure(name: str, board: str, kernels: str, weights: str, quantized: Path, 
     }
 
 
-def configurations(kernels: list[str], weights: list[str]) -> list[tuple[str, str]]:
-    """(kernels, weights) pairs to measure: every weight layout for the DSP kernels, portable once."""
-    return [(k, w) for k in kernels for w in (weights if k == "auto" else ["auto"])]
+def configurations(kernels: list[str], weights: list[str], optimize: list[str]) -> list[tuple[str, str, str]]:
+    """(kernels, weights, optimize) to measure: every weight layout and optimization for the DSP kernels,
+    portable once."""
+    return [(k, w, o) for k in kernels for w in (weights if k == "auto" else ["auto"])
+            for o in (optimize if k == "auto" else ["speed"])]
+
+
+def size_against_speed(rows: list[dict]) -> list[str]:
+    """Per model and board measured both ways: the size build's instructions and kernel bytes against the speed build's."""
+    speed = {(r["model"], r["board"], r["kernels"]): r for r in rows if r["optimize"] == "speed"}
+    lines = []
+    for r in rows:
+        fast = speed.get((r["model"], r["board"], r["kernels"].removesuffix("/size")))
+        if r["optimize"] == "size" and fast:
+            lines.append(f"{r['model']} on {r['board']}: --optimize size {r['instructions']:,} instructions "
+                         f"({r['instructions'] / fast['instructions'] - 1:+.1%}), kernels {r['flash_kernels']:,} B "
+                         f"({r['flash_kernels'] / fast['flash_kernels'] - 1:+.1%}) against speed "
+                         f"{fast['instructions']:,} and {fast['flash_kernels']:,} B")
+    return lines
 
 
 def table(rows: list[dict]) -> str:
-    head = (f"{'model':<15}{'board':<12}{'kernels':<15}{'instructions':>13}{'TFLM+CMSIS':>12}{'ratio':>7}"
+    head = (f"{'model':<15}{'board':<12}{'kernels':<20}{'instructions':>13}{'TFLM+CMSIS':>12}{'ratio':>7}"
             f"{'instr/MAC':>10}  {'pointwise':>9}{'conv':>6}{'dw':>6}{'dense':>6}"
             f"{'weights B':>10}{'kernels B':>10}{'arena B':>9}{'ws B':>6}{'compile s':>10}  exact")
     lines = [head, "-" * len(head)]
@@ -84,7 +103,7 @@ def table(rows: list[dict]) -> str:
                         for k, w in (("pointwise", 9), ("conv", 6), ("depthwise", 6), ("dense", 6)))
         peer_text, ratio_text = (f"{peer:,}", f"{r['instructions'] / peer:.2f}") if peer else ("-", "-")
         lines.append(
-            f"{r['model']:<15}{r['board']:<12}{r['kernels']:<15}{r['instructions']:>13,}"
+            f"{r['model']:<15}{r['board']:<12}{r['kernels']:<20}{r['instructions']:>13,}"
             f"{peer_text:>12}{ratio_text:>7}"
             f"{r['instructions_per_mac']:>10.2f}  {kinds}{r['flash_weights']:>10,}{r['flash_kernels']:>10,}"
             f"{r['ram_arena']:>9,}{r['ram_workspace']:>6,}{r['compile_seconds']:>10.1f}  {r['bit_exact_with_host']}")
@@ -98,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kernels", nargs="+", default=["auto", "portable"], choices=("auto", "portable"))
     parser.add_argument("--weights", nargs="+", default=["auto"], choices=("auto", "int16", "int8"),
                         help="weight layouts of the DSP kernels to measure (default: auto)")
+    parser.add_argument("--optimize", nargs="+", default=["speed"], choices=("speed", "size"),
+                        help="the DSP kernels' optimization to measure (default: speed; `speed size` for both)")
     parser.add_argument("--out", type=Path, default=Path("build/bench/m4_int8.json"))
     args = parser.parse_args(argv)
     rows = []
@@ -107,10 +128,11 @@ def main(argv: list[str] | None = None) -> int:
             quantized = scratch / f"{name}.int8.onnx"
             quantize(name, "digits", quantized, train_epochs=0, samples=64, write_report=False)
             for board in args.boards:
-                for kernels, weights in configurations(args.kernels, args.weights):
-                    rows.append(measure(name, board, kernels, weights, quantized, scratch))
-                    print(f"measured {name} on {board} ({kernels}, {weights})", file=sys.stderr, flush=True)
+                for kernels, weights, optimize in configurations(args.kernels, args.weights, args.optimize):
+                    rows.append(measure(name, board, kernels, weights, optimize, quantized, scratch))
+                    print(f"measured {name} on {board} ({kernels}, {weights}, {optimize})", file=sys.stderr, flush=True)
     print(table(rows))
+    print("\n".join(size_against_speed(rows)))
     for r in rows:
         peer = TFLM_CMSIS_NN_M4.get(r["model"])
         if r["board"] == "mps2-an386" and r["kernels"] != "portable" and peer:

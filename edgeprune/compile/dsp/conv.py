@@ -44,10 +44,13 @@ def ring_rows(shape: ConvShape) -> int | None:
 
 @functools.cache  # parsing the TVMScript takes about half a second; a search compiles the same layers again
 def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: str,
-           in_place: bool = False) -> tirx.PrimFunc:
+           in_place: bool = False, size: bool = False) -> tirx.PrimFunc:
     """The PrimFunc (x, packed weights, bias, multiplier, shift, groups, y) of one convolution;
     `groups` holds padded_length(depth) // 4 (see Gemm.tile). `in_place`: the kernel that keeps a
-    ring of `ring_rows(shape)` input rows, so that y may be x."""
+    ring of `ring_rows(shape)` input rows, so that y may be x. `size` (--optimize size): smaller
+    code, same integers: the GEMM's short loop bodies (Gemm.size), one column builder with
+    bounds tests for every pixel instead of a second one without them for the interior, and no
+    one-channel or one-pixel tiles where the pair ending with the odd one can be computed again."""
     cin, height, width, cout = shape.channels_in, shape.height, shape.width, shape.channels_out
     (kh, kw), (sh, sw), (dh, dw) = shape.kernel, shape.strides, shape.dilation
     top, left = shape.padding[:2]
@@ -55,10 +58,13 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
     pixels, depth, padded = oh * ow, shape.depth, padded_length(shape.depth)
     (y_first, y_last), (x_first, x_last) = shape.interior(0), shape.interior(1)
     always_inside = y_first <= 0 and x_first <= 0 and y_last >= oh - 1 and x_last >= ow - 1
-    tile = Gemm(padded, layout, pixels, 1, requantize).tile()
+    tile = Gemm(padded, layout, pixels, 1, requantize, size).tile()
     weight_dtype = "int16" if layout == "int16" else "int8"
     pad = T.int8(zero_point)
     rows = ring_rows(shape) if in_place else 0
+    rows_needed = ring_rows(shape)
+    # --optimize size, odd pixel count, y never x: the last pixel in a pair with the one before (stored again)
+    shared_tail = size and pixels % 2 == 1 and pixels > 1 and not in_place and rows_needed is None
     if rows is None:
         raise ValueError(f"a {kh}x{kw} stride {sh}x{sw} convolution from {height}x{width} to {oh}x{ow} "
                          "cannot run in place: only stride 1 with the output as large as the input")
@@ -112,10 +118,34 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
     def column(x, ring, col, base, pixel):
         oy = T.meta_var(pixel // ow)
         ox = T.meta_var(pixel % ow)
-        if always_inside or (y_first <= oy and oy <= y_last and x_first <= ox and ox <= x_last):
+        if always_inside:
+            window(x, ring, col, base, oy, ox, False)
+        elif size:
+            window(x, ring, col, base, oy, ox, True)
+        elif y_first <= oy and oy <= y_last and x_first <= ox and ox <= x_last:
             window(x, ring, col, base, oy, ox, False)
         else:
             window(x, ring, col, base, oy, ox, True)
+
+    @T.macro
+    def outputs(col, w, bias, multiplier, shift, y, acc, groups, p0, count):
+        """Every output channel of the `count` pixels from p0, their columns built. With `size`, an
+        odd last channel is computed as the pair ending with it (its neighbour's outputs stored again)."""
+        for c in range(cout // CHANNELS):
+            tile(col, w, bias, multiplier, shift, y, acc, groups, c * CHANNELS, p0, CHANNELS, count)
+        if cout % CHANNELS == 1:
+            if size and cout > 1:
+                tile(col, w, bias, multiplier, shift, y, acc, groups, cout - CHANNELS, p0, CHANNELS, count)
+            else:
+                tile(col, w, bias, multiplier, shift, y, acc, groups, cout - 1, p0, 1, count)
+
+    @T.macro
+    def pair_outputs(x, ring, col16, col, w, bias, multiplier, shift, y, acc, groups, p0):
+        keep_row(x, ring, p0)
+        keep_row(x, ring, p0 + 1)
+        column(x, ring, col16, 0, p0)
+        column(x, ring, col16, padded, p0 + 1)
+        outputs(col, w, bias, multiplier, shift, y, acc, groups, p0, 2)
 
     @T.prim_func
     def kernel(x_in: T.Buffer((1, cin, height, width), "int8"), w_in: T.Buffer((cout * padded,), weight_dtype),
@@ -132,28 +162,21 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
         for k in T.unroll(padded - depth):
             col16[column_slot(depth + k, layout)] = T.int16(0)
             col16[padded + column_slot(depth + k, layout)] = T.int16(0)
-        for pair in range(pixels // 2):
-            keep_row(x, ring, pair * 2)
-            keep_row(x, ring, pair * 2 + 1)
-            column(x, ring, col16, 0, pair * 2)
-            column(x, ring, col16, padded, pair * 2 + 1)
-            for c in range(cout // CHANNELS):
-                tile(col, w, bias, multiplier, shift, y, acc, groups, c * CHANNELS, pair * 2, CHANNELS, 2)
-            if cout % CHANNELS == 1:
-                tile(col, w, bias, multiplier, shift, y, acc, groups, cout - 1, pair * 2, 1, 2)
-        if pixels % 2 == 1:
+        if shared_tail:
+            for pair in range((pixels + 1) // 2):
+                pair_outputs(x, ring, col16, col, w, bias, multiplier, shift, y, acc, groups, T.min(pair * 2, pixels - 2))
+        else:
+            for pair in range(pixels // 2):
+                pair_outputs(x, ring, col16, col, w, bias, multiplier, shift, y, acc, groups, pair * 2)
+        if pixels % 2 == 1 and not shared_tail:
             keep_row(x, ring, pixels - 1)
             column(x, ring, col16, 0, pixels - 1)
-            for c in range(cout // CHANNELS):
-                tile(col, w, bias, multiplier, shift, y, acc, groups, c * CHANNELS, pixels - 1, CHANNELS, 1)
-            if cout % CHANNELS == 1:
-                tile(col, w, bias, multiplier, shift, y, acc, groups, cout - 1, pixels - 1, 1, 1)
+            outputs(col, w, bias, multiplier, shift, y, acc, groups, pixels - 1, 1)
 
-    rows_needed = ring_rows(shape)
     attrs = {IN_PLACE: bool(in_place or rows_needed == 0)}
     if rows_needed and not in_place:
         attrs[TWIN] = json.dumps({"shape": dataclasses.asdict(shape), "requantize": dataclasses.asdict(requantize),
-                                  "zero_point": zero_point, "layout": layout})
+                                  "zero_point": zero_point, "layout": layout, "size": size})
     return kernel.with_attrs(attrs)
 
 
@@ -164,6 +187,7 @@ def in_place_twin(func: tirx.PrimFunc) -> tirx.PrimFunc | None:
         return None
     args = json.loads(str(func.attrs[TWIN]))
     shape = ConvShape(**{k: tuple(v) if isinstance(v, list) else v for k, v in args["shape"].items()})
-    twin = conv2d(shape, Requantize(**args["requantize"]), args["zero_point"], args["layout"], in_place=True)
+    twin = conv2d(shape, Requantize(**args["requantize"]), args["zero_point"], args["layout"], in_place=True,
+                  size=args["size"])
     kept = {k: v for k, v in func.attrs.items() if k not in (IN_PLACE, TWIN, "global_symbol")}
     return twin.with_attrs(kept)

@@ -28,13 +28,15 @@ def loop_count(padded: int) -> int:
 @dataclass(frozen=True)
 class Gemm:
     """One layer's GEMM: `padded` reduction length (a multiple of 4), weight `layout` and where
-    output (channel c, pixel p) goes: y[c * channel_stride + p * pixel_stride]."""
+    output (channel c, pixel p) goes: y[c * channel_stride + p * pixel_stride]. `size`
+    (--optimize size): smaller code, the same integers (see `tile`)."""
 
     padded: int
     layout: str
     channel_stride: int
     pixel_stride: int
     requantize: Requantize
+    size: bool = False
 
     def tile(self):
         """A TIR macro: tile(col, w, bias, multiplier, shift, y, acc, groups, c0, p0, channels, pixels)
@@ -50,10 +52,11 @@ class Gemm:
         long body LLVM pairs every load into an LDRD (4 LDRD + 8 SMLAD per group), only the
         first and last groups pay for spills and unpaired loads (pointwise 64->64 on the M4:
         1.27 instructions per MAC against 1.51 with 4 groups; 16 groups give 1.18 but 26 to 30 %
-        more kernel code on VWW and IC)."""
+        more kernel code on VWW and IC). With `size`, two-pixel tiles take UNROLL groups too
+        (measured on KWS: 2 groups per pass, or a loop over the requantize, make the code larger)."""
         per_column = self.padded // 4
         wide = self.layout == "int16"
-        cs, ps, requantize = self.channel_stride, self.pixel_stride, self.requantize
+        cs, ps, requantize, size = self.channel_stride, self.pixel_stride, self.requantize, self.size
 
         @T.macro
         def step(col, w, acc, g, c0, channels, pixels):
@@ -72,7 +75,7 @@ class Gemm:
         def tile(col, w, bias, multiplier, shift, y, acc, groups, c0, p0, channels, pixels):
             for i in T.unroll(channels * pixels):
                 acc[i] = bias[c0 + i // pixels]
-            unroll = T.meta_var(WIDE_UNROLL if pixels == 2 else UNROLL)
+            unroll = T.meta_var(WIDE_UNROLL if pixels == 2 and not size else UNROLL)
             for block in range(groups[0] // (unroll // UNROLL)):
                 for u in T.unroll(unroll):
                     step(col, w, acc, block * unroll + u, c0, channels, pixels)
