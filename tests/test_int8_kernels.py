@@ -66,26 +66,41 @@ IN_PLACE_CONVS = {"inplace": 5, "regular": 1}  # the DSP steps that overwrite th
 
 
 CONFIGURATIONS = ([(name, "auto", "mps2-an386") for name in sorted(CASES)]
-                  + [("regular", "int8", "mps2-an386"), ("depthwise", "int16", "mps2-an386")]
+                  + [("regular", "int8", "mps2-an386"), ("depthwise", "int16", "mps2-an386"),
+                     ("regular", "auto", "mps2-an386", "size")]
                   + [(name, "auto", board) for board in ("cortex-a53", "cortex-a76", "cortex-a7")
                      for name in sorted(CASES) if name not in ("dense-128", "inplace")]
                   + [("dense-128", "auto", board) for board in ("cortex-a53", "cortex-a7")])
 FAMILY = {"mps2-an386": "dsp", "cortex-a53": "neon", "cortex-a76": "neon", "cortex-a7": "neon"}
 
 
+@pytest.fixture(scope="module")
+def builds(tmp_path_factory):
+    """build(name, weights, board, optimize="speed"): the case compiled once in this module."""
+    compiled = {}
+
+    def build(name: str, weights: str, board: str, optimize: str = "speed"):
+        key = (name, weights, board, optimize)
+        if key not in compiled:
+            shape, make = CASES[name]
+            torch.manual_seed(0)
+            module = make().eval()
+            folder = tmp_path_factory.mktemp(name)
+            calibration = np.random.default_rng(1).normal(size=(64, *shape[1:])).astype(np.float32)
+            quantized = quantize(module, calibration, folder / "m.int8.onnx", input_shape=shape,
+                                 write_report=False).output
+            if name.endswith("-128"):
+                _put_minus_128(quantized)
+            compiled[key] = compile_model(quantized, board, folder / "out", weights=weights, optimize=optimize)
+        return compiled[key]
+    return build
+
+
 @pytest.fixture(scope="module", params=CONFIGURATIONS, ids=lambda p: "-".join(p))
-def case(request, tmp_path_factory):
-    """A case compiled for a board with the default weight layouts ("auto") or all weights int16 or int8."""
-    name, weights, board = request.param
-    shape, build = CASES[name]
-    torch.manual_seed(0)
-    module = build().eval()
-    folder = tmp_path_factory.mktemp(name)
-    calibration = np.random.default_rng(1).normal(size=(64, *shape[1:])).astype(np.float32)
-    quantized = quantize(module, calibration, folder / "m.int8.onnx", input_shape=shape, write_report=False).output
-    if name.endswith("-128"):
-        _put_minus_128(quantized)
-    return compile_model(quantized, board, folder / "out", weights=weights)
+def case(request, builds):
+    """A case compiled for a board with the default weight layouts ("auto") or all weights int16 or int8,
+    optimized for speed (the default) or for size."""
+    return builds(*request.param)
 
 
 def _put_minus_128(path) -> None:
@@ -177,6 +192,17 @@ def test_the_manifest_says_which_layers_hold_a_minus_128_weight(case):
     patched = case.path.parent.name.startswith("dense-128")
     assert case.manifest["weights_minus_128"] == (["dense 19x37"] if patched else [])
     assert any("-128 weight" in note for note in case.manifest["notes"]) == patched
+
+
+def test_size_mode_takes_less_kernel_code_than_speed(case, builds):
+    """--optimize size: the same weights, less kernel code than the default build of the case
+    (its bit-exactness is test_kernels_equal_the_portable_kernels_bit_for_bit's)."""
+    options = case.manifest["options"]
+    if options["optimize"] != "size":
+        return
+    speed = builds(case.path.parent.name.rstrip("0123456789"), options["weights"], case.manifest["board"])
+    assert case.manifest["elf"]["flash"]["weights"] == speed.manifest["elf"]["flash"]["weights"]
+    assert case.manifest["elf"]["flash"]["kernels"] < speed.manifest["elf"]["flash"]["kernels"]
 
 
 @pytest.mark.qemu

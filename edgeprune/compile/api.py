@@ -252,7 +252,8 @@ def compile_model(
     `sparse`: the DSP dense layers' block-sparse weights, "auto" (per layer where they win,
     dsp/sparse_dense.choose), "on" or "off".
     `optimize`: "speed" (default) or "size": the DSP convolution kernels' smaller variants (shorter
-    loop bodies, no interior or 3-wide fast paths), same integers, more instructions.
+    loop bodies, no separate path for interior pixels, no one-channel or one-pixel tails), same
+    integers, more instructions.
     `io_in_arena`: the input and output slots are arena tensors (reused once dead; an invoke then
     overwrites its inputs) rather than buffers beside it; `inplace`: element-wise layers and DSP
     depthwise convolutions overwrite an input that dies with them; `workspace_in_arena`: each

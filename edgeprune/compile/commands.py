@@ -142,8 +142,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="block-sparse weights for the DSP kernels' dense layers: auto (default: per layer, where "
                    "they store fewer bytes at no more estimated instructions), on (every dense layer) or off")
     p.add_argument("--optimize", choices=OPTIMIZE_CHOICES, default="speed",
-                   help="the DSP convolution kernels: speed (default: unrolled loops, interior and 3-wide fast "
-                   "paths) or size (smaller kernel code, more instructions, the same integers; as -Os)")
+                   help="the DSP convolution kernels: speed (default: 8-group loop bodies, a path without bounds tests "
+                   "for interior pixels) or size (smaller kernel code, more instructions, the same integers; as -Os)")
     p.add_argument("--io-outside-arena", action="store_true",
                    help="keep the input and output slots beside the arena (they survive an invoke) instead of in it "
                    "(default: in the arena, as TFLM, their bytes reused once dead)")

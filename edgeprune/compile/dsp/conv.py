@@ -63,8 +63,9 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
     pad = T.int8(zero_point)
     rows = ring_rows(shape) if in_place else 0
     rows_needed = ring_rows(shape)
+    aliased = in_place or rows_needed == 0  # y may be x
     # --optimize size, odd pixel count, y never x: the last pixel in a pair with the one before (stored again)
-    shared_tail = size and pixels % 2 == 1 and pixels > 1 and not in_place and rows_needed is None
+    shared_tail = size and pixels % 2 == 1 and pixels > 1 and not aliased
     if rows is None:
         raise ValueError(f"a {kh}x{kw} stride {sh}x{sw} convolution from {height}x{width} to {oh}x{ow} "
                          "cannot run in place: only stride 1 with the output as large as the input")
@@ -173,7 +174,7 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
             column(x, ring, col16, 0, pixels - 1)
             outputs(col, w, bias, multiplier, shift, y, acc, groups, pixels - 1, 1)
 
-    attrs = {IN_PLACE: bool(in_place or rows_needed == 0)}
+    attrs = {IN_PLACE: aliased}
     if rows_needed and not in_place:
         attrs[TWIN] = json.dumps({"shape": dataclasses.asdict(shape), "requantize": dataclasses.asdict(requantize),
                                   "zero_point": zero_point, "layout": layout, "size": size})
