@@ -163,7 +163,7 @@ class QemuUserDevice(Device):
 
     @property
     def method(self) -> str:
-        cpu = self.url.options.get("cpu") or (self.target.qemu_cpu if self.target else self.url.board)
+        cpu = self.url.options.get("cpu") or (self.target.qemu_cpu or self.target.cpu if self.target else self.url.board)
         return f"qemu-user -cpu {cpu}, guest instructions counted by edgeprune's TCG plugin"
 
     def prepare(self, firmware_dir: Path) -> None:
@@ -176,4 +176,4 @@ class QemuUserDevice(Device):
                                 timeout=self.run_timeout, cpu=self.url.options.get("cpu"))
         return Measurement(done.outputs, [t - done.timer_cost for t in done.run_ticks],
                            [round(x) for x in done.layer_instructions], done.stack_bytes, self.unit, 1.0,
-                           self.target.name, content_hash(self.model.source))
+                           self.target.name, content_hash(self.model.source), done.timer_cost)
