@@ -18,7 +18,7 @@ __all__ = ["compile", "profile", "prune", "quantize", "run", "search", "zoo"]
 
 
 def run(compiled: Any, inputs: Any = None, **options: Any):
-    """Run a compiled model on QEMU and compare with onnxruntime (see edgeprune.profile.run.run)."""
+    """Run a compiled model once on QEMU, no store, and compare with the reference (see edgeprune.profile.run.run)."""
     from edgeprune.profile.run import run as run_on_device
 
     return run_on_device(compiled, inputs, **options)

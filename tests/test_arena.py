@@ -180,8 +180,8 @@ def test_in_place_and_io_in_arena_are_bit_exact_on_qemu(quantized, compiled, hos
     x = np.random.default_rng(5).integers(-128, 128, default.manifest["inputs"][0]["shape"]).astype(np.int8)
     # Two runs: the second must see the input again although the first overwrote its slot.
     first, second = run(default, [x], runs=2), run(beside, [x], runs=2)
-    assert np.array_equal(first.device.outputs[0], second.device.outputs[0])
-    assert np.array_equal(first.device.outputs[0], host_reference(default, [x])[0])
+    assert np.array_equal(first.measurement.outputs[0], second.measurement.outputs[0])
+    assert np.array_equal(first.measurement.outputs[0], host_reference(default, [x])[0])
     memory, apart = default.manifest["memory"], beside.manifest["memory"]
     assert memory["saved_bytes"] >= sum(r["bytes"] for r in default.manifest["inputs"])
     assert memory["baseline_bytes"] == apart["arena_bytes"] + apart["io_outside_arena_bytes"] + apart["workspace_bytes"]

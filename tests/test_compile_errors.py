@@ -10,7 +10,7 @@ from edgeprune.compile.api import compile_model
 from edgeprune.compile.frontend import SUPPORTED_OPS
 from edgeprune.errors import (DeviceError, ModelTooLargeError, ToolchainMissingError,
                               UnknownTargetError, UnsupportedOpError)
-from edgeprune.profile.qemu import run_on_qemu
+from edgeprune.profile.devices import open_device
 from edgeprune.targets import load_target
 
 
@@ -80,6 +80,8 @@ def test_qemu_that_does_not_finish_is_stopped_with_its_output(compiled):
     x = np.zeros(model.manifest["inputs"][0]["shape"], np.float32)
     with pytest.raises(DeviceError) as err:
         # 100,000 inferences of 1.5 M instructions each cannot finish in 2 s.
-        run_on_qemu(load_target("mps2-an386"), model.elf, [x], model.manifest["outputs"], runs=100_000, timeout=2)
+        with open_device("qemu:mps2-an386?transport=semihosting", run_timeout=2) as device:
+            device.prepare(model.path)
+            device.run([x], 100_000)
     message = str(err.value)
     assert "did not finish within 2 s" in message and "\nEP_RUN " in message  # the tail of its output

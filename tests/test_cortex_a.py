@@ -15,7 +15,8 @@ from edgeprune.models import zoo
 from edgeprune.profile.linux_app import IllegalInstructionError
 from edgeprune.profile.qemu_user import PLUGIN_ENV
 from edgeprune.profile.api import profile
-from edgeprune.profile.run import random_inputs, run
+from edgeprune.profile.inputs import random_inputs
+from edgeprune.profile.run import run
 from edgeprune.profile.store import ResultsStore
 from edgeprune.targets import load_target
 
@@ -28,10 +29,10 @@ BOARDS = ["cortex-a53", "cortex-a7"]  # aarch64 and armv7 hard-float
 def test_zoo_model_matches_onnxruntime(compiled, board, name):
     report = run(compiled(name, board), runs=2)
     assert report.relative_error < 1e-4
-    assert report.device.outputs[0].shape == report.reference[0].shape
+    assert report.measurement.outputs[0].shape == report.reference[0].shape
     # The instruction clock is exact: two inferences in one process count the same.
-    assert report.device.run_ticks[0] == report.device.run_ticks[1] > 0
-    assert report.device.cpu == load_target(board).qemu_cpu
+    assert report.measurement.run_ticks[0] == report.measurement.run_ticks[1] > 0
+    assert f"-cpu {load_target(board).qemu_cpu}," in report.method  # the board's own core
 
 
 @pytest.mark.slow
@@ -52,20 +53,20 @@ def test_int8_zoo_model_equals_the_host_build_bit_for_bit(quantized, compiled, h
 
 @pytest.mark.parametrize("board", BOARDS)
 def test_two_processes_count_identical_instructions(compiled, board):
-    first, second = (run(compiled("kws_dscnn", board)).device for _ in range(2))
+    first, second = (run(compiled("kws_dscnn", board)).measurement for _ in range(2))
     assert first.run_ticks == second.run_ticks
     assert first.layer_ticks == second.layer_ticks
-    assert first.instructions == second.instructions > 100_000
+    assert first.last == second.last > 100_000
 
 
 @pytest.mark.parametrize("board", BOARDS)
 def test_per_layer_instructions_add_up_to_the_total(compiled, board):
     report = run(compiled("ic_resnet8", board))
-    device = report.device
+    device = report.measurement
     assert len(device.layer_ticks) == len(report.compiled.manifest["steps"])
-    assert all(count > 0 for count in device.layer_instructions)
+    assert all(count > 0 for count in device.layers)
     # The driver's own bookkeeping between layers is the only difference.
-    assert sum(device.layer_instructions) == pytest.approx(device.instructions, rel=1e-3)
+    assert sum(device.layers) == pytest.approx(device.last, rel=1e-3)
     assert 0 < device.timer_cost < 200
 
 
@@ -108,17 +109,17 @@ def test_the_model_links_into_an_application_as_a_library(compiled, board, tmp_p
     (tmp_path / "x.bin").write_bytes(x.tobytes())
     subprocess.run([target.qemu_user, "-cpu", target.qemu_cpu, "./app"], cwd=tmp_path, check=True, timeout=60)
     y = np.frombuffer((tmp_path / "y.bin").read_bytes(), dtype=np.float32)
-    assert np.array_equal(y, run(model, [x]).device.outputs[0].reshape(-1))
+    assert np.array_equal(y, run(model, [x]).measurement.outputs[0].reshape(-1))
 
 
 def test_profile_on_qemu_user_stores_the_instruction_counts(compiled, tmp_path):
     model = compiled("kws_dscnn", "cortex-a53")
     report = profile(model, "qemu-user:cortex-a53", runs=2, store=tmp_path / "results.db")
-    counted = run(model, report.inputs).device
+    counted = run(model, report.inputs).measurement
     record = report.record
     assert record.outputs_match and record.unit == "instructions"
-    assert record.runs == [counted.instructions] * 2
-    assert [value for _, value in record.layers] == counted.layer_instructions
+    assert record.runs == [counted.last] * 2
+    assert [value for _, value in record.layers] == counted.layers
     with ResultsStore(tmp_path / "results.db") as store:
         assert store.get(record.id).device == "qemu-user:cortex-a53"
     a72 = profile(model, "qemu-user:cortex-a53?cpu=cortex-a72", store=False)
@@ -155,8 +156,8 @@ def test_the_same_build_runs_on_a_compatible_core(compiled):
     """The Cortex-A7 executable runs unchanged on an A15 (same ISA and features) and computes the same."""
     model = compiled("digits_cnn", "cortex-a7")
     a7, a15 = run(model), run(model, cpu="cortex-a15")
-    assert a15.relative_error < 1e-4 and a15.device.cpu == "cortex-a15"
-    assert np.array_equal(a7.device.outputs[0], a15.device.outputs[0])
+    assert a15.relative_error < 1e-4 and "-cpu cortex-a15," in a15.method
+    assert np.array_equal(a7.measurement.outputs[0], a15.measurement.outputs[0])
 
 
 def test_missing_qemu_user_names_its_package(compiled, monkeypatch, tmp_path):

@@ -59,7 +59,7 @@ def test_int8_zoo_model_on_m4(quantized, compiled, host_reference, name, roundin
     assert model.manifest["inputs"][0]["dtype"] == "int8" and "scale" in model.manifest["inputs"][0]
     x = np.random.default_rng(3).integers(-128, 128, model.manifest["inputs"][0]["shape"]).astype(np.int8)
     report = run(model, [x])
-    device = report.device.outputs[0].astype(np.int64)
+    device = report.measurement.outputs[0].astype(np.int64)
     # The device computes exactly what the same integer graph computes on the host.
     host = host_reference(model, [x])[0]
     assert np.array_equal(device, host.astype(np.int64))

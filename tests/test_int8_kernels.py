@@ -172,9 +172,9 @@ def test_kernels_equal_the_portable_kernels_bit_for_bit(case):
     inputs = [rng.integers(-128, 128, shape), np.full(shape, 127), np.full(shape, -128),
               np.where(rng.random(shape) < 0.5, -128, 127)]
     for x in (x.astype(np.int8) for x in inputs):
-        device = run(case, [x]).device.outputs[0]
+        device = run(case, [x]).measurement.outputs[0]
         assert np.array_equal(device, host_outputs(case, [x])[0])
-    assert len(np.unique(run(case, [inputs[0].astype(np.int8)]).device.outputs[0])) > 1  # not saturated
+    assert len(np.unique(run(case, [inputs[0].astype(np.int8)]).measurement.outputs[0])) > 1  # not saturated
 
 
 def test_a_dense_layer_with_a_minus_128_weight_says_it_pairs_no_products(case):

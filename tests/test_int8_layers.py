@@ -73,7 +73,7 @@ def test_concat_with_rescale_and_average_pool(tmp_path):
     compiled = compile_model(qdq, "mps2-an386", tmp_path / "out")
     assert {"concat_int8", "avg_pool2d_int8"} <= {step["kernel"] for step in compiled.manifest["steps"]}
     x = np.random.default_rng(1).integers(-128, 128, (1, 1, 8, 8)).astype(np.int8)
-    assert np.array_equal(run(compiled, [x]).device.outputs[0], host_outputs(compiled, [x])[0])
+    assert np.array_equal(run(compiled, [x]).measurement.outputs[0], host_outputs(compiled, [x])[0])
     layers = layer_agreement(onnx.load(qdq), [samples[i:i + 1] for i in range(4)])
     assert [r.layer.ops for r in layers if r.layer.ops[0] in ("Concat", "AveragePool")] == [("Concat",), ("AveragePool",)]
     for result in layers:

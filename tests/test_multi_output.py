@@ -47,8 +47,8 @@ def test_manifest_and_c_api_list_both_outputs(two_outputs):
 def test_run_compares_each_output_with_onnxruntime(two_outputs, capsys):
     report = edgeprune.run(two_outputs)
     reference = reference_outputs(two_outputs.onnx, report.inputs)
-    assert [o.shape for o in report.device.outputs] == [(1, 1, 8, 8), (1, 6)] == [r.shape for r in reference]
-    for error, scale in output_errors(report.device.outputs, reference):
+    assert [o.shape for o in report.measurement.outputs] == [(1, 1, 8, 8), (1, 6)] == [r.shape for r in reference]
+    for error, scale in output_errors(report.measurement.outputs, reference):
         assert error <= 1e-5 * scale
     assert main(["run", str(two_outputs.path)]) == 0
     lines = capsys.readouterr().out.splitlines()

@@ -70,7 +70,7 @@ def test_int8_operator_on_the_m4_equals_onnxruntime(op, int8_firmware):
         # ... against the QDQ file as given (before any rewrite), run in float on the dequantized inputs
         floats = [((x.astype(np.float32) - spec["zero_point"]) * np.float32(spec["scale"]))
                   for x, spec in zip(report.inputs, compiled.manifest["inputs"])]
-        for device, ref, spec in zip(report.device.outputs, reference_outputs(model, floats),
+        for device, ref, spec in zip(report.measurement.outputs, reference_outputs(model, floats),
                                      compiled.manifest["outputs"]):
             expected = np.rint(ref / np.float32(spec["scale"])) + spec["zero_point"]
             assert np.abs(device.astype(np.int32) - expected).max() <= lsb
@@ -82,10 +82,10 @@ def test_operator_on_the_m4_matches_onnxruntime(op, variant, op_firmware):
     model, compiled = op_firmware(op, variant)
     assert op in {n.op_type for n in model.graph.node}
     report = edgeprune.run(compiled)
-    assert [o.shape for o in report.device.outputs] == [r.shape for r in report.reference]
+    assert [o.shape for o in report.measurement.outputs] == [r.shape for r in report.reference]
     assert report.relative_error < FLOAT_TOLERANCE
     if not is_quantized(model):  # also the file as given (Upsample: before it became Resize)
-        assert relative_error(report.device.outputs, reference_outputs(model, report.inputs)) < FLOAT_TOLERANCE
+        assert relative_error(report.measurement.outputs, reference_outputs(model, report.inputs)) < FLOAT_TOLERANCE
 
 
 def test_upsample_becomes_resize_with_upsample_coordinates_and_the_compile_says_so(op_firmware):

@@ -166,7 +166,7 @@ def test_search_on_qemu_uses_the_task_and_exports_a_matching_candidate(task_fold
         q = np.clip(np.round(x[None] / given["scale"]) + given["zero_point"], -128, 127).astype(np.int8)
         ran = edgeprune.run(compiled, [q])
         assert ran.relative_error < 0.05  # vs the compiled graph on the same int8 input
-        device = (ran.device.outputs[0].astype(np.float32) - produced["zero_point"]) * produced["scale"]
+        device = (ran.measurement.outputs[0].astype(np.float32) - produced["zero_point"]) * produced["scale"]
         expected = reference_outputs(chosen / "model.int8.onnx", [x[None]])[0]
         assert np.abs(device - expected).max() <= 2 * produced["scale"] + 1e-6
         assert np.argmax(device) == np.argmax(expected)

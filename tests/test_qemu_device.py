@@ -9,7 +9,7 @@ from edgeprune.artefact import content_hash
 from edgeprune.errors import DeviceError
 from edgeprune.profile.client import DeviceClient
 from edgeprune.profile.devices import measure, open_device
-from edgeprune.profile.run import random_inputs
+from edgeprune.profile.inputs import random_inputs
 from edgeprune.reference import reference_outputs, relative_error
 from edgeprune.targets import load_target
 from edgeprune.testing.faults import TO_DEVICE, TO_HOST, FaultProxy

@@ -56,7 +56,7 @@ def test_fp32_softmax_compiles_and_matches_onnxruntime(tmp_path):
     model = edgeprune.compile(_model(), input_shape=(1, 1, 8, 8), out=tmp_path / "softmax")
     report = edgeprune.run(model)
     assert report.relative_error < 1e-4
-    assert abs(float(report.device.outputs[0].sum()) - 1.0) < 1e-5
+    assert abs(float(report.measurement.outputs[0].sum()) - 1.0) < 1e-5
 
 
 def test_int8_softmax_is_refused_by_the_integer_guard_naming_it(tmp_path):

@@ -102,9 +102,9 @@ def test_sparse_kernel_equals_the_host_build_bit_for_bit(builds):
     inputs = [rng.integers(-128, 128, (1, 1030)), np.full((1, 1030), 127), np.full((1, 1030), -128)]
     for x in (x.astype(np.int8) for x in inputs):
         expected = host_outputs(builds["on"], [x])[0]
-        assert np.array_equal(run(builds["on"], [x]).device.outputs[0], expected)
-        assert np.array_equal(run(builds["off"], [x]).device.outputs[0], expected)
-    assert len(np.unique(run(builds["on"], [inputs[0].astype(np.int8)]).device.outputs[0])) > 1  # not saturated
+        assert np.array_equal(run(builds["on"], [x]).measurement.outputs[0], expected)
+        assert np.array_equal(run(builds["off"], [x]).measurement.outputs[0], expected)
+    assert len(np.unique(run(builds["on"], [inputs[0].astype(np.int8)]).measurement.outputs[0])) > 1  # not saturated
 
 
 @pytest.mark.qemu
@@ -116,7 +116,7 @@ def test_2_4_kernel_equals_the_host_build_and_stores_three_quarters(tmp_path):
     assert layers[0]["weight_bytes"] == 13 * 258 * 3  # 258 blocks a row (1030 / 4 rounded up to even), 3 B each
     rng = np.random.default_rng(5)
     for x in (rng.integers(-128, 128, (1, 1030)).astype(np.int8), np.full((1, 1030), -128, np.int8)):
-        assert np.array_equal(run(compiled, [x]).device.outputs[0], host_outputs(compiled, [x])[0])
+        assert np.array_equal(run(compiled, [x]).measurement.outputs[0], host_outputs(compiled, [x])[0])
 
 
 @pytest.mark.slow
@@ -142,8 +142,8 @@ def test_ad_autoencoder_at_80_percent_stores_half_the_weight_flash(tmp_path, hos
     assert 2 * weight_flash <= weight_flash + sparse["saved_bytes"]  # dense: what it has plus what it saved
     x = np.random.default_rng(3).integers(-128, 128, (1, 640)).astype(np.int8)
     report = run(compiled, [x])
-    assert np.array_equal(report.device.outputs[0], host_reference(compiled, [x])[0])
-    assert report.max_abs_error == 0 and len(np.unique(report.device.outputs[0])) > 1
+    assert np.array_equal(report.measurement.outputs[0], host_reference(compiled, [x])[0])
+    assert report.max_abs_error == 0 and len(np.unique(report.measurement.outputs[0])) > 1
 
 
 def test_sparse_on_without_the_dsp_kernels_is_said(tmp_path):

@@ -23,7 +23,7 @@ from edgeprune.errors import DeviceError
 from edgeprune.profile.api import profile
 from edgeprune.profile.devices import open_device
 from edgeprune.profile.linux_app import IllegalInstructionError
-from edgeprune.profile.run import random_inputs
+from edgeprune.profile.inputs import random_inputs
 from edgeprune.profile.store import ResultsStore
 from edgeprune.reference import reference_outputs
 

@@ -518,7 +518,7 @@ def test_new_ops_on_m4_equal_tflm(compiled, tmp_path_factory):
     for x in [*(scale * (q.astype(np.float32) - zero_point) for q in _inputs((1, 49, 10, 1), 2, seed=5)),
               np.resize(ties, (1, 49, 10, 1)).astype(np.float32)]:
         report = run(model, [x])
-        assert report.device.outputs[2].dtype == np.float32
+        assert report.measurement.outputs[2].dtype == np.float32
         assert report.reference_name == "TFLM" and report.exact_matches == (8000 + 2 * 588, 8000 + 2 * 588)
 
 

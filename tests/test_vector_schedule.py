@@ -63,4 +63,4 @@ def test_vector_code_takes_fewer_instructions_than_multiply_accumulates(compiled
     for the fp32 digits CNN, 0.78 for the int8 autoencoder (2.6 when its [N, K] weights were vectorized along N, gathering)."""
     macs = stats.count(zoo.build_model(name), zoo.input_shape(name)).macs
     model = compiled(quantized(name) if int8 else name, "cortex-a53")
-    assert run(model).device.instructions < per_mac * macs
+    assert run(model).measurement.last < per_mac * macs

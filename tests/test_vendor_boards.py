@@ -20,7 +20,8 @@ from edgeprune.compile.api import compile_model
 from edgeprune.compile.int8 import has_dsp
 from edgeprune.errors import ModelTooLargeError
 from edgeprune.profile.devices import open_device
-from edgeprune.profile.run import random_inputs, run
+from edgeprune.profile.inputs import random_inputs
+from edgeprune.profile.run import run
 from edgeprune.reference import reference_outputs
 from edgeprune.targets import load_target
 

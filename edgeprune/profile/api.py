@@ -1,5 +1,6 @@
 """`edgeprune.profile(...)`: measure a compiled model on a device, check its outputs against
-onnxruntime, keep the record in the results store and optionally write it as JSON."""
+the reference (onnxruntime, or TFLM's interpreter), keep the record in the results store and
+optionally write it as JSON. `edgeprune run` is a profile with one run and no store."""
 from __future__ import annotations
 
 import json
@@ -15,7 +16,7 @@ from edgeprune.compile.elfsize import MemoryBreakdown
 from edgeprune.errors import DeviceError, EdgepruneError
 from edgeprune.profile.defaults import DEFAULT_DEVICE
 from edgeprune.profile.devices import Measurement, open_device, parse_device_url
-from edgeprune.profile.run import model_reference, random_inputs
+from edgeprune.profile.inputs import model_reference, random_inputs, reference_name
 from edgeprune.profile.store import Record, ResultsStore
 from edgeprune.reference import max_abs_error, output_errors, relative_error
 
@@ -37,6 +38,21 @@ class ProfileReport:
     @property
     def relative_error(self) -> float:
         return relative_error(self.measurement.outputs, self.reference)
+
+    @property
+    def max_abs_error(self) -> float:
+        return max_abs_error(self.measurement.outputs, self.reference)
+
+    @property
+    def reference_name(self) -> str:
+        """"TFLM" for a model compiled from a `.tflite`, else "onnxruntime"."""
+        return reference_name(self.compiled)
+
+    @property
+    def exact_matches(self) -> tuple[int, int]:
+        """(elements equal to the reference, elements) over all outputs."""
+        return (sum(int(np.sum(d == r)) for d, r in zip(self.measurement.outputs, self.reference)),
+                sum(int(r.size) for r in self.reference))
 
     @property
     def layer_coverage(self) -> float:

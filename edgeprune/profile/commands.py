@@ -19,7 +19,6 @@ def _figure(value: float) -> str:
 
 def print_profile(report) -> None:
     """The table `edgeprune profile` prints."""
-    from edgeprune.profile.run import reference_name
     from edgeprune.reference import per_output_lines
 
     record, m = report.record, report.measurement
@@ -43,7 +42,7 @@ def print_profile(report) -> None:
         print(f"  RAM   {record.memory.ram_total:,} B (arena {ram['arena']:,}, workspace "
               f"{ram['workspace']:,}, stack {ram['stack']:,}, runtime {ram['runtime']:,})")
     verdict = "match" if record.outputs_match else "DIFFER"
-    print(f"  outputs vs {reference_name(report.compiled)}: {verdict} (max abs error {record.max_abs_error:.3g}, "
+    print(f"  outputs vs {report.reference_name}: {verdict} (max abs error {record.max_abs_error:.3g}, "
           f"relative {report.relative_error:.3g})")
     for line in per_output_lines(m.outputs, report.reference, indent="    "):
         print(line)
@@ -100,21 +99,21 @@ def _run(args: argparse.Namespace) -> int:
     if args.input is not None:
         inputs = [np.load(args.input)]
     report = run(args.folder, inputs, runs=args.runs, seed=args.seed, timeout=args.timeout, cpu=args.cpu)
-    device = report.device
+    measured = report.measurement
     steps = report.compiled.manifest["steps"]
-    total = device.instructions
+    total = measured.last
     labels = [step_label(step) for step in steps]
     width = min(max(map(len, labels + ["total per inference"])), NAME_WIDTH)
-    print(f"{report.compiled.manifest['model']} on {report.compiled.manifest['board']} ({device.method})")
+    print(f"{report.compiled.manifest['model']} on {report.compiled.manifest['board']} ({report.method})")
     print(f"{'':<4} {'layer':<{width}} {'instructions':>14} {'share':>7}")
-    for i, (label, count) in enumerate(zip(labels, device.layer_instructions)):
+    for i, (label, count) in enumerate(zip(labels, measured.layers)):
         print(f"{i:<4} {label[:width]:<{width}} {count:>14,.0f} {count / total:>7.1%}")
     print(f"{'':<4} {'total per inference':<{width}} {total:>14,.0f}")
     mem = report.compiled.manifest["memory"]
     print("memory (from the ELF):")
     print(elf_summary(report.compiled.manifest["elf"], report.compiled.manifest["board"]))
     print(f"  arena planned {mem['arena_bytes']:,} B vs liveness bound {mem['liveness_bound_bytes']:,} B; "
-          f"stack used {device.stack_bytes:,} of {mem['stack_bytes']:,} B")
+          f"stack used {measured.stack_bytes:,} of {mem['stack_bytes']:,} B")
     if report.reference_name == "TFLM":
         equal, total = report.exact_matches
         print(f"agreement with TFLM: {equal:,} of {total:,} output elements exactly equal, max |error| "
@@ -123,7 +122,7 @@ def _run(args: argparse.Namespace) -> int:
     ok = report.relative_error <= args.rtol
     print(f"agreement with onnxruntime: max |error| {report.max_abs_error:.3g}, relative to output "
           f"scale {report.relative_error:.3g} ({'ok' if ok else 'MISMATCH'}, tolerance {args.rtol:g})")
-    for line in per_output_lines(device.outputs, report.reference):
+    for line in per_output_lines(measured.outputs, report.reference):
         print(line)
     return 0 if ok else 1
 

@@ -81,6 +81,12 @@ class Measurement:
     units_per_tick: float
     board: str
     model_id: str
+    timer_cost: int = 0     # what one timer reading adds to an interval (ticks are net of it)
+
+    @property
+    def last(self) -> float:
+        """The last run's figure."""
+        return self.run_ticks[-1] * self.units_per_tick
 
     @property
     def median(self) -> float:

@@ -1,14 +1,14 @@
-"""Run a compiled model's firmware on QEMU with `-icount shift=0` through semihosting: the input
-goes in as a file, outputs and per-run / per-layer timer ticks come back."""
+"""The QEMU device (`qemu:BOARD`) for bare-metal boards, under `-icount shift=0`, with two
+transports: the profiling protocol over the board's UART, or semihosting (`run_on_qemu`: the
+input goes in as a file, outputs and per-run / per-layer timer ticks come back)."""
 from __future__ import annotations
 
 import socket
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -23,26 +23,6 @@ from edgeprune.targets import Target, load_target, require_program
 
 QEMU_SYSTEM = "qemu-system-arm"
 EXIT_GRACE_SECONDS = 0.5
-@dataclass
-class QemuRun:
-    """What one QEMU session measured. Ticks are of the core-clock SysTick; under `-icount
-    shift=0` one tick is `instructions_per_tick` guest instructions (not cycles)."""
-
-    outputs: list[np.ndarray]
-    run_ticks: list[int]
-    layer_ticks: list[int]
-    stack_bytes: int
-    instructions_per_tick: float
-    method: ClassVar[str] = "QEMU, -icount shift=0"  # how the figures were measured, for reports
-
-    @property
-    def instructions(self) -> float:
-        """Instructions of the last inference."""
-        return self.run_ticks[-1] * self.instructions_per_tick
-
-    @property
-    def layer_instructions(self) -> list[float]:
-        return [t * self.instructions_per_tick for t in self.layer_ticks]
 
 
 def qemu_command(target: Target, elf: Path, serial: str = "none") -> list[str]:
@@ -66,11 +46,12 @@ def _read(path: Path) -> str:
 
 
 def run_on_qemu(
-    target: Target, elf: Path, inputs: list[np.ndarray], output_specs: list[dict],
-    runs: int = 1, timeout: float = 120.0,
-) -> QemuRun:
-    """Boot the firmware, run the model `runs` times on `inputs`, and read back what it measured."""
-    command = qemu_command(target, elf)
+    target: Target, model: CompiledModel, inputs: Sequence[np.ndarray | bytes], runs: int = 1,
+    timeout: float = 120.0,
+) -> Measurement:
+    """Boot the compiled firmware.elf, run the model `runs` times on `inputs`, and read back what
+    it measured: SysTick ticks of the core clock, `1e9 / clock_hz` instructions each."""
+    command = qemu_command(target, model.elf)
     with tempfile.TemporaryDirectory(prefix="edgeprune-qemu-") as scratch:
         work = Path(scratch)
         (work / "input.bin").write_bytes(input_payload(inputs, runs))
@@ -91,13 +72,9 @@ def run_on_qemu(
             )
         raw = (work / "output.bin").read_bytes()
     report = parse_report(text, runs, "the firmware")
-    return QemuRun(
-        outputs=split_outputs(raw, output_specs),
-        run_ticks=report.run_ticks,
-        layer_ticks=report.layer_ticks,
-        stack_bytes=report.stack_bytes,
-        instructions_per_tick=1e9 / target.clock_hz,
-    )
+    return Measurement(split_outputs(raw, model.manifest["outputs"]), report.run_ticks, report.layer_ticks,
+                       report.stack_bytes, QemuDevice.unit, 1e9 / target.clock_hz, target.name,
+                       content_hash(model.source))
 
 
 # --- The QEMU device: the profiling firmware (profile.elf) with its UART on a loopback socket ---
@@ -114,7 +91,7 @@ class QemuDevice(Device):
     `uart` (the default): profile.elf boots with the board's UART on a loopback TCP port and the
     host talks to it through `socket://`, the code path of a real board; `semihosting`: the
     compiled firmware.elf reads its inputs from a file and prints its figures (`run_on_qemu`,
-    what `edgeprune run` does). Figures are instructions (`-icount shift=0`), not cycles; the two
+    what `edgeprune run` uses). Figures are instructions (`-icount shift=0`), not cycles; the two
     firmwares' figures differ by a few instructions (each one's own runtime)."""
 
     TRANSPORTS = ("uart", "semihosting")
@@ -167,10 +144,7 @@ class QemuDevice(Device):
 
     def run(self, inputs: Sequence[np.ndarray | bytes], repeats: int = 1) -> Measurement:
         if self.model is not None:
-            done = run_on_qemu(self.target, self.model.elf, list(inputs), self.model.manifest["outputs"],
-                               runs=repeats, timeout=self.run_timeout)
-            return Measurement(done.outputs, done.run_ticks, done.layer_ticks, done.stack_bytes, self.unit,
-                               done.instructions_per_tick, self.target.name, content_hash(self.model.source))
+            return run_on_qemu(self.target, self.model, inputs, runs=repeats, timeout=self.run_timeout)
         if self.client is None:
             raise DeviceError(f"{self.url.text}: run() before prepare()")
         try:

@@ -1,7 +1,7 @@
 """Run a compiled model's static Linux executable (Cortex-A boards) under qemu-user, with
 edgeprune's TCG plugin as an instruction clock: the input goes in as a file, outputs and
-per-run / per-layer guest instruction counts come back. `edgeprune run` calls
-`run_on_qemu_user`; `edgeprune profile --device qemu-user:BOARD[?cpu=CORE]` the device below.
+per-run / per-layer guest instruction counts come back (`run_on_qemu_user`), through the device
+`qemu-user:BOARD[?cpu=CORE]` that `edgeprune run` and `edgeprune profile` open.
 
 Wall time under qemu-user is host noise, so the executable's clock is the plugin's count of
 guest instructions (targets/linux/qemu-plugin/ep_insn_plugin.c, built by
@@ -14,7 +14,6 @@ import os
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
@@ -26,7 +25,6 @@ from edgeprune.errors import DeviceError, ToolchainMissingError, UnknownTargetEr
 from edgeprune.profile.devices import Device, DeviceURL, Measurement, register_device
 from edgeprune.profile.linux_app import linux_build, signal_error
 from edgeprune.profile.run_app import input_payload, parse_report, split_outputs, tail
-from edgeprune.profile.qemu import QemuRun
 from edgeprune.targets import TARGETS_DIR, Target, load_target, require_program, target_names
 
 if TYPE_CHECKING:
@@ -35,28 +33,6 @@ if TYPE_CHECKING:
 PLUGIN_ENV = "EDGEPRUNE_QEMU_PLUGIN"  # overrides where the plugin .so is looked for
 PLUGIN_NAME = "libep_insn.so"
 COUNTER_ENV = "EP_INSN_COUNTER"  # tells the guest where the plugin stores its count
-
-
-@dataclass
-class QemuUserRun(QemuRun):
-    """What one qemu-user process measured. Ticks are guest instructions (instructions_per_tick
-    is 1); `timer_cost` is what one clock reading adds to an interval, and the `instructions`
-    figures are net of it."""
-
-    cpu: str = ""
-    timer_cost: int = 0
-
-    @property
-    def method(self) -> str:
-        return f"qemu-user -cpu {self.cpu}, guest instructions counted by edgeprune's TCG plugin"
-
-    @property
-    def instructions(self) -> float:
-        return float(self.run_ticks[-1] - self.timer_cost)
-
-    @property
-    def layer_instructions(self) -> list[float]:
-        return [float(t - self.timer_cost) for t in self.layer_ticks]
 
 
 def plugin_path() -> Path:
@@ -105,16 +81,17 @@ def qemu_user_command(target: Target, elf: Path, counter: Path, cpu: str | None 
 
 
 def run_on_qemu_user(
-    target: Target, elf: Path, inputs: Sequence[np.ndarray | bytes], output_specs: list[dict],
-    runs: int = 1, timeout: float = 120.0, cpu: str | None = None,
-) -> QemuUserRun:
+    target: Target, model: CompiledModel, inputs: Sequence[np.ndarray | bytes], runs: int = 1,
+    timeout: float = 120.0, cpu: str | None = None,
+) -> Measurement:
     """Run the executable under qemu-user, the model `runs` times on `inputs`; read back what it
-    measured. `cpu` emulates another core than the board's (a "will it run there" check)."""
+    measured: guest instructions, net of what one clock reading adds (`timer_cost`). `cpu`
+    emulates another core than the board's (a "will it run there" check)."""
     cpu = cpu or target.qemu_cpu or target.cpu
     with tempfile.TemporaryDirectory(prefix="edgeprune-qemu-user-") as scratch:
         work = Path(scratch)
         counter = work / "insn.counter"
-        command = qemu_user_command(target, elf, counter, cpu)
+        command = qemu_user_command(target, model.elf, counter, cpu)
         (work / "input.bin").write_bytes(input_payload(inputs, runs))
         env = dict(os.environ, **{COUNTER_ENV: str(counter)})
         try:
@@ -137,15 +114,10 @@ def run_on_qemu_user(
     if report.clock != "insn":
         raise DeviceError(f"the executable did not get the plugin's instruction clock (clock: {report.clock}); "
                           f"output:\n{tail(text)}")
-    return QemuUserRun(
-        outputs=split_outputs(raw, output_specs),
-        run_ticks=report.run_ticks,
-        layer_ticks=report.layer_ticks,
-        stack_bytes=report.stack_bytes,
-        instructions_per_tick=1.0,
-        cpu=cpu,
-        timer_cost=report.timer_cost,
-    )
+    cost = report.timer_cost
+    return Measurement(split_outputs(raw, model.manifest["outputs"]), [t - cost for t in report.run_ticks],
+                       [t - cost for t in report.layer_ticks], report.stack_bytes, QemuUserDevice.unit, 1.0,
+                       target.name, content_hash(model.source), cost)
 
 
 @register_device("qemu-user")
@@ -163,7 +135,7 @@ class QemuUserDevice(Device):
 
     @property
     def method(self) -> str:
-        cpu = self.url.options.get("cpu") or (self.target.qemu_cpu if self.target else self.url.board)
+        cpu = self.url.options.get("cpu") or (self.target.qemu_cpu or self.target.cpu if self.target else self.url.board)
         return f"qemu-user -cpu {cpu}, guest instructions counted by edgeprune's TCG plugin"
 
     def prepare(self, firmware_dir: Path) -> None:
@@ -172,8 +144,5 @@ class QemuUserDevice(Device):
     def run(self, inputs: Sequence[np.ndarray | bytes], repeats: int = 1) -> Measurement:
         if self.model is None:
             raise DeviceError(f"{self.url.text}: run() before prepare()")
-        done = run_on_qemu_user(self.target, self.model.elf, inputs, self.model.manifest["outputs"], runs=repeats,
-                                timeout=self.run_timeout, cpu=self.url.options.get("cpu"))
-        return Measurement(done.outputs, [t - done.timer_cost for t in done.run_ticks],
-                           [round(x) for x in done.layer_instructions], done.stack_bytes, self.unit, 1.0,
-                           self.target.name, content_hash(self.model.source))
+        return run_on_qemu_user(self.target, self.model, inputs, runs=repeats, timeout=self.run_timeout,
+                                cpu=self.url.options.get("cpu"))

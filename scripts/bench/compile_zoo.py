@@ -57,22 +57,22 @@ def measure(name: str, precision: str, board: str, scratch: Path) -> dict:
     code = sum(elf["flash"][k] for k in ("kernels", "runtime", "libc", "unattributed", "other"))
     return {
         "model": name, "precision": precision, "board": board, "macs": macs,
-        "instructions": round(report.device.instructions),
-        "instructions_per_mac": report.device.instructions / macs,
+        "instructions": round(report.measurement.last),
+        "instructions_per_mac": report.measurement.last / macs,
         "flash_weights": elf["flash"]["weights"], "flash_code": code, "flash_total": elf["flash_total"],
         "ram_arena": elf["ram"]["arena"], "ram_workspace": mem["workspace_bytes"],
-        "ram_stack_used": report.device.stack_bytes, "ram_total": elf["ram_total"],
+        "ram_stack_used": report.measurement.stack_bytes, "ram_total": elf["ram_total"],
         "arena_planned": mem["arena_bytes"], "arena_liveness_bound": mem["liveness_bound_bytes"],
         "io_outside_arena": mem["io_outside_arena_bytes"], "arena_saved": mem["saved_bytes"],
         "inplace_layers": len(mem["inplace_steps"]),
         "workspace_outside_arena": mem["workspace_outside_arena_bytes"],
         "peak_ram": (mem["arena_bytes"] + mem["io_outside_arena_bytes"] + mem["workspace_outside_arena_bytes"]
-                     + report.device.stack_bytes),
+                     + report.measurement.stack_bytes),
         "tflm_arena": TFLM_ARENA_BYTES.get(name) if precision == "int8" else None,
         "compile_seconds": compiled.manifest["compile_seconds"],
         "relative_error_vs_onnxruntime": report.relative_error,
         "max_abs_error_vs_onnxruntime": report.max_abs_error,
-        "per_layer_instructions": [round(x) for x in report.device.layer_instructions],
+        "per_layer_instructions": [round(x) for x in report.measurement.layers],
     }
 
 

@@ -44,7 +44,8 @@ from edgeprune.compile.api import CompiledModel, compile_model
 from edgeprune.compile.host import host_outputs
 from edgeprune.models import stats, zoo
 from edgeprune.profile.qemu_user import COUNTER_ENV, plugin_path
-from edgeprune.profile.run import random_inputs, run
+from edgeprune.profile.inputs import random_inputs
+from edgeprune.profile.run import run
 from edgeprune.reference import reference_outputs
 from edgeprune.targets import load_target, require_program
 
@@ -117,11 +118,11 @@ def bench_one(name: str, precision: str, board: str, folder: Path, macs: int) ->
     processes must count the same."""
     compiled = compile_model(model_file(name, precision, folder), board, folder / f"{name}-{precision}-{board}")
     first, second = run(compiled), run(compiled)
-    if first.device.run_ticks != second.device.run_ticks or first.device.layer_ticks != second.device.layer_ticks:
+    if first.measurement.run_ticks != second.measurement.run_ticks or first.measurement.layer_ticks != second.measurement.layer_ticks:
         raise SystemExit(f"{name} ({precision}) on {board}: two processes counted differently "
-                         f"({first.device.run_ticks} vs {second.device.run_ticks})")
-    device = first.device
-    layers = sorted(zip(device.layer_instructions, (s["kernel"] for s in compiled.manifest["steps"])), reverse=True)
+                         f"({first.measurement.run_ticks} vs {second.measurement.run_ticks})")
+    device = first.measurement
+    layers = sorted(zip(device.layers, (s["kernel"] for s in compiled.manifest["steps"])), reverse=True)
     if precision == "int8":
         host = host_outputs(compiled, first.inputs)
         check = {"equals_host_build": all(np.array_equal(d, h) for d, h in zip(device.outputs, host, strict=True)),
@@ -129,12 +130,12 @@ def bench_one(name: str, precision: str, board: str, folder: Path, macs: int) ->
     else:
         check = {"relative_error_vs_onnxruntime": first.relative_error}
     return {
-        "model": name, "precision": precision, "board": board, "cpu": device.cpu, "macs": macs,
-        "instructions": int(device.instructions),
-        "instructions_per_mac": device.instructions / macs,
-        "per_layer_instructions": [int(x) for x in device.layer_instructions],
-        "by_kind": per_kind(compiled.manifest, device.layer_instructions),
-        "heaviest_kernel": {"kernel": layers[0][1], "share": layers[0][0] / device.instructions},
+        "model": name, "precision": precision, "board": board, "cpu": load_target(board).qemu_cpu, "macs": macs,
+        "instructions": int(device.last),
+        "instructions_per_mac": device.last / macs,
+        "per_layer_instructions": [int(x) for x in device.layers],
+        "by_kind": per_kind(compiled.manifest, device.layers),
+        "heaviest_kernel": {"kernel": layers[0][1], "share": layers[0][0] / device.last},
         "clock_reading_instructions": device.timer_cost,
         "executable_bytes": compiled.elf.stat().st_size,
         "weights_bytes": compiled.manifest["memory"]["weights_bytes"],

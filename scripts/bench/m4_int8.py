@@ -61,13 +61,13 @@ def measure(name: str, board: str, kernels: str, weights: str, optimize: str, qu
         "model": name, "board": board, "kernels": kernels if kernels == "portable" else f"{kernels}/{weights}" + ("/size" if optimize == "size" else ""),
         "optimize": optimize,
         "macs": macs,
-        "instructions": round(report.device.instructions),
-        "instructions_per_mac": report.device.instructions / macs,
-        "by_kind": per_kind(compiled.manifest, report.device.layer_instructions),
+        "instructions": round(report.measurement.last),
+        "instructions_per_mac": report.measurement.last / macs,
+        "by_kind": per_kind(compiled.manifest, report.measurement.layers),
         "flash_weights": elf["flash"]["weights"], "flash_kernels": elf["flash"]["kernels"],
         "ram_arena": elf["ram"]["arena"], "ram_workspace": mem["workspace_bytes"],
         "compile_seconds": compiled.manifest["compile_seconds"],
-        "bit_exact_with_host": bool(np.array_equal(report.device.outputs[0], host_outputs(compiled, [x])[0])),
+        "bit_exact_with_host": bool(np.array_equal(report.measurement.outputs[0], host_outputs(compiled, [x])[0])),
     }
 
 

@@ -55,7 +55,7 @@ def measure(task, model, pattern: str, sparsity: float, folder: Path) -> list[di
     rows, dense_out = [], None
     for mode in ("off", "auto", "on") if pattern == "2:4" else ("off", "auto"):
         compiled = compile_model(report.output, BOARD, folder / mode, sparse=mode)
-        device = run(compiled, [x]).device
+        device = run(compiled, [x]).measurement
         dense_out = device.outputs[0] if dense_out is None else dense_out
         m = compiled.manifest
         rows.append({
@@ -64,7 +64,7 @@ def measure(task, model, pattern: str, sparsity: float, folder: Path) -> list[di
             "float_metric": report.float_accuracy, "int8_metric": report.int8_accuracy,
             "sparse_layers": m["sparse"]["sparse_layers"], "dense_layers": len(m["sparse"]["layers"]),
             "saved_bytes": m["sparse"]["saved_bytes"], "weight_flash": m["elf"]["flash"]["weights"],
-            "flash": m["elf"]["flash_total"], "instructions": int(device.instructions),
+            "flash": m["elf"]["flash_total"], "instructions": int(device.last),
             "equal_to_dense_build": bool(np.array_equal(device.outputs[0], dense_out)),
             "choices": [layer["choice"] for layer in m["sparse"]["layers"]]})
         print_row(rows[-1])

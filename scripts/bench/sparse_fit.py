@@ -47,7 +47,7 @@ def layer_counts(depth: int, outputs: int, kept: float, folder: Path) -> dict:
     for mode in ("off", "on"):
         compiled = compile_model(quantized, BOARD, folder / mode, sparse=mode)
         (step,) = [s for s in compiled.manifest["steps"] if "layer" in s]
-        (count,) = run(compiled, [x]).device.layer_instructions
+        (count,) = run(compiled, [x]).measurement.layers
         row[{"off": "dense", "on": "sparse"}[mode]] = int(count)
         row["kernel_" + mode] = step["kernel"]
         if mode == "on":  # the kept blocks of the int8 weights, from their bytes (4 B a block, its index, N + 1 starts)
