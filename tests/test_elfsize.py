@@ -11,7 +11,7 @@ from edgeprune.errors import EdgepruneError
 from edgeprune.compile.elfsize import CATEGORIES, memory_breakdown
 
 CC = "arm-none-eabi-gcc"
-pytestmark = pytest.mark.skipif(shutil.which(CC) is None, reason="needs arm-none-eabi-gcc")
+pytestmark = [pytest.mark.skipif(shutil.which(CC) is None, reason="needs arm-none-eabi-gcc"), pytest.mark.xdist_group("elfsize")]  # one worker keeps the module's fixture
 
 # Functions in assembly so that their sizes are exact: one global kernel, one local helper of the
 # kernel file, one runtime function.

@@ -74,7 +74,7 @@ CONFIGURATIONS = ([(name, "auto", "mps2-an386") for name in sorted(CASES)]
 FAMILY = {"mps2-an386": "dsp", "cortex-a53": "neon", "cortex-a76": "neon", "cortex-a7": "neon"}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # xdist may run another module in between: keep it alive
 def builds(tmp_path_factory):
     """build(name, weights, board, optimize="speed"): the case compiled once in this module."""
     compiled = {}

@@ -15,6 +15,8 @@ from edgeprune.profile.link import Link
 from edgeprune.testing import native
 from edgeprune.testing.faults import TO_DEVICE, TO_HOST, FaultProxy
 
+pytestmark = pytest.mark.xdist_group("link")  # one worker keeps the module's fixture
+
 FAKE_MODEL = Path(__file__).parent / "c" / "fake_model.c"
 DATA = bytes(range(1, 251)) * 4  # 1000 bytes, first byte not the fake model's failure trigger
 

@@ -10,6 +10,8 @@ from edgeprune.errors import DeviceError, EdgepruneError
 from edgeprune.profile.devices import SerialDevice, open_device, parse_device_url
 from edgeprune.testing import native
 
+pytestmark = pytest.mark.xdist_group("link-devices")  # one worker keeps the module's fixture
+
 FAKE_MODEL = Path(__file__).parent / "c" / "fake_model.c"
 
 

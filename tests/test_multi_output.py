@@ -12,6 +12,8 @@ from edgeprune.cli import main
 from edgeprune.reference import output_errors, reference_outputs
 from tests.onnx_op_models import SHAPE, _model, quantized
 
+pytestmark = pytest.mark.xdist_group("multi-output")  # one worker keeps the module's fixture
+
 
 class AutoEncoder(nn.Module):
     """Returns its reconstruction and its latent code; the latent also feeds the decoder."""

@@ -16,6 +16,8 @@ from edgeprune.profile.client import DeviceClient
 from edgeprune.profile.frames import CRC, HEADER, REPLY, Command, Status, decode, encode
 from edgeprune.testing import native
 
+pytestmark = pytest.mark.xdist_group("protocol-native")  # one worker keeps the module's fixture
+
 FAKE_MODEL = Path(__file__).parent / "c" / "fake_model.c"
 
 

@@ -8,6 +8,8 @@ from edgeprune.cli import main
 from edgeprune.prune import serialize
 from edgeprune.prune.errors import NothingPrunedError
 
+pytestmark = pytest.mark.xdist_group("prune-budget")  # one worker keeps the module's fixture
+
 SHAPE = (1, 1, 8, 8)
 # 90 % of the channels by random choice, 1 finetune epoch: far more than a 0-point budget allows.
 HARSH = ["--ratio", "0.9", "--criterion", "random", "--finetune-epochs", "1", "--max-drop", "0"]

@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.qemu, pytest.mark.slow, pytest.mark.xdist_group("searc
 FAST = {"train_epochs": 5, "finetune_epochs": 1, "seed": 0, "progress": False}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # xdist may run another module in between: keep it alive
 def searched(tmp_path_factory):
     out = tmp_path_factory.mktemp("search")
     return out, edgeprune.search("digits_cnn", out=out, trials=4, uniform=(0.0, 0.5, 0.7),

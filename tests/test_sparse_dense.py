@@ -48,7 +48,7 @@ def _compiled(folder, pattern: str, modes: tuple[str, ...]) -> dict:
     return {mode: compile_model(quantized, "mps2-an386", folder / mode, sparse=mode) for mode in modes}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # xdist may run another module in between: keep it alive
 def builds(tmp_path_factory):
     """The odd-sized block-sparse model compiled for the M4 with --sparse on and off."""
     return _compiled(tmp_path_factory.mktemp("sparse"), "block4", ("on", "off"))
