@@ -42,7 +42,7 @@ def test_zoo_model_matches_onnxruntime(compiled, board, name):
 def test_int8_zoo_model_equals_the_host_build_bit_for_bit(quantized, compiled, host_reference, board, name):
     model = compiled(quantized(name), board)
     x = random_inputs(model.manifest, seed=3)
-    first, second = (run(model, x, runs=2).device for _ in range(2))
+    first, second = (run(model, x, runs=2).measurement for _ in range(2))
     assert [o.dtype for o in first.outputs] == [np.dtype(np.int8)] * len(first.outputs)
     for got, expected in zip(first.outputs, host_reference(model, x), strict=True):
         assert np.array_equal(got, expected)
