@@ -22,8 +22,9 @@ import numpy as np
 from tvm import tirx
 from tvm.script import tirx as T
 
-from edgeprune.compile.dsp.intrinsics import sadd16, smlad, sxtb16, sxtb16_odd
-from edgeprune.compile.dsp.packing import column_slot, padded_length
+from edgeprune.compile.dsp.intrinsics import smlad, sxtb16, sxtb16_odd
+from edgeprune.compile.dsp.packing import padded_length
+from edgeprune.compile.dsp.widen import row_widener
 from edgeprune.compile.int8_kernels import Requantize
 
 ROWS = 4  # outputs per tile (the rest one at a time)
@@ -97,25 +98,11 @@ def dense(x_shape: tuple[int, ...], outputs: int, requantize: Requantize, layout
     last = groups_per_row - looped * chunk  # groups in the last chunk
     fewer = chunk // UNROLL - last // UNROLL  # passes the last chunk's loop runs fewer than `groups`
     chunked = looped > 0
-    words = depth % 4 == 0 and layout == "int8"  # a word of x widens into two column words as they are
     wide = layout == "int16"
     whole = outputs // ROWS * ROWS
     y_shape = (*x_shape[:-1], outputs)
-    scale = 2 if fast else 1  # the fast requantize takes twice the sum
 
-    @T.macro
-    def widen(x, x32, col16, col32, r, first, count):
-        """Groups first.. (`count` of them) of row r into the column, times `scale`."""
-        if words:
-            for g in range(count):
-                even = T.meta_var(sxtb16(x32[r * depth // 4 + first + g]))
-                odd = T.meta_var(sxtb16_odd(x32[r * depth // 4 + first + g]))
-                col32[g * 2] = sadd16(even, even) if fast else even
-                col32[g * 2 + 1] = sadd16(odd, odd) if fast else odd
-        else:
-            for k in range(count * 4):
-                col16[column_slot(k, layout)] = T.Cast("int16", T.if_then_else(
-                    first * 4 + k < depth, x[r * depth + first * 4 + k], T.int8(0))) * T.int16(scale)
+    widen = row_widener(depth, layout, doubled=fast)  # the fast requantize takes twice the sum
 
     @T.macro
     def store(y, i, value, table, c0, size, c):

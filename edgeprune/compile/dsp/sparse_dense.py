@@ -25,7 +25,7 @@ from tvm.script import tirx as T
 from edgeprune.compile.defaults import SPARSE_CHOICES
 from edgeprune.compile.dsp.gemm import _high, _low
 from edgeprune.compile.dsp.intrinsics import smlad, sxtb16, sxtb16_odd
-from edgeprune.compile.dsp.packing import column_slot, padded_length
+from edgeprune.compile.dsp.packing import padded_length
 from edgeprune.compile.dsp.widen import row_widener
 from edgeprune.compile.int8_kernels import Requantize
 
@@ -140,10 +140,8 @@ def sparse_dense(x_shape: tuple[int, ...], outputs: int, kept: int, index_dtype:
         col16 = T.decl_buffer((padded,), "int16")
         col32 = T.decl_buffer((padded // 2,), "int32", data=col16.data)
         col = T.decl_buffer((padded // 4,), "int64", data=col16.data)
-        for k in T.unroll(padded - depth):
-            col16[column_slot(depth + k, "int8")] = T.int16(0)
         for r in range(rows):
-            widen(x, x32, col16, col32, r)
+            widen(x, x32, col16, col32, r, 0, padded // 4)
             for n in range(outputs):
                 acc[0] = bias[n]
                 for j in range(starts[n], starts[n + 1]):
