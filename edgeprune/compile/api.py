@@ -130,10 +130,10 @@ class _Patches:
                 "steps": [_step_entry(s, self.workspace, layers) for s in self.plan.steps]}
 
 
-def _patch_stage(imported: tvm.IRModule, grid: tuple[int, int], plan: Plan, tvm_target, options, lower,
-                 inplace: bool) -> _Patches:
+def _patch_stage(imported: tvm.IRModule, grid: tuple[int, int], until: str | None, plan: Plan, tvm_target,
+                 options, lower, inplace: bool) -> _Patches:
     """Choose and compile the patch stage of `grid`, and put it in `plan` in place of its layers."""
-    stage = choose_stage(imported, grid, rest_peak(plan))
+    stage = choose_stage(imported, grid, rest_peak(plan), until)
     graph, patch = plan_graph(stage.module, tvm_target, options)
     unlowered = _renamed(_kernel_module(graph, patch), patch, "patch_")
     kernels, workspace = _place(patch, lower(unlowered), unlowered, lower, True, inplace, True)
@@ -295,6 +295,7 @@ def compile_model(
     inplace: bool = True,
     workspace_in_arena: bool = True,
     patch_grid: str | tuple[int, int] | None = None,
+    patch_until: str | None = None,
 ) -> CompiledModel:
     """Compile `model` (int8 .tflite or ONNX path, zoo name, ModelProto or torch module with `input_shape`) for a
     board into the folder `out`: C driver, kernels, runtime, Makefile, firmware.elf, manifest.
@@ -314,8 +315,9 @@ def compile_model(
     kernel's scratch memory is an arena region for its step (as TFLM's scratch buffers) rather
     than one static workspace beside the arena.
     `patch_grid` ("RxC", "N" or (rows, cols); default none): run the first layers of an image model
-    patch by patch up to the feature map that takes the least RAM (`patches.py`), at the cost of
-    computing the patches' halos again."""
+    patch by patch up to the feature map that takes the least RAM (`patches.py`), or up to the
+    layer `patch_until` names (a source label, e.g. "conv3 (Conv)"), at the cost of computing the
+    patches' halos again."""
     if backend not in BACKENDS:
         raise EdgepruneError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     board = load_target(target)
@@ -331,6 +333,8 @@ def compile_model(
         raise EdgepruneError(f"unknown optimize {optimize!r}; choose one of {', '.join(OPTIMIZE_CHOICES)}")
     options = passes.PassOptions(rounding=rounding, kernels=kernels, weights=weights, sparse=sparse, optimize=optimize)
     grid = parse_grid(patch_grid)
+    if patch_until is not None and grid is None:
+        raise EdgepruneError("--patch-until needs --patch-grid: it says where the patch stage ends")
     graph, plan, imported, edges, notes, write_source = _import(model, input_shape, tvm_target, options)
     if weights != "auto" and kernels == "auto" and kernel_family(tvm_target) == "neon":
         notes.append("--weights int8 is not honoured on NEON: its convolutions keep int16 weights" if weights == "int8"
@@ -348,7 +352,7 @@ def compile_model(
                      "layers then accumulate unpaired)")
     lower = lambda kernels: passes.run_passes(kernels, passes.KERNEL_PASSES, tvm_target, options)  # noqa: E731
     baseline = plan.arena_bytes + plan.io_bytes_outside_arena
-    patch = _patch_stage(imported, grid, plan, tvm_target, options, lower, inplace) if grid else None
+    patch = _patch_stage(imported, grid, patch_until, plan, tvm_target, options, lower, inplace) if grid else None
     unlowered = _kernel_module(graph, plan)
     kernel_module = lower(unlowered)
     baseline += max(workspace_bytes(kernel_module).values(), default=0)
@@ -389,7 +393,7 @@ def compile_model(
             "options": {"backend": backend, "stack_bytes": stack_bytes, "rounding": rounding, "kernels": kernels,
                         "weights": weights, "sparse": sparse, "optimize": optimize, "io_in_arena": io_in_arena, "inplace": inplace,
                         "workspace_in_arena": workspace_in_arena,
-                        "patch_grid": f"{grid[0]}x{grid[1]}" if grid else None},
+                        "patch_grid": f"{grid[0]}x{grid[1]}" if grid else None, "patch_until": patch_until},
             "notes": notes,  # what the front end changed in the model to compile it
             "weights_minus_128": minus_128,  # int8 conv/dense layers with a -128 weight; none: all in [-127, 127]
             "inputs": _tensor_entries(plan.inputs, edges[0]),

@@ -386,16 +386,26 @@ def _estimate(graph: _Graph, start: int, end: int, grid: tuple[int, int], rest_p
     return max(_bytes(_shape(source)) + _bytes(_shape(graph.bindings[end][0])) + sum(sizes[:2]), rest_peak)
 
 
-def choose_stage(mod: tvm.IRModule, grid: tuple[int, int], rest_peak) -> PatchStage:
-    """The patch stage for `grid` whose estimated RAM is least (the earliest of those within 5 %
-    of it: fewer layers computed again); `rest_peak(label)` is what the layers after a cut labelled
-    so take (from the full build's plan). An error names why no stage fits."""
+def choose_stage(mod: tvm.IRModule, grid: tuple[int, int], rest_peak, until: str | None = None) -> PatchStage:
+    """The patch stage for `grid` ending at the layer labelled `until`, or, without it, the one whose
+    estimated RAM is least (the earliest of those within 5 % of it: fewer layers computed again);
+    `rest_peak(label)` is what the layers after a cut labelled so take (from the full build's
+    plan). An error names why no stage fits, or the layers a stage can end at."""
     graph = _Graph(mod)
     start = _stage_input(graph)
-    estimates, reasons = {}, []
-    for end in _cuts(graph, start):
+    cuts = {binding_label(graph.bindings[end][0], mod): end for end in _cuts(graph, start)}
+    if until is not None:
+        if until not in cuts:
+            raise EdgepruneError(f"--patch-until {until!r}: a patch stage can end at "
+                                 f"{', '.join(cuts) or 'no layer of this model'}")
         try:
-            estimates[end] = _estimate(graph, start, end, grid, rest_peak(binding_label(graph.bindings[end][0], mod)))
+            return _stage(graph, start, cuts[until], grid)
+        except _NotPatchable as exc:
+            raise EdgepruneError(f"--patch-until {until!r}: {exc}") from None
+    estimates, reasons = {}, []
+    for label, end in cuts.items():
+        try:
+            estimates[end] = _estimate(graph, start, end, grid, rest_peak(label))
         except _NotPatchable as exc:
             reasons.append(str(exc))
     if not estimates:
