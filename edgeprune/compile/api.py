@@ -21,7 +21,7 @@ from edgeprune.compile.elfsize import memory_breakdown
 from edgeprune.compile.inplace import kernel_aliases, take_twins
 from edgeprune.compile.int8 import Layer, kernel_family, layers_with_minus_128
 from edgeprune.compile.patch_driver import PatchCode
-from edgeprune.compile.patch_plan import replace_stage, rest_peak, step_fills
+from edgeprune.compile.patch_plan import replace_stage, rest_peak, step_fills, whole_peak
 from edgeprune.compile.patches import STAGE_KERNEL, choose_stage, parse_grid
 from edgeprune.compile.plan import Plan, build_plan, place_plan
 from edgeprune.compile.qdq_edges import is_quantized, strip_qdq_edges
@@ -133,7 +133,7 @@ class _Patches:
 def _patch_stage(imported: tvm.IRModule, grid: tuple[int, int], until: str | None, plan: Plan, tvm_target,
                  options, lower, inplace: bool) -> _Patches:
     """Choose and compile the patch stage of `grid`, and put it in `plan` in place of its layers."""
-    stage = choose_stage(imported, grid, rest_peak(plan), until)
+    stage = choose_stage(imported, grid, rest_peak(plan), whole_peak(plan), until)
     graph, patch = plan_graph(stage.module, tvm_target, options)
     unlowered = _renamed(_kernel_module(graph, patch), patch, "patch_")
     kernels, workspace = _place(patch, lower(unlowered), unlowered, lower, True, inplace, True)
@@ -353,6 +353,7 @@ def compile_model(
     lower = lambda kernels: passes.run_passes(kernels, passes.KERNEL_PASSES, tvm_target, options)  # noqa: E731
     baseline = plan.arena_bytes + plan.io_bytes_outside_arena
     patch = _patch_stage(imported, grid, patch_until, plan, tvm_target, options, lower, inplace) if grid else None
+    notes += patch.code.stage.notes if patch else []
     unlowered = _kernel_module(graph, plan)
     kernel_module = lower(unlowered)
     baseline += max(workspace_bytes(kernel_module).values(), default=0)

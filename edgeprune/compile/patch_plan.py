@@ -15,15 +15,28 @@ def _labels(step: Step) -> set[str]:
     return set(step.source.split(", ")) if step.source else set()
 
 
+def _live(plan: Plan) -> list[int]:
+    """Arena bytes live at each step of the full model's `plan` (placed as `build_plan` does: input
+    and output beside the arena)."""
+    return [sum(b.nbytes for b in plan.buffers if b.first <= t <= b.last) for t in range(len(plan.steps))]
+
+
 def rest_peak(plan: Plan) -> Callable[[str], int]:
     """For `patches.choose_stage`: the most arena bytes live at once after the step computing a
     labelled value, in the full model's `plan`."""
-    live = [sum(b.nbytes for b in plan.buffers if b.first <= t <= b.last) for t in range(len(plan.steps))]
+    live = _live(plan)
 
     def after(label: str) -> int:
         steps = [t for t, step in enumerate(plan.steps) if label in _labels(step)]
         return max(live[steps[-1] + 1:], default=0) if steps else 0
     return after
+
+
+def whole_peak(plan: Plan) -> int:
+    """For `patches.choose_stage`: the most bytes the full model's `plan` holds at once, with its
+    input in memory over the first step (as a patch stage's estimate counts it)."""
+    live = _live(plan)
+    return max([live[0] + sum(r.nbytes for r in plan.inputs), *live[1:]], default=0)
 
 
 def replace_stage(plan: Plan, stage: PatchStage) -> None:

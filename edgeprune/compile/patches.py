@@ -386,11 +386,14 @@ def _estimate(graph: _Graph, start: int, end: int, grid: tuple[int, int], rest_p
     return max(_bytes(_shape(source)) + _bytes(_shape(graph.bindings[end][0])) + sum(sizes[:2]), rest_peak)
 
 
-def choose_stage(mod: tvm.IRModule, grid: tuple[int, int], rest_peak, until: str | None = None) -> PatchStage:
+def choose_stage(mod: tvm.IRModule, grid: tuple[int, int], rest_peak, whole_peak: int,
+                 until: str | None = None) -> PatchStage:
     """The patch stage for `grid` ending at the layer labelled `until`, or, without it, the one whose
     estimated RAM is least (the earliest of those within 5 % of it: fewer layers computed again);
-    `rest_peak(label)` is what the layers after a cut labelled so take (from the full build's
-    plan). An error names why no stage fits, or the layers a stage can end at."""
+    `rest_peak(label)` is what the layers after a cut labelled so take, `whole_peak` what the
+    model takes without patches, estimated alike (from the full build's plan): a stage estimated
+    to save nothing carries a note saying so. An error names why no stage fits, or the layers a
+    stage can end at."""
     graph = _Graph(mod)
     start = _stage_input(graph)
     cuts = {binding_label(graph.bindings[end][0], mod): end for end in _cuts(graph, start)}
@@ -415,4 +418,9 @@ def choose_stage(mod: tvm.IRModule, grid: tuple[int, int], rest_peak, until: str
                              "element-wise layers up to a feature map that the rest reads alone")
     least = min(estimates.values())
     end = min(e for e, estimate in estimates.items() if estimate <= least * 1.05)
-    return _stage(graph, start, end, grid)
+    stage = _stage(graph, start, end, grid)
+    if estimates[end] >= whole_peak:
+        stage.notes.append(f"--patch-grid {grid[0]}x{grid[1]} saves no RAM on this model: its best stage (up to "
+                           f"{stage.output.label}) is estimated at {estimates[end]:,} B against {whole_peak:,} B "
+                           "without patches; a finer grid leaves less of the stage in memory")
+    return stage
