@@ -68,6 +68,9 @@ def test_a_patched_stage_computes_the_same_integers_on_qemu(image_model, compile
     assert patches["patch_output"] == [16, 3, 3] and patches["recompute"] > 0
     assert patched.manifest["steps"][0]["kernel"] == "edgeprune_patch_stage"
     assert len(patched.manifest["steps"]) == 2  # the stage and the head
+    # The stage's weights are the patch kernels' (counted as weights), the full-size ones are gone.
+    weights = [m.manifest["elf"]["flash"]["weights"] for m in (whole, patched)]
+    assert weights[1] == patched.manifest["memory"]["weights_bytes"] and abs(weights[1] - weights[0]) < 0.02 * weights[0]
     x = np.random.default_rng(3).integers(-128, 128, (1, 3, 20, 20)).astype(np.int8)
     expected = host_reference(whole, [x])[0]
     assert expected.shape == (1, 4, 5, 5)

@@ -151,12 +151,12 @@ def _renamed(kernels: tvm.IRModule, plan: Plan, prefix: str) -> tvm.IRModule:
 
 
 def _memory_entry(plan: Plan, baseline: int, workspace: int, beside: int, stack_bytes: int,
-                  steps: list[dict]) -> dict:
+                  steps: list[dict], patch_weights: int = 0) -> dict:
     """The manifest's memory: planned arena, liveness bound, input/output and workspace bytes
     beside the arena, and the saving of the arena options against arena + input + output +
     workspace without them."""
     return {
-        "weights_bytes": int(sum(w.nbytes for w in plan.weights)),
+        "weights_bytes": int(sum(w.nbytes for w in plan.weights)) + patch_weights,
         "arena_bytes": plan.arena_bytes,
         "liveness_bound_bytes": plan.liveness_bound_bytes,
         "io_outside_arena_bytes": plan.io_bytes_outside_arena,
@@ -400,7 +400,8 @@ def compile_model(
             "inputs": _tensor_entries(plan.inputs, edges[0]),
             "outputs": _tensor_entries(plan.outputs, edges[1]),
             "steps": steps,
-            "memory": _memory_entry(plan, baseline, workspace, beside, stack_bytes, steps),
+            "memory": _memory_entry(plan, baseline, workspace, beside, stack_bytes, steps,
+                                    int(sum(w.nbytes for w in patch.plan.weights)) if patch else 0),
             "sparse": _sparse_entry(steps),
             "patches": patch.entry(layers) if patch else None,
             "elf": memory_breakdown(elf, arity).to_dict(),

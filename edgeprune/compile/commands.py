@@ -72,7 +72,7 @@ def _patch_summary(patches: dict) -> str:
     """The patch stage: grid, where it ends, one patch's arena and the MACs computed again."""
     rows, cols = patches["grid"]
     return (f"  patches   {rows}x{cols} of {'x'.join(map(str, patches['patch_output'][1:]))} pixels up to "
-            f"{patches['ends_at']} ({len(patches['steps'])} kernel calls a patch), patch arena "
+            f"{patches['ends_at']} ({len(patches['steps'])} kernel call{'s' if len(patches['steps']) > 1 else ''} a patch), patch arena "
             f"{patches['patch_arena_bytes']:,} B; halos computed again: +{100 * patches['recompute']:.0f} % of the "
             "stage's MACs")
 

@@ -58,11 +58,11 @@ class PatchCode:
     fills: list[PatchTensor | None]
 
     def weight_arrays(self) -> list[tuple[str, object]]:
-        return [(f"edgeprune_patch_weight_{i}", w) for i, w in enumerate(self.plan.weights)]
+        return [(f"edgeprune_weight_patch_{i}", w) for i, w in enumerate(self.plan.weights)]
 
     def _arg(self, ref: TensorRef) -> str:
         if ref.kind == "weight":
-            return f"(void *)edgeprune_patch_weight_{ref.index}"
+            return f"(void *)edgeprune_weight_patch_{ref.index}"
         if ref.kind == "input":
             return f"(void *)(base + {self.plan.input_offsets[ref.index]})"
         if ref.kind == "output":
