@@ -20,6 +20,9 @@ from edgeprune.compile.defaults import (BACKENDS, DEFAULT_STACK_BYTES, KERNEL_CH
 from edgeprune.compile.elfsize import memory_breakdown
 from edgeprune.compile.inplace import kernel_aliases, take_twins
 from edgeprune.compile.int8 import Layer, kernel_family, layers_with_minus_128
+from edgeprune.compile.patch_driver import PatchCode
+from edgeprune.compile.patch_plan import replace_stage, rest_peak, step_fills, whole_peak
+from edgeprune.compile.patches import STAGE_KERNEL, choose_stage, parse_grid
 from edgeprune.compile.plan import Plan, build_plan, place_plan
 from edgeprune.compile.qdq_edges import is_quantized, strip_qdq_edges
 from edgeprune.compile.qdq_pad import pad_int8
@@ -77,21 +80,25 @@ def _may_alias(kernels: tvm.IRModule, plan: Plan) -> tvm.IRModule:
 
 
 def _place(plan: Plan, kernels: tvm.IRModule, unlowered: tvm.IRModule, lower, io_in_arena: bool, inplace: bool,
-           workspace_in_arena: bool) -> tuple[tvm.IRModule, dict[str, int]]:
+           workspace_in_arena: bool, regions: dict[str, int] | None = None) -> tuple[tvm.IRModule, dict[str, int]]:
     """Place the plan with the arena options. Steps run in place on a kernel with an in-place twin
     (convolutions keeping a ring of input rows) then call the twin, and the plan is placed again
-    with the twins' workspace. Returns the kernels the steps call and their workspace bytes."""
-    def placed(aliases, per_kernel: dict[str, int]) -> None:
-        place_plan(plan, io_in_arena, aliases,
-                   [per_kernel[s.kernel] for s in plan.steps] if workspace_in_arena else None)
+    with the twins' workspace. `regions`: steps that are not kernels and the arena bytes each
+    takes for itself (a patch stage's arena), placed whatever `workspace_in_arena` says. Returns
+    the kernels the steps call and their workspace bytes (with `regions`)."""
+    regions = regions or {}
 
-    per_kernel = workspace_bytes(kernels)
+    def placed(aliases, per_kernel: dict[str, int]) -> None:
+        place_plan(plan, io_in_arena, aliases, [regions.get(s.kernel) or (per_kernel[s.kernel] if workspace_in_arena
+                                                                          else 0) for s in plan.steps])
+
+    per_kernel = {**workspace_bytes(kernels), **regions}
     placed(kernel_aliases(kernels, twins=True) if inplace else None, per_kernel)
     before = [s.kernel for s in plan.steps]
     if inplace:
         kernels = take_twins(plan, kernels, unlowered, lower)
     if [s.kernel for s in plan.steps] != before:
-        chosen, per_kernel = list(plan.inplace), workspace_bytes(kernels)
+        chosen, per_kernel = list(plan.inplace), {**workspace_bytes(kernels), **regions}
         placed(kernel_aliases(kernels), per_kernel)
         if plan.inplace != chosen:
             raise EdgepruneError(f"internal error: the in-place steps {chosen} became {plan.inplace} "
@@ -99,13 +106,57 @@ def _place(plan: Plan, kernels: tvm.IRModule, unlowered: tvm.IRModule, lower, io
     return kernels, per_kernel
 
 
+@dataclass
+class _Patches:
+    """A patch stage as compiled: its driver code, lowered kernels and their workspace."""
+
+    code: PatchCode
+    kernels: tvm.IRModule
+    workspace: dict[str, int]
+
+    @property
+    def plan(self) -> Plan:
+        return self.code.plan
+
+    def entry(self, layers: dict) -> dict:
+        """The manifest's `patches`: the grid, the stage and one patch's steps and arena."""
+        stage = self.code.stage
+        return {"grid": list(stage.grid), "description": stage.describe(), "ends_at": stage.output.label,
+                "patch_output": [stage.output.channels, stage.patch_height, stage.patch_width],
+                "patch_input": [stage.input.channels, stage.input.region.height, stage.input.region.width],
+                "rows": stage.rows, "cols": stage.cols, "patch_arena_bytes": self.plan.arena_bytes,
+                "macs": stage.macs, "patch_macs": stage.patch_macs,
+                "recompute": round(stage.patch_macs / stage.macs - 1, 4) if stage.macs else 0.0,
+                "steps": [_step_entry(s, self.workspace, layers) for s in self.plan.steps]}
+
+
+def _patch_stage(imported: tvm.IRModule, grid: tuple[int, int], until: str | None, plan: Plan, tvm_target,
+                 options, lower, inplace: bool) -> _Patches:
+    """Choose and compile the patch stage of `grid`, and put it in `plan` in place of its layers."""
+    stage = choose_stage(imported, grid, rest_peak(plan), whole_peak(plan), until)
+    graph, patch = plan_graph(stage.module, tvm_target, options)
+    unlowered = _renamed(_kernel_module(graph, patch), patch, "patch_")
+    kernels, workspace = _place(patch, lower(unlowered), unlowered, lower, True, inplace, True)
+    replace_stage(plan, stage)
+    return _Patches(PatchCode(stage, patch, step_fills(patch, stage)), _may_alias(kernels, patch), workspace)
+
+
+def _renamed(kernels: tvm.IRModule, plan: Plan, prefix: str) -> tvm.IRModule:
+    """The kernels, and the plan's calls of them, named with `prefix` (a patch stage's kernels
+    are linked beside the model's)."""
+    for step in plan.steps:
+        step.kernel = prefix + step.kernel
+    return tvm.IRModule({prefix + gv.name_hint: f.with_attr("global_symbol", prefix + gv.name_hint)
+                         for gv, f in kernels.functions.items()})
+
+
 def _memory_entry(plan: Plan, baseline: int, workspace: int, beside: int, stack_bytes: int,
-                  steps: list[dict]) -> dict:
+                  steps: list[dict], patch_weights: int = 0) -> dict:
     """The manifest's memory: planned arena, liveness bound, input/output and workspace bytes
     beside the arena, and the saving of the arena options against arena + input + output +
     workspace without them."""
     return {
-        "weights_bytes": int(sum(w.nbytes for w in plan.weights)),
+        "weights_bytes": int(sum(w.nbytes for w in plan.weights)) + patch_weights,
         "arena_bytes": plan.arena_bytes,
         "liveness_bound_bytes": plan.liveness_bound_bytes,
         "io_outside_arena_bytes": plan.io_bytes_outside_arena,
@@ -169,27 +220,29 @@ def plan_graph(mod: tvm.IRModule, tvm_target,
 
 
 def _import(model: Any, input_shape, tvm_target, options: passes.PassOptions):
-    """(graph, plan, edges, notes, write_source) of any model: a `.tflite` file or what
-    load_for_compile takes; notes say what the front end changed; write_source(folder) saves the
-    model file beside the firmware and returns its path."""
+    """(graph, plan, imported, edges, notes, write_source) of any model: a `.tflite` file or what
+    load_for_compile takes; `imported` is the Relax module before the graph passes; notes say what
+    the front end changed; write_source(folder) saves the model file beside the firmware and
+    returns its path."""
     if tflite_frontend.is_tflite(model):
         mod, inputs, outputs, notes = tflite_frontend.import_tflite(model, options.rounding)
         graph, plan = plan_graph(mod, tvm_target, options)
         write_tflite = lambda folder: Path(shutil.copyfile(model, folder / "model.tflite"))  # noqa: E731
-        return graph, plan, (inputs, outputs), notes, write_tflite
+        return graph, plan, mod, (inputs, outputs), notes, write_tflite
     onnx_model, notes = frontend.load_for_compile(model, input_shape)
     edges: tuple[list, list] = ([], [])
     if is_quantized(onnx_model):
         onnx_model, *edges = strip_qdq_edges(onnx_model)
         onnx_model, padded = pad_int8(onnx_model)
         notes = notes + padded
-    graph, plan = plan_model(onnx_model, tvm_target, options)
+    mod = frontend.to_relax(onnx_model)
+    graph, plan = plan_graph(mod, tvm_target, options)
 
     def write_onnx(folder: Path) -> Path:
         onnx.save(onnx_model, folder / "model.onnx")
         return folder / "model.onnx"
 
-    return graph, plan, edges, notes, write_onnx
+    return graph, plan, mod, edges, notes, write_onnx
 
 
 def _tensor_entries(refs, quantization) -> list[dict]:
@@ -241,6 +294,8 @@ def compile_model(
     io_in_arena: bool = True,
     inplace: bool = True,
     workspace_in_arena: bool = True,
+    patch_grid: str | tuple[int, int] | None = None,
+    patch_until: str | None = None,
 ) -> CompiledModel:
     """Compile `model` (int8 .tflite or ONNX path, zoo name, ModelProto or torch module with `input_shape`) for a
     board into the folder `out`: C driver, kernels, runtime, Makefile, firmware.elf, manifest.
@@ -258,7 +313,11 @@ def compile_model(
     overwrites its inputs) rather than buffers beside it; `inplace`: element-wise layers and DSP
     depthwise convolutions overwrite an input that dies with them; `workspace_in_arena`: each
     kernel's scratch memory is an arena region for its step (as TFLM's scratch buffers) rather
-    than one static workspace beside the arena."""
+    than one static workspace beside the arena.
+    `patch_grid` ("RxC", "N" or (rows, cols); default none): run the first layers of an image model
+    patch by patch up to the feature map that takes the least RAM (`patches.py`), or up to the
+    layer `patch_until` names (a source label, e.g. "conv3 (Conv)"), at the cost of computing the
+    patches' halos again."""
     if backend not in BACKENDS:
         raise EdgepruneError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     board = load_target(target)
@@ -273,7 +332,10 @@ def compile_model(
     if optimize not in OPTIMIZE_CHOICES:
         raise EdgepruneError(f"unknown optimize {optimize!r}; choose one of {', '.join(OPTIMIZE_CHOICES)}")
     options = passes.PassOptions(rounding=rounding, kernels=kernels, weights=weights, sparse=sparse, optimize=optimize)
-    graph, plan, edges, notes, write_source = _import(model, input_shape, tvm_target, options)
+    grid = parse_grid(patch_grid)
+    if patch_until is not None and grid is None:
+        raise EdgepruneError("--patch-until needs --patch-grid: it says where the patch stage ends")
+    graph, plan, imported, edges, notes, write_source = _import(model, input_shape, tvm_target, options)
     if weights != "auto" and kernels == "auto" and kernel_family(tvm_target) == "neon":
         notes.append("--weights int8 is not honoured on NEON: its convolutions keep int16 weights" if weights == "int8"
                      else "--weights int16 is not honoured on NEON: its dense layers keep int8 weights")
@@ -288,15 +350,23 @@ def compile_model(
         notes.append(f"{len(minus_128)} layer(s) hold a -128 weight, outside TFLite's int8 weight range "
                      f"[-127, 127] ({', '.join(minus_128[:4])}): every kernel keeps it exact (NEON dense "
                      "layers then accumulate unpaired)")
-    unlowered = _kernel_module(graph, plan)
     lower = lambda kernels: passes.run_passes(kernels, passes.KERNEL_PASSES, tvm_target, options)  # noqa: E731
+    baseline = plan.arena_bytes + plan.io_bytes_outside_arena
+    patch = _patch_stage(imported, grid, patch_until, plan, tvm_target, options, lower, inplace) if grid else None
+    notes += patch.code.stage.notes if patch else []
+    unlowered = _kernel_module(graph, plan)
     kernel_module = lower(unlowered)
-    baseline = plan.arena_bytes + plan.io_bytes_outside_arena + max(workspace_bytes(kernel_module).values(), default=0)
+    baseline += max(workspace_bytes(kernel_module).values(), default=0)
+    regions = {STAGE_KERNEL: patch.plan.arena_bytes} if patch else {}
     kernel_module, per_kernel_workspace = _place(plan, kernel_module, unlowered, lower, io_in_arena, inplace,
-                                                 workspace_in_arena)
-    workspace = max(per_kernel_workspace.values(), default=0)  # in-place twins may take more than their kernels
+                                                 workspace_in_arena, regions)
+    # in-place twins may take more than their kernels; a patch stage's arena is in the arena
+    workspace = max((n for k, n in per_kernel_workspace.items() if k not in regions), default=0)
     beside = 0 if workspace_in_arena else workspace  # the static workspace beside the arena
     kernel_module = _may_alias(kernel_module, plan)
+    if patch:
+        kernel_module = tvm.IRModule({**kernel_module.functions, **patch.kernels.functions})
+        per_kernel_workspace.update(patch.workspace)
     layers = {gv.name_hint: Layer.of(f) for gv, f in kernel_module.functions.items()}
     arity = {gv.name_hint: len(f.params) for gv, f in kernel_module.functions.items()}
     name = Path(model).stem if isinstance(model, (str, Path)) else type(model).__name__
@@ -305,7 +375,7 @@ def compile_model(
         src = folder / "src"
         src.mkdir()
         kernels_file = _kernel_code(kernel_module, board, backend, src)
-        (src / "model.c").write_text(codegen.model_source(plan, arity, beside, *edges))
+        (src / "model.c").write_text(codegen.model_source(plan, arity, beside, *edges, patch=patch and patch.code))
         (src / "edgeprune_model.h").write_text(codegen.model_header(plan, name, beside, *edges))
         source = write_source(folder)
         (src / "ep_model_desc.c").write_text(codegen.model_descriptor(  # for profile.elf
@@ -323,14 +393,17 @@ def compile_model(
             "board": board.name,
             "options": {"backend": backend, "stack_bytes": stack_bytes, "rounding": rounding, "kernels": kernels,
                         "weights": weights, "sparse": sparse, "optimize": optimize, "io_in_arena": io_in_arena, "inplace": inplace,
-                        "workspace_in_arena": workspace_in_arena},
+                        "workspace_in_arena": workspace_in_arena,
+                        "patch_grid": f"{grid[0]}x{grid[1]}" if grid else None, "patch_until": patch_until},
             "notes": notes,  # what the front end changed in the model to compile it
             "weights_minus_128": minus_128,  # int8 conv/dense layers with a -128 weight; none: all in [-127, 127]
             "inputs": _tensor_entries(plan.inputs, edges[0]),
             "outputs": _tensor_entries(plan.outputs, edges[1]),
             "steps": steps,
-            "memory": _memory_entry(plan, baseline, workspace, beside, stack_bytes, steps),
+            "memory": _memory_entry(plan, baseline, workspace, beside, stack_bytes, steps,
+                                    int(sum(w.nbytes for w in patch.plan.weights)) if patch else 0),
             "sparse": _sparse_entry(steps),
+            "patches": patch.entry(layers) if patch else None,
             "elf": memory_breakdown(elf, arity).to_dict(),
             "compile_seconds": round(time.perf_counter() - started, 3),
             "passes": {"graph": [p.name for p in passes.GRAPH_PASSES],

@@ -28,7 +28,8 @@ def _compile(args: argparse.Namespace) -> int:
                              optimize=args.optimize,
                              io_in_arena=not args.io_outside_arena,
                              inplace=not args.no_inplace,
-                             workspace_in_arena=not args.workspace_outside_arena)
+                             workspace_in_arena=not args.workspace_outside_arena,
+                             patch_grid=args.patch_grid, patch_until=args.patch_until)
     m = compiled.manifest
     mem = m["memory"]
     print(f"compiled {m['model']} for {m['board']} in {m['compile_seconds']:.1f} s -> {compiled.path}")
@@ -47,6 +48,8 @@ def _compile(args: argparse.Namespace) -> int:
     print(_arena_saving(m))
     if mem["inplace_layers"]:
         print(f"  in place  {_in_place(mem['inplace_layers'])}")
+    if m.get("patches"):
+        print(_patch_summary(m["patches"]))
     print(f"  workspace {mem['workspace_bytes']:>10,} B  (the most one kernel takes; "
           f"{'in the arena' if m['options']['workspace_in_arena'] else 'beside the arena'})")
     print(elf_summary(m["elf"], m["board"]))
@@ -63,6 +66,15 @@ def _arena_saving(manifest: dict) -> str:
     workspace = "workspace in the arena" if options["workspace_in_arena"] else "workspace beside it"
     return (f"            {io}, {inplace}, {workspace}: saves {mem['saved_bytes']:,} B of "
             f"{mem['baseline_bytes']:,} B (arena + inputs + outputs + workspace, all apart)")
+
+
+def _patch_summary(patches: dict) -> str:
+    """The patch stage: grid, where it ends, one patch's arena and the MACs computed again."""
+    rows, cols = patches["grid"]
+    return (f"  patches   {rows}x{cols} of {'x'.join(map(str, patches['patch_output'][1:]))} pixels up to "
+            f"{patches['ends_at']} ({len(patches['steps'])} kernel call{'s' if len(patches['steps']) > 1 else ''} a patch), patch arena "
+            f"{patches['patch_arena_bytes']:,} B; halos computed again: +{100 * patches['recompute']:.0f} % of the "
+            "stage's MACs")
 
 
 def _in_place(layers: list[str]) -> str:
@@ -153,5 +165,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--workspace-outside-arena", action="store_true",
                    help="one static workspace beside the arena for the kernels' scratch memory (default: each "
                    "kernel's scratch is an arena region for its step, as TFLM's scratch buffers)")
+    p.add_argument("--patch-grid", metavar="RxC",
+                   help="run an image model's first layers patch by patch in an RxC grid (e.g. 4x4, or 3 for 3x3), up "
+                   "to the feature map that leaves the least RAM: less RAM, more instructions (the patches' halos are "
+                   "computed again); default off")
+    p.add_argument("--patch-until", metavar="LAYER",
+                   help="with --patch-grid: the layer the patch stage ends at, by its source name as the compile "
+                   "summary and the manifest show it, e.g. 'conv3 (Conv)'")
     p.add_argument("--list-passes", action="store_true", help="print the compiler's passes and exit")
     p.set_defaults(handler=_compile)

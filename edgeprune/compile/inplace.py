@@ -31,9 +31,12 @@ from edgeprune.compile.plan import Aliases, Plan, Step
 
 def kernel_aliases(kernels: tvm.IRModule, twins: bool = False) -> Aliases:
     """For `place_plan`: the arguments of a step that its output (argument `written`) may overwrite;
-    with `twins`, also the inputs of kernels that need their in-place twin (see `take_twins`)."""
+    with `twins`, also the inputs of kernels that need their in-place twin (see `take_twins`). A
+    step that is not one of the `kernels` (a patch stage) overwrites nothing."""
+    names = {gv.name_hint for gv in kernels.functions}
+
     def aliases(step: Step, written: int) -> list[int]:
-        return aliasable_inputs(kernels[step.kernel], step, written, twins)
+        return aliasable_inputs(kernels[step.kernel], step, written, twins) if step.kernel in names else []
     return aliases
 
 

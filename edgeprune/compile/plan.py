@@ -63,7 +63,7 @@ class Plan:
         writer: dict = {}
         for t, step in enumerate(self.steps):
             for ref in step.args:
-                writer.setdefault(_key(ref), f"{t} {step_labels[t]}")
+                writer.setdefault(tensor_key(ref), f"{t} {step_labels[t]}")
         names = {("input", i): f"input {i}" for i in range(len(self.inputs))}
         names.update({("output", i): f"output {i}" for i in range(len(self.outputs))})
         names.update({("workspace", t): f"{t} workspace" for t in self.workspace_slots})
@@ -205,7 +205,8 @@ def build_plan(mod) -> Plan:
 Aliases = Callable[[Step, int], list[int]]  # (step, its written argument) -> arguments that one may overwrite
 
 
-def _key(ref: TensorRef) -> tuple:
+def tensor_key(ref: TensorRef) -> tuple:
+    """What identifies an argument's tensor for liveness: its allocation, or its input/output/weight number."""
     return ("arena", ref.tensor) if ref.kind == "arena" else (ref.kind, ref.index)
 
 
@@ -216,7 +217,7 @@ def place_plan(plan: Plan, io_in_arena: bool = False, aliases: Aliases | None = 
     output may overwrite, taken when that argument dies at the step; `workspace`, the scratch bytes
     each step's kernel takes, puts each kernel's workspace in the arena for its step alone."""
     kinds = {"arena", "input", "output"} if io_in_arena else {"arena"}
-    args = [[(_key(r), r.nbytes) for r in step.args if r.kind in kinds] for step in plan.steps]
+    args = [[(tensor_key(r), r.nbytes) for r in step.args if r.kind in kinds] for step in plan.steps]
     scratch = {t: nbytes for t, nbytes in enumerate(workspace or []) if nbytes}
     for t, nbytes in scratch.items():
         args[t].append((("workspace", t), nbytes))
@@ -225,12 +226,12 @@ def place_plan(plan: Plan, io_in_arena: bool = False, aliases: Aliases | None = 
     buffers = arena.lifetimes(args, *io)
     plan.inplace = []
     for t, step in enumerate(plan.steps):
-        written = [j for j, r in enumerate(step.args) if r.kind in kinds and buffers[_key(r)].first == t]
+        written = [j for j, r in enumerate(step.args) if r.kind in kinds and buffers[tensor_key(r)].first == t]
         if aliases is None or len(written) != 1:
             continue
-        out = _key(step.args[written[0]])
+        out = tensor_key(step.args[written[0]])
         for j in aliases(step, written[0]):
-            source = _key(step.args[j])
+            source = tensor_key(step.args[j])
             if source in buffers and buffers[source].last == t and buffers[source] is not buffers[out]:
                 arena.merge(buffers, source, out)
                 plan.inplace.append((t, j))
@@ -239,7 +240,7 @@ def place_plan(plan: Plan, io_in_arena: bool = False, aliases: Aliases | None = 
     plan.arena_bytes = arena.place(plan.buffers, align)
     plan.liveness_bound_bytes = arena.liveness_bound(plan.buffers, len(plan.steps))
     for step in plan.steps:
-        step.args = [TensorRef("arena", buffers[_key(r)].offset, r.nbytes, r.dtype, r.shape, r.tensor)
+        step.args = [TensorRef("arena", buffers[tensor_key(r)].offset, r.nbytes, r.dtype, r.shape, r.tensor)
                      if r.kind == "arena" else r for r in step.args]
     plan.io_in_arena = io_in_arena
     plan.workspace_slots = {t: (buffers[("workspace", t)].offset, nbytes) for t, nbytes in scratch.items()}

@@ -88,11 +88,16 @@ def _label_of(var: relax.Var, labels, aliases) -> str | None:
     return str(labels[k]) if k is not None and k < len(labels) else None
 
 
+def source_label(var: relax.Var, mod: tvm.IRModule) -> str | None:
+    """The source operator that `var` holds the value of (its label), if known."""
+    if mod.attrs is None or LABELS not in mod.attrs:
+        return None
+    return _label_of(var, mod.attrs[LABELS], mod.attrs.get(ALIASES, {}))
+
+
 def binding_label(var: relax.Var, mod: tvm.IRModule) -> str:
     """The source operator that `var` holds the value of (its label), else the variable's name."""
-    if mod.attrs is None or LABELS not in mod.attrs:
-        return str(var.name)
-    return _label_of(var, mod.attrs[LABELS], mod.attrs.get(ALIASES, {})) or str(var.name)
+    return source_label(var, mod) or str(var.name)
 
 
 class _Matcher:

@@ -10,6 +10,12 @@ beside it, compile seconds, and agreement with onnxruntime; writes JSON.
 
     .venv/bin/python scripts/bench/compile_zoo.py [--precisions fp32 int8] [--out build/bench/compile_zoo.json]
     .venv/bin/python scripts/bench/compile_zoo.py --precisions int8 --boards mps2-an386   # peak RAM vs TFLM
+    .venv/bin/python scripts/bench/compile_zoo.py --precisions int8 --boards mps2-an386 \
+        --models vww_mobilenet ic_resnet8 --patch-grids 2x2 3x3 4x4   # + patch-based rows
+
+With --patch-grids each int8 model is built again with its first stage in patches (`--patch-grid`);
+those rows give the instructions the halos add against the build without patches, and whether the
+outputs are bit-exact with it (same seeded inputs).
 """
 from __future__ import annotations
 
@@ -49,14 +55,17 @@ def model_file(name: str, precision: str, scratch: Path) -> str | Path:
     return path
 
 
-def measure(name: str, precision: str, board: str, scratch: Path) -> dict:
-    compiled = compile_model(model_file(name, precision, scratch), board, scratch / f"{name}-{precision}-{board}")
+def measure(name: str, precision: str, board: str, scratch: Path, patch_grid: str | None = None) -> dict:
+    compiled = compile_model(model_file(name, precision, scratch), board,
+                             scratch / f"{name}-{precision}-{board}-{patch_grid}", patch_grid=patch_grid)
     report = run(compiled)
     macs = stats.count(zoo.build_model(name), zoo.input_shape(name)).macs
     elf, mem = compiled.manifest["elf"], compiled.manifest["memory"]
     code = sum(elf["flash"][k] for k in ("kernels", "runtime", "libc", "unattributed", "other"))
     return {
-        "model": name, "precision": precision, "board": board, "macs": macs,
+        "model": name, "precision": precision, "board": board, "macs": macs, "patch_grid": patch_grid,
+        "patches": compiled.manifest["patches"] and {k: v for k, v in compiled.manifest["patches"].items() if k != "steps"},
+        "outputs": [o.tolist() for o in report.measurement.outputs],
         "instructions": round(report.measurement.last),
         "instructions_per_mac": report.measurement.last / macs,
         "flash_weights": elf["flash"]["weights"], "flash_code": code, "flash_total": elf["flash_total"],
@@ -76,12 +85,31 @@ def measure(name: str, precision: str, board: str, scratch: Path) -> dict:
     }
 
 
+def _patch_rows(rows: list[dict]) -> None:
+    """Each patched build against the same model's build without patches: RAM, instructions, outputs."""
+    whole = {(r["model"], r["board"]): r for r in rows if r["precision"] == "int8" and not r["patch_grid"]}
+    for r in rows:
+        base = whole.get((r["model"], r["board"])) if r["patch_grid"] else None
+        if base is None:
+            continue
+        r["instructions_overhead"] = r["instructions"] / base["instructions"] - 1
+        r["bit_exact_with_unpatched"] = r["outputs"] == base["outputs"]
+        p = r["patches"]
+        print(f"patches {r['model']} {r['board']} {r['patch_grid']} up to {p['ends_at']}: peak RAM "
+              f"{r['peak_ram']:,} B against {base['peak_ram']:,} B ({r['peak_ram'] / base['peak_ram']:.2f}x), "
+              f"instructions {r['instructions']:,} against {base['instructions']:,} "
+              f"({100 * r['instructions_overhead']:+.1f} %; halo MACs +{100 * p['recompute']:.0f} %), outputs "
+              f"{'bit-exact' if r['bit_exact_with_unpatched'] else 'DIFFERENT'} with the build without patches")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("build/bench/compile_zoo.json"))
     parser.add_argument("--models", nargs="*", default=zoo.model_names())
     parser.add_argument("--boards", nargs="*", default=list(BOARDS))
     parser.add_argument("--precisions", nargs="*", default=["fp32", "int8"], choices=["fp32", "int8"])
+    parser.add_argument("--patch-grids", nargs="*", default=[], metavar="RxC",
+                        help="int8 only: also build each model with its first stage in patches of these grids")
     args = parser.parse_args()
     rows = []
     header = (f"{'model':<15} {'prec':<5} {'board':<11} {'MACs':>11} {'instructions':>13} {'instr/MAC':>9} "
@@ -89,21 +117,25 @@ def main() -> int:
               f"{'TFLM B':>8} {'ratio':>6} {'compile s':>9} {'error':>8}")
     print(header)
     with tempfile.TemporaryDirectory() as scratch:
-        for name, precision, board in itertools.product(args.models, args.precisions, args.boards):
-            r = measure(name, precision, board, Path(scratch))
+        grids = [None] + args.patch_grids
+        for name, precision, board, grid in itertools.product(args.models, args.precisions, args.boards, grids):
+            if grid and precision != "int8":
+                continue
+            r = measure(name, precision, board, Path(scratch), grid)
             rows.append(r)
             error = r["relative_error_vs_onnxruntime"] if precision == "fp32" else r["max_abs_error_vs_onnxruntime"]
             tflm = r["tflm_arena"]
             tflm_text, ratio = (f"{tflm:,}", f"{r['peak_ram'] / tflm:.2f}x") if tflm else ("-", "-")
-            print(f"{name:<15} {precision:<5} {board:<11} {r['macs']:>11,} {r['instructions']:>13,} "
+            print(f"{name + (' ' + grid if grid else ''):<15} {precision:<5} {board:<11} {r['macs']:>11,} {r['instructions']:>13,} "
                   f"{r['instructions_per_mac']:>9.2f} {r['flash_weights']:>10,} {r['flash_code']:>8,} "
                   f"{r['arena_planned']:>9,} {r['arena_liveness_bound']:>9,} {r['ram_stack_used']:>7,} "
                   f"{r['peak_ram']:>10,} {tflm_text:>8} {ratio:>6} "
                   f"{r['compile_seconds']:>9.1f} {error:>8.2g}", flush=True)
+    _patch_rows(rows)
     compared = [r for r in rows if r["tflm_arena"]]
     for r in compared:
         verdict = "ok" if r["peak_ram"] <= RAM_BAR * r["tflm_arena"] else f"ABOVE the {RAM_BAR}x bar"
-        print(f"peak RAM {r['model']} {r['board']}: {r['peak_ram']:,} B = arena {r['arena_planned']:,} + beside it "
+        print(f"peak RAM {r['model']}{' ' + r['patch_grid'] if r['patch_grid'] else ''} {r['board']}: {r['peak_ram']:,} B = arena {r['arena_planned']:,} + beside it "
               f"I/O {r['io_outside_arena']:,} and workspace {r['workspace_outside_arena']:,} + stack "
               f"{r['ram_stack_used']:,}; "
               f"TFLM arena {r['tflm_arena']:,} B: {r['peak_ram'] / r['tflm_arena']:.2f}x ({verdict})")
