@@ -52,3 +52,45 @@ def test_search_measures_a_cortex_a_candidate_as_profile_does(quantized, tmp_pat
 ])
 def test_latency_is_labelled_by_the_device(device, unit):
     assert device_unit(device)[0] == unit
+
+
+@pytest.mark.qemu
+@pytest.mark.slow  # a two-trial search
+def test_profile_and_search_share_measurements_in_one_store(compiled, quantized, tmp_path, monkeypatch, capsys):
+    """A model `edgeprune profile` measured is not measured again by a search whose candidate has
+    its architecture (same compiler, options, device); the search's records are profile records:
+    `edgeprune report` compares them, and profiling the search's chosen firmware gives a record
+    under the same key with the same figures."""
+    import edgeprune
+    from edgeprune import cli
+    from edgeprune.compile.fingerprint import compiler_fingerprint
+    from edgeprune.profile.qemu import QemuDevice
+    from edgeprune.profile.store import ResultsStore
+    from edgeprune.search.measure import candidate_architecture, compile_options
+
+    store, device = tmp_path / "results.sqlite", "qemu:mps2-an386"
+    profiled = profile(compiled(quantized("digits_cnn")), device, runs=1, store=store).record
+    assert profiled.architecture == candidate_architecture(quantized("digits_cnn"))
+    assert (profiled.compiler, profiled.options) == (compiler_fingerprint(), compile_options())
+
+    runs = []
+    real_run = QemuDevice.run
+    monkeypatch.setattr(QemuDevice, "run", lambda self, *a, **k: runs.append(a) or real_run(self, *a, **k))
+    result = edgeprune.search("digits_cnn", device=device, out=tmp_path / "search", trials=2,
+                              uniform=(0.0, 0.5), train_epochs=1, finetune_epochs=1, seed=0,
+                              progress=False, store=store)
+    unpruned, pruned = result.uniform
+    assert (unpruned.cached, pruned.cached, len(runs)) == (True, False, 1)  # only the pruned one ran
+    assert unpruned.instructions == profiled.median
+
+    with ResultsStore(store) as results:
+        searched = results.latest(1)[0]
+    assert searched.id == profiled.id + 1 and searched.median == pruned.instructions
+    assert (searched.compiler, searched.options, searched.device) == (profiled.compiler, profiled.options, device)
+    assert cli.main(["report", str(profiled.id), str(searched.id), "--store", str(store),
+                     "-o", str(tmp_path / "report")]) == 0
+    assert f"report of record {profiled.id} vs {searched.id}" in capsys.readouterr().out
+
+    again = profile(result.exported / "firmware", device, runs=1, store=store).record
+    chosen = {0.0: profiled, 0.5: searched}[result.chosen.uniform]
+    assert (again.architecture, again.median, again.layers) == (chosen.architecture, chosen.median, chosen.layers)

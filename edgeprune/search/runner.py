@@ -49,15 +49,15 @@ def estimated(instructions: float) -> Measurement:
 @dataclass
 class Runner:
     """The trials of one study: each builds a candidate in `work`, then measures it on the
-    settings' device, unless the results `store` holds its architecture or the latency table says it is
-    hopeless. `dsp`: the device's cores have the DSP kernels (the latency table's features);
+    settings' device, unless the results `store` holds a measurement of its architecture there (by
+    `edgeprune profile` or a search) or the latency table says it is hopeless. `dsp`: the device's cores have the DSP kernels (the latency table's features);
     `unit`: what the device's latency counts."""
 
     study: optuna.Study
     task: Task
     settings: Settings
     budgets: Budgets
-    store: Path  # the results store (profile.store) the measurements go to
+    store: Path  # the results store (profile.store) the measurements go to and are found in
     groups: list[str]
     work: Path
     dsp: bool
@@ -71,7 +71,7 @@ class Runner:
             built = self._build(trial, folder)
             features = layer_work(built.model, self.task.input_shape, self.dsp)
             trial.set_user_attr("layer_features", features)
-            measured = stored_measurement(self.store, built.architecture)
+            measured = stored_measurement(self.store, built.architecture, self.settings.device)
             trial.set_user_attr("cached", measured is not None)
             if measured is None and trial.user_attrs.get("uniform") is None:
                 skipped = screen(self.study, features, built.accuracy, self.budgets)
@@ -107,8 +107,7 @@ class Runner:
     def _measure(self, trial: optuna.Trial, built: Built, folder: Path) -> Measurement:
         """Compile and measure on the device, recorded in the store; a failure prunes the trial."""
         try:
-            return measure(built.onnx_path, self.settings.device, folder / "firmware", store=self.store,
-                           architecture=built.architecture)
+            return measure(built.onnx_path, self.settings.device, folder / "firmware", store=self.store)
         except EdgepruneError as exc:
             trial.set_user_attr("error", f"{type(exc).__name__}: {exc}")
             raise optuna.TrialPruned(str(exc)) from exc
