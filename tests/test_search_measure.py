@@ -1,11 +1,19 @@
 """The search's devices are the device URLs `edgeprune profile` takes (its board named by the URL),
 opened through the same `open_device`; a candidate measured by the search counts what
 `edgeprune profile` counts on the same device, in the device's unit."""
+import os
+import shlex
+import signal
+import socket
+from pathlib import Path
+
 import pytest
 
 from edgeprune.profile.api import profile
+from edgeprune.profile.qemu import qemu_command
 from edgeprune.search.errors import SearchError
 from edgeprune.search.measure import board_of, device_unit, measure
+from edgeprune.targets import load_target
 
 
 @pytest.mark.parametrize("device, board", [
@@ -94,3 +102,54 @@ def test_profile_and_search_share_measurements_in_one_store(compiled, quantized,
     again = profile(result.exported / "firmware", device, runs=1, store=store).record
     chosen = {0.0: profiled, 0.5: searched}[result.chosen.uniform]
     assert (again.architecture, again.median, again.layers) == (chosen.architecture, chosen.median, chosen.layers)
+
+
+def _flash_script(folder: Path, port: int) -> Path:
+    """A flash command for QEMU as a board on socket://127.0.0.1:PORT: it stops the QEMU it started
+    before, boots the firmware given as $1 with the board's UART on that TCP port and leaves it
+    running (as a board stays powered after flashing)."""
+    qemu = qemu_command(load_target("mps2-an386"), Path("/firmware.elf"), f"tcp:127.0.0.1:{port},server=on,wait=off")
+    script = folder / "flash.sh"
+    script.write_text(f"""#!/bin/sh
+cd {shlex.quote(str(folder))}
+if [ -f qemu.pid ]; then
+  kill "$(cat qemu.pid)"
+  for _ in $(seq 50); do kill -0 "$(cat qemu.pid)" 2>/dev/null || break; sleep 0.1; done
+fi
+echo "$1" >> flashed.txt
+{shlex.join(qemu[:-1])} "$1" > qemu.log 2>&1 &
+echo $! > qemu.pid
+""")
+    return script
+
+
+@pytest.mark.qemu
+@pytest.mark.slow  # a two-trial search
+def test_search_on_a_socket_board_flashes_each_candidate(tmp_path):
+    """A search on socket:// (QEMU's UART, as a board's serial link) with a flash command: each
+    measured candidate's profile.elf is flashed (QEMU restarted on it) and measured over the link."""
+    import edgeprune
+    from edgeprune.profile.store import ResultsStore
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    script = _flash_script(tmp_path, port)
+    device = f"socket://127.0.0.1:{port}?board=mps2-an386"
+    try:
+        result = edgeprune.search("digits_cnn", device=device, flash=f"sh {script} {{elf}}",
+                                  out=tmp_path / "search", trials=2, uniform=(0.0, 0.5), train_epochs=1,
+                                  finetune_epochs=1, seed=0, progress=False, export=False,
+                                  store=tmp_path / "results.sqlite")
+    finally:
+        if (tmp_path / "qemu.pid").is_file():
+            os.kill(int((tmp_path / "qemu.pid").read_text()), signal.SIGKILL)
+    unpruned, pruned = result.uniform
+    assert not (unpruned.cached or pruned.cached) and pruned.instructions < unpruned.instructions
+    flashed = (tmp_path / "flashed.txt").read_text().split()
+    assert len(flashed) == 2 and all(path.endswith("profile.elf") for path in flashed)
+    with ResultsStore(tmp_path / "results.sqlite") as results:
+        records = results.latest(2)
+    assert [r.median for r in reversed(records)] == [unpruned.instructions, pruned.instructions]
+    assert all(r.device == device and r.unit == "cycles" and r.outputs_match for r in records)
+    assert result.unit == "cycles" and result.method == "SysTick on the board"

@@ -5,6 +5,7 @@ import argparse
 
 from edgeprune._lazy import LazyChoices
 from edgeprune._modelargs import MODEL_HELP, add_model_file_options
+from edgeprune.profile.commands import add_flash_argument
 from edgeprune.search.settings import PRECISIONS, RUN, SETTINGS
 
 EPILOG = """examples:
@@ -37,6 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help=f"a device URL as `edgeprune profile` takes it: qemu:BOARD, qemu-user:BOARD, "
                    f"serial:PORT?board=B, socket://HOST:PORT?board=B, ssh://HOST?board=B "
                    f"(default {SETTINGS.device})")
+    add_flash_argument(p)
     p.add_argument("--trials", type=int, default=RUN.trials,
                    help=f"finished trials in the study, all workers together (default {RUN.trials})")
     g = p.add_argument_group("budgets")
@@ -98,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
                     train_epochs=args.train_epochs, threads=args.threads,
                     export=not args.no_export, progress=not args.quiet,
                     trust_pickle=args.trust_pickle, input_shape=args.input_shape,
-                    rescore_folds=args.rescore_folds, store=args.store)
+                    rescore_folds=args.rescore_folds, store=args.store, flash=args.flash)
     print(f"Pareto front ({len(result.front)} of {len(result.candidates)} candidates; "
           f"budgets: {result.budgets.describe()}):")
     print(table(result.front, result.reference, result.metric))

@@ -70,10 +70,11 @@ def board_of(device: str) -> str:
     return url.board
 
 
-def device_unit(device: str) -> tuple[str, str]:
-    """(unit, method) of the device's figures, known before anything runs on it."""
+def device_unit(device: str, **options) -> tuple[str, str]:
+    """(unit, method) of the device's figures, known before anything runs on it; `options` are
+    open_device's."""
     try:
-        with open_device(device) as opened:
+        with open_device(device, **options) as opened:
             return opened.unit, opened.method
     except EdgepruneError as exc:
         raise SearchError(str(exc)) from exc
@@ -112,11 +113,13 @@ def candidate_architecture(onnx_path: Path) -> str:
     return architecture_hash(compiled_graph(onnx_path))
 
 
-def measure(onnx_path: Path, device: str, out: Path, *, store: Path | None = None) -> Measurement:
-    """Compile `onnx_path` into `out` and profile it once on `device`; the record (with its
-    architecture hash and compiler fingerprint) goes to the results file `store` (None: kept nowhere)."""
+def measure(onnx_path: Path, device: str, out: Path, *, store: Path | None = None,
+            **device_options) -> Measurement:
+    """Compile `onnx_path` into `out` and profile it once on `device` (opened with
+    `device_options`); the record (with its architecture hash and compiler fingerprint) goes to
+    the results file `store` (None: kept nowhere)."""
     compiled = compile_for(onnx_path, device, out)
-    report = profile(compiled, device, runs=1, store=False if store is None else store)
+    report = profile(compiled, device, runs=1, store=False if store is None else store, **device_options)
     return Measurement.from_record(report.record)
 
 

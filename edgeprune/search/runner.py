@@ -6,7 +6,7 @@ import os
 import shutil
 import socket
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import optuna
@@ -51,7 +51,7 @@ class Runner:
     """The trials of one study: each builds a candidate in `work`, then measures it on the
     settings' device, unless the results `store` holds a measurement of its architecture there (by
     `edgeprune profile` or a search) or the latency table says it is hopeless. `dsp`: the device's cores have the DSP kernels (the latency table's features);
-    `unit`: what the device's latency counts."""
+    `unit`: what the device's latency counts; `device_options`: open_device's (a flash command)."""
 
     study: optuna.Study
     task: Task
@@ -62,6 +62,7 @@ class Runner:
     work: Path
     dsp: bool
     unit: str = "instructions"
+    device_options: dict = field(default_factory=dict)
 
     def objective(self, trial: optuna.Trial) -> tuple[float, float]:
         """(validation score, instructions); budgets become the trial's constraints."""
@@ -107,7 +108,8 @@ class Runner:
     def _measure(self, trial: optuna.Trial, built: Built, folder: Path) -> Measurement:
         """Compile and measure on the device, recorded in the store; a failure prunes the trial."""
         try:
-            return measure(built.onnx_path, self.settings.device, folder / "firmware", store=self.store)
+            return measure(built.onnx_path, self.settings.device, folder / "firmware", store=self.store,
+                           **self.device_options)
         except EdgepruneError as exc:
             trial.set_user_attr("error", f"{type(exc).__name__}: {exc}")
             raise optuna.TrialPruned(str(exc)) from exc
