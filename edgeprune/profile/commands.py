@@ -118,7 +118,7 @@ def _run(args: argparse.Namespace) -> int:
     labels = [step_label(step) for step in steps]
     width = min(max(map(len, labels + ["total per inference"])), NAME_WIDTH)
     print(f"{report.compiled.manifest['model']} on {report.compiled.manifest['board']} ({report.method})")
-    print(f"{'':<4} {'layer':<{width}} {'instructions':>14} {'share':>7}")
+    print(f"{'':<4} {'layer':<{width}} {measured.unit:>14} {'share':>7}")
     for i, (label, count) in enumerate(zip(labels, measured.layers)):
         print(f"{i:<4} {label[:width]:<{width}} {count:>14,.0f} {count / total:>7.1%}")
     print(f"{'':<4} {'total per inference':<{width}} {total:>14,.0f}")

@@ -102,10 +102,10 @@ def run(args: argparse.Namespace) -> int:
                     trust_pickle=args.trust_pickle, input_shape=args.input_shape,
                     rescore_folds=args.rescore_folds, store=args.store, flash=args.flash)
     print(f"Pareto front ({len(result.front)} of {len(result.candidates)} candidates; "
-          f"budgets: {result.budgets.describe()}):")
-    print(table(result.front, result.reference, result.metric))
+          f"budgets: {result.budgets.describe(result.unit)}):")
+    print(table(result.front, result.reference, result.metric, result.unit))
     print(result.message)
     if result.rescore:
-        print("\n".join(rescore_lines(result.rescore, result.metric_label)))
+        print("\n".join(rescore_lines(result.rescore, result.metric_label, result.unit)))
     print(f"report: {args.out}/report.md  plot: {args.out}/pareto.png")
     return 0 if result.chosen else 1
