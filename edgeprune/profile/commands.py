@@ -50,11 +50,6 @@ def print_profile(report) -> None:
         print(f"  stored as record {record.id}")
 
 
-def flash_option(command: str | None) -> dict:
-    """The device option of `--flash` (given only when set: QEMU devices take none)."""
-    return {} if command is None else {"flash": command}
-
-
 def add_flash_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--flash", metavar="COMMAND",
                         help="serial:/socket: devices: the command that loads a firmware, {elf} standing for "
@@ -67,7 +62,7 @@ def _profile(args: argparse.Namespace) -> int:
 
     report = profile(args.folder, args.device, runs=args.runs, seed=args.seed,
                      store=False if args.no_store else args.store, json_path=args.json,
-                     **flash_option(args.flash))
+                     **({} if args.flash is None else {"flash": args.flash}))
     print_profile(report)
     return 0 if report.record.outputs_match else 1
 

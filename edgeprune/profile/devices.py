@@ -172,10 +172,11 @@ def open_device(text: str | DeviceURL, **options) -> Device:
     cls = DEVICE_CLASSES.get(url.scheme)
     if cls is None:
         raise EdgepruneError(f"no device for {url.text!r} (scheme {url.scheme!r}); {_known_schemes()}")
-    unknown = sorted(set(options) - set(inspect.signature(cls).parameters))
+    known = [name for name in inspect.signature(cls).parameters if name != "url"]
+    unknown = sorted(set(options) - set(known))
     if unknown:
         raise EdgepruneError(f"device {url.text!r} takes no {', '.join(unknown)} option "
-                             f"({', '.join(f'{s}:' for s in cls.schemes)} devices load their firmware themselves)")
+                             f"(its options: {', '.join(known)})")
     return cls(url, **options)
 
 
