@@ -1,6 +1,7 @@
 """The search's devices are the device URLs `edgeprune profile` takes (its board named by the URL),
 opened through the same `open_device`; a candidate measured by the search counts what
-`edgeprune profile` counts on the same device, in the device's unit."""
+`edgeprune profile` counts on the same device, in the device's unit, into the same results store;
+a serial or socket board is flashed per candidate by the user's command."""
 import os
 import shlex
 import signal
@@ -9,10 +10,14 @@ from pathlib import Path
 
 import pytest
 
+import edgeprune
+from edgeprune import cli
+from edgeprune.compile.fingerprint import compiler_fingerprint
 from edgeprune.profile.api import profile
-from edgeprune.profile.qemu import qemu_command
+from edgeprune.profile.qemu import QemuDevice, qemu_command
+from edgeprune.profile.store import ResultsStore
 from edgeprune.search.errors import SearchError
-from edgeprune.search.measure import board_of, device_unit, measure
+from edgeprune.search.measure import board_of, candidate_architecture, compile_options, device_unit, measure
 from edgeprune.targets import load_target
 
 
@@ -69,13 +74,6 @@ def test_profile_and_search_share_measurements_in_one_store(compiled, quantized,
     its architecture (same compiler, options, device); the search's records are profile records:
     `edgeprune report` compares them, and profiling the search's chosen firmware gives a record
     under the same key with the same figures."""
-    import edgeprune
-    from edgeprune import cli
-    from edgeprune.compile.fingerprint import compiler_fingerprint
-    from edgeprune.profile.qemu import QemuDevice
-    from edgeprune.profile.store import ResultsStore
-    from edgeprune.search.measure import candidate_architecture, compile_options
-
     store, device = tmp_path / "results.sqlite", "qemu:mps2-an386"
     profiled = profile(compiled(quantized("digits_cnn")), device, runs=1, store=store).record
     assert profiled.architecture == candidate_architecture(quantized("digits_cnn"))
@@ -128,9 +126,6 @@ echo $! > qemu.pid
 def test_search_on_a_socket_board_flashes_each_candidate(tmp_path):
     """A search on socket:// (QEMU's UART, as a board's serial link) with a flash command: each
     measured candidate's profile.elf is flashed (QEMU restarted on it) and measured over the link."""
-    import edgeprune
-    from edgeprune.profile.store import ResultsStore
-
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
