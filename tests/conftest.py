@@ -27,6 +27,16 @@ def pytest_configure(config: pytest.Config) -> None:
     torch.set_num_threads(THREADS)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def results_store(tmp_path_factory) -> Path:
+    """The default results store of profile and search ($EDGEPRUNE_STORE) during the tests: a
+    throw-away file, never the user's. A test that needs a store of its own passes one."""
+    with pytest.MonkeyPatch.context() as patch:
+        path = tmp_path_factory.mktemp("store") / "results.sqlite"
+        patch.setenv("EDGEPRUNE_STORE", str(path))
+        yield path
+
+
 @pytest.fixture(scope="session")
 def compiled(tmp_path_factory) -> Callable[..., CompiledModel]:
     """compiled(model, board="mps2-an386", backend="llvm", rounding="double", **options) -> CompiledModel,

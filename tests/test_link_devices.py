@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from edgeprune.errors import DeviceError, EdgepruneError
-from edgeprune.profile.devices import SerialDevice, open_device, parse_device_url
+from edgeprune.profile.devices import SerialDevice, open_device, parse_device_url, run_flash_command
 from edgeprune.testing import native
 
 pytestmark = pytest.mark.xdist_group("link-devices")  # one worker keeps the module's fixture
@@ -44,6 +44,15 @@ def test_serial_device_needs_a_way_to_flash(tmp_path: Path) -> None:
     assert isinstance(device, SerialDevice)
     with pytest.raises(DeviceError, match=r"`pyocd load -t TARGET .*profile.elf` yourself"):
         device.prepare(tmp_path)
+
+
+def test_a_flash_command_names_the_firmware_and_its_failure_is_shown(tmp_path: Path) -> None:
+    with pytest.raises(EdgepruneError, match=r"does not name the firmware: put \{elf\}"):
+        run_flash_command("openocd -f board.cfg", tmp_path / "profile.elf")
+    with pytest.raises(DeviceError, match=r"failed with code 3:\nno probe for .*profile.elf"):
+        run_flash_command("sh -c 'echo no probe for $0; exit 3' {elf}", tmp_path / "profile.elf")
+    with pytest.raises(EdgepruneError, match=r"'qemu:mps2-an386' takes no flash option \(its options: timeout, retries, "):
+        open_device("qemu:mps2-an386", flash="pyocd load {elf}")
 
 
 @pytest.fixture(scope="module")

@@ -93,6 +93,12 @@ def test_instructions_and_cycles_are_labelled_apart() -> None:
     assert unit_label(board) == "cycles (DWT cycle counter on the board)"
 
 
+def test_a_board_record_is_reported_in_its_unit(tmp_path: Path) -> None:
+    board = dataclasses.replace(record(1, 1.0), unit="cycles", method="DWT cycle counter on the board")
+    text = write_report([board], tmp_path).read_text()
+    assert "layer (cycles, last run)" in text and "median (cycles)" in text and "instructions" not in text
+
+
 def test_arena_over_the_steps(tmp_path: Path) -> None:
     """With the model's arena plan known, the report draws it and names the peak RAM."""
     buffers = [{"offset": 0, "bytes": 3072, "first": -1, "last": 0, "holds": ["input 0"]},

@@ -23,7 +23,7 @@ FAST = {"train_epochs": 5, "finetune_epochs": 1, "seed": 0, "progress": False}
 def searched(tmp_path_factory):
     out = tmp_path_factory.mktemp("search")
     return out, edgeprune.search("digits_cnn", out=out, trials=4, uniform=(0.0, 0.5, 0.7),
-                                 **FAST)
+                                 store=out / "results.sqlite", **FAST)
 
 
 def test_search_measures_and_reports_a_non_dominated_front(searched):
@@ -64,7 +64,8 @@ def test_architecture_cache_prevents_a_second_measurement(searched, monkeypatch)
     build = runner.build
     monkeypatch.setattr(runner, "build", lambda *a: threads.append(torch.get_num_threads()) or build(*a))
     again = edgeprune.search("digits_cnn", out=out, trials=3, uniform=(0.0, 0.5, 0.7),
-                             study="same-architectures", export=False, threads=3, **FAST)
+                             study="same-architectures", export=False, threads=3,
+                             store=out / "results.sqlite", **FAST)
     assert calls == [] and again.cache_hits == 3
     assert threads == [3, 3, 3] and torch.get_num_threads() == before  # set, then restored
     by_ratio = {c.uniform: c for c in first.uniform}
@@ -95,16 +96,24 @@ def test_an_existing_study_needs_resume(searched, capsys):
     assert "pass --resume to continue it" in capsys.readouterr().err
 
 
-def test_cached_measurements_are_keyed_by_the_compiler(monkeypatch):
+def test_cached_measurements_are_keyed_by_the_compiler(monkeypatch, tmp_path):
+    """A record of the same architecture, options and device made by another compiler (another
+    TVM here) is not reused."""
     from edgeprune.compile import fingerprint
-    from edgeprune.models import zoo
-    from edgeprune.search import space
+    from edgeprune.compile.elfsize import MemoryBreakdown
+    from edgeprune.profile.store import Record
+    from edgeprune.search.measure import compile_options, stored_measurement
 
-    model, shape = zoo.build_model("digits_cnn"), zoo.input_shape("digits_cnn")
-    before = space.architecture_hash(model, shape, compiler=fingerprint.compiler_fingerprint())
+    store, device = tmp_path / "results.sqlite", "qemu:mps2-an386"
+    memory = MemoryBreakdown.from_dict({"flash": {"weights": 1}, "ram": {"arena": 1}})
+    with ResultsStore(store) as results:
+        results.add(Record("m", compile_options(), "mps2-an386", device, "instructions", [100.0],
+                           memory=memory, architecture="arch", compiler=fingerprint.compiler_fingerprint()))
+    assert stored_measurement(store, "arch", device).latency == 100.0
+    assert stored_measurement(store, "arch", "qemu:mps3-an547") is None
     fingerprint.compiler_fingerprint.cache_clear()
     monkeypatch.setattr(fingerprint.tvm, "__version__", "0.0-other")
-    assert space.architecture_hash(model, shape, compiler=fingerprint.compiler_fingerprint()) != before
+    assert stored_measurement(store, "arch", device) is None
     fingerprint.compiler_fingerprint.cache_clear()
 
 

@@ -51,3 +51,23 @@ def test_budget_violations_are_relative_and_signed():
     assert v == {"latency": pytest.approx(0.5), "flash": pytest.approx(-0.5), "ram": 0.0}
     with pytest.raises(SearchError, match="max-ram must be positive"):
         Budgets(max_ram=0)
+
+
+def test_the_report_labels_latency_with_the_device_unit(tmp_path):
+    """A search on a serial board counts cycles: its table, budgets and report say so."""
+    from edgeprune.search import report
+    from edgeprune.search.results import SearchResult
+    from edgeprune.search.settings import Settings
+
+    fast, slow = point(0, 0.9, 2000), point(1, 0.95, 5000)
+    budgets = Budgets(max_latency=6000)
+    result = SearchResult("digits_cnn", "s", "sqlite:///s.db", "tpe",
+                          Settings(device="serial:///dev/ttyACM0?board=nucleo-l4r5zi"), budgets, 2,
+                          [fast, slow], [], [fast, slow], chosen=slow, unit="cycles",
+                          method="DWT cycle counter on the board")
+    header = report.table(result.front, fast, unit="cycles").splitlines()[0]
+    assert "cycles" in header and "instructions" not in header
+    report.markdown(result, tmp_path / "report.md")
+    text = (tmp_path / "report.md").read_text()
+    assert "latency <= 6,000 cycles" in text and "(cycles: DWT cycle counter on the board)" in text
+    assert "instructions" not in text and "QEMU" not in text

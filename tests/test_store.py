@@ -110,15 +110,16 @@ def test_method_round_trips_and_a_version_1_store_is_migrated(tmp_path: Path) ->
         assert results.find("old")[0].method is None
         new = results.get(results.add(record(unit="cycles", method="DWT cycle counter on the board")))
     assert new.method == "DWT cycle counter on the board"
-    with ResultsStore(path) as results:  # migrated on to version 3: the search's columns
-        kept = results.get(results.add(record(architecture="arch1", relative_error=0.01)))
-        assert (kept.architecture, kept.relative_error) == ("arch1", 0.01)
-        assert [r.id for r in results.find(architecture="arch1")] == [kept.id]
+    with ResultsStore(path) as results:  # migrated on to version 4: architecture and compiler
+        kept = results.get(results.add(record(architecture="arch1", relative_error=0.01, compiler="c1")))
+        assert (kept.architecture, kept.relative_error, kept.compiler) == ("arch1", 0.01, "c1")
+        results.add(record(architecture="arch1", compiler="c2"))
+        assert [r.id for r in results.find(architecture="arch1", compiler="c1")] == [kept.id]
         assert results.find("old")[0].architecture is None
         with pytest.raises(EdgepruneError, match="at least one"):
             results.find()
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 4
 
 
 def test_an_old_search_cache_is_not_taken_for_a_store(tmp_path: Path) -> None:

@@ -1,6 +1,8 @@
 """`edgeprune.profile(...)`: measure a compiled model on a device, check its outputs against
 the reference (onnxruntime, or TFLM's interpreter), keep the record in the results store and
-optionally write it as JSON. `edgeprune run` is a profile with one run and no store."""
+optionally write it as JSON. `edgeprune run` is a profile with one run and no store. A record
+carries the compiled graph's architecture hash and the compiler's fingerprint, by which a search
+finds it again (`edgeprune.search.measure`)."""
 from __future__ import annotations
 
 import json
@@ -8,11 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import onnx
 
 from edgeprune._atomic import write_text_atomic
-from edgeprune.artefact import content_hash
+from edgeprune.artefact import architecture_hash, content_hash
 from edgeprune.compile.api import CompiledModel, step_label
 from edgeprune.compile.elfsize import MemoryBreakdown
+from edgeprune.compile.fingerprint import compiler_fingerprint
 from edgeprune.errors import DeviceError, EdgepruneError
 from edgeprune.profile.defaults import DEFAULT_DEVICE
 from edgeprune.profile.devices import Measurement, open_device, parse_device_url
@@ -76,15 +80,19 @@ def outputs_match(outputs: list[np.ndarray], reference: list[np.ndarray]) -> tup
     return match, max_abs_error(outputs, reference)
 
 
+def model_architecture(model: CompiledModel) -> str | None:
+    """The architecture hash of the graph `model` compiles (None for a `.tflite`)."""
+    return None if model.manifest.get("frontend") == "tflite" else architecture_hash(onnx.load(model.onnx))
+
+
 def profile(
     compiled: str | Path | CompiledModel, device: str = DEFAULT_DEVICE, *, runs: int = 5,
     inputs: list[np.ndarray] | None = None, seed: int = 0, store: str | Path | bool | None = None,
-    json_path: str | Path | None = None, architecture: str | None = None, **device_options,
+    json_path: str | Path | None = None, **device_options,
 ) -> ProfileReport:
     """Profile `compiled` on `device` (`runs` inferences): outputs vs onnxruntime, per-run and
     per-layer figures, stack, memory. `store`: a results file, None for the default one, False
-    for none; `architecture`: the search's architecture hash, kept in the record. A failed run
-    stores nothing."""
+    for none. A failed run stores nothing."""
     if runs < 1:
         raise EdgepruneError(f"runs must be at least 1, not {runs}")
     model = compiled if isinstance(compiled, CompiledModel) else CompiledModel.load(compiled)
@@ -109,8 +117,8 @@ def profile(
         measurement, model_hash=model_hash, options=model.manifest["options"], device=url.text,
         layer_names=names, memory=MemoryBreakdown.from_dict(
             {**model.manifest["elf"], "arena": model.manifest["memory"].get("arena")}),
-        outputs_match=match, max_abs_error=error, method=method, architecture=architecture,
-        relative_error=relative_error(measurement.outputs, reference))
+        outputs_match=match, max_abs_error=error, method=method, architecture=model_architecture(model),
+        relative_error=relative_error(measurement.outputs, reference), compiler=compiler_fingerprint())
     if store is not False:
         with ResultsStore(None if store in (None, True) else store) as results:
             record = results.get(results.add(record))

@@ -50,11 +50,19 @@ def print_profile(report) -> None:
         print(f"  stored as record {record.id}")
 
 
+def add_flash_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--flash", metavar="COMMAND",
+                        help="serial:/socket: devices: the command that loads a firmware, {elf} standing for "
+                             "its path, e.g. \"openocd -f board.cfg -c 'program {elf} verify reset exit'\"; "
+                             "run before each measurement, then the link is opened again")
+
+
 def _profile(args: argparse.Namespace) -> int:
     from edgeprune.profile.api import profile
 
     report = profile(args.folder, args.device, runs=args.runs, seed=args.seed,
-                     store=False if args.no_store else args.store, json_path=args.json)
+                     store=False if args.no_store else args.store, json_path=args.json,
+                     **({} if args.flash is None else {"flash": args.flash}))
     print_profile(report)
     return 0 if report.record.outputs_match else 1
 
@@ -105,7 +113,7 @@ def _run(args: argparse.Namespace) -> int:
     labels = [step_label(step) for step in steps]
     width = min(max(map(len, labels + ["total per inference"])), NAME_WIDTH)
     print(f"{report.compiled.manifest['model']} on {report.compiled.manifest['board']} ({report.method})")
-    print(f"{'':<4} {'layer':<{width}} {'instructions':>14} {'share':>7}")
+    print(f"{'':<4} {'layer':<{width}} {measured.unit:>14} {'share':>7}")
     for i, (label, count) in enumerate(zip(labels, measured.layers)):
         print(f"{i:<4} {label[:width]:<{width}} {count:>14,.0f} {count / total:>7.1%}")
     print(f"{'':<4} {'total per inference':<{width}} {total:>14,.0f}")
@@ -138,6 +146,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default=DEFAULT_DEVICE,
                    help="qemu:<board> (default qemu:mps2-an386), serial:///dev/ttyACM0?board=<board>"
                         "&baud=115200&pyocd_target=<t>, or socket://host:port")
+    add_flash_argument(p)
     p.add_argument("--runs", type=_runs, default=5, help="inferences to time (default 5); "
                    "the median, min and max are reported")
     p.add_argument("--seed", type=int, default=0, help="seed of the random input (default 0)")

@@ -14,9 +14,13 @@ application (targets/linux/ep_main_linux.c).
 from __future__ import annotations
 
 import importlib
+import inspect
+import shlex
 import shutil
 import statistics
 import subprocess
+import tempfile
+import time
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -168,6 +172,11 @@ def open_device(text: str | DeviceURL, **options) -> Device:
     cls = DEVICE_CLASSES.get(url.scheme)
     if cls is None:
         raise EdgepruneError(f"no device for {url.text!r} (scheme {url.scheme!r}); {_known_schemes()}")
+    known = [name for name in inspect.signature(cls).parameters if name != "url"]
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise EdgepruneError(f"device {url.text!r} takes no {', '.join(unknown)} option "
+                             f"(its options: {', '.join(known)})")
     return cls(url, **options)
 
 
@@ -194,12 +203,18 @@ class SerialDevice(Device):
     """A board running edgeprune's protocol firmware on a serial port (or a TCP socket).
 
     Options in the URL: `board=` (targets/<board>.toml), `baud=` (115200), `flash=pyocd|none`
-    (pyocd by default, which needs `pyocd_target=`, e.g. stm32l4r5zitx), `unit=` (cycles).
+    (pyocd by default on serial:, none on socket:; pyocd needs `pyocd_target=`, e.g.
+    stm32l4r5zitx), `unit=` (cycles). `flash` (`--flash` on the command line) is a command that
+    loads a firmware, `{elf}` standing for its path (e.g. `openocd -f board.cfg -c "program {elf}
+    verify reset exit"`): it replaces the URL's `flash=`, runs before each prepare, and the link is
+    then opened again, waiting up to `link_timeout` seconds for it to come back.
     """
 
-    def __init__(self, url: DeviceURL, *, timeout: float = 2.0, retries: int = 3) -> None:
+    def __init__(self, url: DeviceURL, *, timeout: float = 2.0, retries: int = 3, flash: str | None = None,
+                 link_timeout: float = 20.0) -> None:
         super().__init__(url)
         self.timeout, self.retries = timeout, retries
+        self.flash, self.link_timeout = flash, link_timeout
         self.client: DeviceClient | None = None
 
     @property
@@ -218,13 +233,31 @@ class SerialDevice(Device):
         return f"socket://{self.url.target}:{self.url.port}" if self.url.scheme == "socket" else self.url.target
 
     def prepare(self, firmware_dir: Path) -> None:
-        if self.url.options.get("flash", "none" if self.url.scheme == "socket" else "pyocd") == "pyocd":
-            folder, pyocd_target = Path(firmware_dir), self.url.options.get("pyocd_target")
+        self.close()
+        folder = Path(firmware_dir)
+        if self.flash is not None:
+            run_flash_command(self.flash, self._profile_app(folder))
+        elif self.url.options.get("flash", "none" if self.url.scheme == "socket" else "pyocd") == "pyocd":
+            pyocd_target = self.url.options.get("pyocd_target")
             require_pyocd(folder / PROFILE_APP, pyocd_target)
-            board = self.url.board or _folder_board(folder)
-            flash_with_pyocd(build_profile_app(folder, load_target(board)), pyocd_target)
-        self.client = DeviceClient(self.port_url, baudrate=int(self.url.options.get("baud", 115200)),
-                                   timeout=self.timeout, retries=self.retries)
+            flash_with_pyocd(self._profile_app(folder), pyocd_target)
+        self.client = self._connect(self.link_timeout if self.flash is not None else 0.0)
+
+    def _profile_app(self, folder: Path) -> Path:
+        return build_profile_app(folder, load_target(self.url.board or _folder_board(folder)))
+
+    def _connect(self, patience: float) -> DeviceClient:
+        """The protocol client on the port; a link that is not (yet) there is tried again for
+        `patience` seconds (a freshly flashed board resets, an emulator boots)."""
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                return DeviceClient(self.port_url, baudrate=int(self.url.options.get("baud", 115200)),
+                                    timeout=self.timeout, retries=self.retries)
+            except DeviceError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
 
     def run(self, inputs: Sequence[np.ndarray | bytes], repeats: int = 1) -> Measurement:
         if self.client is None:
@@ -244,6 +277,23 @@ def _folder_board(firmware_dir: Path) -> str:
     if not manifest.is_file():
         raise EdgepruneError(f"{firmware_dir} is not a compiled-model folder (no manifest.json)")
     return json.loads(manifest.read_text())["board"]
+
+
+def run_flash_command(command: str, elf: Path) -> None:
+    """Runs the user's flash `command` (shell words, `{elf}` replaced by the firmware's path; no
+    shell). Its output goes to a file, not a pipe: a command may leave a program running (an
+    emulator) that keeps its output open."""
+    if "{elf}" not in command:
+        raise EdgepruneError(f"flash command {command!r} does not name the firmware: put {{elf}} where its path goes")
+    words = [word.replace("{elf}", str(elf)) for word in shlex.split(command)]
+    with tempfile.TemporaryFile("w+") as output:
+        try:
+            code = subprocess.run(words, stdin=subprocess.DEVNULL, stdout=output, stderr=output).returncode
+        except OSError as exc:
+            raise DeviceError(f"flash command `{shlex.join(words)}` could not run: {exc}") from None
+        if code != 0:
+            output.seek(0)
+            raise DeviceError(f"flash command `{shlex.join(words)}` failed with code {code}:\n{output.read().strip()}")
 
 
 def _pyocd_command(elf: Path, pyocd_target: str | None) -> list[str]:

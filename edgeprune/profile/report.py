@@ -153,7 +153,7 @@ def _layers(records: Sequence[Record]) -> str:
         for row in rows:
             a, b = row[1], row[2]
             row.append(f"{b / a:.3f}" if isinstance(a, float) and isinstance(b, float) and a else "")
-    header = ["layer", *map(_label, records), *(["ratio"] if len(records) == 2 else [])]
+    header = [f"layer ({records[0].unit}, last run)", *map(_label, records), *(["ratio"] if len(records) == 2 else [])]
     return _table(header, rows)
 
 

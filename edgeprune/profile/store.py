@@ -1,9 +1,10 @@
 """The results store: one record per measurement in an SQLite file (stdlib sqlite3).
 
-Records are keyed by the model's content hash, the compile options, the board and the device;
-the search's records also by the candidate's architecture hash (layer shapes, device, precision,
-compiler fingerprint), which is how a search reuses a measurement instead of running it again. A record and its layers are
-written in one transaction: an interrupted run leaves the store as it was.
+Records are keyed by the model's content hash, the compile options, the board and the device,
+and by the compiled graph's architecture hash (`artefact.architecture_hash`: layer shapes, not
+weights) with the compiler's fingerprint: a search finds there what `edgeprune profile` or an
+earlier search measured on an architecture, instead of running it again. A record and its layers
+are written in one transaction: an interrupted run leaves the store as it was.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from edgeprune.profile.closing import Closing
 from edgeprune.profile.devices import Measurement
 from edgeprune.compile.elfsize import MemoryBreakdown
 
-SCHEMA_VERSION = 3  # 2: the `method` column; 3: `architecture` and `relative_error`
+SCHEMA_VERSION = 4  # 2: the `method` column; 3: `architecture` and `relative_error`; 4: `compiler`
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS measurements (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -42,8 +43,9 @@ CREATE TABLE IF NOT EXISTS measurements (
   memory TEXT,                    -- JSON of MemoryBreakdown.to_dict()
   outputs_match INTEGER,          -- 1 if the outputs agree with the reference, 0 if not
   max_abs_error REAL,
-  architecture TEXT,              -- the search's architecture hash (search.space.architecture_hash)
-  relative_error REAL             -- outputs vs the reference, relative to the reference's scale
+  architecture TEXT,              -- the compiled graph's architecture hash (artefact.architecture_hash)
+  relative_error REAL,            -- outputs vs the reference, relative to the reference's scale
+  compiler TEXT                   -- the compiler's fingerprint (compile.fingerprint)
 );
 CREATE INDEX IF NOT EXISTS measurements_key ON measurements (model_hash, options, board, device);
 CREATE INDEX IF NOT EXISTS measurements_architecture ON measurements (architecture);
@@ -57,12 +59,13 @@ CREATE TABLE IF NOT EXISTS layers (
 """
 COLUMNS = ("id", "created", "model_hash", "options", "board", "device", "unit", "runs",
            "stack_bytes", "memory", "outputs_match", "max_abs_error", "method", "architecture",
-           "relative_error")
+           "relative_error", "compiler")
 MIGRATIONS = {  # from version N to N + 1
     1: "ALTER TABLE measurements ADD COLUMN method TEXT;",
     2: "ALTER TABLE measurements ADD COLUMN architecture TEXT;"
        " ALTER TABLE measurements ADD COLUMN relative_error REAL;"
        " CREATE INDEX measurements_architecture ON measurements (architecture);",
+    3: "ALTER TABLE measurements ADD COLUMN compiler TEXT;",
 }
 
 
@@ -96,8 +99,9 @@ class Record:
     id: int | None = None
     created: str | None = None
     method: str | None = None  # how the figures were measured (the timer, or QEMU's counting)
-    architecture: str | None = None  # the search's architecture hash, for the search's records
+    architecture: str | None = None  # the compiled graph's architecture hash (ONNX models)
     relative_error: float | None = None
+    compiler: str | None = None  # the fingerprint of the compiler that profiled it
 
     @property
     def median(self) -> float:
@@ -115,7 +119,7 @@ class Record:
     def from_measurement(cls, m: Measurement, *, model_hash: str, options: dict, device: str,
                          layer_names: Sequence[str], **extra) -> Record:
         """A record of `m`; `extra` sets memory, outputs_match, max_abs_error, method,
-        architecture or relative_error."""
+        architecture, relative_error or compiler."""
         if len(layer_names) != len(m.layer_ticks):
             raise EdgepruneError(f"{len(layer_names)} layer names for {len(m.layer_ticks)} layer timings")
         return cls(model_hash, options, m.board, device, m.unit,
@@ -132,7 +136,7 @@ class Record:
                 "memory": self.memory.to_dict() if self.memory else None,
                 "outputs_match": self.outputs_match, "max_abs_error": self.max_abs_error,
                 "method": self.method, "architecture": self.architecture,
-                "relative_error": self.relative_error}
+                "relative_error": self.relative_error, "compiler": self.compiler}
 
 
 class ResultsStore(Closing):
@@ -171,15 +175,15 @@ class ResultsStore(Closing):
             cursor = self._db.execute(
                 "INSERT INTO measurements (created, model_hash, options, board, device, unit, runs,"
                 " median, minimum, maximum, stack_bytes, flash_bytes, ram_bytes, memory,"
-                " outputs_match, max_abs_error, method, architecture, relative_error)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " outputs_match, max_abs_error, method, architecture, relative_error, compiler)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (record.created or datetime.now(timezone.utc).isoformat(timespec="seconds"),
                  record.model_hash, _canonical(record.options), record.board, record.device,
                  record.unit, json.dumps(record.runs), record.median, record.minimum,
                  record.maximum, record.stack_bytes, memory and memory.flash_total,
                  memory and memory.ram_total, memory and json.dumps(memory.to_dict()),
                  record.outputs_match, record.max_abs_error, record.method, record.architecture,
-                 record.relative_error))
+                 record.relative_error, record.compiler))
             self._db.executemany(
                 "INSERT INTO layers (measurement_id, position, name, value) VALUES (?, ?, ?, ?)",
                 ((cursor.lastrowid, i, name, float(value)) for i, (name, value) in enumerate(record.layers)))
@@ -196,18 +200,21 @@ class ResultsStore(Closing):
         return self._select("1", (), limit=count)
 
     def find(self, model_hash: str | None = None, options: dict | None = None, board: str | None = None,
-             device: str | None = None, architecture: str | None = None) -> list[Record]:
-        """Records matching every criterion given (a model, options, board, device, the search's
-        architecture hash); newest first."""
+             device: str | None = None, architecture: str | None = None,
+             compiler: str | None = None) -> list[Record]:
+        """Records matching every criterion given (a model, options, board, device, architecture
+        hash, compiler fingerprint); newest first."""
         where, args = [], []
         for column, value in (("model_hash", model_hash),
                               ("options", None if options is None else _canonical(options)),
-                              ("board", board), ("device", device), ("architecture", architecture)):
+                              ("board", board), ("device", device), ("architecture", architecture),
+                              ("compiler", compiler)):
             if value is not None:
                 where.append(f"{column} = ?")
                 args.append(value)
         if not where:
-            raise EdgepruneError("find needs at least one of model_hash, options, board, device, architecture")
+            raise EdgepruneError("find needs at least one of model_hash, options, board, device, architecture, "
+                                 "compiler")
         return self._select(" AND ".join(where), tuple(args))
 
     def _select(self, where: str, args: tuple, limit: int = -1) -> list[Record]:
@@ -224,4 +231,4 @@ class ResultsStore(Closing):
                       MemoryBreakdown.from_dict(json.loads(row["memory"])) if row["memory"] else None,
                       None if row["outputs_match"] is None else bool(row["outputs_match"]),
                       row["max_abs_error"], row["id"], row["created"], row["method"],
-                      row["architecture"], row["relative_error"])
+                      row["architecture"], row["relative_error"], row["compiler"])

@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 from edgeprune._atomic import write_text_atomic
 from edgeprune.errors import EdgepruneError
 from edgeprune.models.train import torch_threads
+from edgeprune.profile.store import default_store_path
 from edgeprune.search import report, space, storage as studies
 from edgeprune.search.base import load_base
 from edgeprune.search.budgets import Budgets
@@ -25,8 +26,6 @@ from edgeprune.search.results import Candidate, SearchResult, candidate, choose,
 from edgeprune.search.runner import Runner
 from edgeprune.search.settings import RUN, SETTINGS, Settings
 from edgeprune.task import Task, metric_label
-
-RESULTS_FILE = "results.sqlite"  # in OUT: the results store holding the search's measurements
 
 
 def outcome(candidates: list[Candidate], budgets: Budgets, metric: str = "accuracy",
@@ -59,7 +58,8 @@ def search(model: str | os.PathLike | Task, *, device: str = SETTINGS.device, tr
            finetune_epochs: int = SETTINGS.finetune_epochs, distill: float = SETTINGS.distill,
            train_epochs: int = RUN.train_epochs, threads: int = RUN.threads,
            export: bool = True, progress: bool = True, trust_pickle: bool = False,
-           input_shape: tuple[int, ...] | None = None, rescore_folds: int = 0) -> SearchResult:
+           input_shape: tuple[int, ...] | None = None, rescore_folds: int = 0,
+           store: str | os.PathLike | None = None, flash: str | None = None) -> SearchResult:
     """Search per-layer pruning ratios of `model` (a Task or task reference `FILE.py:NAME`; a zoo
     name, trained here on its default data first; or a `.pt` saved by edgeprune) for `trials`
     finished trials in total (all workers of the study). Defaults: `settings.Settings` and
@@ -71,9 +71,12 @@ def search(model: str | os.PathLike | Task, *, device: str = SETTINGS.device, tr
     (finetune, evaluate) fails is recorded as failed with its traceback; the study goes on. torch
     trains with `threads` threads (default 1: the candidates are small models, and on a shared
     machine more threads mostly spin). Writes
-    OUT/report.md, pareto.png, search.json, the measurements (a results store, results.sqlite,
-    keyed by architecture) and the chosen candidate in OUT/chosen (model.pt, model.int8.onnx,
-    firmware/). `rescore_folds` K >= 2 re-scores the chosen candidate and its uniform
+    OUT/report.md, pareto.png, search.json and the chosen candidate in OUT/chosen (model.pt,
+    model.int8.onnx, firmware/). Each measurement is a record in the results `store` (default:
+    `edgeprune profile`'s, `profile.store.default_store_path`), where a candidate whose architecture
+    was measured on the device before (by a search or a profile) is found instead of measured.
+    `flash`: a serial: or socket: device's command loading each candidate's firmware (`{elf}` its
+    path; `profile.devices.SerialDevice`). `rescore_folds` K >= 2 re-scores the chosen candidate and its uniform
     neighbour on K folds of the task's data outside validation (`search.rescore`), into the report.
     """
     if trials < 1:
@@ -82,7 +85,8 @@ def search(model: str | os.PathLike | Task, *, device: str = SETTINGS.device, tr
     settings = replace(SETTINGS, device=device, precision=precision, round_to=round_to,
                        max_ratio=max_ratio, step=step, finetune_epochs=finetune_epochs, distill=distill)
     budgets = Budgets(max_latency, max_flash, max_ram)
-    unit, method = device_unit(device)
+    device_options = {} if flash is None else {"flash": flash}
+    unit, method = device_unit(device, **device_options)
     with torch_threads(threads):
         task = load_base(model, out, train_epochs, trust_pickle, input_shape)
     if rescore_folds:
@@ -92,8 +96,8 @@ def search(model: str | os.PathLike | Task, *, device: str = SETTINGS.device, tr
     groups = space.groups(task.model, task.input_shape)
     the_study = _open_study(task, groups, settings, budgets, url, study or f"{task.name}-{device.replace(':', '-')}",
                             sampler, seed, uniform, trials, train_epochs, resume)
-    runner = Runner(the_study, task, settings, budgets, out / RESULTS_FILE, groups,
-                    out / "work", device_has_dsp(device), unit)
+    runner = Runner(the_study, task, settings, budgets, Path(store) if store else default_store_path(), groups,
+                    out / "work", device_has_dsp(device), unit, device_options)
     bar = tqdm(total=trials, desc="search", unit="trial", disable=not progress)
     try:
         with torch_threads(threads):

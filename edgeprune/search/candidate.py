@@ -10,14 +10,12 @@ from pathlib import Path
 import onnx
 from torch import nn
 
-from edgeprune.compile.fingerprint import compiler_fingerprint
 from edgeprune.models import stats
 from edgeprune.models.export import to_onnx
 from edgeprune.prune.structured import prune_channels
 from edgeprune.quantize import quantize
 from edgeprune.quantize.evaluate import OnnxModule
-from edgeprune.search import space
-from edgeprune.search.measure import MEASURED_THROUGH
+from edgeprune.search.measure import candidate_architecture
 from edgeprune.search.settings import Settings
 from edgeprune.task import Task
 
@@ -32,7 +30,7 @@ class Built:
     onnx_path: Path
     accuracy: float
     test_accuracy: float | None
-    architecture: str  # space.architecture_hash
+    architecture: str  # measure.candidate_architecture: the key of its measurements
     channels: dict[str, int]
     macs: int
 
@@ -63,7 +61,5 @@ def build(task: Task, ratios: dict[str, float], settings: Settings, folder: Path
         scored = model
     counts = stats.count(model, input_shape)
     return Built(model, path, task.score(scored), task.test_score(scored),
-                 space.architecture_hash(model, input_shape, device=settings.device,
-                                         precision=settings.precision, compiler=compiler_fingerprint(),
-                                         measured=MEASURED_THROUGH),
+                 candidate_architecture(path),
                  {layer.name: layer.output_shape[0] for layer in counts.layers}, counts.macs)

@@ -5,6 +5,7 @@ import argparse
 
 from edgeprune._lazy import LazyChoices
 from edgeprune._modelargs import MODEL_HELP, add_model_file_options
+from edgeprune.profile.commands import add_flash_argument
 from edgeprune.search.settings import PRECISIONS, RUN, SETTINGS
 
 EPILOG = """examples:
@@ -16,9 +17,10 @@ EPILOG = """examples:
       (run the same line on several machines: the workers share one study and stop together)
 
 Writes OUT/report.md, OUT/pareto.png, OUT/search.json and the chosen candidate in OUT/chosen
-(model.pt, model.int8.onnx, firmware/). The study lives in OUT/study.db unless --storage is given;
-each measurement is a record in the results store OUT/results.sqlite (as `edgeprune profile`
-writes them, plus the candidate's architecture hash), where a repeated architecture is found.
+(model.pt, model.int8.onnx, firmware/). The study lives in OUT/study.db unless --storage is given.
+Each measurement is a record in the results store (--store, as for `edgeprune profile`); a
+candidate whose architecture that store already holds for the device and compiler (measured by an
+earlier search or by `edgeprune profile`) is not measured again.
 """
 
 
@@ -36,6 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help=f"a device URL as `edgeprune profile` takes it: qemu:BOARD, qemu-user:BOARD, "
                    f"serial:PORT?board=B, socket://HOST:PORT?board=B, ssh://HOST?board=B "
                    f"(default {SETTINGS.device})")
+    add_flash_argument(p)
     p.add_argument("--trials", type=int, default=RUN.trials,
                    help=f"finished trials in the study, all workers together (default {RUN.trials})")
     g = p.add_argument_group("budgets")
@@ -50,6 +53,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--study", help="study name (default MODEL-DEVICE)")
     g.add_argument("--resume", action="store_true",
                    help="continue an existing study (or join it as another worker)")
+    g.add_argument("--store", help="results store (SQLite file) the measurements go to and are reused "
+                   "from, shared with edgeprune profile and report (default $EDGEPRUNE_STORE or "
+                   "~/.local/share/edgeprune/results.sqlite)")
     g.add_argument("--sampler", choices=LazyChoices("edgeprune.search.storage", "SAMPLERS"), default=RUN.sampler,
                    metavar="SAMPLER", help=f"%(choices)s (default {RUN.sampler})")
     g.add_argument("--seed", type=int, help="sampler seed (default: random)")
@@ -94,12 +100,12 @@ def run(args: argparse.Namespace) -> int:
                     train_epochs=args.train_epochs, threads=args.threads,
                     export=not args.no_export, progress=not args.quiet,
                     trust_pickle=args.trust_pickle, input_shape=args.input_shape,
-                    rescore_folds=args.rescore_folds)
+                    rescore_folds=args.rescore_folds, store=args.store, flash=args.flash)
     print(f"Pareto front ({len(result.front)} of {len(result.candidates)} candidates; "
-          f"budgets: {result.budgets.describe()}):")
-    print(table(result.front, result.reference, result.metric))
+          f"budgets: {result.budgets.describe(result.unit)}):")
+    print(table(result.front, result.reference, result.metric, result.unit))
     print(result.message)
     if result.rescore:
-        print("\n".join(rescore_lines(result.rescore, result.metric_label)))
+        print("\n".join(rescore_lines(result.rescore, result.metric_label, result.unit)))
     print(f"report: {args.out}/report.md  plot: {args.out}/pareto.png")
     return 0 if result.chosen else 1

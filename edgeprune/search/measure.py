@@ -3,26 +3,32 @@
 The device is a URL of `edgeprune profile --device` (qemu:, qemu-user:, serial:, socket:, ssh:),
 opened through `profile.devices.open_device`; the candidate runs once, as `edgeprune profile`
 runs it, and its outputs are checked against the reference. The measurement is a record in the
-results store, found again by its architecture hash: the search's cache is a query on the store.
+results store that `edgeprune profile` writes to, found again by the compiled graph's architecture
+hash, the compiler's fingerprint, the compile options and the device: the search's cache is a query
+on that store, so a model profiled before is not measured again, and the search's records are
+profile records (`edgeprune report` shows them).
 """
 from __future__ import annotations
 
+import inspect
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import onnx
+
+from edgeprune.artefact import architecture_hash
 from edgeprune.compile.api import CompiledModel, compile_model
+from edgeprune.compile.fingerprint import compiler_fingerprint
+from edgeprune.compile.frontend import load_for_compile
 from edgeprune.compile.int8 import has_dsp
+from edgeprune.compile.qdq_edges import is_quantized, strip_qdq_edges
+from edgeprune.compile.qdq_pad import pad_int8
 from edgeprune.errors import EdgepruneError
 from edgeprune.profile.api import profile
 from edgeprune.profile.devices import open_device, parse_device_url
 from edgeprune.profile.store import Record, ResultsStore
 from edgeprune.search.errors import SearchError
 from edgeprune.targets import load_target
-
-# Part of the cache key: measurements taken another way are not mixed with these. The search
-# measured over QEMU semihosting until it ran through open_device (QEMU's UART protocol
-# firmware), whose figures differ by a few instructions (digits_cnn on the M4: 1,052,960 -> 1,053,000).
-MEASURED_THROUGH = "open_device"
 
 
 @dataclass(frozen=True)
@@ -64,10 +70,11 @@ def board_of(device: str) -> str:
     return url.board
 
 
-def device_unit(device: str) -> tuple[str, str]:
-    """(unit, method) of the device's figures, known before anything runs on it."""
+def device_unit(device: str, **options) -> tuple[str, str]:
+    """(unit, method) of the device's figures, known before anything runs on it; `options` are
+    open_device's."""
     try:
-        with open_device(device) as opened:
+        with open_device(device, **options) as opened:
             return opened.unit, opened.method
     except EdgepruneError as exc:
         raise SearchError(str(exc)) from exc
@@ -79,22 +86,47 @@ def device_has_dsp(device: str) -> bool:
 
 
 def compile_for(onnx_path: Path, device: str, out: Path) -> CompiledModel:
-    """Compile `onnx_path` for the device's board into the firmware folder `out`."""
+    """Compile `onnx_path` for the device's board into the firmware folder `out`, with the
+    default options (`compile_options`)."""
     return compile_model(str(onnx_path), board_of(device), out)
 
 
+def compile_options() -> dict:
+    """The options `compile_for` writes into the manifest (compile_model's keyword defaults, but
+    the input shape), known before anything is compiled."""
+    parameters = inspect.signature(compile_model).parameters.values()
+    return {p.name: p.default for p in parameters if p.kind is p.KEYWORD_ONLY and p.name != "input_shape"}
+
+
+def compiled_graph(onnx_path: Path) -> onnx.ModelProto:
+    """The graph that compiling `onnx_path` saves as the folder's model.onnx (the front end's
+    changes, int8 edges, int8 pads), without compiling it."""
+    graph, _ = load_for_compile(str(onnx_path))
+    if is_quantized(graph):
+        graph = pad_int8(strip_qdq_edges(graph)[0])[0]
+    return graph
+
+
+def candidate_architecture(onnx_path: Path) -> str:
+    """The architecture hash `edgeprune profile` records for `onnx_path` compiled: the key of its
+    measurements in the results store."""
+    return architecture_hash(compiled_graph(onnx_path))
+
+
 def measure(onnx_path: Path, device: str, out: Path, *, store: Path | None = None,
-            architecture: str | None = None) -> Measurement:
-    """Compile `onnx_path` into `out` and profile it once on `device`; the record, with the
-    candidate's `architecture` hash, goes to the results file `store` (None: kept nowhere)."""
+            **device_options) -> Measurement:
+    """Compile `onnx_path` into `out` and profile it once on `device` (opened with
+    `device_options`); the record (with its architecture hash and compiler fingerprint) goes to
+    the results file `store` (None: kept nowhere)."""
     compiled = compile_for(onnx_path, device, out)
-    report = profile(compiled, device, runs=1, store=False if store is None else store,
-                     architecture=architecture)
+    report = profile(compiled, device, runs=1, store=False if store is None else store, **device_options)
     return Measurement.from_record(report.record)
 
 
-def stored_measurement(store: Path, architecture: str) -> Measurement | None:
-    """The newest measurement of `architecture` in the results file `store`, if any."""
+def stored_measurement(store: Path, architecture: str, device: str) -> Measurement | None:
+    """The newest measurement in the results file `store` of a graph with this `architecture`
+    hash, compiled by this compiler with `compile_options`, on `device`; None if there is none."""
     with ResultsStore(store) as results:
-        records = results.find(architecture=architecture)
+        records = results.find(architecture=architecture, compiler=compiler_fingerprint(),
+                               options=compile_options(), device=device)
     return Measurement.from_record(records[0]) if records else None

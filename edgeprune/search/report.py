@@ -33,11 +33,12 @@ def agreement(rows: list[Candidate]) -> str:
     return f"largest relative error {worst.relative_error:.3g} (trial {worst.number}): {verdict}"
 
 
-def table(rows: list[Candidate], reference: Candidate | None = None, metric: str = "accuracy") -> str:
-    """Fixed-width rows: trial, validation and test score (`metric`), instructions (and speed-up
-    vs `reference`), memory, channels per layer."""
+def table(rows: list[Candidate], reference: Candidate | None = None, metric: str = "accuracy",
+          unit: str = "instructions") -> str:
+    """Fixed-width rows: trial, validation and test score (`metric`), latency in the device's
+    `unit` (and speed-up vs `reference`), memory, channels per layer."""
     head = f"val {metric_label(metric)}"
-    lines = [f"{'trial':>5} {head:>9} {'test':>7} {'instructions':>12} {'speed-up':>8} "
+    lines = [f"{'trial':>5} {head:>9} {'test':>7} {unit:>12} {'speed-up':>8} "
              f"{'flash KiB':>9} {'RAM KiB':>8}  {'kind':<12} channels"]
     for c in rows:
         speedup = f"{reference.instructions / c.instructions:.2f}x" if reference else "-"
@@ -52,7 +53,7 @@ def table(rows: list[Candidate], reference: Candidate | None = None, metric: str
 
 
 def plot(result: SearchResult, path: Path) -> None:
-    """The task's metric vs measured instructions: all candidates, the Pareto front annotated
+    """The task's metric vs measured latency (the device's unit): all candidates, the Pareto front annotated
     with flash and RAM, the uniform-pruning baseline, the latency budget and the chosen one."""
     import matplotlib
 
@@ -83,7 +84,7 @@ def plot(result: SearchResult, path: Path) -> None:
     if result.chosen:
         ax.scatter([result.chosen.instructions], [k * result.chosen.accuracy], marker="*",
                    s=220, color="tab:red", zorder=5, label="chosen")
-    ax.set_xlabel(f"measured instructions per inference ({result.settings.device}, "
+    ax.set_xlabel(f"measured {result.unit} per inference ({result.settings.device}, "
                   f"{result.settings.precision})")
     ax.set_ylabel(f"validation {result.metric_label}" + (" (%)" if k == 100 else ""))
     ax.set_title(f"{result.model}: hardware-aware sparsity search, {len(result.candidates)} trials")
@@ -135,14 +136,14 @@ def tested(result: SearchResult) -> str:
     return "none (the task has no test split, or scores with its own evaluate)"
 
 
-def rescore_lines(rescored: dict, metric: str) -> list[str]:
+def rescore_lines(rescored: dict, metric: str, unit: str = "instructions") -> list[str]:
     """Lines for people: each candidate's per-fold scores, mean +- standard error, and the gap."""
     lines = [f"k-fold re-scoring ({rescored['k']} folds, validation split left out, {metric}; the model "
              f"retrained per fold for {rescored['train_epochs']} epochs):"]
     for key in ("chosen", "neighbour"):
         e = rescored[key]
         kind = f"uniform {e['uniform']:g}" if e["uniform"] is not None else "searched"
-        lines.append(f"  {e['role']:<17} trial {e['trial']} ({kind}, {e['instructions']:,.0f} instr): "
+        lines.append(f"  {e['role']:<17} trial {e['trial']} ({kind}, {e['instructions']:,.0f} {unit}): "
                      f"{e['mean']:.4f} +- {e['standard_error']:.4f}  folds "
                      + " ".join(f"{s:.4f}" for s in e["scores"]))
     gap = rescored["gap"]
@@ -167,18 +168,18 @@ def markdown(result: SearchResult, path: Path) -> None:
         f"{s.step}, channels multiples of {s.round_to}), {s.finetune.epochs} finetune epochs "
         + ("by the task's finetune, " if result.task_finetune else
            f"(distillation weight {s.finetune.distill} from the unpruned model), ")
-        + f"{s.precision}, compiled and run once on QEMU (instructions, -icount)",
+        + f"{s.precision}, compiled and run once on the device ({result.unit}: {result.method or 'its count'})",
         f"- score: {result.metric_label} on the validation split ({scored_by(result)}; onnxruntime "
-        f"on the host; the search optimizes it), test: {tested(result)}; latency: instructions "
+        f"on the host; the search optimizes it), test: {tested(result)}; latency: {result.unit} "
         "per inference measured on the device; flash/RAM from the ELF",
         validation_noise(result),
         latency_table(result),
-        f"- budgets: {result.budgets.describe()}",
+        f"- budgets: {result.budgets.describe(result.unit)}",
         f"- device outputs vs onnxruntime (random inputs): {agreement(result.candidates)}\n",
         f"**{result.message}**\n",
-        "## Pareto front (within budgets)\n", "```", table(result.front, result.reference, result.metric),
+        "## Pareto front (within budgets)\n", "```", table(result.front, result.reference, result.metric, result.unit),
         "```\n", "## Uniform pruning (baseline)\n", "```",
-        table(result.uniform, result.reference, result.metric), "```\n",
+        table(result.uniform, result.reference, result.metric, result.unit), "```\n",
     ]
     if result.failed:
         parts += ["## Failed candidates\n"]
@@ -196,6 +197,6 @@ def markdown(result: SearchResult, path: Path) -> None:
                   + ", ".join(f"`{k}` {v:g}" for k, v in result.chosen.ratios.items()),
                   f"\nexported to `{result.exported}`\n"]
     if result.rescore:
-        parts += ["## k-fold re-scoring\n", "```", *rescore_lines(result.rescore, result.metric_label), "```\n"]
+        parts += ["## k-fold re-scoring\n", "```", *rescore_lines(result.rescore, result.metric_label, result.unit), "```\n"]
     parts += ["![Pareto front](pareto.png)\n"]
     write_text_atomic(path, "\n".join(parts))

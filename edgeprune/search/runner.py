@@ -6,7 +6,7 @@ import os
 import shutil
 import socket
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import optuna
@@ -49,19 +49,20 @@ def estimated(instructions: float) -> Measurement:
 @dataclass
 class Runner:
     """The trials of one study: each builds a candidate in `work`, then measures it on the
-    settings' device, unless the results `store` holds its architecture or the latency table says it is
-    hopeless. `dsp`: the device's cores have the DSP kernels (the latency table's features);
-    `unit`: what the device's latency counts."""
+    settings' device, unless the results `store` holds a measurement of its architecture there (by
+    `edgeprune profile` or a search) or the latency table says it is hopeless. `dsp`: the device's cores have the DSP kernels (the latency table's features);
+    `unit`: what the device's latency counts; `device_options`: open_device's (a flash command)."""
 
     study: optuna.Study
     task: Task
     settings: Settings
     budgets: Budgets
-    store: Path  # the results store (profile.store) the measurements go to
+    store: Path  # the results store (profile.store) the measurements go to and are found in
     groups: list[str]
     work: Path
     dsp: bool
     unit: str = "instructions"
+    device_options: dict = field(default_factory=dict)
 
     def objective(self, trial: optuna.Trial) -> tuple[float, float]:
         """(validation score, instructions); budgets become the trial's constraints."""
@@ -71,7 +72,7 @@ class Runner:
             built = self._build(trial, folder)
             features = layer_work(built.model, self.task.input_shape, self.dsp)
             trial.set_user_attr("layer_features", features)
-            measured = stored_measurement(self.store, built.architecture)
+            measured = stored_measurement(self.store, built.architecture, self.settings.device)
             trial.set_user_attr("cached", measured is not None)
             if measured is None and trial.user_attrs.get("uniform") is None:
                 skipped = screen(self.study, features, built.accuracy, self.budgets)
@@ -108,7 +109,7 @@ class Runner:
         """Compile and measure on the device, recorded in the store; a failure prunes the trial."""
         try:
             return measure(built.onnx_path, self.settings.device, folder / "firmware", store=self.store,
-                           architecture=built.architecture)
+                           **self.device_options)
         except EdgepruneError as exc:
             trial.set_user_attr("error", f"{type(exc).__name__}: {exc}")
             raise optuna.TrialPruned(str(exc)) from exc

@@ -1,13 +1,9 @@
 """The search space: one discretized channel-pruning ratio per prunable group of a model."""
 from __future__ import annotations
 
-import hashlib
-import json
-
 import optuna
 from torch import nn
 
-from edgeprune.prune import serialize
 from edgeprune.prune.structured import check_runs, prunable_layers
 
 PREFIX = "ratio:"
@@ -41,10 +37,3 @@ def uniform(names: list[str], ratio: float) -> dict[str, float]:
 def ratios(params: dict[str, float]) -> dict[str, float]:
     """Layer name -> ratio from a trial's parameters."""
     return {key[len(PREFIX):]: value for key, value in params.items() if key.startswith(PREFIX)}
-
-
-def architecture_hash(model: nn.Module, input_shape: tuple[int, ...], **context: str) -> str:
-    """SHA-256 of the model's layer shapes (not weights), its input shape and `context`."""
-    text = json.dumps({"architecture": serialize.architecture(model),
-                       "input_shape": list(input_shape), **context}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()
