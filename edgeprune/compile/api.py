@@ -18,6 +18,7 @@ from edgeprune.compile import codegen, firmware, frontend, passes, tflite_fronte
 from edgeprune.compile.defaults import (BACKENDS, DEFAULT_STACK_BYTES, KERNEL_CHOICES, OPTIMIZE_CHOICES, SPARSE_CHOICES,
                                         WEIGHT_LAYOUTS)
 from edgeprune.compile.elfsize import memory_breakdown
+from edgeprune.compile.fingerprint import compiler_fingerprint
 from edgeprune.compile.inplace import kernel_aliases, take_twins
 from edgeprune.compile.int8 import Layer, kernel_family, layers_with_minus_128
 from edgeprune.compile.patch_driver import PatchCode
@@ -219,6 +220,19 @@ def plan_graph(mod: tvm.IRModule, tvm_target,
     return graph, build_plan(graph)
 
 
+def onnx_to_compile(model: Any, input_shape=None) -> tuple[onnx.ModelProto, tuple[list, list], list[str]]:
+    """The ONNX graph that compiling `model` (what load_for_compile takes) compiles and saves as
+    the folder's model.onnx: the front end's changes, the int8 edges stripped (their quantization
+    returned as (inputs, outputs)) and int8 pads; and notes saying what changed."""
+    onnx_model, notes = frontend.load_for_compile(model, input_shape)
+    edges: tuple[list, list] = ([], [])
+    if is_quantized(onnx_model):
+        onnx_model, *edges = strip_qdq_edges(onnx_model)
+        onnx_model, padded = pad_int8(onnx_model)
+        notes = notes + padded
+    return onnx_model, edges, notes
+
+
 def _import(model: Any, input_shape, tvm_target, options: passes.PassOptions):
     """(graph, plan, imported, edges, notes, write_source) of any model: a `.tflite` file or what
     load_for_compile takes; `imported` is the Relax module before the graph passes; notes say what
@@ -229,12 +243,7 @@ def _import(model: Any, input_shape, tvm_target, options: passes.PassOptions):
         graph, plan = plan_graph(mod, tvm_target, options)
         write_tflite = lambda folder: Path(shutil.copyfile(model, folder / "model.tflite"))  # noqa: E731
         return graph, plan, mod, (inputs, outputs), notes, write_tflite
-    onnx_model, notes = frontend.load_for_compile(model, input_shape)
-    edges: tuple[list, list] = ([], [])
-    if is_quantized(onnx_model):
-        onnx_model, *edges = strip_qdq_edges(onnx_model)
-        onnx_model, padded = pad_int8(onnx_model)
-        notes = notes + padded
+    onnx_model, edges, notes = onnx_to_compile(model, input_shape)
     mod = frontend.to_relax(onnx_model)
     graph, plan = plan_graph(mod, tvm_target, options)
 
@@ -406,6 +415,7 @@ def compile_model(
             "patches": patch.entry(layers) if patch else None,
             "elf": memory_breakdown(elf, arity).to_dict(),
             "compile_seconds": round(time.perf_counter() - started, 3),
+            "compiler": compiler_fingerprint(),  # the compiler that built it (results are keyed by it)
             "passes": {"graph": [p.name for p in passes.GRAPH_PASSES],
                        "kernel": [p.name for p in passes.KERNEL_PASSES]},
         }

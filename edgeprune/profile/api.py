@@ -16,7 +16,6 @@ from edgeprune._atomic import write_text_atomic
 from edgeprune.artefact import architecture_hash, content_hash
 from edgeprune.compile.api import CompiledModel, step_label
 from edgeprune.compile.elfsize import MemoryBreakdown
-from edgeprune.compile.fingerprint import compiler_fingerprint
 from edgeprune.errors import DeviceError, EdgepruneError
 from edgeprune.profile.defaults import DEFAULT_DEVICE
 from edgeprune.profile.devices import Measurement, open_device, parse_device_url
@@ -118,7 +117,8 @@ def profile(
         layer_names=names, memory=MemoryBreakdown.from_dict(
             {**model.manifest["elf"], "arena": model.manifest["memory"].get("arena")}),
         outputs_match=match, max_abs_error=error, method=method, architecture=model_architecture(model),
-        relative_error=relative_error(measurement.outputs, reference), compiler=compiler_fingerprint())
+        relative_error=relative_error(measurement.outputs, reference),
+        compiler=model.manifest.get("compiler"))
     if store is not False:
         with ResultsStore(None if store in (None, True) else store) as results:
             record = results.get(results.add(record))

@@ -101,7 +101,7 @@ class Record:
     method: str | None = None  # how the figures were measured (the timer, or QEMU's counting)
     architecture: str | None = None  # the compiled graph's architecture hash (ONNX models)
     relative_error: float | None = None
-    compiler: str | None = None  # the fingerprint of the compiler that profiled it
+    compiler: str | None = None  # the fingerprint of the compiler that built the firmware (its manifest)
 
     @property
     def median(self) -> float:

@@ -14,15 +14,10 @@ import inspect
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import onnx
-
 from edgeprune.artefact import architecture_hash
-from edgeprune.compile.api import CompiledModel, compile_model
+from edgeprune.compile.api import CompiledModel, compile_model, onnx_to_compile
 from edgeprune.compile.fingerprint import compiler_fingerprint
-from edgeprune.compile.frontend import load_for_compile
 from edgeprune.compile.int8 import has_dsp
-from edgeprune.compile.qdq_edges import is_quantized, strip_qdq_edges
-from edgeprune.compile.qdq_pad import pad_int8
 from edgeprune.errors import EdgepruneError
 from edgeprune.profile.api import profile
 from edgeprune.profile.devices import open_device, parse_device_url
@@ -98,19 +93,10 @@ def compile_options() -> dict:
     return {p.name: p.default for p in parameters if p.kind is p.KEYWORD_ONLY and p.name != "input_shape"}
 
 
-def compiled_graph(onnx_path: Path) -> onnx.ModelProto:
-    """The graph that compiling `onnx_path` saves as the folder's model.onnx (the front end's
-    changes, int8 edges, int8 pads), without compiling it."""
-    graph, _ = load_for_compile(str(onnx_path))
-    if is_quantized(graph):
-        graph = pad_int8(strip_qdq_edges(graph)[0])[0]
-    return graph
-
-
 def candidate_architecture(onnx_path: Path) -> str:
     """The architecture hash `edgeprune profile` records for `onnx_path` compiled: the key of its
     measurements in the results store."""
-    return architecture_hash(compiled_graph(onnx_path))
+    return architecture_hash(onnx_to_compile(str(onnx_path))[0])
 
 
 def measure(onnx_path: Path, device: str, out: Path, *, store: Path | None = None,
