@@ -46,7 +46,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="per inference, in the device's unit: instructions on QEMU, cycles on a "
                    "serial board, ns over SSH")
     g.add_argument("--max-flash", type=int, metavar="BYTES")
-    g.add_argument("--max-ram", type=int, metavar="BYTES")
+    g.add_argument("--max-ram", type=int, metavar="BYTES",
+                   help="RAM budget (the firmware's, bytes); a candidate over it is compiled again with its first "
+                   "stage in patches (2x2, 3x3, then 4x4: the first that fits; compile --patch-grid), shown as "
+                   "'p4x4' in the table")
     g = p.add_argument_group("study")
     g.add_argument("--storage", help="Optuna RDB URL (default sqlite:///OUT/study.db); "
                    "postgresql://... lets several workers share the study")

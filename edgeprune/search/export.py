@@ -26,7 +26,7 @@ def export_candidate(chosen: Candidate, task: Task, settings: Settings, out: Pat
         serialize.save(folder / "model.pt", built.model, input_shape,
                        label if label in zoo.ZOO else None,
                        extra={"ratios": chosen.ratios, "trial": chosen.number})
-        compile_for(onnx_path, settings.device, folder / "firmware")
+        compile_for(onnx_path, settings.device, folder / "firmware", patch_grid=chosen.patch_grid)
         same = "the same as" if abs(built.accuracy - chosen.accuracy) < 1e-9 else "DIFFERENT from"
         write_text_atomic(folder / "README.txt", (
             f"trial {chosen.number} of the search on {label}\n"

@@ -11,6 +11,7 @@ profile records (`edgeprune report` shows them).
 from __future__ import annotations
 
 import inspect
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,8 @@ from edgeprune.search.errors import SearchError
 from edgeprune.targets import load_target
 
 
+PATCH_GRIDS = ("2x2", "3x3", "4x4")  # tried in order for a candidate over the RAM budget
+
 @dataclass(frozen=True)
 class Measurement:
     """Latency per inference and per kernel in the device's `unit`, and the ELF's flash and RAM."""
@@ -38,6 +41,7 @@ class Measurement:
     unit: str = "instructions"  # "instructions" (QEMU), "cycles" (silicon), "ns" (wall clock)
     method: str = ""  # how the device measured, e.g. "QEMU, -icount shift=0"
     layer_names: list[str] = field(default_factory=list)  # each layer's label (`compile.api.step_label`)
+    patch_grid: str | None = None  # the first stage ran in patches of this grid (`compile_for`)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -47,7 +51,7 @@ class Measurement:
         """The search's view of a results-store record (one run)."""
         return cls(record.median, [value for _, value in record.layers], record.memory.flash_total,
                    record.memory.ram_total, record.relative_error, record.unit, record.method or "",
-                   [name for name, _ in record.layers])
+                   [name for name, _ in record.layers], (record.options or {}).get("patch_grid"))
 
 
 def board_of(device: str) -> str:
@@ -80,10 +84,32 @@ def device_has_dsp(device: str) -> bool:
     return has_dsp(load_target(board_of(device)).llvm_target())
 
 
-def compile_for(onnx_path: Path, device: str, out: Path) -> CompiledModel:
+def compile_for(onnx_path: Path, device: str, out: Path, *, max_ram: int | None = None,
+                patch_grid: str | None = None) -> CompiledModel:
     """Compile `onnx_path` for the device's board into the firmware folder `out`, with the
-    default options (`compile_options`)."""
-    return compile_model(str(onnx_path), board_of(device), out)
+    default options (`compile_options`); with `patch_grid`, its first stage in those patches.
+    A build over `max_ram` (the ELF's RAM, bytes) is made again with the first grid of
+    PATCH_GRIDS that fits (the fewest patches: the least computed again); if none fits, or the
+    model has no stage to run in patches, the build without patches stays (over the budget)."""
+    board = board_of(device)
+    compiled = compile_model(str(onnx_path), board, out, patch_grid=patch_grid)
+    if max_ram is None or patch_grid is not None or _ram(compiled) <= max_ram:
+        return compiled
+    for grid in PATCH_GRIDS:
+        trial_out = out.with_name(f"{out.name}-{grid}")
+        try:
+            patched = compile_model(str(onnx_path), board, trial_out, patch_grid=grid)
+        except EdgepruneError:  # no stage of this model runs in patches
+            return compiled
+        if _ram(patched) <= max_ram:
+            shutil.rmtree(out)
+            return CompiledModel.load(trial_out.rename(out))
+        shutil.rmtree(trial_out)
+    return compiled
+
+
+def _ram(compiled: CompiledModel) -> int:
+    return compiled.manifest["elf"]["ram_total"]
 
 
 def compile_options() -> dict:
@@ -99,20 +125,25 @@ def candidate_architecture(onnx_path: Path) -> str:
     return architecture_hash(onnx_to_compile(str(onnx_path))[0])
 
 
-def measure(onnx_path: Path, device: str, out: Path, *, store: Path | None = None,
+def measure(onnx_path: Path, device: str, out: Path, *, store: Path | None = None, max_ram: int | None = None,
             **device_options) -> Measurement:
-    """Compile `onnx_path` into `out` and profile it once on `device` (opened with
-    `device_options`); the record (with its architecture hash and compiler fingerprint) goes to
-    the results file `store` (None: kept nowhere)."""
-    compiled = compile_for(onnx_path, device, out)
+    """Compile `onnx_path` into `out` (in patches if over `max_ram`: `compile_for`) and profile it
+    once on `device` (opened with `device_options`); the record (with its architecture hash and
+    compiler fingerprint) goes to the results file `store` (None: kept nowhere)."""
+    compiled = compile_for(onnx_path, device, out, max_ram=max_ram)
     report = profile(compiled, device, runs=1, store=False if store is None else store, **device_options)
     return Measurement.from_record(report.record)
 
 
-def stored_measurement(store: Path, architecture: str, device: str) -> Measurement | None:
+def stored_measurement(store: Path, architecture: str, device: str, max_ram: int | None = None) -> Measurement | None:
     """The newest measurement in the results file `store` of a graph with this `architecture`
-    hash, compiled by this compiler with `compile_options`, on `device`; None if there is none."""
+    hash, compiled by this compiler with `compile_options`, on `device`; None if there is none.
+    With `max_ram`, the build `compile_for` would choose: without patches if within it, else the
+    first grid of PATCH_GRIDS measured within it."""
     with ResultsStore(store) as results:
-        records = results.find(architecture=architecture, compiler=compiler_fingerprint(),
-                               options=compile_options(), device=device)
-    return Measurement.from_record(records[0]) if records else None
+        for grid in (None, *PATCH_GRIDS) if max_ram else (None,):
+            records = results.find(architecture=architecture, compiler=compiler_fingerprint(),
+                                   options={**compile_options(), "patch_grid": grid}, device=device)
+            if records and (max_ram is None or records[0].memory.ram_total <= max_ram):
+                return Measurement.from_record(records[0])
+    return None

@@ -39,15 +39,16 @@ def table(rows: list[Candidate], reference: Candidate | None = None, metric: str
     `unit` (and speed-up vs `reference`), memory, channels per layer."""
     head = f"val {metric_label(metric)}"
     lines = [f"{'trial':>5} {head:>9} {'test':>7} {unit:>12} {'speed-up':>8} "
-             f"{'flash KiB':>9} {'RAM KiB':>8}  {'kind':<12} channels"]
+             f"{'flash KiB':>9} {'RAM KiB':>8}  {'kind':<16} channels"]
     for c in rows:
         speedup = f"{reference.instructions / c.instructions:.2f}x" if reference else "-"
         kind = f"uniform {c.uniform:g}" if c.uniform is not None else "searched"
+        kind += f" p{c.patch_grid}" if c.patch_grid else ""
         kind += "" if c.feasible else " (over)"
         test = score(c.test_accuracy, metric) if c.test_accuracy is not None else "-"
         lines.append(f"{c.number:>5} {score(c.accuracy, metric):>9} {test:>7} {c.instructions:>12,.0f} "
                      f"{speedup:>8} "
-                     f"{kib(c.flash_bytes):>9} {kib(c.ram_bytes):>8}  {kind:<12} "
+                     f"{kib(c.flash_bytes):>9} {kib(c.ram_bytes):>8}  {kind:<16} "
                      f"{'/'.join(str(n) for n in c.channels.values())}")
     return "\n".join(lines)
 

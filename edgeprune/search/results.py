@@ -33,6 +33,7 @@ class Candidate:
     macs: int
     relative_error: float
     test_accuracy: float | None = None  # held-out test split: reported, never used to choose
+    patch_grid: str | None = None  # its first stage ran in patches to fit the RAM budget
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -48,7 +49,7 @@ def candidate(trial: FrozenTrial) -> Candidate | None:
                      a["flash_bytes"], a["ram_bytes"],
                      all(c <= 0 for c in trial.constraints.values()), a.get("uniform"),
                      a.get("cached", False), a["channels"], a["macs"], a["relative_error"],
-                     a.get("test_accuracy"))
+                     a.get("test_accuracy"), a.get("patch_grid"))
 
 
 def dominates(a: Candidate, b: Candidate) -> bool:

@@ -72,7 +72,7 @@ class Runner:
             built = self._build(trial, folder)
             features = layer_work(built.model, self.task.input_shape, self.dsp)
             trial.set_user_attr("layer_features", features)
-            measured = stored_measurement(self.store, built.architecture, self.settings.device)
+            measured = stored_measurement(self.store, built.architecture, self.settings.device, self.budgets.max_ram)
             trial.set_user_attr("cached", measured is not None)
             if measured is None and trial.user_attrs.get("uniform") is None:
                 skipped = screen(self.study, features, built.accuracy, self.budgets)
@@ -90,7 +90,8 @@ class Runner:
                            "test_accuracy": built.test_accuracy,
                            "relative_error": measured.relative_error,
                            "layer_instructions": measured.layer_latency, "layer_names": measured.layer_names,
-                           "architecture": built.architecture, "worker": WORKER}.items():
+                           "architecture": built.architecture, "worker": WORKER,
+                           "patch_grid": measured.patch_grid}.items():
             trial.set_user_attr(key, value)
         self._constrain(trial, measured)
         return built.accuracy, measured.latency
@@ -109,7 +110,7 @@ class Runner:
         """Compile and measure on the device, recorded in the store; a failure prunes the trial."""
         try:
             return measure(built.onnx_path, self.settings.device, folder / "firmware", store=self.store,
-                           **self.device_options)
+                           max_ram=self.budgets.max_ram, **self.device_options)
         except EdgepruneError as exc:
             trial.set_user_attr("error", f"{type(exc).__name__}: {exc}")
             raise optuna.TrialPruned(str(exc)) from exc
