@@ -69,6 +69,8 @@ def test_a_patched_stage_computes_the_same_integers_on_qemu(image_model, compile
     assert patches["patch_output"] == [16, 5, 5] and patches["recompute"] > 0
     assert patched.manifest["steps"][0]["kernel"] == "edgeprune_patch_stage"
     assert len(patched.manifest["steps"]) == 2  # the stage and the head
+    holds = [b["holds"] for b in patched.manifest["memory"]["arena"]["buffers"]]
+    assert ["0 patch arena"] in holds  # the memory report names the stage's region
     # The stage's weights are the patch kernels' (counted as weights), the full-size ones are gone.
     weights = [m.manifest["elf"]["flash"]["weights"] for m in (whole, patched)]
     assert weights[1] == patched.manifest["memory"]["weights_bytes"] and abs(weights[1] - weights[0]) < 0.02 * weights[0]

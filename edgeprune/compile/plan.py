@@ -16,6 +16,7 @@ import tvm
 from tvm import relax
 
 from edgeprune.compile import arena
+from edgeprune.compile.patches import STAGE_KERNEL
 from edgeprune.compile.sources import step_sources
 from edgeprune.errors import UnsupportedOpError
 
@@ -66,7 +67,8 @@ class Plan:
                 writer.setdefault(tensor_key(ref), f"{t} {step_labels[t]}")
         names = {("input", i): f"input {i}" for i in range(len(self.inputs))}
         names.update({("output", i): f"output {i}" for i in range(len(self.outputs))})
-        names.update({("workspace", t): f"{t} workspace" for t in self.workspace_slots})
+        names.update({("workspace", t): f"{t} {'patch arena' if self.steps[t].kernel == STAGE_KERNEL else 'workspace'}"
+                      for t in self.workspace_slots})
         return {"steps": len(self.steps), "arena_bytes": self.arena_bytes,
                 "liveness_bound_bytes": self.liveness_bound_bytes,
                 "buffers": [{"offset": b.offset, "bytes": b.nbytes, "first": b.first, "last": b.last,
