@@ -6,3 +6,6 @@ two MACs per instruction. Convolutions and dense layers are a GEMM (`gemm.py`) b
 layer's weights, packed at compile time (`packing.py`), and a column of int16 inputs built per
 output pixel (`conv.py`, `dense.py`); depthwise convolutions slide over rows of a channel plane
 (`depthwise.py`). Activations stay NCHW in the arena, as everywhere else in the compiler."""
+from edgeprune.compile import tvmscript
+
+tvmscript.install()  # the kernels expand many TVMScript macros: see tvmscript.py

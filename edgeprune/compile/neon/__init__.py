@@ -8,3 +8,6 @@ weights packed at compile time in blocks of output channels and an int16 im2col 
 (`conv.py`); depthwise convolutions slide along the rows of zero-point-padded channel planes
 (`depthwise.py`). Every kernel requantizes whole vectors with TFLM's arithmetic
 (`int8_kernels.Requantize`), so outputs equal the portable kernels' bit for bit."""
+from edgeprune.compile import tvmscript
+
+tvmscript.install()  # the kernels expand many TVMScript macros: see tvmscript.py
