@@ -27,6 +27,7 @@ from edgeprune.compile.dsp import depthwise as dsp_depthwise
 from edgeprune.compile.dsp import packing
 from edgeprune.compile.dsp import nm_dense as dsp_nm
 from edgeprune.compile.dsp import sparse_dense as dsp_sparse
+from edgeprune.compile.mve import dense as mve_dense
 from edgeprune.compile.conv_shape import ConvShape
 from edgeprune.compile.neon import add as neon_add
 from edgeprune.compile.neon import conv as neon_conv
@@ -123,11 +124,14 @@ class _Rewrites:
     "neon": Cortex-A Advanced SIMD, `neon/`), convolutions and dense layers take those;
     `isa` is the NEON kernels' instruction set (neon.gemm.ISAS); `sparse` the DSP dense layers'
     choice of block-sparse weights (defaults.SPARSE_CHOICES); `optimize` "size" takes the DSP
-    convolution kernels' smaller variants (defaults.OPTIMIZE_CHOICES)."""
+    convolution kernels' smaller variants (defaults.OPTIMIZE_CHOICES); `mve`: the DSP core also has
+    Helium (the M55), whose dense layers with int8 weights take the MVE kernel (`mve/`) unless
+    `sparse` is "on"."""
 
     def __init__(self, builder: relax.BlockBuilder, rounding: str, family: str | None, weights: str,
-                 isa: str = "aarch64", sparse: str = "auto", optimize: str = "speed"):
+                 isa: str = "aarch64", sparse: str = "auto", optimize: str = "speed", mve: bool = False):
         self.builder, self.rounding, self.family, self.isa, self.sparse = builder, rounding, family, isa, sparse
+        self.mve = mve
         self.size = optimize == "size"
         self.conv_weights, self.dense_weights = ("int16", "int8") if weights == "auto" else (weights, weights)
         self.bindings: dict = {}
@@ -199,6 +203,8 @@ class _Rewrites:
     def dense_rewrite(self, _matched, m):
         weight = self._symmetric_weight(m, "dense")  # (N, K)
         bias, multiplier, shift = self._channel_constants(m, weight, self.dense_biased)
+        if self.family == "dsp" and self.mve and self.dense_weights == "int8" and self.sparse != "on":
+            return self._mve_dense(m, weight, (bias, multiplier, shift))
         if self.family == "dsp":
             x, (outputs, depth) = m[self.x.data], weight.shape
             x_shape = tuple(int(d) for d in x.ty.shape)
@@ -236,6 +242,19 @@ class _Rewrites:
                       "int8", packed.nbytes)
         return self._prim_call("dense_int8_neon", kernel, [x, relax.const(packed), *padded],
                                (*x_shape[:-1], outputs), layer)
+
+    def _mve_dense(self, m, weight: np.ndarray, constants) -> relax.Call:
+        """A dense layer on the MVE kernel: int8 weights in 16-byte chunks by tile, the DSP dense
+        kernel's table of per-output constants."""
+        x, (outputs, depth) = m[self.x.data], weight.shape
+        x_shape = tuple(int(d) for d in x.ty.shape)
+        requantize = _shift_aware(self._output(m, self.dense_act), constants[2])
+        fast, table = dsp_dense.constants(weight, *(_value(c) for c in constants), requantize)
+        packed = mve_dense.pack_weights(weight)
+        layer = Layer("dense", f"dense {depth}->{outputs}", int(np.prod(x_shape[:-1])) * depth * outputs, "int8",
+                      packed.nbytes)
+        return self._prim_call("dense_int8_mve", mve_dense.dense(x_shape, outputs, requantize, fast),
+                               [x, relax.const(packed), relax.const(table)], (*x_shape[:-1], outputs), layer)
 
     def _sparse_dense(self, x, weight: np.ndarray, requantize: Requantize, constants, layer: Layer,
                       rows: int) -> tuple[relax.Call | None, Layer]:
@@ -544,6 +563,11 @@ def has_dsp(target) -> bool:
     return target is not None and bool(target.attrs.get("feature.has_dsp", False))
 
 
+def has_mve(target) -> bool:
+    """Whether a TVM target's core has the M-profile Vector Extension (Helium), LLVM's reading of its CPU."""
+    return target is not None and bool(target.attrs.get("feature.has_mve", False))
+
+
 def kernel_family(target) -> str | None:
     """Which hand-written int8 kernels a TVM target's core takes: "dsp" (Armv7E-M DSP extension),
     "neon" (Advanced SIMD on a Linux Cortex-A board), or None (the portable TE kernels)."""
@@ -581,7 +605,8 @@ def lower_qdq_to_integer(mod: tvm.IRModule, rounding: str = "double", target=Non
     minus_128: set[str] = set()
     for gv, func in list(mod.functions.items()):
         if isinstance(func, relax.Function):
-            rewrites = _Rewrites(builder, rounding, kernel_family(target), weights, _isa(target), sparse, optimize)
+            rewrites = _Rewrites(builder, rounding, kernel_family(target), weights, _isa(target), sparse, optimize,
+                                 has_mve(target))
             builder.update_func(gv, rewrites.apply(func))
             minus_128 |= rewrites.minus_128
     lowered = relax.transform.DeadCodeElimination()(builder.get())
