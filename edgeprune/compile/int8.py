@@ -28,6 +28,7 @@ from edgeprune.compile.dsp import packing
 from edgeprune.compile.dsp import nm_dense as dsp_nm
 from edgeprune.compile.dsp import sparse_dense as dsp_sparse
 from edgeprune.compile.mve import dense as mve_dense
+from edgeprune.compile.mve import gemm as mve_gemm
 from edgeprune.compile.conv_shape import ConvShape
 from edgeprune.compile.neon import add as neon_add
 from edgeprune.compile.neon import conv as neon_conv
@@ -125,15 +126,17 @@ class _Rewrites:
     `isa` is the NEON kernels' instruction set (neon.gemm.ISAS); `sparse` the DSP dense layers'
     choice of block-sparse weights (defaults.SPARSE_CHOICES); `optimize` "size" takes the DSP
     convolution kernels' smaller variants (defaults.OPTIMIZE_CHOICES); `mve`: the DSP core also has
-    Helium (the M55), whose dense layers with int8 weights take the MVE kernel (`mve/`) unless
-    `sparse` is "on"."""
+    Helium (the M55): its dense layers and non-depthwise convolutions with int8 weights (the default
+    there) take the MVE kernels (`mve/`), dense layers unless `sparse` is "on"."""
 
     def __init__(self, builder: relax.BlockBuilder, rounding: str, family: str | None, weights: str,
                  isa: str = "aarch64", sparse: str = "auto", optimize: str = "speed", mve: bool = False):
         self.builder, self.rounding, self.family, self.isa, self.sparse = builder, rounding, family, isa, sparse
         self.mve = mve
         self.size = optimize == "size"
-        self.conv_weights, self.dense_weights = ("int16", "int8") if weights == "auto" else (weights, weights)
+        # auto: int16 for the DSP convolutions, int8 for dense layers and for the MVE convolutions
+        self.conv_weights, self.dense_weights = (("int8" if mve else "int16", "int8") if weights == "auto"
+                                                 else (weights, weights))
         self.bindings: dict = {}
         self.x, self.w, self.b, self.y = _QDQ.of(), _QDQ.of(is_const()), _QDQ.of(is_const()), _QDQ.of()
         self.minus_128: set[str] = set()  # layers with a -128 weight, outside TFLite's int8 weight range
@@ -171,10 +174,14 @@ class _Rewrites:
             packed = dsp_depthwise.pack_weights(weight, shape)
             return self._prim_call("depthwise_conv2d_int8_dsp", kernel, [x, relax.const(packed), *constants],
                                    out_shape, _conv_layer(shape, True, "int16", packed.nbytes))
-        kernel = dsp_conv.conv2d(shape, output, zero_point, self.conv_weights, size=self.size)
-        packed = packing.pack_rows(weight.reshape(shape.channels_out, -1), self.conv_weights)
-        groups = relax.const(np.array([dsp_gemm.loop_count(packing.padded_length(shape.depth))], np.int32))
-        return self._prim_call("conv2d_int8_dsp", kernel, [x, relax.const(packed), *constants, groups], out_shape,
+        helium = self.mve and self.conv_weights == "int8"  # the M55's int8 weights: the MVE GEMM
+        layout = packing.MVE if helium else self.conv_weights
+        kernel = dsp_conv.conv2d(shape, output, zero_point, layout, size=self.size)
+        packed = packing.pack_rows(weight.reshape(shape.channels_out, -1), layout)
+        padded = packing.padded_length(shape.depth, layout)
+        groups = relax.const(np.array([(mve_gemm if helium else dsp_gemm).loop_count(padded)], np.int32))
+        return self._prim_call("conv2d_int8_mve" if helium else "conv2d_int8_dsp", kernel,
+                               [x, relax.const(packed), *constants, groups], out_shape,
                                _conv_layer(shape, False, self.conv_weights, packed.nbytes))
 
     def _neon_conv(self, m, x, weight: np.ndarray, shape: ConvShape, depthwise: bool, constants) -> relax.Call:
