@@ -17,6 +17,7 @@ from tvm import tirx
 from tvm.script import tirx as T
 
 from edgeprune.compile.dsp.dense import ROWS, by_tile, storer
+from edgeprune.compile.dsp.intrinsics import qadd
 from edgeprune.compile.int8_kernels import Requantize
 from edgeprune.compile.mve.intrinsics import vmladava
 
@@ -45,8 +46,8 @@ def dense(x_shape: tuple[int, ...], outputs: int, requantize: Requantize, fast: 
     @T.macro
     def tile(x, last, w, table, y, acc, r, c0, size):
         """Outputs c0.. (`size`) of row r: their sums, chunk by chunk, then the requantize."""
-        for c in T.unroll(size):
-            acc[c] = T.int32(0)
+        for c in T.unroll(size):  # the bias (doubled in the fast table: halved, exactly)
+            acc[c] = table[c0 * 4 + c] >> 1 if fast else table[c0 * 4 + c]
         for j in range(full):
             inputs = T.meta_var(x[T.Ramp(r * depth + j * CHUNK, 1, CHUNK)])
             for c in T.unroll(size):
@@ -55,9 +56,9 @@ def dense(x_shape: tuple[int, ...], outputs: int, requantize: Requantize, fast: 
             for c in T.unroll(size):
                 acc[c] = vmladava(acc[c], w[T.Ramp((c0 * chunks + full * size + c) * CHUNK, 1, CHUNK)],
                                   last[T.Ramp(0, 1, CHUNK)])
-        for c in T.unroll(size):
-            total = T.meta_var(acc[c] + acc[c] if fast else acc[c])  # the fast requantize takes twice the sum
-            store(y, r * outputs + c0 + c, total + table[c0 * 4 + c], table, c0, size, c)
+        for c in T.unroll(size):  # the fast requantize takes twice the sum, doubled by QADD (which
+            # never saturates there): an int32 add, LLVM would widen into the 64-bit multiply
+            store(y, r * outputs + c0 + c, qadd(acc[c], acc[c]) if fast else acc[c], table, c0, size, c)
 
     @T.prim_func
     def kernel(x_in: T.Buffer(x_shape, "int8"), w: T.Buffer((outputs * chunks * CHUNK,), "int8"),
