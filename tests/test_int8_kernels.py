@@ -1,6 +1,6 @@
 """The hand-written int8 kernels, table-driven on QEMU: for cores with the DSP extension
-(compile/dsp/, on mps2-an386, a Cortex-M4), for the M55's Helium dense layers and convolutions
-(compile/mve/, on mps3-an547, whose depthwise convolutions take the DSP kernels) and for Cortex-A cores with NEON (compile/neon/, on
+(compile/dsp/, on mps2-an386, a Cortex-M4), for the M55's Helium (compile/mve/ and the NEON
+depthwise kernel on MVE, on mps3-an547; int16 weights there keep the DSP kernels) and for Cortex-A cores with NEON (compile/neon/, on
 cortex-a53 under qemu-aarch64, cortex-a76 with SDOT and cortex-a7 under qemu-arm).
 
 Each case is a small model whose layers cover one corner of the kernels: odd and even channel
@@ -152,15 +152,15 @@ def test_weights_are_stored_as_the_kernels_read_them(case):
 
 
 def test_every_convolution_runs_a_hand_written_kernel(case):
-    """On the M55, dense layers and convolutions with int8 weights take the MVE kernels, those with
-    int16 weights and depthwise convolutions the DSP ones."""
+    """On the M55, depthwise convolutions and the dense layers and convolutions with int8 weights
+    take the MVE kernels, those with int16 weights the DSP ones."""
     board = case.manifest["board"]
-    family = FAMILY[board]
-    helium = HELIUM_FAMILY.get(board, family) if case.manifest["options"]["weights"] == "auto" else family
+    family, helium = FAMILY[board], HELIUM_FAMILY.get(board, FAMILY[board])
+    weighted = helium if case.manifest["options"]["weights"] == "auto" else family
     kernels = [step["kernel"] for step in case.manifest["steps"]]
     assert [k for k in kernels if k.startswith(("conv2d", "depthwise", "dense"))]
-    assert all(f"_{family}" in k for k in kernels if k.startswith("depthwise"))
-    assert all(f"_{helium}" in k for k in kernels if k.startswith(("conv2d", "dense")))
+    assert all(f"_{helium}" in k for k in kernels if k.startswith("depthwise"))
+    assert all(f"_{weighted}" in k for k in kernels if k.startswith(("conv2d", "dense")))
 
 
 def test_dsp_convolutions_run_in_place_where_each_output_pixel_lands_on_its_input(case):

@@ -169,6 +169,8 @@ class _Rewrites:
         """A convolution on the DSP kernels: depthwise ones on channel planes, others as a GEMM."""
         output, zero_point = _shift_aware(self._output(m, self.conv_act), constants[2]), self._zero_point(m, self.x)
         out_shape = (1, shape.channels_out, shape.out_height, shape.out_width)
+        if depthwise and self.mve:  # Helium: the NEON depthwise kernel's vector code on MVE
+            return self._neon_conv(m, x, weight, shape, True, constants, isa="mve")
         if depthwise:
             kernel = dsp_depthwise.depthwise_conv2d(shape, shape.channels_out // shape.channels_in, output, zero_point)
             packed = dsp_depthwise.pack_weights(weight, shape)
@@ -184,15 +186,19 @@ class _Rewrites:
                                [x, relax.const(packed), *constants, groups], out_shape,
                                _conv_layer(shape, False, self.conv_weights, packed.nbytes))
 
-    def _neon_conv(self, m, x, weight: np.ndarray, shape: ConvShape, depthwise: bool, constants) -> relax.Call:
-        """A convolution on the NEON kernels: depthwise ones along plane rows, others as a GEMM."""
+    def _neon_conv(self, m, x, weight: np.ndarray, shape: ConvShape, depthwise: bool, constants,
+                   isa: str | None = None) -> relax.Call:
+        """A convolution on the NEON kernels: depthwise ones along plane rows, others as a GEMM;
+        `isa` "mve": the depthwise kernel on the M55's Helium."""
         output, zero_point = _shift_aware(self._output(m, self.conv_act), constants[2]), self._zero_point(m, self.x)
         out_shape = (1, shape.channels_out, shape.out_height, shape.out_width)
+        isa = isa or self.isa
         if depthwise:
             kernel = neon_depthwise.depthwise_conv2d(shape, shape.channels_out // shape.channels_in, output, zero_point,
-                                                     self.isa)
+                                                     isa)
             packed = weight.reshape(-1).astype(np.int16)
-            return self._prim_call("depthwise_conv2d_int8_neon", kernel, [x, relax.const(packed), *constants],
+            name = "depthwise_conv2d_int8_mve" if isa == "mve" else "depthwise_conv2d_int8_neon"
+            return self._prim_call(name, kernel, [x, relax.const(packed), *constants],
                                    out_shape, _conv_layer(shape, True, "int16", packed.nbytes))
         kernel = neon_conv.conv2d(shape, output, zero_point, self.isa)
         packed = neon_gemm.pack_weights(weight.reshape(shape.channels_out, -1), self.isa)

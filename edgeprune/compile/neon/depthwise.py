@@ -4,7 +4,9 @@ Each input channel is widened into an int16 plane padded with its zero point, sp
 phase for strided kernels (phase q holds the padded columns q, q + s, q + 2s, ...), so that the
 inputs of eight neighbouring output pixels under one kernel tap are always one contiguous vector.
 Per output row, eight pixels at a time: one vector load and two SMLAL per tap, then the requantize
-of the whole vector. The plane's border is written once; per channel only its interior is copied."""
+of the whole vector. The plane's border is written once; per channel only its interior is copied.
+The M55 takes this kernel on Helium too (isa "mve": LLVM's MVE lowering of the same vector code,
+VLDRH.S32 and VMLA.S32 by scalar, and requantize.py's VQRDMULH and VRSHL)."""
 from __future__ import annotations
 
 import functools
@@ -23,7 +25,8 @@ from edgeprune.compile.neon.widen import copier
 def depthwise_conv2d(shape: ConvShape, multiplier_count: int, requantize: Requantize, zero_point: int,
                      isa: str) -> tirx.PrimFunc:
     """The PrimFunc (x, weights int16 [C*M*KH*KW], bias, multiplier, shift, y) of a depthwise
-    convolution with `multiplier_count` output channels per input channel, on instruction set `isa` (gemm.ISAS)."""
+    convolution with `multiplier_count` output channels per input channel, on instruction set `isa` (gemm.ISAS,
+    or "mve")."""
     cin, height, width, cout = shape.channels_in, shape.height, shape.width, shape.channels_out
     (kh, kw), (sh, sw), (dh, dw) = shape.kernel, shape.strides, shape.dilation
     top, left = shape.padding[:2]
