@@ -15,10 +15,18 @@ from tvm import tirx
 from tvm.script import tirx as T
 
 from edgeprune.compile.conv_shape import ConvShape
+from edgeprune.compile.dsp.intrinsics import qadd
 from edgeprune.compile.int8_kernels import Requantize
 from edgeprune.compile.neon.gemm import PIXELS, multiply_add_s16
 from edgeprune.compile.neon.requantize import vector_requantize
 from edgeprune.compile.neon.widen import copier
+
+
+def _scalar(weight, isa: str):
+    """The int16 weight as an int32 to multiply every lane by. On MVE through QADD with 0 (the same
+    value, opaque to LLVM): LLVM otherwise widens a vector of the weight (VDUP.16, VMOVLB) and
+    multiplies and adds apart (VMUL, VADD), where a word in a register gives VMLA.S32 by scalar."""
+    return qadd(T.Cast("int32", weight), T.int32(0)) if isa == "mve" else T.Cast("int32", weight)
 
 
 @functools.cache  # see conv.conv2d
@@ -52,7 +60,7 @@ def depthwise_conv2d(shape: ConvShape, multiplier_count: int, requantize: Requan
                                                                  T.Broadcast(weight, 4))
                 else:
                     acc[T.Ramp(0, 1, PIXELS)] = acc[T.Ramp(0, 1, PIXELS)] + T.Cast(
-                        "int32x8", plane[T.Ramp(start, 1, PIXELS)]) * T.Broadcast(T.Cast("int32", weight), PIXELS)
+                        "int32x8", plane[T.Ramp(start, 1, PIXELS)]) * T.Broadcast(_scalar(weight, isa), PIXELS)
         out = T.meta_var(requantize_vector(acc[T.Ramp(0, 1, PIXELS)], multiplier[c], shift[c]))
         if pixels == PIXELS:
             y[T.Ramp((c * oh + oy) * ow + ox0, 1, PIXELS)] = out
