@@ -94,7 +94,7 @@ def _with_activation(pattern):
 class Layer:
     """What a kernel computes, for people: its kind (pointwise, conv, depthwise, dense), a short
     description with its shape, its multiply-accumulates, and how its weights are stored (int16:
-    widened at compile time; int8: widened in the loop; block4-int8: only the non-zero blocks of
+    widened at compile time; int8: widened in the loop, or multiplied as int8 on Helium; block4-int8: only the non-zero blocks of
     four, `dsp/sparse_dense.py`) in how many bytes. A dense layer that was weighed for sparse
     storage says the choice (`sparse`) and its dense bytes (`dense_weight_bytes`)."""
 
@@ -608,7 +608,8 @@ def lower_qdq_to_integer(mod: tvm.IRModule, rounding: str = "double", target=Non
     Without a `target` (a host build) every kernel is the portable TE one. On DSP cores,
     `weights` is how the DSP kernels store weights: "int16" (widened at compile time: fastest),
     "int8" (a byte per weight, widened in the loop), or "auto": int16 for convolutions, which use
-    each weight at every pixel, int8 for dense layers, which read each weight once.
+    each weight at every pixel, int8 for dense layers, which read each weight once; on Helium
+    cores (`has_mve`) auto is int8 for both, which the MVE kernels multiply as they are.
     `sparse` decides the DSP dense layers' block-sparse weights: "auto" (per layer, where they
     store fewer bytes at no more estimated instructions, dsp.sparse_dense.choose), "on", "off".
     `optimize` "size" takes the DSP convolutions' smaller kernels (same integers, more instructions)."""
