@@ -73,7 +73,8 @@ CONFIGURATIONS = ([(name, "auto", "mps2-an386") for name in sorted(CASES)]
                      for name in sorted(CASES) if name not in ("dense-128", "inplace")]
                   + [("dense-128", "auto", board) for board in ("cortex-a53", "cortex-a7")]
                   + [(name, "auto", "mps3-an547") for name in ("dense", "dense-128", "depthwise", "regular")]
-                  + [("dense", "int16", "mps3-an547"), ("inplace", "auto", "mps3-an547")])
+                  + [("dense", "int16", "mps3-an547"), ("inplace", "auto", "mps3-an547"),
+                     ("regular", "auto", "mps3-an547", "size")])
 FAMILY = {"mps2-an386": "dsp", "mps3-an547": "dsp", "cortex-a53": "neon", "cortex-a76": "neon", "cortex-a7": "neon"}
 HELIUM_FAMILY = {"mps3-an547": "mve"}  # the dense and convolution kernels where they are not FAMILY's
 
