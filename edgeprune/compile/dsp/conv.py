@@ -67,8 +67,9 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
         tile = Gemm(padded, layout, pixels, 1, requantize, size).tile()
     weight_dtype = "int16" if layout == "int16" else "int8"
     column_dtype = "int8" if layout == MVE else "int16"
-    w_view, col_view = {"int16": ("int64", 4), "int8": ("int32", 4), MVE: ("int8", 1)}[layout], (
-        ("int8", 1) if layout == MVE else ("int64", 4))  # the GEMM's views: (dtype, elements per item)
+    # the GEMM's views of the weights and of the columns: (dtype, elements per item)
+    w_view = {"int16": ("int64", 4), "int8": ("int32", 4), MVE: ("int8", 1)}[layout]
+    col_view = ("int8", 1) if layout == MVE else ("int64", 4)
     pad = T.int8(zero_point)
     rows = ring_rows(shape) if in_place else 0
     rows_needed = ring_rows(shape)
