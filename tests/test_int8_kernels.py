@@ -1,5 +1,6 @@
 """The hand-written int8 kernels, table-driven on QEMU: for cores with the DSP extension
-(compile/dsp/, on mps2-an386, a Cortex-M4) and for Cortex-A cores with NEON (compile/neon/, on
+(compile/dsp/, on mps2-an386, a Cortex-M4), for the M55's Helium (compile/mve/ and the NEON
+depthwise kernel on MVE, on mps3-an547; int16 weights there keep the DSP kernels) and for Cortex-A cores with NEON (compile/neon/, on
 cortex-a53 under qemu-aarch64, cortex-a76 with SDOT and cortex-a7 under qemu-arm).
 
 Each case is a small model whose layers cover one corner of the kernels: odd and even channel
@@ -21,7 +22,7 @@ from torch import nn
 from edgeprune.cli import main
 from edgeprune.compile.api import compile_model
 from edgeprune.compile.host import host_outputs
-from edgeprune.compile.int8 import has_dsp, kernel_family
+from edgeprune.compile.int8 import has_dsp, has_mve, kernel_family
 from edgeprune.profile.run import run
 from edgeprune.quantize import quantize
 from edgeprune.targets import load_target
@@ -70,8 +71,12 @@ CONFIGURATIONS = ([(name, "auto", "mps2-an386") for name in sorted(CASES)]
                      ("regular", "auto", "mps2-an386", "size")]
                   + [(name, "auto", board) for board in ("cortex-a53", "cortex-a76", "cortex-a7")
                      for name in sorted(CASES) if name not in ("dense-128", "inplace")]
-                  + [("dense-128", "auto", board) for board in ("cortex-a53", "cortex-a7")])
-FAMILY = {"mps2-an386": "dsp", "cortex-a53": "neon", "cortex-a76": "neon", "cortex-a7": "neon"}
+                  + [("dense-128", "auto", board) for board in ("cortex-a53", "cortex-a7")]
+                  + [(name, "auto", "mps3-an547") for name in ("dense", "dense-128", "depthwise", "regular")]
+                  + [("dense", "int16", "mps3-an547"), ("inplace", "auto", "mps3-an547"),
+                     ("regular", "auto", "mps3-an547", "size")])
+FAMILY = {"mps2-an386": "dsp", "mps3-an547": "dsp", "cortex-a53": "neon", "cortex-a76": "neon", "cortex-a7": "neon"}
+HELIUM_FAMILY = {"mps3-an547": "mve"}  # the dense and convolution kernels where they are not FAMILY's
 
 
 @pytest.fixture(scope="session")  # xdist may run another module in between: keep it alive
@@ -120,6 +125,11 @@ def test_the_m4_has_the_dsp_extension_and_the_m3_has_not():
     assert not has_dsp(load_target("mps2-an385").llvm_target())
 
 
+def test_only_the_m55_has_helium():
+    assert [has_mve(load_target(b).llvm_target()) for b in ("mps3-an547", "mps2-an505", "mps2-an386")] == [
+        True, False, False]
+
+
 def test_cortex_a_cores_take_the_neon_kernels():
     boards = ("cortex-a53", "cortex-a72", "cortex-a55", "cortex-a76", "cortex-a7")
     assert [kernel_family(load_target(b).llvm_target()) for b in boards] == ["neon"] * 5
@@ -129,24 +139,29 @@ def test_cortex_a_cores_take_the_neon_kernels():
 def test_weights_are_stored_as_the_kernels_read_them(case):
     """Convolutions: SDOT cores keep int8 weights, other NEON cores widen them to int16. Dense
     layers keep int8 weights on NEON. On the M4 the --weights choice holds (auto: int16 for
-    convolutions, int8 for dense layers)."""
+    convolutions, int8 for dense layers); on the M55 too, but auto is int8 for both (Helium)."""
     board, asked = case.manifest["board"], case.manifest["options"]["weights"]
 
     def layouts(*kinds):
         return {s["layer"]["weights"] for s in case.manifest["steps"] if s.get("layer", {}).get("kind") in kinds}
 
-    conv = {"cortex-a76": "int8", "cortex-a53": "int16", "cortex-a7": "int16"}.get(board, "int16" if asked == "auto" else asked)
+    auto = "int8" if board == "mps3-an547" else "int16"
+    conv = {"cortex-a76": "int8", "cortex-a53": "int16", "cortex-a7": "int16"}.get(board, auto if asked == "auto" else asked)
     dense = "int8" if FAMILY[board] == "neon" or asked == "auto" else asked
     assert layouts("dense") == {dense}  # every case ends in dense layers
     assert layouts("conv", "pointwise") <= {conv}
 
 
 def test_every_convolution_runs_a_hand_written_kernel(case):
-    family = FAMILY[case.manifest["board"]]
-    kinds = ("conv2d", "depthwise", "dense")
+    """On the M55, depthwise convolutions and the dense layers and convolutions with int8 weights
+    take the MVE kernels, those with int16 weights the DSP ones."""
+    board = case.manifest["board"]
+    family, helium = FAMILY[board], HELIUM_FAMILY.get(board, FAMILY[board])
+    weighted = helium if case.manifest["options"]["weights"] == "auto" else family
     kernels = [step["kernel"] for step in case.manifest["steps"]]
-    assert [k for k in kernels if k.startswith(kinds)]
-    assert all(f"_{family}" in k for k in kernels if k.startswith(kinds))
+    assert [k for k in kernels if k.startswith(("conv2d", "depthwise", "dense"))]
+    assert all(f"_{helium}" in k for k in kernels if k.startswith("depthwise"))
+    assert all(f"_{weighted}" in k for k in kernels if k.startswith(("conv2d", "dense")))
 
 
 def test_dsp_convolutions_run_in_place_where_each_output_pixel_lands_on_its_input(case):

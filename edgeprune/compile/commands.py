@@ -149,7 +149,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", choices=WEIGHT_LAYOUTS, default="auto",
                    help="how the DSP kernels store weights: int16 (widened at compile time: fastest, 2 bytes per "
                    "weight), int8 (1 byte, widened in the loop), or auto (default: int16 for convolutions, int8 "
-                   "for dense layers, which read each weight once)")
+                   "for dense layers, which read each weight once; int8 for both on the M55's Helium)")
     p.add_argument("--sparse", choices=SPARSE_CHOICES, default="auto",
                    help="block-sparse weights for the DSP kernels' dense layers: auto (default: per layer, where "
                    "they store fewer bytes at no more estimated instructions), on (every dense layer) or off")

@@ -27,6 +27,8 @@ from edgeprune.compile.dsp import depthwise as dsp_depthwise
 from edgeprune.compile.dsp import packing
 from edgeprune.compile.dsp import nm_dense as dsp_nm
 from edgeprune.compile.dsp import sparse_dense as dsp_sparse
+from edgeprune.compile.mve import dense as mve_dense
+from edgeprune.compile.mve import gemm as mve_gemm
 from edgeprune.compile.conv_shape import ConvShape
 from edgeprune.compile.neon import add as neon_add
 from edgeprune.compile.neon import conv as neon_conv
@@ -92,7 +94,7 @@ def _with_activation(pattern):
 class Layer:
     """What a kernel computes, for people: its kind (pointwise, conv, depthwise, dense), a short
     description with its shape, its multiply-accumulates, and how its weights are stored (int16:
-    widened at compile time; int8: widened in the loop; block4-int8: only the non-zero blocks of
+    widened at compile time; int8: widened in the loop, or multiplied as int8 on Helium; block4-int8: only the non-zero blocks of
     four, `dsp/sparse_dense.py`) in how many bytes. A dense layer that was weighed for sparse
     storage says the choice (`sparse`) and its dense bytes (`dense_weight_bytes`)."""
 
@@ -123,13 +125,18 @@ class _Rewrites:
     "neon": Cortex-A Advanced SIMD, `neon/`), convolutions and dense layers take those;
     `isa` is the NEON kernels' instruction set (neon.gemm.ISAS); `sparse` the DSP dense layers'
     choice of block-sparse weights (defaults.SPARSE_CHOICES); `optimize` "size" takes the DSP
-    convolution kernels' smaller variants (defaults.OPTIMIZE_CHOICES)."""
+    convolution kernels' smaller variants (defaults.OPTIMIZE_CHOICES); `mve`: the DSP core also has
+    Helium (the M55): its dense layers and non-depthwise convolutions with int8 weights (the default
+    there) take the MVE kernels (`mve/`), dense layers unless `sparse` is "on"."""
 
     def __init__(self, builder: relax.BlockBuilder, rounding: str, family: str | None, weights: str,
-                 isa: str = "aarch64", sparse: str = "auto", optimize: str = "speed"):
+                 isa: str = "aarch64", sparse: str = "auto", optimize: str = "speed", mve: bool = False):
         self.builder, self.rounding, self.family, self.isa, self.sparse = builder, rounding, family, isa, sparse
+        self.mve = mve
         self.size = optimize == "size"
-        self.conv_weights, self.dense_weights = ("int16", "int8") if weights == "auto" else (weights, weights)
+        # auto: int16 for the DSP convolutions, int8 for dense layers and for the MVE convolutions
+        self.conv_weights, self.dense_weights = (("int8" if mve else "int16", "int8") if weights == "auto"
+                                                 else (weights, weights))
         self.bindings: dict = {}
         self.x, self.w, self.b, self.y = _QDQ.of(), _QDQ.of(is_const()), _QDQ.of(is_const()), _QDQ.of()
         self.minus_128: set[str] = set()  # layers with a -128 weight, outside TFLite's int8 weight range
@@ -162,26 +169,36 @@ class _Rewrites:
         """A convolution on the DSP kernels: depthwise ones on channel planes, others as a GEMM."""
         output, zero_point = _shift_aware(self._output(m, self.conv_act), constants[2]), self._zero_point(m, self.x)
         out_shape = (1, shape.channels_out, shape.out_height, shape.out_width)
+        if depthwise and self.mve:  # Helium: the NEON depthwise kernel's vector code on MVE
+            return self._neon_conv(m, x, weight, shape, True, constants, isa="mve")
         if depthwise:
             kernel = dsp_depthwise.depthwise_conv2d(shape, shape.channels_out // shape.channels_in, output, zero_point)
             packed = dsp_depthwise.pack_weights(weight, shape)
             return self._prim_call("depthwise_conv2d_int8_dsp", kernel, [x, relax.const(packed), *constants],
                                    out_shape, _conv_layer(shape, True, "int16", packed.nbytes))
-        kernel = dsp_conv.conv2d(shape, output, zero_point, self.conv_weights, size=self.size)
-        packed = packing.pack_rows(weight.reshape(shape.channels_out, -1), self.conv_weights)
-        groups = relax.const(np.array([dsp_gemm.loop_count(packing.padded_length(shape.depth))], np.int32))
-        return self._prim_call("conv2d_int8_dsp", kernel, [x, relax.const(packed), *constants, groups], out_shape,
+        helium = self.mve and self.conv_weights == "int8"  # the M55's int8 weights: the MVE GEMM
+        layout = packing.MVE if helium else self.conv_weights
+        kernel = dsp_conv.conv2d(shape, output, zero_point, layout, size=self.size)
+        packed = packing.pack_rows(weight.reshape(shape.channels_out, -1), layout)
+        padded = packing.padded_length(shape.depth, layout)
+        groups = relax.const(np.array([(mve_gemm if helium else dsp_gemm).loop_count(padded)], np.int32))
+        return self._prim_call("conv2d_int8_mve" if helium else "conv2d_int8_dsp", kernel,
+                               [x, relax.const(packed), *constants, groups], out_shape,
                                _conv_layer(shape, False, self.conv_weights, packed.nbytes))
 
-    def _neon_conv(self, m, x, weight: np.ndarray, shape: ConvShape, depthwise: bool, constants) -> relax.Call:
-        """A convolution on the NEON kernels: depthwise ones along plane rows, others as a GEMM."""
+    def _neon_conv(self, m, x, weight: np.ndarray, shape: ConvShape, depthwise: bool, constants,
+                   isa: str | None = None) -> relax.Call:
+        """A convolution on the NEON kernels: depthwise ones along plane rows, others as a GEMM;
+        `isa` "mve": the depthwise kernel on the M55's Helium."""
         output, zero_point = _shift_aware(self._output(m, self.conv_act), constants[2]), self._zero_point(m, self.x)
         out_shape = (1, shape.channels_out, shape.out_height, shape.out_width)
+        isa = isa or self.isa
         if depthwise:
             kernel = neon_depthwise.depthwise_conv2d(shape, shape.channels_out // shape.channels_in, output, zero_point,
-                                                     self.isa)
+                                                     isa)
             packed = weight.reshape(-1).astype(np.int16)
-            return self._prim_call("depthwise_conv2d_int8_neon", kernel, [x, relax.const(packed), *constants],
+            name = "depthwise_conv2d_int8_mve" if isa == "mve" else "depthwise_conv2d_int8_neon"
+            return self._prim_call(name, kernel, [x, relax.const(packed), *constants],
                                    out_shape, _conv_layer(shape, True, "int16", packed.nbytes))
         kernel = neon_conv.conv2d(shape, output, zero_point, self.isa)
         packed = neon_gemm.pack_weights(weight.reshape(shape.channels_out, -1), self.isa)
@@ -199,6 +216,8 @@ class _Rewrites:
     def dense_rewrite(self, _matched, m):
         weight = self._symmetric_weight(m, "dense")  # (N, K)
         bias, multiplier, shift = self._channel_constants(m, weight, self.dense_biased)
+        if self.family == "dsp" and self.mve and self.dense_weights == "int8" and self.sparse != "on":
+            return self._mve_dense(m, weight, (bias, multiplier, shift))
         if self.family == "dsp":
             x, (outputs, depth) = m[self.x.data], weight.shape
             x_shape = tuple(int(d) for d in x.ty.shape)
@@ -236,6 +255,19 @@ class _Rewrites:
                       "int8", packed.nbytes)
         return self._prim_call("dense_int8_neon", kernel, [x, relax.const(packed), *padded],
                                (*x_shape[:-1], outputs), layer)
+
+    def _mve_dense(self, m, weight: np.ndarray, constants) -> relax.Call:
+        """A dense layer on the MVE kernel: int8 weights in 16-byte chunks by tile, the DSP dense
+        kernel's table of per-output constants."""
+        x, (outputs, depth) = m[self.x.data], weight.shape
+        x_shape = tuple(int(d) for d in x.ty.shape)
+        requantize = _shift_aware(self._output(m, self.dense_act), constants[2])
+        fast, table = dsp_dense.constants(weight, *(_value(c) for c in constants), requantize)
+        packed = mve_dense.pack_weights(weight)
+        layer = Layer("dense", f"dense {depth}->{outputs}", int(np.prod(x_shape[:-1])) * depth * outputs, "int8",
+                      packed.nbytes)
+        return self._prim_call("dense_int8_mve", mve_dense.dense(x_shape, outputs, requantize, fast),
+                               [x, relax.const(packed), relax.const(table)], (*x_shape[:-1], outputs), layer)
 
     def _sparse_dense(self, x, weight: np.ndarray, requantize: Requantize, constants, layer: Layer,
                       rows: int) -> tuple[relax.Call | None, Layer]:
@@ -544,6 +576,11 @@ def has_dsp(target) -> bool:
     return target is not None and bool(target.attrs.get("feature.has_dsp", False))
 
 
+def has_mve(target) -> bool:
+    """Whether a TVM target's core has the M-profile Vector Extension (Helium), LLVM's reading of its CPU."""
+    return target is not None and bool(target.attrs.get("feature.has_mve", False))
+
+
 def kernel_family(target) -> str | None:
     """Which hand-written int8 kernels a TVM target's core takes: "dsp" (Armv7E-M DSP extension),
     "neon" (Advanced SIMD on a Linux Cortex-A board), or None (the portable TE kernels)."""
@@ -571,7 +608,8 @@ def lower_qdq_to_integer(mod: tvm.IRModule, rounding: str = "double", target=Non
     Without a `target` (a host build) every kernel is the portable TE one. On DSP cores,
     `weights` is how the DSP kernels store weights: "int16" (widened at compile time: fastest),
     "int8" (a byte per weight, widened in the loop), or "auto": int16 for convolutions, which use
-    each weight at every pixel, int8 for dense layers, which read each weight once.
+    each weight at every pixel, int8 for dense layers, which read each weight once; on Helium
+    cores (`has_mve`) auto is int8 for both, which the MVE kernels multiply as they are.
     `sparse` decides the DSP dense layers' block-sparse weights: "auto" (per layer, where they
     store fewer bytes at no more estimated instructions, dsp.sparse_dense.choose), "on", "off".
     `optimize` "size" takes the DSP convolutions' smaller kernels (same integers, more instructions)."""
@@ -581,7 +619,8 @@ def lower_qdq_to_integer(mod: tvm.IRModule, rounding: str = "double", target=Non
     minus_128: set[str] = set()
     for gv, func in list(mod.functions.items()):
         if isinstance(func, relax.Function):
-            rewrites = _Rewrites(builder, rounding, kernel_family(target), weights, _isa(target), sparse, optimize)
+            rewrites = _Rewrites(builder, rounding, kernel_family(target), weights, _isa(target), sparse, optimize,
+                                 has_mve(target))
             builder.update_func(gv, rewrites.apply(func))
             minus_128 |= rewrites.minus_128
     lowered = relax.transform.DeadCodeElimination()(builder.get())

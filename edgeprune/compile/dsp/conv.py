@@ -11,7 +11,9 @@ the input, output (c, p) lands on input pixel p of channel c; the kernel writes 
 outputs, all channels, after building both columns, so once pair p is done, input pixels below p
 are gone. Pixels of rows above a pixel's own, and of its own row left of it, are then read from
 a ring of the last input rows (all channels) in the workspace: each row is copied into it before
-the pair that holds its first pixel. Rows below a pixel's own are still intact in the input."""
+the pair that holds its first pixel. Rows below a pixel's own are still intact in the input.
+
+On the M55 (layout packing.MVE) the columns are int8 and the micro-kernel is Helium's (mve/gemm.py)."""
 from __future__ import annotations
 
 import dataclasses
@@ -23,8 +25,9 @@ from tvm.script import tirx as T
 
 from edgeprune.compile.conv_shape import ConvShape
 from edgeprune.compile.dsp.gemm import Gemm
-from edgeprune.compile.dsp.packing import column_slot, padded_length
+from edgeprune.compile.dsp.packing import MVE, column_slot, padded_length
 from edgeprune.compile.int8_kernels import Requantize
+from edgeprune.compile.mve import gemm as mve_gemm
 
 CHANNELS = 2  # output channels per GEMM tile (a one-channel tail for odd counts)
 IN_PLACE = "edgeprune.in_place"  # kernel attribute: y may be x (the plan may alias them)
@@ -55,11 +58,18 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
     (kh, kw), (sh, sw), (dh, dw) = shape.kernel, shape.strides, shape.dilation
     top, left = shape.padding[:2]
     oh, ow = shape.out_height, shape.out_width
-    pixels, depth, padded = oh * ow, shape.depth, padded_length(shape.depth)
+    pixels, depth, padded = oh * ow, shape.depth, padded_length(shape.depth, layout)
     (y_first, y_last), (x_first, x_last) = shape.interior(0), shape.interior(1)
     always_inside = y_first <= 0 and x_first <= 0 and y_last >= oh - 1 and x_last >= ow - 1
-    tile = Gemm(padded, layout, pixels, 1, requantize, size).tile()
+    if layout == MVE:
+        tile = mve_gemm.Gemm(padded, pixels, 1, requantize).tile()
+    else:
+        tile = Gemm(padded, layout, pixels, 1, requantize, size).tile()
     weight_dtype = "int16" if layout == "int16" else "int8"
+    column_dtype = "int8" if layout == MVE else "int16"
+    # the GEMM's views of the weights and of the columns: (dtype, elements per item)
+    w_view = {"int16": ("int64", 4), "int8": ("int32", 4), MVE: ("int8", 1)}[layout]
+    col_view = ("int8", 1) if layout == MVE else ("int64", 4)
     pad = T.int8(zero_point)
     rows = ring_rows(shape) if in_place else 0
     rows_needed = ring_rows(shape)
@@ -103,10 +113,10 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
                 ix = T.meta_var(ox * sw + kx * dw - left)
                 slot = T.meta_var(base + column_slot((ci * kh + first + k) * kw + kx, layout))
                 if checked:
-                    col[slot] = T.Cast("int16", T.if_then_else(0 <= iy and iy < height and 0 <= ix and ix < width,
-                                                              element(x, ring, ci, iy, ix, from_ring), pad))
+                    col[slot] = T.Cast(column_dtype, T.if_then_else(
+                        0 <= iy and iy < height and 0 <= ix and ix < width, element(x, ring, ci, iy, ix, from_ring), pad))
                 else:
-                    col[slot] = T.Cast("int16", element(x, ring, ci, iy, ix, from_ring))
+                    col[slot] = T.Cast(column_dtype, element(x, ring, ci, iy, ix, from_ring))
 
     @T.macro
     def window(x, ring, col, base, oy, ox, checked):
@@ -155,14 +165,14 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
                y_out: T.Buffer((1, cout, oh, ow), "int8")):
         x = T.decl_buffer((cin * height * width,), "int8", data=x_in.data)
         y = T.decl_buffer((cout * pixels,), "int8", data=y_out.data)
-        w = T.decl_buffer((cout * padded // 4,), "int64" if layout == "int16" else "int32", data=w_in.data)
+        w = T.decl_buffer((cout * padded // w_view[1],), w_view[0], data=w_in.data)
         acc = T.decl_buffer((4,), "int32")
-        col16 = T.decl_buffer((2 * padded,), "int16")
-        col = T.decl_buffer((padded // 2,), "int64", data=col16.data)
+        col16 = T.decl_buffer((2 * padded,), column_dtype, align=16 if layout == MVE else 0)
+        col = T.decl_buffer((2 * padded // col_view[1],), col_view[0], data=col16.data)
         ring = T.decl_buffer((ring_bytes,), "int8")
         for k in T.unroll(padded - depth):
-            col16[column_slot(depth + k, layout)] = T.int16(0)
-            col16[padded + column_slot(depth + k, layout)] = T.int16(0)
+            col16[column_slot(depth + k, layout)] = T.Cast(column_dtype, 0)
+            col16[padded + column_slot(depth + k, layout)] = T.Cast(column_dtype, 0)
         if shared_tail:
             for pair in range((pixels + 1) // 2):
                 pair_outputs(x, ring, col16, col, w, bias, multiplier, shift, y, acc, groups, T.min(pair * 2, pixels - 2))

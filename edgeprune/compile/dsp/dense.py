@@ -48,7 +48,7 @@ def constants(weight: np.ndarray, bias: np.ndarray, multiplier: np.ndarray, shif
               requantize: Requantize) -> tuple[bool, np.ndarray]:
     """(fast, the kernel's int32 constants): per output (bias, multiplier, 0, shift), or where the
     short requantize equals TFLM's double rounding for every int8 input (fast), (bias doubled,
-    multiplier, offset, right); laid out by tile as the weights (`_by_tile`). Fast needs every shift
+    multiplier, offset, right); laid out by tile as the weights (`by_tile`). Fast needs every shift
     negative (right = -shift >= 1), every multiplier above 2**30 (so SMMLAR's high part is negative
     exactly when the sum is), twice the largest possible |sum| inside int32, and offset =
     2**(right - 1) + zero point * 2**right plus the high part inside int32."""
@@ -62,24 +62,44 @@ def constants(weight: np.ndarray, bias: np.ndarray, multiplier: np.ndarray, shif
         fields = (2 * bias.astype(np.int64), multiplier, offset, right)
     else:
         fields = (bias, multiplier, np.zeros_like(bias), shift)
-    return fast, _by_tile(np.stack([np.asarray(f, np.int64) for f in fields], axis=1)).astype(np.int32)
+    return fast, by_tile(np.stack([np.asarray(f, np.int64) for f in fields], axis=1)).astype(np.int32)
 
 
 def pack_weights(weight: np.ndarray, layout: str) -> np.ndarray:
     """Weights [N, K] as the kernel reads them: rows zero-padded to a multiple of 4, in groups of
-    four elements laid out by tile (`_by_tile`)."""
+    four elements laid out by tile (`by_tile`)."""
     count, depth = weight.shape
     padded = np.zeros((count, padded_length(depth)), np.int16 if layout == "int16" else np.int8)
     padded[:, :depth] = weight
-    return _by_tile(padded.reshape(count, -1, 4))
+    return by_tile(padded.reshape(count, -1, 4))
 
 
-def _by_tile(rows: np.ndarray) -> np.ndarray:
+def by_tile(rows: np.ndarray) -> np.ndarray:
     """Per-output rows [N, F, ...] flattened as the kernel reads them: per tile of ROWS outputs
     (then each remaining output alone), field by field, the tile's outputs side by side."""
     whole = rows.shape[0] // ROWS * ROWS
     tiles = rows[:whole].reshape(-1, ROWS, *rows.shape[1:]).swapaxes(1, 2)
     return np.concatenate([tiles.reshape(-1), rows[whole:].reshape(-1)])
+
+
+def storer(requantize: Requantize, fast: bool):
+    """A TIR macro store(y, i, value, table, c0, size, c): y[i] = output c0 + c (of a tile of
+    `size`) of the sum `value` with the table of `constants` (`fast` as it found): if `fast`,
+    (SMMLAR(value, multiplier, offset) - (value < 0)) >> right, where value is twice the sum."""
+
+    @T.macro
+    def store(y, i, value, table, c0, size, c):
+        multiplier = T.meta_var(table[c0 * 4 + size + c])
+        if fast:
+            rounded = T.meta_var(T.Cast("int32", (T.Cast("int64", value) * T.Cast("int64", multiplier)
+                                                  + (T.Cast("int64", table[c0 * 4 + 2 * size + c]) << T.int64(32))
+                                                  + T.int64(1 << 31)) >> T.int64(32)))
+            y[i] = T.Cast("int8", T.min(T.max((rounded - T.Cast("int32", value < 0)) >> table[c0 * 4 + 3 * size + c],
+                                              requantize.low), requantize.high))
+        else:
+            y[i] = requantize(value, multiplier, table[c0 * 4 + 3 * size + c])
+
+    return store
 
 
 @functools.cache  # see conv.conv2d
@@ -104,19 +124,7 @@ def dense(x_shape: tuple[int, ...], outputs: int, requantize: Requantize, layout
 
     widen = row_widener(depth, layout, doubled=fast)  # the fast requantize takes twice the sum
 
-    @T.macro
-    def store(y, i, value, table, c0, size, c):
-        """y[i] = output c0 + c (of a tile of `size`) of `value`: if `fast`,
-        (SMMLAR(value, multiplier, offset) - (value < 0)) >> right."""
-        multiplier = T.meta_var(table[c0 * 4 + size + c])
-        if fast:
-            rounded = T.meta_var(T.Cast("int32", (T.Cast("int64", value) * T.Cast("int64", multiplier)
-                                                  + (T.Cast("int64", table[c0 * 4 + 2 * size + c]) << T.int64(32))
-                                                  + T.int64(1 << 31)) >> T.int64(32)))
-            y[i] = T.Cast("int8", T.min(T.max((rounded - T.Cast("int32", value < 0)) >> table[c0 * 4 + 3 * size + c],
-                                              requantize.low), requantize.high))
-        else:
-            y[i] = requantize(value, multiplier, table[c0 * 4 + 3 * size + c])
+    store = storer(requantize, fast)
 
     @T.macro
     def step(col, w, w32, acc, g, group, c0, tile):

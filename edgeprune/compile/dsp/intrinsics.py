@@ -35,3 +35,8 @@ def smlabb(a: tirx.PrimExpr, b: tirx.PrimExpr, acc: tirx.PrimExpr) -> tirx.PrimE
 def smlatb(a: tirx.PrimExpr, b: tirx.PrimExpr, acc: tirx.PrimExpr) -> tirx.PrimExpr:
     """acc + a.hi * b.lo."""
     return T.call_llvm_pure_intrin("int32", "llvm.arm.smlatb", a, b, acc)
+
+
+def qadd(a: tirx.PrimExpr, b: tirx.PrimExpr) -> tirx.PrimExpr:
+    """a + b saturated to int32 (QADD); opaque to LLVM, which cannot widen the sum into 64 bits."""
+    return T.call_llvm_pure_intrin("int32", "llvm.arm.qadd", a, b)

@@ -5,23 +5,28 @@ zeros to a multiple of 4, so that every row is read as whole 32-bit words. Two l
 - "int16": each weight widened to int16 (two bytes per weight): two weights per word, ready for
   SMLAD, nothing to widen in the loop;
 - "int8": one byte per weight, four per word, widened in the loop with SXTB16 (bytes 0 and 2) and
-  SXTB16 ROR #8 (bytes 1 and 3); the inputs' column is laid out in that same order."""
+  SXTB16 ROR #8 (bytes 1 and 3); the inputs' column is laid out in that same order.
+A third, MVE, is the M55's Helium GEMM's (compile/mve/gemm.py): int8 weights and an int8 column,
+both in reduction order, padded to a multiple of 16 (one int8x16 vector)."""
 from __future__ import annotations
 
 import numpy as np
 
 LAYOUTS = ("int16", "int8")
+MVE = "mve"
 
 
-def padded_length(depth: int) -> int:
-    """The reduction length rounded up to a whole number of 4-element groups."""
-    return -(-depth // 4) * 4
+def padded_length(depth: int, layout: str = "int16") -> int:
+    """The reduction length rounded up to a whole number of 4-element groups (16-element
+    vectors in the MVE layout)."""
+    quantum = 16 if layout == MVE else 4
+    return -(-depth // quantum) * quantum
 
 
 def pack_rows(rows: np.ndarray, layout: str) -> np.ndarray:
-    """Weights [N, K] as a flat array of N zero-padded rows of `padded_length(K)` elements."""
+    """Weights [N, K] as a flat array of N zero-padded rows of `padded_length(K, layout)` elements."""
     count, depth = rows.shape
-    padded = np.zeros((count, padded_length(depth)), np.int16 if layout == "int16" else np.int8)
+    padded = np.zeros((count, padded_length(depth, layout)), np.int16 if layout == "int16" else np.int8)
     padded[:, :depth] = rows
     return padded.reshape(-1)
 
@@ -30,6 +35,6 @@ def column_slot(k, layout: str):
     """Where the k-th element of the reduction goes in an int16 input column (k an int or a TIR
     index): in order for int16 weights; for int8 weights each group of four as (0, 2, 1, 3), the
     lanes that SXTB16 and SXTB16 ROR #8 take from one word of weights."""
-    if layout == "int16":
+    if layout != "int8":
         return k
     return (k & ~3) | ((k & 1) << 1) | ((k >> 1) & 1)

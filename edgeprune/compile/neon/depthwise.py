@@ -4,7 +4,9 @@ Each input channel is widened into an int16 plane padded with its zero point, sp
 phase for strided kernels (phase q holds the padded columns q, q + s, q + 2s, ...), so that the
 inputs of eight neighbouring output pixels under one kernel tap are always one contiguous vector.
 Per output row, eight pixels at a time: one vector load and two SMLAL per tap, then the requantize
-of the whole vector. The plane's border is written once; per channel only its interior is copied."""
+of the whole vector. The plane's border is written once; per channel only its interior is copied.
+The M55 takes this kernel on Helium too (isa "mve": LLVM's MVE lowering of the same vector code,
+VLDRH.S32 and VMLA.S32 by scalar, and requantize.py's VQRDMULH and VRSHL)."""
 from __future__ import annotations
 
 import functools
@@ -13,17 +15,26 @@ from tvm import tirx
 from tvm.script import tirx as T
 
 from edgeprune.compile.conv_shape import ConvShape
+from edgeprune.compile.dsp.intrinsics import qadd
 from edgeprune.compile.int8_kernels import Requantize
 from edgeprune.compile.neon.gemm import PIXELS, multiply_add_s16
 from edgeprune.compile.neon.requantize import vector_requantize
 from edgeprune.compile.neon.widen import copier
 
 
+def _scalar(weight, isa: str):
+    """The int16 weight as an int32 to multiply every lane by. On MVE through QADD with 0 (the same
+    value, opaque to LLVM): LLVM otherwise widens a vector of the weight (VDUP.16, VMOVLB) and
+    multiplies and adds apart (VMUL, VADD), where a word in a register gives VMLA.S32 by scalar."""
+    return qadd(T.Cast("int32", weight), T.int32(0)) if isa == "mve" else T.Cast("int32", weight)
+
+
 @functools.cache  # see conv.conv2d
 def depthwise_conv2d(shape: ConvShape, multiplier_count: int, requantize: Requantize, zero_point: int,
                      isa: str) -> tirx.PrimFunc:
     """The PrimFunc (x, weights int16 [C*M*KH*KW], bias, multiplier, shift, y) of a depthwise
-    convolution with `multiplier_count` output channels per input channel, on instruction set `isa` (gemm.ISAS)."""
+    convolution with `multiplier_count` output channels per input channel, on instruction set `isa` (gemm.ISAS,
+    or "mve")."""
     cin, height, width, cout = shape.channels_in, shape.height, shape.width, shape.channels_out
     (kh, kw), (sh, sw), (dh, dw) = shape.kernel, shape.strides, shape.dilation
     top, left = shape.padding[:2]
@@ -49,7 +60,7 @@ def depthwise_conv2d(shape: ConvShape, multiplier_count: int, requantize: Requan
                                                                  T.Broadcast(weight, 4))
                 else:
                     acc[T.Ramp(0, 1, PIXELS)] = acc[T.Ramp(0, 1, PIXELS)] + T.Cast(
-                        "int32x8", plane[T.Ramp(start, 1, PIXELS)]) * T.Broadcast(T.Cast("int32", weight), PIXELS)
+                        "int32x8", plane[T.Ramp(start, 1, PIXELS)]) * T.Broadcast(_scalar(weight, isa), PIXELS)
         out = T.meta_var(requantize_vector(acc[T.Ramp(0, 1, PIXELS)], multiplier[c], shift[c]))
         if pixels == PIXELS:
             y[T.Ramp((c * oh + oy) * ow + ox0, 1, PIXELS)] = out

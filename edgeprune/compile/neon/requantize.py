@@ -3,7 +3,8 @@ SQRDMULH is the saturating rounding doubling high multiply, and a rounding shift
 negative count (SRSHL, VRSHL on armv7) after subtracting 1 from negative values is the rounding
 divide by a power of two, half away from zero. Both equal `int8_kernels.Requantize` bit for bit
 (the multiplier is positive, so SQRDMULH never saturates); "single" rounding keeps Requantize's
-own vector arithmetic."""
+own vector arithmetic. The M55's Helium has the same two (VQRDMULH, VRSHL: isa "mve", for the
+depthwise kernel it borrows, `depthwise.py`)."""
 from __future__ import annotations
 
 from tvm.script import tirx as T
@@ -12,10 +13,12 @@ from edgeprune.compile.int8_kernels import Requantize
 
 HALVES = ([0, 1, 2, 3], [4, 5, 6, 7])  # the lanes of an eight-lane vector's two quads
 _AARCH64 = ("llvm.aarch64.neon.sqrdmulh.v4i32", "llvm.aarch64.neon.srshl.v4i32")
-_INTRINSICS = {  # (high multiply, rounding shift) per instruction set (neon.gemm.ISAS)
+_INTRINSICS = {  # (high multiply, rounding shift) per instruction set (neon.gemm.ISAS, and "mve")
     "aarch64": _AARCH64, "dotprod": _AARCH64,
     "armv7": ("llvm.arm.neon.vqrdmulh.v4i32", "llvm.arm.neon.vrshifts.v4i32"),
+    "mve": ("llvm.arm.mve.vqrdmulh.v4i32", "llvm.arm.mve.vshl.vector.v4i32.v4i32"),
 }
+_SHIFT_FLAGS = {"mve": (0, 1, 0)}  # MVE's vector shift intrinsic: saturate 0, round 1, unsigned 0 (VRSHL.S32)
 
 
 def vector_requantize(requantize: Requantize, isa: str, per_lane: bool = False):
@@ -41,7 +44,8 @@ def vector_requantize(requantize: Requantize, isa: str, per_lane: bool = False):
         x = acc if requantize.negative_shifts else T.shift_left(acc, left)
         high = T.call_llvm_pure_intrin("int32x4", high_multiply, x, multiplier)
         fixup = T.shift_right(high & negative_count, T.Broadcast(T.int32(31), 4))
-        return T.call_llvm_pure_intrin("int32x4", rounding_shift, high + fixup, negative_count)
+        return T.call_llvm_pure_intrin("int32x4", rounding_shift, high + fixup, negative_count,
+                                       *(T.int32(flag) for flag in _SHIFT_FLAGS.get(isa, ())))
 
     def apply(acc, multiplier, shift):
         shift = T.Cast("int32x8" if per_lane else "int32", shift)
