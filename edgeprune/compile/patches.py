@@ -194,8 +194,7 @@ def _stage_input(graph: _Graph) -> int:
 def _cuts(graph: _Graph, start: int) -> list[int]:
     """The bindings (indices) that can end a stage starting at `start`: int8 NCHW values that
     everything after them reads alone, before the first operation a patch cannot compute."""
-    source = graph.main.params[0] if start == 0 else graph.bindings[start - 1][0]
-    cuts, open_until = [], graph.last_use(source)
+    cuts, open_until = [], graph.last_use(_source(graph, start))
     for i in range(start, len(graph.bindings)):
         var, _ = graph.bindings[i]
         if var not in graph.data:
@@ -211,7 +210,7 @@ def _cuts(graph: _Graph, start: int) -> list[int]:
 
 def _regions(graph: _Graph, start: int, end: int, output: Region) -> dict:
     """The region of every value of the stage (start..end) that a patch of `output` needs."""
-    source = graph.main.params[0] if start == 0 else graph.bindings[start - 1][0]
+    source = _source(graph, start)
     regions = {graph.bindings[end][0]: output}
     for i in range(end, start - 1, -1):
         var, value = graph.bindings[i]
@@ -343,23 +342,27 @@ def _tensor(graph: _Graph, var, region: Region) -> PatchTensor:
     return PatchTensor(binding_label(var, graph.mod), channels, height, width, region, _zero_point(graph, var))
 
 
-def plan_stage(mod: tvm.IRModule, grid: tuple[int, int], end: int) -> PatchStage:
-    """The patch stage of the imported module `mod` ending at binding `end` (a cut), in a `grid` of patches."""
-    graph = _Graph(mod)
-    start = _stage_input(graph)
-    return _stage(graph, start, end, grid)
+def _source(graph: _Graph, start: int):
+    """The value a stage starting at binding `start` reads: the model's input, or the binding before."""
+    return graph.main.params[0] if start == 0 else graph.bindings[start - 1][0]
 
 
-def _stage(graph: _Graph, start: int, end: int, grid: tuple[int, int]) -> PatchStage:
+def _output_region(graph: _Graph, end: int, grid: tuple[int, int]) -> Region:
+    """The region of the cut (binding `end`) that one patch of `grid` computes."""
     var = graph.bindings[end][0]
     _, _, height, width = _shape(var)
     if grid[0] > height or grid[1] > width:
         raise _NotPatchable(f"a {grid[0]}x{grid[1]} grid is finer than {binding_label(var, graph.mod)}'s "
                             f"{height}x{width} pixels")
+    return Region(0, 0, math.ceil(height / grid[0]), math.ceil(width / grid[1]), (1, 1))
+
+
+def _stage(graph: _Graph, start: int, end: int, grid: tuple[int, int]) -> PatchStage:
+    var, output = graph.bindings[end][0], _output_region(graph, end, grid)
+    _, _, height, width = _shape(var)
     rows, cols = _starts(height, grid[0]), _starts(width, grid[1])
-    output = Region(0, 0, math.ceil(height / grid[0]), math.ceil(width / grid[1]), (1, 1))
     regions = _regions(graph, start, end, output)
-    source = graph.main.params[0] if start == 0 else graph.bindings[start - 1][0]
+    source = _source(graph, start)
     tensors = {}
     for v, region in regions.items():
         i = graph.index.get(v, -1)
@@ -378,12 +381,11 @@ def _bytes(shape: tuple[int, ...]) -> int:
 def _estimate(graph: _Graph, start: int, end: int, grid: tuple[int, int], rest_peak: int) -> int:
     """RAM the stage ending at `end` would take, roughly: its input and output at full size, one
     patch's two largest regions, or what the layers after it take if more."""
-    regions = _regions(graph, start, end, Region(0, 0, math.ceil(_shape(graph.bindings[end][0])[2] / grid[0]),
-                                                 math.ceil(_shape(graph.bindings[end][0])[3] / grid[1]), (1, 1)))
+    regions = _regions(graph, start, end, _output_region(graph, end, grid))
     sizes = sorted((_shape(v)[1] * r.height * r.width for v, r in regions.items() if graph.is_int8_image(v)),
                    reverse=True)
-    source = graph.main.params[0] if start == 0 else graph.bindings[start - 1][0]
-    return max(_bytes(_shape(source)) + _bytes(_shape(graph.bindings[end][0])) + sum(sizes[:2]), rest_peak)
+    return max(_bytes(_shape(_source(graph, start))) + _bytes(_shape(graph.bindings[end][0])) + sum(sizes[:2]),
+               rest_peak)
 
 
 def choose_stage(mod: tvm.IRModule, grid: tuple[int, int], rest_peak, whole_peak: int,
