@@ -167,10 +167,12 @@ class _Rewrites:
             packed = dsp_depthwise.pack_weights(weight, shape)
             return self._prim_call("depthwise_conv2d_int8_dsp", kernel, [x, relax.const(packed), *constants],
                                    out_shape, _conv_layer(shape, True, "int16", packed.nbytes))
-        kernel = dsp_conv.conv2d(shape, output, zero_point, self.conv_weights, size=self.size)
-        packed = packing.pack_rows(weight.reshape(shape.channels_out, -1), self.conv_weights)
+        fast, table = dsp_dense.constants(weight.reshape(shape.channels_out, -1), *(_value(c) for c in constants),
+                                          output, tile=shape.channels_out)
+        kernel = dsp_conv.conv2d(shape, output, zero_point, self.conv_weights, fast, size=self.size)
+        packed = dsp_conv.pack_weights(weight, self.conv_weights, fast)
         groups = relax.const(np.array([dsp_gemm.loop_count(packing.padded_length(shape.depth))], np.int32))
-        return self._prim_call("conv2d_int8_dsp", kernel, [x, relax.const(packed), *constants, groups], out_shape,
+        return self._prim_call("conv2d_int8_dsp", kernel, [x, relax.const(packed), relax.const(table), groups], out_shape,
                                _conv_layer(shape, False, self.conv_weights, packed.nbytes))
 
     def _neon_conv(self, m, x, weight: np.ndarray, shape: ConvShape, depthwise: bool, constants) -> relax.Call:

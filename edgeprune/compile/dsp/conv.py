@@ -18,17 +18,26 @@ import dataclasses
 import functools
 import json
 
+import numpy as np
 from tvm import tirx
 from tvm.script import tirx as T
 
 from edgeprune.compile.conv_shape import ConvShape
 from edgeprune.compile.dsp.gemm import Gemm
-from edgeprune.compile.dsp.packing import column_slot, padded_length
+from edgeprune.compile.dsp.packing import column_slot, pack_rows, padded_length
 from edgeprune.compile.int8_kernels import Requantize
 
 CHANNELS = 2  # output channels per GEMM tile (a one-channel tail for odd counts)
 IN_PLACE = "edgeprune.in_place"  # kernel attribute: y may be x (the plan may alias them)
 TWIN = "edgeprune.in_place_twin"  # kernel attribute: how to build the kernel's in-place twin (JSON)
+
+
+def pack_weights(weight: np.ndarray, layout: str, fast: bool) -> np.ndarray:
+    """OIHW int8 weights as the kernel reads them (`packing.pack_rows`); with the fast requantize
+    (which takes twice the sum) int16 weights doubled (int8 ones keep their byte: the column is
+    doubled instead)."""
+    rows = weight.reshape(weight.shape[0], -1).astype(np.int16)
+    return pack_rows(rows * 2 if fast and layout == "int16" else rows, layout)
 
 
 def ring_rows(shape: ConvShape) -> int | None:
@@ -43,10 +52,11 @@ def ring_rows(shape: ConvShape) -> int | None:
 
 
 @functools.cache  # parsing the TVMScript takes about half a second; a search compiles the same layers again
-def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: str,
+def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: str, fast: bool = False,
            in_place: bool = False, size: bool = False) -> tirx.PrimFunc:
-    """The PrimFunc (x, packed weights, bias, multiplier, shift, groups, y) of one convolution;
-    `groups` holds padded_length(depth) // 4 (see Gemm.tile). `in_place`: the kernel that keeps a
+    """The PrimFunc (x, packed weights, table, groups, y) of one convolution; `table` and `fast`
+    as `dense.constants` gave them for tiles of all output channels (fast: weights doubled by
+    `pack_weights`); `groups` holds padded_length(depth) // 4 (see Gemm.tile). `in_place`: the kernel that keeps a
     ring of `ring_rows(shape)` input rows, so that y may be x. `size` (--optimize size): smaller
     code, same integers: the GEMM's short loop bodies (Gemm.size), one column builder with
     bounds tests for every pixel instead of a second one without them for the interior, and no
@@ -58,9 +68,10 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
     pixels, depth, padded = oh * ow, shape.depth, padded_length(shape.depth)
     (y_first, y_last), (x_first, x_last) = shape.interior(0), shape.interior(1)
     always_inside = y_first <= 0 and x_first <= 0 and y_last >= oh - 1 and x_last >= ow - 1
-    tile = Gemm(padded, layout, pixels, 1, requantize, size).tile()
+    tile = Gemm(padded, layout, cout, pixels, 1, requantize, fast, size).tile()
     weight_dtype = "int16" if layout == "int16" else "int8"
     pad = T.int8(zero_point)
+    scale = 2 if fast and layout == "int8" else 1  # the fast requantize's doubled sum, from the column
     rows = ring_rows(shape) if in_place else 0
     rows_needed = ring_rows(shape)
     aliased = in_place or rows_needed == 0  # y may be x
@@ -104,9 +115,9 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
                 slot = T.meta_var(base + column_slot((ci * kh + first + k) * kw + kx, layout))
                 if checked:
                     col[slot] = T.Cast("int16", T.if_then_else(0 <= iy and iy < height and 0 <= ix and ix < width,
-                                                              element(x, ring, ci, iy, ix, from_ring), pad))
+                                                              element(x, ring, ci, iy, ix, from_ring), pad)) * T.int16(scale)
                 else:
-                    col[slot] = T.Cast("int16", element(x, ring, ci, iy, ix, from_ring))
+                    col[slot] = T.Cast("int16", element(x, ring, ci, iy, ix, from_ring)) * T.int16(scale)
 
     @T.macro
     def window(x, ring, col, base, oy, ox, checked):
@@ -129,29 +140,28 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
             window(x, ring, col, base, oy, ox, True)
 
     @T.macro
-    def outputs(col, w, bias, multiplier, shift, y, acc, groups, p0, count):
+    def outputs(col, w, table, y, acc, groups, p0, count):
         """Every output channel of the `count` pixels from p0, their columns built. With `size`, an
         odd last channel is computed as the pair ending with it (its neighbour's outputs stored again)."""
         for c in range(cout // CHANNELS):
-            tile(col, w, bias, multiplier, shift, y, acc, groups, c * CHANNELS, p0, CHANNELS, count)
+            tile(col, w, table, y, acc, groups, c * CHANNELS, p0, CHANNELS, count)
         if cout % CHANNELS == 1:
             if size and cout > 1:
-                tile(col, w, bias, multiplier, shift, y, acc, groups, cout - CHANNELS, p0, CHANNELS, count)
+                tile(col, w, table, y, acc, groups, cout - CHANNELS, p0, CHANNELS, count)
             else:
-                tile(col, w, bias, multiplier, shift, y, acc, groups, cout - 1, p0, 1, count)
+                tile(col, w, table, y, acc, groups, cout - 1, p0, 1, count)
 
     @T.macro
-    def pair_outputs(x, ring, col16, col, w, bias, multiplier, shift, y, acc, groups, p0):
+    def pair_outputs(x, ring, col16, col, w, table, y, acc, groups, p0):
         keep_row(x, ring, p0)
         keep_row(x, ring, p0 + 1)
         column(x, ring, col16, 0, p0)
         column(x, ring, col16, padded, p0 + 1)
-        outputs(col, w, bias, multiplier, shift, y, acc, groups, p0, 2)
+        outputs(col, w, table, y, acc, groups, p0, 2)
 
     @T.prim_func
     def kernel(x_in: T.Buffer((1, cin, height, width), "int8"), w_in: T.Buffer((cout * padded,), weight_dtype),
-               bias: T.Buffer((cout,), "int32"), multiplier: T.Buffer((cout,), "int32"),
-               shift: T.Buffer((cout,), "int8"), groups: T.Buffer((1,), "int32"),
+               table: T.Buffer((4 * cout,), "int32"), groups: T.Buffer((1,), "int32"),
                y_out: T.Buffer((1, cout, oh, ow), "int8")):
         x = T.decl_buffer((cin * height * width,), "int8", data=x_in.data)
         y = T.decl_buffer((cout * pixels,), "int8", data=y_out.data)
@@ -165,19 +175,19 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
             col16[padded + column_slot(depth + k, layout)] = T.int16(0)
         if shared_tail:
             for pair in range((pixels + 1) // 2):
-                pair_outputs(x, ring, col16, col, w, bias, multiplier, shift, y, acc, groups, T.min(pair * 2, pixels - 2))
+                pair_outputs(x, ring, col16, col, w, table, y, acc, groups, T.min(pair * 2, pixels - 2))
         else:
             for pair in range(pixels // 2):
-                pair_outputs(x, ring, col16, col, w, bias, multiplier, shift, y, acc, groups, pair * 2)
+                pair_outputs(x, ring, col16, col, w, table, y, acc, groups, pair * 2)
         if pixels % 2 == 1 and not shared_tail:
             keep_row(x, ring, pixels - 1)
             column(x, ring, col16, 0, pixels - 1)
-            outputs(col, w, bias, multiplier, shift, y, acc, groups, pixels - 1, 1)
+            outputs(col, w, table, y, acc, groups, pixels - 1, 1)
 
     attrs = {IN_PLACE: aliased}
     if rows_needed and not in_place:
         attrs[TWIN] = json.dumps({"shape": dataclasses.asdict(shape), "requantize": dataclasses.asdict(requantize),
-                                  "zero_point": zero_point, "layout": layout, "size": size})
+                                  "zero_point": zero_point, "layout": layout, "fast": fast, "size": size})
     return kernel.with_attrs(attrs)
 
 
@@ -188,7 +198,7 @@ def in_place_twin(func: tirx.PrimFunc) -> tirx.PrimFunc | None:
         return None
     args = json.loads(str(func.attrs[TWIN]))
     shape = ConvShape(**{k: tuple(v) if isinstance(v, list) else v for k, v in args["shape"].items()})
-    twin = conv2d(shape, Requantize(**args["requantize"]), args["zero_point"], args["layout"], in_place=True,
-                  size=args["size"])
+    twin = conv2d(shape, Requantize(**args["requantize"]), args["zero_point"], args["layout"], args["fast"],
+                  in_place=True, size=args["size"])
     kept = {k: v for k, v in func.attrs.items() if k not in (IN_PLACE, TWIN, "global_symbol")}
     return twin.with_attrs(kept)

@@ -1,6 +1,7 @@
 """The GEMM micro-kernel shared by convolution and dense layers: a tile of output channels x
 pixels accumulated with SMLAD from packed weights (`packing.py`) and int16 input columns, then
-requantized (TFLM's arithmetic, `int8_kernels.Requantize`) and stored as int8.
+requantized (TFLM's arithmetic, `dense.requantized`: the short form where `dense.constants` finds
+it exact) and stored as int8.
 
 Per group of four reduction elements, a channel's weights are two words (int16 layout: loaded
 as they are; int8 layout: one word widened twice) and a pixel's column is two words; every
@@ -12,12 +13,14 @@ from dataclasses import dataclass
 
 from tvm.script import tirx as T
 
+from edgeprune.compile.dsp.dense import requantized
 from edgeprune.compile.dsp.intrinsics import smlad, sxtb16, sxtb16_odd
 from edgeprune.compile.int8_kernels import Requantize
 
 
 UNROLL = 4  # groups of four reduction elements per pass of the micro-kernel's loop
 WIDE_UNROLL = 8  # the same for two-pixel tiles (a multiple of UNROLL): see Gemm.tile
+WHOLE = 16  # two-pixel tiles with at most this many groups take the whole reduction unrolled, no loop
 
 
 def loop_count(padded: int) -> int:
@@ -28,18 +31,22 @@ def loop_count(padded: int) -> int:
 @dataclass(frozen=True)
 class Gemm:
     """One layer's GEMM: `padded` reduction length (a multiple of 4), weight `layout` and where
-    output (channel c, pixel p) goes: y[c * channel_stride + p * pixel_stride]. `size`
-    (--optimize size): smaller code, the same integers (see `tile`)."""
+    output (channel c, pixel p) goes: y[c * channel_stride + p * pixel_stride]. The constants
+    are the table of `dense.constants` for tiles of all `channels` (field f of channel c at
+    f * channels + c); `fast` as it found (then the weights are doubled). `size` (--optimize
+    size): smaller code, the same integers (see `tile`)."""
 
     padded: int
     layout: str
+    channels: int
     channel_stride: int
     pixel_stride: int
     requantize: Requantize
+    fast: bool
     size: bool = False
 
     def tile(self):
-        """A TIR macro: tile(col, w, bias, multiplier, shift, y, acc, groups, c0, p0, channels, pixels)
+        """A TIR macro: tile(col, w, table, y, acc, groups, c0, p0, channels, pixels)
         computes output channels c0.. (`channels` of them) for the pixels whose columns are
         col[0:padded], col[padded:2 * padded], ... (`pixels` of them) starting at pixel p0.
         `col` is the columns' int64 view (a group of four int16 per element, one LDRD); `w` the
@@ -57,6 +64,7 @@ class Gemm:
         per_column = self.padded // 4
         wide = self.layout == "int16"
         cs, ps, requantize, size = self.channel_stride, self.pixel_stride, self.requantize, self.size
+        n, fast = self.channels, self.fast
 
         @T.macro
         def step(col, w, acc, g, c0, channels, pixels):
@@ -72,20 +80,30 @@ class Gemm:
                     acc[c * pixels + p] = smlad(_high(col[p * per_column + g]), odd, acc[c * pixels + p])
 
         @T.macro
-        def tile(col, w, bias, multiplier, shift, y, acc, groups, c0, p0, channels, pixels):
+        def tile(col, w, table, y, acc, groups, c0, p0, channels, pixels):
             for i in T.unroll(channels * pixels):
-                acc[i] = bias[c0 + i // pixels]
-            unroll = T.meta_var(WIDE_UNROLL if pixels == 2 and not size else UNROLL)
-            for block in range(groups[0] // (unroll // UNROLL)):
-                for u in T.unroll(unroll):
-                    step(col, w, acc, block * unroll + u, c0, channels, pixels)
+                acc[i] = table[c0 + i // pixels]
+            unroll = T.meta_var(body_groups(per_column, pixels, size))
+            if unroll > 0:
+                for block in range(groups[0] // (unroll // UNROLL)):
+                    for u in T.unroll(unroll):
+                        step(col, w, acc, block * unroll + u, c0, channels, pixels)
             for u in T.unroll(per_column % unroll):
                 step(col, w, acc, per_column - per_column % unroll + u, c0, channels, pixels)
             for i in T.unroll(channels * pixels):
-                y[(c0 + i // pixels) * cs + (p0 + i % pixels) * ps] = requantize(
-                    acc[i], multiplier[c0 + i // pixels], shift[c0 + i // pixels])
+                c = T.meta_var(c0 + i // pixels)
+                y[c * cs + (p0 + i % pixels) * ps] = requantized(
+                    acc[i], table[n + c], table[2 * n + c], table[3 * n + c], requantize, fast)
 
         return tile
+
+
+def body_groups(per_column: int, pixels: int, size: bool) -> int:
+    """Groups of four in the loop body of a tile of `pixels` pixels over a reduction of
+    `per_column` groups (0: no loop, only the remainder); see Gemm.tile."""
+    if pixels == 2 and not size:
+        return per_column // UNROLL * UNROLL if per_column <= WHOLE else WIDE_UNROLL
+    return UNROLL if per_column >= UNROLL else 0
 
 
 def _low(pair):
