@@ -88,8 +88,9 @@ class Gemm:
                 for block in range(groups[0] // (unroll // UNROLL)):
                     for u in T.unroll(unroll):
                         step(col, w, acc, block * unroll + u, c0, channels, pixels)
-            for u in T.unroll(per_column % unroll):
-                step(col, w, acc, per_column - per_column % unroll + u, c0, channels, pixels)
+            tail = T.meta_var(per_column % unroll if unroll > 0 else per_column)
+            for u in T.unroll(tail):
+                step(col, w, acc, per_column - tail + u, c0, channels, pixels)
             for i in T.unroll(channels * pixels):
                 c = T.meta_var(c0 + i // pixels)
                 y[c * cs + (p0 + i % pixels) * ps] = requantized(
