@@ -19,8 +19,8 @@ from edgeprune.compile.int8_kernels import Requantize
 
 
 UNROLL = 4  # groups of four reduction elements per pass of the micro-kernel's loop
-WIDE_UNROLL = 8  # the same for two-pixel tiles (a multiple of UNROLL): see Gemm.tile
-WHOLE = 16  # two-pixel tiles with at most this many groups run the whole reduction in one pass (body_groups)
+WIDE_UNROLL = 16  # the same for two-pixel tiles (a multiple of UNROLL): see Gemm.tile
+SHORT = 8  # two-pixel tiles over at most this many groups run them unrolled, with no loop (body_groups)
 
 
 def loop_count(padded: int) -> int:
@@ -57,9 +57,10 @@ class Gemm:
         (the rest follow it), so that LLVM does not unroll it further, with a remainder of its own.
         Two-pixel tiles (the convolutions' main tile) take WIDE_UNROLL groups per pass: inside a
         long body LLVM pairs every load into an LDRD (4 LDRD + 8 SMLAD per group), only the
-        first and last groups pay for spills and unpaired loads (pointwise 64->64 on the M4:
-        1.27 instructions per MAC against 1.51 with 4 groups; 16 groups for every layer give 1.18
-        but 26 to 30 % more kernel code on VWW and IC). Short reductions differ (`body_groups`).
+        first and last groups pay for spills and unpaired loads (measured on the M4 with the
+        short requantize: VWW 128->128 0.96 instructions per MAC against 1.05 with 8 groups, IC's
+        3x3 convolutions 1.10 against 1.18, for 4 % more kernel code on IC). Short reductions
+        differ (`body_groups`).
         With `size`, two-pixel tiles take UNROLL groups too (measured on KWS: 2 groups per pass,
         or a loop over the requantize, make the code larger). No loop is emitted that would never
         run."""
@@ -104,15 +105,15 @@ class Gemm:
 def body_groups(per_column: int, pixels: int, size: bool) -> int:
     """Groups of four in the loop body of a tile of `pixels` pixels over a reduction of
     `per_column` groups (0: no loop, all of them unrolled); see Gemm.tile. Two-pixel tiles
-    (measured on the M4 with the short requantize): up to WIDE_UNROLL groups, or up to WHOLE
+    (measured on the M4 with the short requantize): up to SHORT groups, or up to WIDE_UNROLL
     groups that one pass would leave a tail, run unrolled (VWW 32->32 1.34 instructions per MAC
-    against 1.44 in a loop, the KWS 10x4 convolution 1.27 against 1.47); WHOLE groups in one
-    loop pass (KWS 64->64: 1.08 against 1.14 unrolled, where LLVM hoists the loads and spills);
-    longer reductions loop over WIDE_UNROLL groups."""
+    against 1.44 in a loop, the KWS 10x4 convolution 1.27 against 1.47); the others of up to
+    WIDE_UNROLL groups in one loop pass (KWS 64->64: 1.08 against 1.14 unrolled, where LLVM
+    hoists the loads and spills); longer reductions loop over WIDE_UNROLL groups."""
     if pixels == 2 and not size:
-        if per_column > WHOLE:
+        if per_column > WIDE_UNROLL:
             return WIDE_UNROLL
-        return per_column if per_column > WIDE_UNROLL and per_column % UNROLL == 0 else 0
+        return per_column if per_column > SHORT and per_column % UNROLL == 0 else 0
     return UNROLL if per_column >= UNROLL else 0
 
 
