@@ -109,12 +109,13 @@ def body_groups(per_column: int, pixels: int, size: bool) -> int:
     groups that one pass would leave a tail, run unrolled (VWW 32->32 1.34 instructions per MAC
     against 1.44 in a loop, the KWS 10x4 convolution 1.27 against 1.47); the others of up to
     WIDE_UNROLL groups in one loop pass (KWS 64->64: 1.08 against 1.14 unrolled, where LLVM
-    hoists the loads and spills); longer reductions loop over WIDE_UNROLL groups."""
+    hoists the loads and spills); longer reductions loop over WIDE_UNROLL groups. Other tiles
+    loop over UNROLL groups where the loop runs at least twice."""
     if pixels == 2 and not size:
         if per_column > WIDE_UNROLL:
             return WIDE_UNROLL
         return per_column if per_column > SHORT and per_column % UNROLL == 0 else 0
-    return UNROLL if per_column >= UNROLL else 0
+    return UNROLL if per_column >= 2 * UNROLL else 0  # a loop run once only adds code
 
 
 def _low(pair):
