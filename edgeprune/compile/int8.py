@@ -172,8 +172,8 @@ class _Rewrites:
         kernel = dsp_conv.conv2d(shape, output, zero_point, self.conv_weights, fast, size=self.size)
         packed = dsp_conv.pack_weights(weight, self.conv_weights, fast)
         groups = relax.const(np.array([dsp_gemm.loop_count(packing.padded_length(shape.depth))], np.int32))
-        return self._prim_call("conv2d_int8_dsp", kernel, [x, relax.const(packed), relax.const(table), groups], out_shape,
-                               _conv_layer(shape, False, self.conv_weights, packed.nbytes))
+        return self._prim_call("conv2d_int8_dsp", kernel, [x, relax.const(packed), relax.const(table), groups],
+                               out_shape, _conv_layer(shape, False, self.conv_weights, packed.nbytes))
 
     def _neon_conv(self, m, x, weight: np.ndarray, shape: ConvShape, depthwise: bool, constants) -> relax.Call:
         """A convolution on the NEON kernels: depthwise ones along plane rows, others as a GEMM."""

@@ -116,8 +116,9 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
                 ix = T.meta_var(ox * sw + kx * dw - left)
                 slot = T.meta_var(base + column_slot((ci * kh + first + k) * kw + kx, layout))
                 if checked:
-                    col[slot] = T.Cast("int16", T.if_then_else(0 <= iy and iy < height and 0 <= ix and ix < width,
-                                                              element(x, ring, ci, iy, ix, from_ring), pad)) * T.int16(scale)
+                    inside = T.meta_var(0 <= iy and iy < height and 0 <= ix and ix < width)
+                    col[slot] = T.Cast("int16", T.if_then_else(inside, element(x, ring, ci, iy, ix, from_ring),
+                                                              pad)) * T.int16(scale)
                 else:
                     col[slot] = T.Cast("int16", element(x, ring, ci, iy, ix, from_ring)) * T.int16(scale)
 
