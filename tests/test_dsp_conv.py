@@ -1,6 +1,7 @@
 """The DSP convolution's compile-time side (compile/dsp/conv.py), on the host: its constants
 table (dense.constants with one tile of all output channels) and the doubled int16 weights that
-the short requantize takes. The kernels themselves run on QEMU in test_int8_kernels.py."""
+the short requantize takes (int8 ones, and the M55's MVE layout, stay as they are). The kernels
+themselves run on QEMU in test_int8_kernels.py."""
 import numpy as np
 import pytest
 
@@ -30,8 +31,9 @@ def test_the_table_holds_each_field_for_every_channel_side_by_side(rounding):
     assert np.array_equal(fields[3], -shift if fast else shift)
 
 
-@pytest.mark.parametrize("layout", packing.LAYOUTS)
+@pytest.mark.parametrize("layout", [*packing.LAYOUTS, packing.MVE])
 def test_the_short_requantize_doubles_int16_weights_and_leaves_int8_ones(layout):
+    """int8 weights keep their byte: the DSP kernel doubles the column, the MVE one the sum (QADD)."""
     weight = _layer(4, 6)[0]
     plain = packing.pack_rows(weight.reshape(4, -1), layout)
     assert np.array_equal(conv.pack_weights(weight, layout, fast=False), plain)
