@@ -178,12 +178,14 @@ class _Rewrites:
                                    out_shape, _conv_layer(shape, True, "int16", packed.nbytes))
         helium = self.mve and self.conv_weights == "int8"  # the M55's int8 weights: the MVE GEMM
         layout = packing.MVE if helium else self.conv_weights
-        kernel = dsp_conv.conv2d(shape, output, zero_point, layout, size=self.size)
-        packed = packing.pack_rows(weight.reshape(shape.channels_out, -1), layout)
+        fast, table = dsp_dense.constants(weight.reshape(shape.channels_out, -1), *(_value(c) for c in constants),
+                                          output, tile=shape.channels_out)
+        kernel = dsp_conv.conv2d(shape, output, zero_point, layout, fast, size=self.size)
+        packed = dsp_conv.pack_weights(weight, layout, fast)
         padded = packing.padded_length(shape.depth, layout)
         groups = relax.const(np.array([(mve_gemm if helium else dsp_gemm).loop_count(padded)], np.int32))
         return self._prim_call("conv2d_int8_mve" if helium else "conv2d_int8_dsp", kernel,
-                               [x, relax.const(packed), *constants, groups], out_shape,
+                               [x, relax.const(packed), relax.const(table), groups], out_shape,
                                _conv_layer(shape, False, self.conv_weights, packed.nbytes))
 
     def _neon_conv(self, m, x, weight: np.ndarray, shape: ConvShape, depthwise: bool, constants,

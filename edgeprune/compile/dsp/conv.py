@@ -20,18 +20,27 @@ import dataclasses
 import functools
 import json
 
+import numpy as np
 from tvm import tirx
 from tvm.script import tirx as T
 
 from edgeprune.compile.conv_shape import ConvShape
 from edgeprune.compile.dsp.gemm import Gemm
-from edgeprune.compile.dsp.packing import MVE, column_slot, padded_length
+from edgeprune.compile.dsp.packing import MVE, column_slot, pack_rows, padded_length
 from edgeprune.compile.int8_kernels import Requantize
 from edgeprune.compile.mve import gemm as mve_gemm
 
 CHANNELS = 2  # output channels per GEMM tile (a one-channel tail for odd counts)
 IN_PLACE = "edgeprune.in_place"  # kernel attribute: y may be x (the plan may alias them)
 TWIN = "edgeprune.in_place_twin"  # kernel attribute: how to build the kernel's in-place twin (JSON)
+
+
+def pack_weights(weight: np.ndarray, layout: str, fast: bool) -> np.ndarray:
+    """OIHW int8 weights as the kernel reads them (`packing.pack_rows`); with the fast requantize
+    (which takes twice the sum) int16 weights doubled (int8 ones keep their byte: the column is
+    doubled instead, or on MVE the sum itself)."""
+    rows = weight.reshape(weight.shape[0], -1).astype(np.int16)
+    return pack_rows(rows * 2 if fast and layout == "int16" else rows, layout)
 
 
 def ring_rows(shape: ConvShape) -> int | None:
@@ -46,14 +55,19 @@ def ring_rows(shape: ConvShape) -> int | None:
 
 
 @functools.cache  # parsing the TVMScript takes about half a second; a search compiles the same layers again
-def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: str,
+def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: str, fast: bool = False,
            in_place: bool = False, size: bool = False) -> tirx.PrimFunc:
-    """The PrimFunc (x, packed weights, bias, multiplier, shift, groups, y) of one convolution;
-    `groups` holds padded_length(depth) // 4 (see Gemm.tile). `in_place`: the kernel that keeps a
-    ring of `ring_rows(shape)` input rows, so that y may be x. `size` (--optimize size): smaller
+    """The PrimFunc (x, packed weights, table, groups, y) of one convolution; `table` and `fast`
+    as `dense.constants` gave them for tiles of all output channels (fast: weights doubled by
+    `pack_weights`, or the column for int8 weights; on MVE the GEMM doubles the sum); `groups`
+    holds the GEMM's `loop_count(padded_length(depth, layout))` (gemm.py, mve/gemm.py for layout
+    packing.MVE). `in_place`: the kernel that keeps a ring of `ring_rows(shape)` input rows, so
+    that y may be x. `size` (--optimize size): smaller
     code, same integers: the GEMM's short loop bodies (Gemm.size), one column builder with
     bounds tests for every pixel instead of a second one without them for the interior, and no
-    one-channel or one-pixel tiles where the pair ending with the odd one can be computed again."""
+    one-pixel tiles where the pair ending with the odd one can be computed again (an odd last
+    channel keeps its one-channel tile: since short reductions run unrolled, a second two-channel
+    tile took more code, 12,850 B against 13,472 B on test_int8_kernels' regular case)."""
     cin, height, width, cout = shape.channels_in, shape.height, shape.width, shape.channels_out
     (kh, kw), (sh, sw), (dh, dw) = shape.kernel, shape.strides, shape.dilation
     top, left = shape.padding[:2]
@@ -62,15 +76,16 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
     (y_first, y_last), (x_first, x_last) = shape.interior(0), shape.interior(1)
     always_inside = y_first <= 0 and x_first <= 0 and y_last >= oh - 1 and x_last >= ow - 1
     if layout == MVE:
-        tile = mve_gemm.Gemm(padded, pixels, 1, requantize).tile()
+        tile = mve_gemm.Gemm(padded, cout, pixels, 1, requantize, fast).tile()
     else:
-        tile = Gemm(padded, layout, pixels, 1, requantize, size).tile()
+        tile = Gemm(padded, layout, cout, pixels, 1, requantize, fast, size).tile()
     weight_dtype = "int16" if layout == "int16" else "int8"
     column_dtype = "int8" if layout == MVE else "int16"
     # the GEMM's views of the weights and of the columns: (dtype, elements per item)
     w_view = {"int16": ("int64", 4), "int8": ("int32", 4), MVE: ("int8", 1)}[layout]
     col_view = ("int8", 1) if layout == MVE else ("int64", 4)
     pad = T.int8(zero_point)
+    scale = 2 if fast and layout == "int8" else 1  # the fast requantize's doubled sum, from the column
     rows = ring_rows(shape) if in_place else 0
     rows_needed = ring_rows(shape)
     aliased = in_place or rows_needed == 0  # y may be x
@@ -82,6 +97,10 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
     ring_bytes = max(rows * cin * width, 4)
     split = min(kh, top // dh + 1) if rows else 0  # window rows up to the pixel's own: from the ring
     words = width % 4 == 0  # rows copied a word at a time (offsets of whole rows stay 4-aligned)
+
+    def entry(value):
+        """An int8 input element as a column entry (int16, int8 on MVE; doubled for the fast requantize)."""
+        return T.Cast(column_dtype, value) * T.Cast(column_dtype, scale)
 
     def element(x, ring, ci, iy, ix, from_ring: bool):
         """Input element (ci, iy, ix), from the ring (in place: a row up to the pixel's own) or the input."""
@@ -113,10 +132,10 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
                 ix = T.meta_var(ox * sw + kx * dw - left)
                 slot = T.meta_var(base + column_slot((ci * kh + first + k) * kw + kx, layout))
                 if checked:
-                    col[slot] = T.Cast(column_dtype, T.if_then_else(
-                        0 <= iy and iy < height and 0 <= ix and ix < width, element(x, ring, ci, iy, ix, from_ring), pad))
+                    inside = T.meta_var(0 <= iy and iy < height and 0 <= ix and ix < width)
+                    col[slot] = entry(T.if_then_else(inside, element(x, ring, ci, iy, ix, from_ring), pad))
                 else:
-                    col[slot] = T.Cast(column_dtype, element(x, ring, ci, iy, ix, from_ring))
+                    col[slot] = entry(element(x, ring, ci, iy, ix, from_ring))
 
     @T.macro
     def window(x, ring, col, base, oy, ox, checked):
@@ -139,29 +158,24 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
             window(x, ring, col, base, oy, ox, True)
 
     @T.macro
-    def outputs(col, w, bias, multiplier, shift, y, acc, groups, p0, count):
-        """Every output channel of the `count` pixels from p0, their columns built. With `size`, an
-        odd last channel is computed as the pair ending with it (its neighbour's outputs stored again)."""
+    def outputs(col, w, table, y, acc, groups, p0, count):
+        """Every output channel of the `count` pixels from p0, their columns built."""
         for c in range(cout // CHANNELS):
-            tile(col, w, bias, multiplier, shift, y, acc, groups, c * CHANNELS, p0, CHANNELS, count)
+            tile(col, w, table, y, acc, groups, c * CHANNELS, p0, CHANNELS, count)
         if cout % CHANNELS == 1:
-            if size and cout > 1:
-                tile(col, w, bias, multiplier, shift, y, acc, groups, cout - CHANNELS, p0, CHANNELS, count)
-            else:
-                tile(col, w, bias, multiplier, shift, y, acc, groups, cout - 1, p0, 1, count)
+            tile(col, w, table, y, acc, groups, cout - 1, p0, 1, count)
 
     @T.macro
-    def pair_outputs(x, ring, col16, col, w, bias, multiplier, shift, y, acc, groups, p0):
+    def pair_outputs(x, ring, col16, col, w, table, y, acc, groups, p0):
         keep_row(x, ring, p0)
         keep_row(x, ring, p0 + 1)
         column(x, ring, col16, 0, p0)
         column(x, ring, col16, padded, p0 + 1)
-        outputs(col, w, bias, multiplier, shift, y, acc, groups, p0, 2)
+        outputs(col, w, table, y, acc, groups, p0, 2)
 
     @T.prim_func
     def kernel(x_in: T.Buffer((1, cin, height, width), "int8"), w_in: T.Buffer((cout * padded,), weight_dtype),
-               bias: T.Buffer((cout,), "int32"), multiplier: T.Buffer((cout,), "int32"),
-               shift: T.Buffer((cout,), "int8"), groups: T.Buffer((1,), "int32"),
+               table: T.Buffer((4 * cout,), "int32"), groups: T.Buffer((1,), "int32"),
                y_out: T.Buffer((1, cout, oh, ow), "int8")):
         x = T.decl_buffer((cin * height * width,), "int8", data=x_in.data)
         y = T.decl_buffer((cout * pixels,), "int8", data=y_out.data)
@@ -175,19 +189,19 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
             col16[padded + column_slot(depth + k, layout)] = T.Cast(column_dtype, 0)
         if shared_tail:
             for pair in range((pixels + 1) // 2):
-                pair_outputs(x, ring, col16, col, w, bias, multiplier, shift, y, acc, groups, T.min(pair * 2, pixels - 2))
+                pair_outputs(x, ring, col16, col, w, table, y, acc, groups, T.min(pair * 2, pixels - 2))
         else:
             for pair in range(pixels // 2):
-                pair_outputs(x, ring, col16, col, w, bias, multiplier, shift, y, acc, groups, pair * 2)
+                pair_outputs(x, ring, col16, col, w, table, y, acc, groups, pair * 2)
         if pixels % 2 == 1 and not shared_tail:
             keep_row(x, ring, pixels - 1)
             column(x, ring, col16, 0, pixels - 1)
-            outputs(col, w, bias, multiplier, shift, y, acc, groups, pixels - 1, 1)
+            outputs(col, w, table, y, acc, groups, pixels - 1, 1)
 
     attrs = {IN_PLACE: aliased}
     if rows_needed and not in_place:
         attrs[TWIN] = json.dumps({"shape": dataclasses.asdict(shape), "requantize": dataclasses.asdict(requantize),
-                                  "zero_point": zero_point, "layout": layout, "size": size})
+                                  "zero_point": zero_point, "layout": layout, "fast": fast, "size": size})
     return kernel.with_attrs(attrs)
 
 
@@ -198,7 +212,7 @@ def in_place_twin(func: tirx.PrimFunc) -> tirx.PrimFunc | None:
         return None
     args = json.loads(str(func.attrs[TWIN]))
     shape = ConvShape(**{k: tuple(v) if isinstance(v, list) else v for k, v in args["shape"].items()})
-    twin = conv2d(shape, Requantize(**args["requantize"]), args["zero_point"], args["layout"], in_place=True,
-                  size=args["size"])
+    twin = conv2d(shape, Requantize(**args["requantize"]), args["zero_point"], args["layout"], args["fast"],
+                  in_place=True, size=args["size"])
     kept = {k: v for k, v in func.attrs.items() if k not in (IN_PLACE, TWIN, "global_symbol")}
     return twin.with_attrs(kept)

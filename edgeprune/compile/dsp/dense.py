@@ -45,10 +45,10 @@ def loop_count(depth: int, outputs: int) -> int:
 
 
 def constants(weight: np.ndarray, bias: np.ndarray, multiplier: np.ndarray, shift: np.ndarray,
-              requantize: Requantize) -> tuple[bool, np.ndarray]:
+              requantize: Requantize, tile: int = ROWS) -> tuple[bool, np.ndarray]:
     """(fast, the kernel's int32 constants): per output (bias, multiplier, 0, shift), or where the
-    short requantize equals TFLM's double rounding for every int8 input (fast), (bias doubled,
-    multiplier, offset, right); laid out by tile as the weights (`by_tile`). Fast needs every shift
+    short requantize (`requantized`) equals TFLM's double rounding for every int8 input (fast),
+    (bias doubled, multiplier, offset, right); laid out by tiles of `tile` outputs (`by_tile`). Fast needs every shift
     negative (right = -shift >= 1), every multiplier above 2**30 (so SMMLAR's high part is negative
     exactly when the sum is), twice the largest possible |sum| inside int32, and offset =
     2**(right - 1) + zero point * 2**right plus the high part inside int32."""
@@ -62,7 +62,19 @@ def constants(weight: np.ndarray, bias: np.ndarray, multiplier: np.ndarray, shif
         fields = (2 * bias.astype(np.int64), multiplier, offset, right)
     else:
         fields = (bias, multiplier, np.zeros_like(bias), shift)
-    return fast, by_tile(np.stack([np.asarray(f, np.int64) for f in fields], axis=1)).astype(np.int32)
+    return fast, by_tile(np.stack([np.asarray(f, np.int64) for f in fields], axis=1), tile).astype(np.int32)
+
+
+def requantized(value, multiplier, offset, right, requantize: Requantize, fast: bool):
+    """The int8 output of a sum `value` with its output's constants from the table of `constants`
+    (`offset` unused unless fast). Fast: the sum is doubled (the column or the weights; QADD on MVE), so
+    (SMMLAR(value, multiplier, offset) - (value < 0)) >> right, then the clamp."""
+    if not fast:
+        return requantize(value, multiplier, right)
+    rounded = T.Cast("int32", (T.Cast("int64", value) * T.Cast("int64", multiplier)
+                               + (T.Cast("int64", offset) << T.int64(32)) + T.int64(1 << 31)) >> T.int64(32))
+    return T.Cast("int8", T.min(T.max((rounded - T.Cast("int32", value < 0)) >> right, requantize.low),
+                                requantize.high))
 
 
 def pack_weights(weight: np.ndarray, layout: str) -> np.ndarray:
@@ -74,30 +86,23 @@ def pack_weights(weight: np.ndarray, layout: str) -> np.ndarray:
     return by_tile(padded.reshape(count, -1, 4))
 
 
-def by_tile(rows: np.ndarray) -> np.ndarray:
-    """Per-output rows [N, F, ...] flattened as the kernel reads them: per tile of ROWS outputs
+def by_tile(rows: np.ndarray, tile: int = ROWS) -> np.ndarray:
+    """Per-output rows [N, F, ...] flattened as the kernel reads them: per tile of `tile` outputs
     (then each remaining output alone), field by field, the tile's outputs side by side."""
-    whole = rows.shape[0] // ROWS * ROWS
-    tiles = rows[:whole].reshape(-1, ROWS, *rows.shape[1:]).swapaxes(1, 2)
+    whole = rows.shape[0] // tile * tile
+    tiles = rows[:whole].reshape(-1, tile, *rows.shape[1:]).swapaxes(1, 2)
     return np.concatenate([tiles.reshape(-1), rows[whole:].reshape(-1)])
 
 
 def storer(requantize: Requantize, fast: bool):
     """A TIR macro store(y, i, value, table, c0, size, c): y[i] = output c0 + c (of a tile of
-    `size`) of the sum `value` with the table of `constants` (`fast` as it found): if `fast`,
-    (SMMLAR(value, multiplier, offset) - (value < 0)) >> right, where value is twice the sum."""
+    `size`) of the sum `value` (twice the sum if `fast`) with the table of `constants` (`fast` as
+    it found), `requantized`."""
 
     @T.macro
     def store(y, i, value, table, c0, size, c):
-        multiplier = T.meta_var(table[c0 * 4 + size + c])
-        if fast:
-            rounded = T.meta_var(T.Cast("int32", (T.Cast("int64", value) * T.Cast("int64", multiplier)
-                                                  + (T.Cast("int64", table[c0 * 4 + 2 * size + c]) << T.int64(32))
-                                                  + T.int64(1 << 31)) >> T.int64(32)))
-            y[i] = T.Cast("int8", T.min(T.max((rounded - T.Cast("int32", value < 0)) >> table[c0 * 4 + 3 * size + c],
-                                              requantize.low), requantize.high))
-        else:
-            y[i] = requantize(value, multiplier, table[c0 * 4 + 3 * size + c])
+        y[i] = requantized(value, table[c0 * 4 + size + c], table[c0 * 4 + 2 * size + c],
+                           table[c0 * 4 + 3 * size + c], requantize, fast)
 
     return store
 

@@ -1,6 +1,7 @@
 """The GEMM micro-kernel shared by convolution and dense layers: a tile of output channels x
 pixels accumulated with SMLAD from packed weights (`packing.py`) and int16 input columns, then
-requantized (TFLM's arithmetic, `int8_kernels.Requantize`) and stored as int8.
+requantized (TFLM's arithmetic, `dense.requantized`: the short form where `dense.constants` finds
+it exact) and stored as int8.
 
 Per group of four reduction elements, a channel's weights are two words (int16 layout: loaded
 as they are; int8 layout: one word widened twice) and a pixel's column is two words; every
@@ -12,12 +13,14 @@ from dataclasses import dataclass
 
 from tvm.script import tirx as T
 
+from edgeprune.compile.dsp.dense import requantized
 from edgeprune.compile.dsp.intrinsics import smlad, sxtb16, sxtb16_odd
 from edgeprune.compile.int8_kernels import Requantize
 
 
 UNROLL = 4  # groups of four reduction elements per pass of the micro-kernel's loop
-WIDE_UNROLL = 8  # the same for two-pixel tiles (a multiple of UNROLL): see Gemm.tile
+WIDE_UNROLL = 16  # the same for two-pixel tiles (a multiple of UNROLL): see Gemm.tile
+SHORT = 8  # two-pixel tiles over at most this many groups run them unrolled, with no loop (body_groups)
 
 
 def loop_count(padded: int) -> int:
@@ -28,18 +31,22 @@ def loop_count(padded: int) -> int:
 @dataclass(frozen=True)
 class Gemm:
     """One layer's GEMM: `padded` reduction length (a multiple of 4), weight `layout` and where
-    output (channel c, pixel p) goes: y[c * channel_stride + p * pixel_stride]. `size`
-    (--optimize size): smaller code, the same integers (see `tile`)."""
+    output (channel c, pixel p) goes: y[c * channel_stride + p * pixel_stride]. The constants
+    are the table of `dense.constants` for tiles of all `channels` (field f of channel c at
+    f * channels + c); `fast` as it found (then the weights are doubled). `size` (--optimize
+    size): smaller code, the same integers (see `tile`)."""
 
     padded: int
     layout: str
+    channels: int
     channel_stride: int
     pixel_stride: int
     requantize: Requantize
+    fast: bool
     size: bool = False
 
     def tile(self):
-        """A TIR macro: tile(col, w, bias, multiplier, shift, y, acc, groups, c0, p0, channels, pixels)
+        """A TIR macro: tile(col, w, table, y, acc, groups, c0, p0, channels, pixels)
         computes output channels c0.. (`channels` of them) for the pixels whose columns are
         col[0:padded], col[padded:2 * padded], ... (`pixels` of them) starting at pixel p0.
         `col` is the columns' int64 view (a group of four int16 per element, one LDRD); `w` the
@@ -50,13 +57,17 @@ class Gemm:
         (the rest follow it), so that LLVM does not unroll it further, with a remainder of its own.
         Two-pixel tiles (the convolutions' main tile) take WIDE_UNROLL groups per pass: inside a
         long body LLVM pairs every load into an LDRD (4 LDRD + 8 SMLAD per group), only the
-        first and last groups pay for spills and unpaired loads (pointwise 64->64 on the M4:
-        1.27 instructions per MAC against 1.51 with 4 groups; 16 groups give 1.18 but 26 to 30 %
-        more kernel code on VWW and IC). With `size`, two-pixel tiles take UNROLL groups too
-        (measured on KWS: 2 groups per pass, or a loop over the requantize, make the code larger)."""
+        first and last groups pay for spills and unpaired loads (measured on the M4 with the
+        short requantize: VWW 128->128 0.96 instructions per MAC against 1.05 with 8 groups, IC's
+        3x3 convolutions 1.10 against 1.18, for 4 % more kernel code on IC). Short reductions
+        differ (`body_groups`).
+        With `size`, two-pixel tiles take UNROLL groups too (measured on KWS: 2 groups per pass,
+        or a loop over the requantize, make the code larger). No loop is emitted that would never
+        run."""
         per_column = self.padded // 4
         wide = self.layout == "int16"
         cs, ps, requantize, size = self.channel_stride, self.pixel_stride, self.requantize, self.size
+        n, fast = self.channels, self.fast
 
         @T.macro
         def step(col, w, acc, g, c0, channels, pixels):
@@ -72,20 +83,39 @@ class Gemm:
                     acc[c * pixels + p] = smlad(_high(col[p * per_column + g]), odd, acc[c * pixels + p])
 
         @T.macro
-        def tile(col, w, bias, multiplier, shift, y, acc, groups, c0, p0, channels, pixels):
+        def tile(col, w, table, y, acc, groups, c0, p0, channels, pixels):
             for i in T.unroll(channels * pixels):
-                acc[i] = bias[c0 + i // pixels]
-            unroll = T.meta_var(WIDE_UNROLL if pixels == 2 and not size else UNROLL)
-            for block in range(groups[0] // (unroll // UNROLL)):
-                for u in T.unroll(unroll):
-                    step(col, w, acc, block * unroll + u, c0, channels, pixels)
-            for u in T.unroll(per_column % unroll):
-                step(col, w, acc, per_column - per_column % unroll + u, c0, channels, pixels)
+                acc[i] = table[c0 + i // pixels]
+            unroll = T.meta_var(body_groups(per_column, pixels, size))
+            if unroll > 0:
+                for block in range(groups[0] // (unroll // UNROLL)):
+                    for u in T.unroll(unroll):
+                        step(col, w, acc, block * unroll + u, c0, channels, pixels)
+            tail = T.meta_var(per_column % unroll if unroll > 0 else per_column)
+            for u in T.unroll(tail):
+                step(col, w, acc, per_column - tail + u, c0, channels, pixels)
             for i in T.unroll(channels * pixels):
-                y[(c0 + i // pixels) * cs + (p0 + i % pixels) * ps] = requantize(
-                    acc[i], multiplier[c0 + i // pixels], shift[c0 + i // pixels])
+                c = T.meta_var(c0 + i // pixels)
+                y[c * cs + (p0 + i % pixels) * ps] = requantized(
+                    acc[i], table[n + c], table[2 * n + c], table[3 * n + c], requantize, fast)
 
         return tile
+
+
+def body_groups(per_column: int, pixels: int, size: bool) -> int:
+    """Groups of four in the loop body of a tile of `pixels` pixels over a reduction of
+    `per_column` groups (0: no loop, all of them unrolled); see Gemm.tile. Two-pixel tiles
+    (measured on the M4 with the short requantize): up to SHORT groups, or up to WIDE_UNROLL
+    groups that one pass would leave a tail, run unrolled (VWW 32->32 1.34 instructions per MAC
+    against 1.44 in a loop, the KWS 10x4 convolution 1.27 against 1.47); the others of up to
+    WIDE_UNROLL groups in one loop pass (KWS 64->64: 1.08 against 1.14 unrolled, where LLVM
+    hoists the loads and spills); longer reductions loop over WIDE_UNROLL groups. Other tiles
+    loop over UNROLL groups where the loop runs at least twice."""
+    if pixels == 2 and not size:
+        if per_column > WIDE_UNROLL:
+            return WIDE_UNROLL
+        return per_column if per_column > SHORT and per_column % UNROLL == 0 else 0
+    return UNROLL if per_column >= 2 * UNROLL else 0  # a loop run once only adds code
 
 
 def _low(pair):

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from tvm.script import tirx as T
 
+from edgeprune.compile.dsp.dense import requantized
+from edgeprune.compile.dsp.intrinsics import qadd
 from edgeprune.compile.int8_kernels import Requantize
 from edgeprune.compile.mve.intrinsics import vmladava
 
@@ -24,31 +26,38 @@ def loop_count(padded: int) -> int:
 @dataclass(frozen=True)
 class Gemm:
     """One layer's GEMM on MVE: `padded` reduction length (a multiple of CHUNK) and where output
-    (channel c, pixel p) goes: y[c * channel_stride + p * pixel_stride]."""
+    (channel c, pixel p) goes: y[c * channel_stride + p * pixel_stride]. The constants are the
+    table of dsp.dense.constants for tiles of all `channels`, as in dsp.gemm.Gemm; `fast` as it
+    found (then the kernel doubles the sum itself: int8 weights and columns cannot be doubled)."""
 
     padded: int
+    channels: int
     channel_stride: int
     pixel_stride: int
     requantize: Requantize
+    fast: bool
 
     def tile(self):
         """A TIR macro with dsp.gemm.Gemm.tile's arguments: `col` the int8 columns (pixel p's at
         p * padded), `w` the int8 weight rows, `groups` holds `loop_count(padded)`, read at run
         time so that LLVM keeps the loop (as in the DSP GEMM)."""
         padded, cs, ps, requantize = self.padded, self.channel_stride, self.pixel_stride, self.requantize
+        n, fast = self.channels, self.fast
 
         @T.macro
-        def tile(col, w, bias, multiplier, shift, y, acc, groups, c0, p0, channels, pixels):
-            for i in T.unroll(channels * pixels):
-                acc[i] = bias[c0 + i // pixels]
+        def tile(col, w, table, y, acc, groups, c0, p0, channels, pixels):
+            for i in T.unroll(channels * pixels):  # the bias (doubled in the fast table: halved, exactly)
+                acc[i] = table[c0 + i // pixels] >> 1 if fast else table[c0 + i // pixels]
             for j in range(groups[0]):
                 for c in T.unroll(channels):
                     for p in T.unroll(pixels):
                         acc[c * pixels + p] = vmladava(acc[c * pixels + p],
                                                        w[T.Ramp((c0 + c) * padded + j * CHUNK, 1, CHUNK)],
                                                        col[T.Ramp(p * padded + j * CHUNK, 1, CHUNK)])
-            for i in T.unroll(channels * pixels):
-                y[(c0 + i // pixels) * cs + (p0 + i % pixels) * ps] = requantize(
-                    acc[i], multiplier[c0 + i // pixels], shift[c0 + i // pixels])
+            for i in T.unroll(channels * pixels):  # twice the sum by QADD, as in mve/dense.py
+                c = T.meta_var(c0 + i // pixels)
+                y[c * cs + (p0 + i % pixels) * ps] = requantized(
+                    qadd(acc[i], acc[i]) if fast else acc[i], table[n + c], table[2 * n + c], table[3 * n + c],
+                    requantize, fast)
 
         return tile

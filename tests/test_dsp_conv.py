@@ -1,0 +1,42 @@
+"""The DSP convolution's compile-time side (compile/dsp/conv.py), on the host: its constants
+table (dense.constants with one tile of all output channels) and the doubled int16 weights that
+the short requantize takes (int8 ones, and the M55's MVE layout, stay as they are). The kernels
+themselves run on QEMU in test_int8_kernels.py."""
+import numpy as np
+import pytest
+
+from edgeprune.compile.dsp import conv, dense, packing
+from edgeprune.compile.int8_kernels import Requantize
+from edgeprune.compile.requantize import quantize_multiplier
+
+
+def _layer(channels: int, depth: int):
+    rng = np.random.default_rng(0)
+    weight = rng.integers(-127, 128, (channels, depth, 1, 1)).astype(np.int8)
+    bias = rng.integers(-20000, 20000, channels)
+    multiplier, shift = quantize_multiplier(rng.uniform(1e-4, 0.45, channels))
+    return weight, bias, multiplier, shift
+
+
+@pytest.mark.parametrize("rounding", ["double", "single"])
+def test_the_table_holds_each_field_for_every_channel_side_by_side(rounding):
+    channels = 11  # odd: the kernel's one-channel tail reads the same table
+    weight, bias, multiplier, shift = _layer(channels, 20)
+    requantize = Requantize(-128, -128, 127, rounding=rounding, negative_shifts=True)
+    fast, table = dense.constants(weight.reshape(channels, -1), bias, multiplier, shift, requantize, tile=channels)
+    assert fast == (rounding == "double")
+    fields = table.reshape(4, channels)
+    assert np.array_equal(fields[0], 2 * bias if fast else bias)
+    assert np.array_equal(fields[1], multiplier)
+    assert np.array_equal(fields[3], -shift if fast else shift)
+
+
+@pytest.mark.parametrize("layout", [*packing.LAYOUTS, packing.MVE])
+def test_the_short_requantize_doubles_int16_weights_and_leaves_int8_ones(layout):
+    """int8 weights keep their byte: the DSP kernel doubles the column, the MVE one the sum (QADD)."""
+    weight = _layer(4, 6)[0]
+    plain = packing.pack_rows(weight.reshape(4, -1), layout)
+    assert np.array_equal(conv.pack_weights(weight, layout, fast=False), plain)
+    doubled = conv.pack_weights(weight, layout, fast=True)
+    assert doubled.dtype == plain.dtype
+    assert np.array_equal(doubled, 2 * plain if layout == "int16" else plain)
