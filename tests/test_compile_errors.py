@@ -85,3 +85,12 @@ def test_qemu_that_does_not_finish_is_stopped_with_its_output(compiled):
             device.run([x], 100_000)
     message = str(err.value)
     assert "did not finish within 2 s" in message and "\nEP_RUN " in message  # the tail of its output
+
+
+def test_the_c_backend_takes_the_portable_int8_kernels_and_says_so(tmp_path):
+    from tests.onnx_op_models import MODELS, quantized
+
+    model = compile_model(quantized(MODELS["Conv"]["3x3 p1"]()), "mps2-an386", tmp_path / "c", backend="c")
+    assert any("--backend c takes the portable int8 kernels" in note for note in model.manifest["notes"])
+    assert model.manifest["options"]["kernels"] == "auto" and "layer" not in model.manifest["steps"][0]
+    assert (tmp_path / "c" / "src" / "kernels.c").is_file() and model.elf.is_file()

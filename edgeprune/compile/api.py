@@ -340,11 +340,17 @@ def compile_model(
         raise EdgepruneError(f"unknown sparse {sparse!r}; choose one of {', '.join(SPARSE_CHOICES)}")
     if optimize not in OPTIMIZE_CHOICES:
         raise EdgepruneError(f"unknown optimize {optimize!r}; choose one of {', '.join(OPTIMIZE_CHOICES)}")
-    options = passes.PassOptions(rounding=rounding, kernels=kernels, weights=weights, sparse=sparse, optimize=optimize)
+    # The hand-written int8 kernels are LLVM intrinsics: TVM's C code generator cannot print them.
+    c_portable = backend == "c" and kernels == "auto" and kernel_family(board.llvm_target()) is not None
+    options = passes.PassOptions(rounding=rounding, kernels="portable" if c_portable else kernels, weights=weights,
+                                 sparse=sparse, optimize=optimize)
     grid = parse_grid(patch_grid)
     if patch_until is not None and grid is None:
         raise EdgepruneError("--patch-until needs --patch-grid: it says where the patch stage ends")
     graph, plan, imported, edges, notes, write_source = _import(model, input_shape, tvm_target, options)
+    if c_portable and any(r.dtype == "int8" for step in plan.steps for r in step.args):
+        notes.append("--backend c takes the portable int8 kernels (slower): the DSP and NEON kernels are LLVM "
+                     "intrinsics, which only --backend llvm (the default) emits")
     if weights != "auto" and kernels == "auto" and kernel_family(tvm_target) == "neon":
         notes.append("--weights int8 is not honoured on NEON: its convolutions keep int16 weights" if weights == "int8"
                      else "--weights int16 is not honoured on NEON: its dense layers keep int8 weights")
