@@ -67,6 +67,7 @@ def test_a_patched_stage_computes_the_same_integers_on_qemu(image_model, compile
     patches = patched.manifest["patches"]
     assert patches["ends_at"] == cut and patches["rows"] == patches["cols"] == [0, 4]  # row 4 computed twice
     assert patches["patch_output"] == [16, 5, 5] and patches["recompute"] > 0
+    assert patches["estimated_peak_bytes"] < patches["estimated_peak_bytes_without"]
     assert patched.manifest["steps"][0]["kernel"] == "edgeprune_patch_stage"
     assert len(patched.manifest["steps"]) == 2  # the stage and the head
     holds = [b["holds"] for b in patched.manifest["memory"]["arena"]["buffers"]]

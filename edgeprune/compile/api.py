@@ -128,6 +128,8 @@ class _Patches:
                 "rows": stage.rows, "cols": stage.cols, "patch_arena_bytes": self.plan.arena_bytes,
                 "macs": stage.macs, "patch_macs": stage.patch_macs,
                 "recompute": round(stage.patch_macs / stage.macs - 1, 4) if stage.macs else 0.0,
+                # live bytes estimated from the tensors' sizes (the plan's placement may differ)
+                "estimated_peak_bytes": stage.estimate[0], "estimated_peak_bytes_without": stage.estimate[1],
                 "steps": [_step_entry(s, self.workspace, layers) for s in self.plan.steps]}
 
 

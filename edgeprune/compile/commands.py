@@ -74,7 +74,8 @@ def _patch_summary(patches: dict) -> str:
     return (f"  patches   {rows}x{cols} of {'x'.join(map(str, patches['patch_output'][1:]))} pixels up to "
             f"{patches['ends_at']} ({len(patches['steps'])} kernel call{'s' if len(patches['steps']) > 1 else ''} a patch), patch arena "
             f"{patches['patch_arena_bytes']:,} B; halos computed again: +{100 * patches['recompute']:.0f} % of the "
-            "stage's MACs")
+            f"stage's MACs\n            estimated live bytes at the peak {patches['estimated_peak_bytes']:,} B, "
+            f"{patches['estimated_peak_bytes_without']:,} B without patches")
 
 
 def _in_place(layers: list[str]) -> str:

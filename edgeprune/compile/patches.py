@@ -99,6 +99,7 @@ class PatchStage:
     macs: int  # multiply-accumulates of the stage's convolutions at full size
     patch_macs: int  # the same over all patches (halos computed again)
     notes: list[str] = field(default_factory=list)
+    estimate: tuple[int, int] | None = None  # peak bytes estimated with and without the stage (`choose_stage`)
 
     @property
     def patch_height(self) -> int:
@@ -403,16 +404,15 @@ def choose_stage(mod: tvm.IRModule, grid: tuple[int, int], rest_peak, whole_peak
         if until not in cuts:
             raise EdgepruneError(f"--patch-until {until!r}: a patch stage can end at "
                                  f"{', '.join(cuts) or 'no layer of this model'}")
-        try:
-            return _stage(graph, start, cuts[until], grid)
-        except _NotPatchable as exc:
-            raise EdgepruneError(f"--patch-until {until!r}: {exc}") from None
+        cuts = {until: cuts[until]}
     estimates, reasons = {}, []
     for label, end in cuts.items():
         try:
             estimates[end] = _estimate(graph, start, end, grid, rest_peak(label))
         except _NotPatchable as exc:
             reasons.append(str(exc))
+    if until is not None and reasons:
+        raise EdgepruneError(f"--patch-until {until!r}: {reasons[0]}")
     if not estimates:
         why = f" ({reasons[0]})" if reasons else ""
         raise EdgepruneError(f"--patch-grid {grid[0]}x{grid[1]}: no stage of this model can run in patches{why}; "
@@ -421,8 +421,9 @@ def choose_stage(mod: tvm.IRModule, grid: tuple[int, int], rest_peak, whole_peak
     least = min(estimates.values())
     end = min(e for e, estimate in estimates.items() if estimate <= least * 1.05)
     stage = _stage(graph, start, end, grid)
+    stage.estimate = (estimates[end], whole_peak)
     if estimates[end] >= whole_peak:
-        stage.notes.append(f"--patch-grid {grid[0]}x{grid[1]} saves no RAM on this model: its best stage (up to "
-                           f"{stage.output.label}) is estimated at {estimates[end]:,} B against {whole_peak:,} B "
-                           "without patches; a finer grid leaves less of the stage in memory")
+        stage.notes.append(f"--patch-grid {grid[0]}x{grid[1]} saves no RAM on this model: its {'' if until else 'best '}"
+                           f"stage (up to {stage.output.label}) is estimated at {estimates[end]:,} B against "
+                           f"{whole_peak:,} B without patches; a finer grid leaves less of the stage in memory")
     return stage
