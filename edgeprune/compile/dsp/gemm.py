@@ -53,7 +53,9 @@ class Gemm:
         weights' int64 view (int16 layout) or int32 view (int8 layout: a group per word).
         `groups` holds `loop_count(padded)`, read from memory at run time: with a constant trip
         count LLVM unrolls the loop completely and then schedules one accumulator's chain after
-        the other, spilling the shared column and weight words. The loop body is UNROLL groups
+        the other, spilling the shared column and weight words. The trip count is written as at
+        least 1 (a loop is only emitted where it runs), so LLVM drops the zero-trip guard and its
+        register copies. The loop body is UNROLL groups
         (the rest follow it), so that LLVM does not unroll it further, with a remainder of its own.
         Two-pixel tiles (the convolutions' main tile) take WIDE_UNROLL groups per pass: inside a
         long body LLVM pairs every load into an LDRD (4 LDRD + 8 SMLAD per group), only the
@@ -88,7 +90,7 @@ class Gemm:
                 acc[i] = table[c0 + i // pixels]
             unroll = T.meta_var(body_groups(per_column, pixels, size))
             if unroll > 0:
-                for block in range(groups[0] // (unroll // UNROLL)):
+                for block in range(T.max(groups[0] // (unroll // UNROLL), 1)):
                     for u in T.unroll(unroll):
                         step(col, w, acc, block * unroll + u, c0, channels, pixels)
             tail = T.meta_var(per_column % unroll if unroll > 0 else per_column)
