@@ -181,9 +181,11 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
         y = T.decl_buffer((cout * pixels,), "int8", data=y_out.data)
         w = T.decl_buffer((cout * padded // w_view[1],), w_view[0], data=w_in.data)
         acc = T.decl_buffer((4,), "int32")
-        col16 = T.decl_buffer((2 * padded,), column_dtype, align=16 if layout == MVE else 0)
+        # 8-byte alignment is all LDRD needs; TVM's default (16) makes LLVM realign the stack, which costs
+        # the frame pointer's register (r7) inside the GEMM loop (KWS pointwise 1.084 -> 1.076 instructions per MAC)
+        col16 = T.decl_buffer((2 * padded,), column_dtype, align=16 if layout == MVE else 8)
         col = T.decl_buffer((2 * padded // col_view[1],), col_view[0], data=col16.data)
-        ring = T.decl_buffer((ring_bytes,), "int8")
+        ring = T.decl_buffer((ring_bytes,), "int8", align=4)  # copied by words (keep_row); no realignment either
         for k in T.unroll(padded - depth):
             col16[column_slot(depth + k, layout)] = T.Cast(column_dtype, 0)
             col16[padded + column_slot(depth + k, layout)] = T.Cast(column_dtype, 0)
