@@ -17,12 +17,20 @@ import numpy as np
 import onnx
 import pytest
 import torch
+import tvm
 from torch import nn
 
 from edgeprune.cli import main
+from edgeprune.compile import passes
 from edgeprune.compile.api import compile_model
+from edgeprune.compile.conv_shape import ConvShape
 from edgeprune.compile.host import host_outputs
 from edgeprune.compile.int8 import has_dsp, has_mve, kernel_family
+from edgeprune.compile.int8_kernels import Requantize
+from edgeprune.compile.neon.depthwise import depthwise_conv2d
+from edgeprune.compile.plan import align
+from edgeprune.compile.schedule import SCHEDULED
+from edgeprune.compile.workspace import kernel_workspace_bytes
 from edgeprune.profile.run import run
 from edgeprune.quantize import quantize
 from edgeprune.targets import load_target
@@ -238,3 +246,15 @@ def test_an_int8_weight_layout_that_neon_cannot_honour_is_said(tmp_path):
     assert "--weights int8 is not honoured on NEON: its convolutions keep int16 weights" in compiled.manifest["notes"]
     assert {(s["layer"]["kind"], s["layer"]["weights"]) for s in compiled.manifest["steps"] if "layer" in s} == {
         ("conv", "int16"), ("pointwise", "int16"), ("dense", "int8")}
+
+
+@pytest.mark.parametrize("board, isa, plane_bytes", [("mps3-an547", "mve", 50 * 50),
+                                                     ("cortex-a53", "aarch64", 50 * 50 * 2)])
+def test_the_m55_depthwise_kernel_keeps_its_padded_plane_int8(board, isa, plane_bytes):
+    # VWW's first depthwise layer (48x48, 8 channels): a 50 x 50 padded plane, int8 on MVE (which
+    # widens as it loads), int16 on NEON; the kernel's whole workspace is that plane, aligned.
+    shape = ConvShape(8, 48, 48, 8, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1))
+    kernel = depthwise_conv2d(shape, 1, Requantize(-128, -128, 127), -128, isa).with_attrs(
+        {"global_symbol": "k", SCHEDULED: True})
+    lowered = passes.run_passes(tvm.IRModule({"k": kernel}), passes.KERNEL_PASSES, load_target(board).llvm_target())
+    assert kernel_workspace_bytes(lowered["k"]) == align(plane_bytes)
