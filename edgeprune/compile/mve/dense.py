@@ -20,6 +20,7 @@ from edgeprune.compile.dsp.dense import ROWS, by_tile, storer
 from edgeprune.compile.dsp.intrinsics import qadd
 from edgeprune.compile.int8_kernels import Requantize
 from edgeprune.compile.mve.intrinsics import vmladava
+from edgeprune.compile.neon.dense import partial_chunk
 
 CHUNK = 16  # reduction elements per VMLADAVA.S8: one int8x16 vector
 
@@ -68,9 +69,7 @@ def dense(x_shape: tuple[int, ...], outputs: int, requantize: Requantize, fast: 
         last = T.decl_buffer((CHUNK,), "int8", align=16)  # the row's partial chunk, zero-padded
         for r in range(rows):
             if rest != 0:
-                last[T.Ramp(0, 1, CHUNK)] = T.Broadcast(T.int8(0), CHUNK)
-                for i in range(rest):
-                    last[i] = x[r * depth + full * CHUNK + i]
+                partial_chunk(last, x, r * depth + full * CHUNK, rest)
             for t in range(whole // ROWS):
                 acc = T.decl_buffer((ROWS,), "int32")
                 tile(x, last, w, table, y, acc, r, t * ROWS, ROWS)

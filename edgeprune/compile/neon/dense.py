@@ -84,6 +84,15 @@ def _sum_pairs(a, b):
     return T.Shuffle([a, b], [0, 2, 4, 6]) + T.Shuffle([a, b], [1, 3, 5, 7])
 
 
+@T.macro
+def partial_chunk(last, x, start, rest):
+    """A row's last `rest` reduction elements, x[start:start + rest], into the 16-lane vector
+    `last`, zero-padded (the dense kernels' last chunk)."""
+    last[T.Ramp(0, 1, CHUNK)] = T.Broadcast(T.int8(0), CHUNK)
+    for i in range(rest):
+        last[i] = x[start + i]
+
+
 @functools.cache  # see conv.conv2d
 def dense(x_shape: tuple[int, ...], outputs: int, requantize: Requantize, isa: str, paired: bool) -> tirx.PrimFunc:
     """The PrimFunc (x, packed weights, bias, multiplier, shift, y) of a dense layer on x of
@@ -142,9 +151,7 @@ def dense(x_shape: tuple[int, ...], outputs: int, requantize: Requantize, isa: s
         tail = T.decl_buffer((BLOCK,), "int8")
         for r in range(rows):
             if rest != 0:
-                last[T.Ramp(0, 1, CHUNK)] = T.Broadcast(T.int8(0), CHUNK)
-                for i in range(rest):
-                    last[i] = x[r * depth + full * CHUNK + i]
+                partial_chunk(last, x, r * depth + full * CHUNK, rest)
             for b in range(outputs // BLOCK):
                 tile(x, last, w, bias, multiplier, shift, y, acc, tail, r, b, BLOCK)
             if outputs % BLOCK != 0:
