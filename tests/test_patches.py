@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgeprune.compile.patches import Region, _starts, parse_grid
+from edgeprune.compile.patches import NoPatchStageError, Region, _starts, parse_grid
 from edgeprune.errors import EdgepruneError
 
 
@@ -92,7 +92,7 @@ def test_a_model_without_an_image_stage_says_so(tmp_path):
     from edgeprune.compile.api import compile_model
     from tests.onnx_op_models import MODELS, quantized
 
-    with pytest.raises(EdgepruneError, match="no stage of this model can run in patches"):
+    with pytest.raises(NoPatchStageError, match="no stage of this model can run in patches"):
         compile_model(quantized(MODELS["Gemm"][""]()), "mps2-an386", tmp_path / "gemm", patch_grid="2x2")
     assert not (tmp_path / "gemm").exists()
 

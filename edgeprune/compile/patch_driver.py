@@ -11,21 +11,8 @@ from edgeprune.compile.patches import STAGE_KERNEL, PatchStage, PatchTensor
 from edgeprune.compile.plan import Plan, TensorRef
 
 # Region copies between an NCHW int8 image (height x width) and a patch region (rows x cols)
-# whose corner is at (top, left) of the image; rows and columns outside the image read `zero`.
+# whose corner is at (top, left) of the image; the fill sets what lies outside the image to `zero`.
 _HELPERS = r"""
-static void ep_patch_in(const int8_t *image, int8_t *patch, int channels, int height, int width,
-                        int rows, int cols, int top, int left, int8_t zero) {
-  int first = left < 0 ? -left : 0, last = left + cols > width ? width - left : cols;
-  for (int c = 0; c < channels; ++c)
-    for (int r = 0; r < rows; ++r, patch += cols) {
-      int y = top + r;
-      if (y < 0 || y >= height || first >= last) { memset(patch, zero, (size_t)cols); continue; }
-      memset(patch, zero, (size_t)first);
-      memcpy(patch + first, image + ((size_t)c * height + y) * width + left + first, (size_t)(last - first));
-      memset(patch + last, zero, (size_t)(cols - last));
-    }
-}
-
 static void ep_patch_fill(int8_t *patch, int channels, int height, int width,
                           int rows, int cols, int top, int left, int8_t zero) {
   int first = left < 0 ? -left : 0, last = left + cols > width ? width - left : cols;
@@ -37,6 +24,17 @@ static void ep_patch_fill(int8_t *patch, int channels, int height, int width,
       memset(patch, zero, (size_t)first);
       memset(patch + last, zero, (size_t)(cols - last));
     }
+}
+
+static void ep_patch_in(const int8_t *image, int8_t *patch, int channels, int height, int width,
+                        int rows, int cols, int top, int left, int8_t zero) {
+  int first = left < 0 ? -left : 0, last = left + cols > width ? width - left : cols;
+  int8_t *row = patch;
+  for (int c = 0; c < channels; ++c)
+    for (int r = 0; r < rows; ++r, row += cols)
+      if (top + r >= 0 && top + r < height && first < last)
+        memcpy(row + first, image + ((size_t)c * height + top + r) * width + left + first, (size_t)(last - first));
+  ep_patch_fill(patch, channels, height, width, rows, cols, top, left, zero);
 }
 
 static void ep_patch_out(const int8_t *patch, int8_t *image, int channels, int height, int width,

@@ -56,6 +56,10 @@ class Region:
                       (self.stride[0] * strides[0], self.stride[1] * strides[1]))
 
 
+class NoPatchStageError(EdgepruneError):
+    """The model has no stage that can run in patches (or none for this grid)."""
+
+
 class _NotPatchable(Exception):
     """A cut whose stage cannot run in patches (said to the user only if they chose the cut)."""
 
@@ -323,8 +327,8 @@ class _PatchModule:
                                                    end=[rows + need.height, cols + need.width], assume_inbound=True))
 
 
-def _macs(graph: _Graph, start: int, end: int, regions: dict | None, patches: int) -> int:
-    """Multiply-accumulates of the stage's convolutions: at full size, or over `patches` patches."""
+def _macs(graph: _Graph, start: int, end: int, regions: dict | None = None, patches: int = 1) -> int:
+    """Multiply-accumulates of the stage's convolutions: at full size, or over `patches` patches of `regions`."""
     total = 0
     for i in range(start, end + 1):
         var, value = graph.bindings[i]
@@ -334,7 +338,7 @@ def _macs(graph: _Graph, start: int, end: int, regions: dict | None, patches: in
         if regions is not None:
             height, width = regions[var].height, regions[var].width
         weight = _shape(value.args[1])
-        total += channels * height * width * weight[1] * weight[2] * weight[3] * (patches if regions else 1)
+        total += channels * height * width * weight[1] * weight[2] * weight[3] * patches
     return total
 
 
@@ -372,7 +376,7 @@ def _stage(graph: _Graph, start: int, end: int, grid: tuple[int, int]) -> PatchS
     labels = {source_label(v, graph.mod) for v, _ in graph.bindings[start:end + 1] if v in graph.data} - {None}
     return PatchStage(grid, rows, cols, _tensor(graph, source, regions[source]), _tensor(graph, var, output),
                       tensors, labels, _PatchModule(graph, regions, start, end, source).build(),
-                      _macs(graph, start, end, None, 1), _macs(graph, start, end, regions, grid[0] * grid[1]))
+                      _macs(graph, start, end), _macs(graph, start, end, regions, grid[0] * grid[1]))
 
 
 def _bytes(shape: tuple[int, ...]) -> int:
@@ -415,7 +419,7 @@ def choose_stage(mod: tvm.IRModule, grid: tuple[int, int], rest_peak, whole_peak
         raise EdgepruneError(f"--patch-until {until!r}: {reasons[0]}")
     if not estimates:
         why = f" ({reasons[0]})" if reasons else ""
-        raise EdgepruneError(f"--patch-grid {grid[0]}x{grid[1]}: no stage of this model can run in patches{why}; "
+        raise NoPatchStageError(f"--patch-grid {grid[0]}x{grid[1]}: no stage of this model can run in patches{why}; "
                              "patches need an image model whose first layers are int8 convolutions and "
                              "element-wise layers up to a feature map that the rest reads alone")
     least = min(estimates.values())

@@ -19,6 +19,7 @@ from edgeprune.artefact import architecture_hash
 from edgeprune.compile.api import CompiledModel, compile_model, onnx_to_compile
 from edgeprune.compile.fingerprint import compiler_fingerprint
 from edgeprune.compile.int8 import has_dsp
+from edgeprune.compile.patches import NoPatchStageError
 from edgeprune.errors import EdgepruneError
 from edgeprune.profile.api import profile
 from edgeprune.profile.devices import open_device, parse_device_url
@@ -26,8 +27,8 @@ from edgeprune.profile.store import Record, ResultsStore
 from edgeprune.search.errors import SearchError
 from edgeprune.targets import load_target
 
-
 PATCH_GRIDS = ("2x2", "3x3", "4x4")  # tried in order for a candidate over the RAM budget
+
 
 @dataclass(frozen=True)
 class Measurement:
@@ -99,7 +100,7 @@ def compile_for(onnx_path: Path, device: str, out: Path, *, max_ram: int | None 
         trial_out = out.with_name(f"{out.name}-{grid}")
         try:
             patched = compile_model(str(onnx_path), board, trial_out, patch_grid=grid)
-        except EdgepruneError:  # no stage of this model runs in patches
+        except NoPatchStageError:
             return compiled
         if _ram(patched) <= max_ram:
             shutil.rmtree(out)
