@@ -96,6 +96,8 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
                          "cannot run in place: only stride 1 with the output as large as the input")
     ring_bytes = max(rows * cin * width, 4)
     split = min(kh, top // dh + 1) if rows else 0  # window rows up to the pixel's own: from the ring
+    # two neighbours' windows share input elements (stride 1 along the row, kernel wider than 1)
+    overlapping = not size and kw > 1 and sw == 1 and dw == 1
     words = width % 4 == 0  # rows copied a word at a time (offsets of whole rows stay 4-aligned)
 
     def entry(value):
@@ -124,38 +126,53 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
                         ring[((pixel // width % rows) * cin + ci) * width + ix] = x[ci * height * width + pixel + ix]
 
     @T.macro
-    def window_rows(x, ring, col, base, oy, ox, first, count, from_ring, checked):
-        """The column entries of window rows first .. first + count - 1; bounds tests if `checked`."""
+    def window_rows(x, ring, col, base, oy, ox, first, count, from_ring, checked, span):
+        """The column entries of window rows first .. first + count - 1 of the `span` pixels from
+        (oy, ox) along the row (their columns one after the other from `base`); bounds tests if
+        `checked`."""
         for ci, k in T.grid(cin, count):
             for kx in T.unroll(kw):
-                iy = T.meta_var(oy * sh + (first + k) * dh - top)
-                ix = T.meta_var(ox * sw + kx * dw - left)
-                slot = T.meta_var(base + column_slot((ci * kh + first + k) * kw + kx, layout))
-                if checked:
-                    inside = T.meta_var(0 <= iy and iy < height and 0 <= ix and ix < width)
-                    col[slot] = entry(T.if_then_else(inside, element(x, ring, ci, iy, ix, from_ring), pad))
-                else:
-                    col[slot] = entry(element(x, ring, ci, iy, ix, from_ring))
+                for i in T.unroll(span):
+                    iy = T.meta_var(oy * sh + (first + k) * dh - top)
+                    ix = T.meta_var((ox + i) * sw + kx * dw - left)
+                    slot = T.meta_var(base + i * padded + column_slot((ci * kh + first + k) * kw + kx, layout))
+                    if checked:
+                        inside = T.meta_var(0 <= iy and iy < height and 0 <= ix and ix < width)
+                        col[slot] = entry(T.if_then_else(inside, element(x, ring, ci, iy, ix, from_ring), pad))
+                    else:
+                        col[slot] = entry(element(x, ring, ci, iy, ix, from_ring))
 
     @T.macro
-    def window(x, ring, col, base, oy, ox, checked):
+    def window(x, ring, col, base, oy, ox, checked, span):
         if split > 0:
-            window_rows(x, ring, col, base, oy, ox, 0, split, True, checked)
+            window_rows(x, ring, col, base, oy, ox, 0, split, True, checked, span)
         if kh > split:
-            window_rows(x, ring, col, base, oy, ox, split, kh - split, False, checked)
+            window_rows(x, ring, col, base, oy, ox, split, kh - split, False, checked, span)
 
     @T.macro
     def column(x, ring, col, base, pixel):
         oy = T.meta_var(pixel // ow)
         ox = T.meta_var(pixel % ow)
         if always_inside:
-            window(x, ring, col, base, oy, ox, False)
+            window(x, ring, col, base, oy, ox, False, 1)
         elif size:
-            window(x, ring, col, base, oy, ox, True)
+            window(x, ring, col, base, oy, ox, True, 1)
         elif y_first <= oy and oy <= y_last and x_first <= ox and ox <= x_last:
-            window(x, ring, col, base, oy, ox, False)
+            window(x, ring, col, base, oy, ox, False, 1)
         else:
-            window(x, ring, col, base, oy, ox, True)
+            window(x, ring, col, base, oy, ox, True, 1)
+
+    @T.macro
+    def pair_columns(x, ring, col, p0):
+        """The columns of pixels p0 and p0 + 1; where the two windows overlap along a row
+        (`overlapping`), both pixels in the interior are built together, each input element loaded once."""
+        oy = T.meta_var(p0 // ow)
+        ox = T.meta_var(p0 % ow)
+        if overlapping and ox + 1 < ow and y_first <= oy and oy <= y_last and x_first <= ox and ox + 1 <= x_last:
+            window(x, ring, col, 0, oy, ox, False, 2)
+        else:
+            column(x, ring, col, 0, p0)
+            column(x, ring, col, padded, p0 + 1)
 
     @T.macro
     def outputs(col, w, table, y, acc, groups, p0, count):
@@ -169,8 +186,7 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
     def pair_outputs(x, ring, col16, col, w, table, y, acc, groups, p0):
         keep_row(x, ring, p0)
         keep_row(x, ring, p0 + 1)
-        column(x, ring, col16, 0, p0)
-        column(x, ring, col16, padded, p0 + 1)
+        pair_columns(x, ring, col16, p0)
         outputs(col, w, table, y, acc, groups, p0, 2)
 
     @T.prim_func
