@@ -20,7 +20,7 @@ from edgeprune.compile.int8_kernels import Requantize
 
 UNROLL = 4  # groups of four reduction elements per pass of the micro-kernel's loop
 WIDE_UNROLL = 16  # the same for two-pixel tiles (a multiple of UNROLL): see Gemm.tile
-SHORT = 8  # two-pixel tiles over at most this many groups run them unrolled, with no loop (body_groups)
+OPAQUE = 8  # unrolled reductions of at least this many groups read the column at an offset LLVM cannot see (Gemm.tile)
 
 
 def loop_count(padded: int) -> int:
@@ -65,8 +65,14 @@ class Gemm:
         long body LLVM pairs every load into an LDRD (4 LDRD + 8 SMLAD per group), only the
         first and last groups pay for spills and unpaired loads (measured on the M4 with the
         short requantize: VWW 128->128 0.96 instructions per MAC against 1.05 with 8 groups, IC's
-        3x3 convolutions 1.10 against 1.18, for 4 % more kernel code on IC). Short reductions
-        differ (`body_groups`).
+        3x3 convolutions 1.10 against 1.18, for 4 % more kernel code on IC). Reductions of up to
+        WIDE_UNROLL groups run unrolled (`body_groups`); from OPAQUE groups on, they read the
+        column at an offset of (groups[0] - loop_count) * c0, 0 at run time: since the column
+        sits at fixed stack offsets, its loads are otherwise the same for every channel tile,
+        and LLVM hoists them out of the channel loop and spills them (KWS 64->64 1.14 unrolled
+        without the offset, 1.05 in a loop of one pass, 1.03 unrolled with it; VWW 32->32 1.34
+        -> 1.26). Shorter ones keep their column words in registers and stack slots, which the
+        offset would only make worse (VWW 8->16 2.41 -> 2.47, IC 16->32 1.59 -> 1.68).
         With `size`, two-pixel tiles take UNROLL groups too (measured on KWS: 2 groups per pass,
         or a loop over the requantize, make the code larger). No loop is emitted that would never
         run."""
@@ -76,7 +82,7 @@ class Gemm:
         n, fast = self.channels, self.fast
 
         @T.macro
-        def step(col, w, acc, g, c0, channels, pixels):
+        def step(col, w, acc, g, c0, channels, pixels, at):
             for c in T.unroll(channels):
                 if wide:
                     even = T.meta_var(_low(w[(c0 + c) * per_column + g]))
@@ -85,8 +91,8 @@ class Gemm:
                     even = T.meta_var(sxtb16(w[(c0 + c) * per_column + g]))
                     odd = T.meta_var(sxtb16_odd(w[(c0 + c) * per_column + g]))
                 for p in T.unroll(pixels):
-                    acc[c * pixels + p] = smlad(_low(col[p * per_column + g]), even, acc[c * pixels + p])
-                    acc[c * pixels + p] = smlad(_high(col[p * per_column + g]), odd, acc[c * pixels + p])
+                    acc[c * pixels + p] = smlad(_low(col[at + p * per_column + g]), even, acc[c * pixels + p])
+                    acc[c * pixels + p] = smlad(_high(col[at + p * per_column + g]), odd, acc[c * pixels + p])
 
         @T.macro
         def tile(col, w, table, y, acc, groups, c0, p0, channels, pixels):
@@ -96,10 +102,12 @@ class Gemm:
             if unroll > 0:
                 for block in range(T.max(groups[0] // (unroll // UNROLL), 1)):
                     for u in T.unroll(unroll):
-                        step(col, w, acc, block * unroll + (u + 1) % unroll, c0, channels, pixels)
+                        step(col, w, acc, block * unroll + (u + 1) % unroll, c0, channels, pixels, 0)
             tail = T.meta_var(per_column % unroll if unroll > 0 else per_column)
+            # 0 at run time (groups holds loop_count), but LLVM cannot know it, nor that it is the same for every tile
+            at = T.meta_var((groups[0] - loop_count(self.padded)) * c0 if unroll == 0 and per_column >= OPAQUE else 0)
             for u in T.unroll(tail):
-                step(col, w, acc, per_column - tail + u, c0, channels, pixels)
+                step(col, w, acc, per_column - tail + u, c0, channels, pixels, at)
             for i in T.unroll(channels * pixels):
                 c = T.meta_var(c0 + i // pixels)
                 y[c * cs + (p0 + i % pixels) * ps] = requantized(
@@ -111,16 +119,13 @@ class Gemm:
 def body_groups(per_column: int, pixels: int, size: bool) -> int:
     """Groups of four in the loop body of a tile of `pixels` pixels over a reduction of
     `per_column` groups (0: no loop, all of them unrolled); see Gemm.tile. Two-pixel tiles
-    (measured on the M4 with the short requantize): up to SHORT groups, or up to WIDE_UNROLL
-    groups that one pass would leave a tail, run unrolled (VWW 32->32 1.34 instructions per MAC
-    against 1.44 in a loop, the KWS 10x4 convolution 1.27 against 1.47); the others of up to
-    WIDE_UNROLL groups in one loop pass (KWS 64->64: 1.08 against 1.14 unrolled, where LLVM
-    hoists the loads and spills); longer reductions loop over WIDE_UNROLL groups. Other tiles
-    loop over UNROLL groups where the loop runs at least twice."""
+    (measured on the M4 with the short requantize): up to WIDE_UNROLL groups run unrolled (KWS
+    64->64 1.03 instructions per MAC against 1.05 in a loop of one pass; with the column offset
+    of Gemm.tile, VWW 32->32 1.26 against 1.34, the KWS 10x4 convolution 1.15 against 1.21);
+    longer reductions loop over WIDE_UNROLL groups (VWW 128->128 0.94 against 1.12 unrolled). Other tiles loop over UNROLL groups where the
+    loop runs at least twice."""
     if pixels == 2 and not size:
-        if per_column > WIDE_UNROLL:
-            return WIDE_UNROLL
-        return per_column if per_column > SHORT and per_column % UNROLL == 0 else 0
+        return WIDE_UNROLL if per_column > WIDE_UNROLL else 0
     return UNROLL if per_column >= 2 * UNROLL else 0  # a loop run once only adds code
 
 
