@@ -118,14 +118,17 @@ class Gemm:
 
 def body_groups(per_column: int, pixels: int, size: bool) -> int:
     """Groups of four in the loop body of a tile of `pixels` pixels over a reduction of
-    `per_column` groups (0: no loop, all of them unrolled); see Gemm.tile. Two-pixel tiles
-    (measured on the M4 with the short requantize): up to WIDE_UNROLL groups run unrolled (KWS
-    64->64 1.03 instructions per MAC against 1.05 in a loop of one pass; with the column offset
-    of Gemm.tile, VWW 32->32 1.26 against 1.34, the KWS 10x4 convolution 1.15 against 1.21);
-    longer reductions loop over WIDE_UNROLL groups (VWW 128->128 0.94 against 1.12 unrolled). Other tiles loop over UNROLL groups where the
-    loop runs at least twice."""
+    `per_column` groups (0: no loop, all of them unrolled); see Gemm.tile. Measured on the M4
+    with the short requantize: two-pixel tiles run up to WIDE_UNROLL groups unrolled (KWS 64->64
+    1.03 instructions per MAC against 1.05 in a loop of one pass; with the column offset of
+    Gemm.tile, VWW 32->32 1.26 against 1.34, the KWS 10x4 convolution 1.15 against 1.21); longer
+    reductions loop over WIDE_UNROLL groups (VWW 128->128 0.94 against 1.12 unrolled), and so do
+    one-pixel tiles (the odd last pixel) over them (VWW 256->256 at 3x3 pixels 0.90 against 0.94
+    with UNROLL groups). Other tiles loop over UNROLL groups where the loop runs at least twice."""
+    if not size and per_column > WIDE_UNROLL:
+        return WIDE_UNROLL
     if pixels == 2 and not size:
-        return WIDE_UNROLL if per_column > WIDE_UNROLL else 0
+        return 0
     return UNROLL if per_column >= 2 * UNROLL else 0  # a loop run once only adds code
 
 
