@@ -10,7 +10,9 @@ not 3 wide or are dilated, pixel counts that leave a single pixel or a partial v
 and dense layers with reduction lengths that are not multiples of 4 (8, 16: NEON's chunks) and
 output counts that are not multiples of 8 (NEON's tiles), once with -128 weights that two
 int8 x int8 products in one int16 lane would overflow on, and convolutions that overwrite their
-input (odd widths, fewer output channels, windows reaching rows up or pixels left). The device
+input (odd widths, fewer output channels, windows reaching rows up or pixels left), and
+reductions of up to 16 groups of four (unrolled) and beyond (16-group passes) with an odd pixel
+count. The device
 must equal the portable kernels of a host build of the same integer graph bit for bit, for random
 and saturating inputs."""
 import numpy as np
@@ -69,16 +71,22 @@ CASES = {
         nn.Conv2d(4, 3, 1),                                            # pointwise: no ring
         nn.Conv2d(3, 3, (1, 3), padding=(0, 1)),                       # its own row only; 63 pixels (a single one left)
         nn.Flatten(), nn.Linear(3 * 7 * 9, 5))),
+    "deep": ((1, 24, 3, 5), lambda: nn.Sequential(                     # DSP reductions past one unrolled tile
+        nn.Conv2d(24, 32, 1), nn.ReLU(),                               # K = 24: unrolled
+        nn.Conv2d(32, 16, 3, padding=1), nn.ReLU(),                    # K = 288: 16-group passes, in place; 15 pixels
+        nn.Conv2d(16, 64, 1), nn.ReLU(),                               # K = 16: unrolled
+        nn.Conv2d(64, 9, 1),                                           # K = 64: unrolled, its column at an offset; 9 channels
+        nn.Flatten(), nn.Linear(9 * 15, 4))),
 }
 CASES["dense-128"] = CASES["dense"]  # with -128 weights (`_put_minus_128`)
-IN_PLACE_CONVS = {"inplace": 5, "regular": 1}  # the DSP steps that overwrite their input (with a ring or not)
+IN_PLACE_CONVS = {"inplace": 5, "regular": 1, "deep": 2}  # the DSP steps that overwrite their input (with a ring or not)
 
 
 CONFIGURATIONS = ([(name, "auto", "mps2-an386") for name in sorted(CASES)]
                   + [("regular", "int8", "mps2-an386"), ("depthwise", "int16", "mps2-an386"),
                      ("regular", "auto", "mps2-an386", "size")]
                   + [(name, "auto", board) for board in ("cortex-a53", "cortex-a76", "cortex-a7")
-                     for name in sorted(CASES) if name not in ("dense-128", "inplace")]
+                     for name in sorted(CASES) if name not in ("dense-128", "inplace", "deep")]
                   + [("dense-128", "auto", board) for board in ("cortex-a53", "cortex-a7")]
                   + [(name, "auto", "mps3-an547") for name in ("dense", "dense-128", "depthwise", "regular")]
                   + [("dense", "int16", "mps3-an547"), ("inplace", "auto", "mps3-an547"),
