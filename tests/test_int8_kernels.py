@@ -12,9 +12,8 @@ output counts that are not multiples of 8 (NEON's tiles), once with -128 weights
 int8 x int8 products in one int16 lane would overflow on, and convolutions that overwrite their
 input (odd widths, fewer output channels, windows reaching rows up or pixels left), and
 reductions of up to 16 groups of four (unrolled) and beyond (16-group passes) with an odd pixel
-count. The device
-must equal the portable kernels of a host build of the same integer graph bit for bit, for random
-and saturating inputs."""
+count. The device must equal the portable kernels of a host build of the same integer graph bit
+for bit, for random and saturating inputs."""
 import numpy as np
 import onnx
 import pytest

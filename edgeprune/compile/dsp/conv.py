@@ -168,7 +168,7 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
         (`overlapping`), both pixels in the interior are built together, each input element loaded once."""
         oy = T.meta_var(p0 // ow)
         ox = T.meta_var(p0 % ow)
-        if overlapping and ox + 1 < ow and y_first <= oy and oy <= y_last and x_first <= ox and ox + 1 <= x_last:
+        if overlapping and y_first <= oy and oy <= y_last and x_first <= ox and ox + 1 <= x_last:  # x_last < ow
             window(x, ring, col, 0, oy, ox, False, 2)
         else:
             column(x, ring, col, 0, p0)

@@ -69,7 +69,7 @@ class Gemm:
         WIDE_UNROLL groups run unrolled (`body_groups`); from OPAQUE groups on, they read the
         column at an offset of (groups[0] - loop_count) * c0, 0 at run time: since the column
         sits at fixed stack offsets, its loads are otherwise the same for every channel tile,
-        and LLVM hoists them out of the channel loop and spills them (KWS 64->64 1.14 unrolled
+        and LLVM hoists them out of the channel loop and spills them (KWS 64->64 1.13 unrolled
         without the offset, 1.05 in a loop of one pass, 1.03 unrolled with it; VWW 32->32 1.34
         -> 1.26). Shorter ones keep their column words in registers and stack slots, which the
         offset would only make worse (VWW 8->16 2.41 -> 2.47, IC 16->32 1.59 -> 1.68).
