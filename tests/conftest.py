@@ -56,18 +56,22 @@ def compiled(tmp_path_factory) -> Callable[..., CompiledModel]:
 
 @pytest.fixture(scope="session")
 def quantized(tmp_path_factory) -> Callable[[str], Path]:
-    """quantized(zoo_name) -> a QDQ int8 ONNX file (onnxruntime static quantizer, digits calibration)."""
+    """quantized(zoo_name) -> a QDQ int8 ONNX file (onnxruntime static quantizer, digits calibration),
+    made once for all xdist workers (in the folder their temporary folders share)."""
+    from filelock import FileLock
+
     from edgeprune.quantize import quantize
 
-    cache: dict[str, Path] = {}
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
     def get(name: str) -> Path:
-        if name not in cache:
-            out = tmp_path_factory.mktemp("quantized") / f"{name}.int8.onnx"
-            # The file depends on the calibration only: evaluate on a few samples (the full split is 360).
-            cache[name] = quantize(name, "digits", out, train_epochs=0, samples=32, eval_samples=8,
-                                   write_report=False).output
-        return cache[name]
+        out = shared / f"{name}.int8.onnx"
+        with FileLock(f"{out}.lock"):
+            if not out.exists():
+                # The file depends on the calibration only: evaluate on a few samples (the full split is 360).
+                quantize(name, "digits", out, train_epochs=0, samples=32, eval_samples=8, write_report=False)
+        return out
 
     return get
 

@@ -42,13 +42,12 @@ def test_zoo_model_matches_onnxruntime(compiled, board, name):
 def test_int8_zoo_model_equals_the_host_build_bit_for_bit(quantized, compiled, host_reference, board, name):
     model = compiled(quantized(name), board)
     x = random_inputs(model.manifest, seed=3)
-    first, second = (run(model, x, runs=2).measurement for _ in range(2))
-    assert [o.dtype for o in first.outputs] == [np.dtype(np.int8)] * len(first.outputs)
-    for got, expected in zip(first.outputs, host_reference(model, x), strict=True):
+    device = run(model, x, runs=2).measurement
+    assert [o.dtype for o in device.outputs] == [np.dtype(np.int8)] * len(device.outputs)
+    for got, expected in zip(device.outputs, host_reference(model, x), strict=True):
         assert np.array_equal(got, expected)
-    # Exact counts: two inferences in one process, and two processes, count the same.
-    assert first.run_ticks[0] == first.run_ticks[1] > 0
-    assert (first.run_ticks, first.layer_ticks) == (second.run_ticks, second.layer_ticks)
+    # Exact counts: two inferences in one process count the same (two processes: below).
+    assert device.run_ticks[0] == device.run_ticks[1] > 0
 
 
 @pytest.mark.parametrize("board", BOARDS)

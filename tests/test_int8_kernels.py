@@ -25,7 +25,6 @@ from edgeprune.cli import main
 from edgeprune.compile import passes
 from edgeprune.compile.api import compile_model
 from edgeprune.compile.conv_shape import ConvShape
-from edgeprune.compile.host import host_outputs
 from edgeprune.compile.int8 import has_dsp, has_mve, kernel_family
 from edgeprune.compile.int8_kernels import Requantize
 from edgeprune.compile.neon.depthwise import depthwise_conv2d
@@ -96,22 +95,24 @@ HELIUM_FAMILY = {"mps3-an547": "mve"}  # the dense and convolution kernels where
 
 @pytest.fixture(scope="session")  # xdist may run another module in between: keep it alive
 def builds(tmp_path_factory):
-    """build(name, weights, board, optimize="speed"): the case compiled once in this module."""
-    compiled = {}
+    """build(name, weights, board, optimize="speed"): the case compiled once in this module (and
+    quantized once, whatever the board)."""
+    quantized, compiled = {}, {}
 
     def build(name: str, weights: str, board: str, optimize: str = "speed"):
-        key = (name, weights, board, optimize)
-        if key not in compiled:
+        if name not in quantized:
             shape, make = CASES[name]
             torch.manual_seed(0)
-            module = make().eval()
             folder = tmp_path_factory.mktemp(name)
             calibration = np.random.default_rng(1).normal(size=(64, *shape[1:])).astype(np.float32)
-            quantized = quantize(module, calibration, folder / "m.int8.onnx", input_shape=shape,
-                                 write_report=False).output
+            quantize(make().eval(), calibration, folder / "m.int8.onnx", input_shape=shape, write_report=False)
             if name.endswith("-128"):
-                _put_minus_128(quantized)
-            compiled[key] = compile_model(quantized, board, folder / "out", weights=weights, optimize=optimize)
+                _put_minus_128(folder / "m.int8.onnx")
+            quantized[name] = folder / "m.int8.onnx"
+        key = (name, weights, board, optimize)
+        if key not in compiled:
+            out = quantized[name].parent / "-".join(key[1:])
+            compiled[key] = compile_model(quantized[name], board, out, weights=weights, optimize=optimize)
         return compiled[key]
     return build
 
@@ -196,15 +197,15 @@ def test_dsp_convolutions_run_in_place_where_each_output_pixel_lands_on_its_inpu
 
 
 @pytest.mark.qemu
-def test_kernels_equal_the_portable_kernels_bit_for_bit(case):
+def test_kernels_equal_the_portable_kernels_bit_for_bit(case, host_reference):
     shape = case.manifest["inputs"][0]["shape"]
     rng = np.random.default_rng(7)
     inputs = [rng.integers(-128, 128, shape), np.full(shape, 127), np.full(shape, -128),
               np.where(rng.random(shape) < 0.5, -128, 127)]
-    for x in (x.astype(np.int8) for x in inputs):
-        device = run(case, [x]).measurement.outputs[0]
-        assert np.array_equal(device, host_outputs(case, [x])[0])
-    assert len(np.unique(run(case, [inputs[0].astype(np.int8)]).measurement.outputs[0])) > 1  # not saturated
+    outputs = [run(case, [x]).measurement.outputs[0] for x in (x.astype(np.int8) for x in inputs)]
+    for x, device in zip(inputs, outputs):
+        assert np.array_equal(device, host_reference(case, [x.astype(np.int8)])[0])
+    assert len(np.unique(outputs[0])) > 1  # not saturated
 
 
 def test_a_dense_layer_with_a_minus_128_weight_says_it_pairs_no_products(case):
