@@ -79,7 +79,7 @@ def quantized(tmp_path_factory) -> Callable[[str], Path]:
 @pytest.fixture(scope="session")
 def host_reference() -> Callable[[CompiledModel, Sequence[np.ndarray]], list[np.ndarray]]:
     """host_reference(model, inputs) -> compile.host.host_outputs(model, inputs), with the host build
-    (tens of seconds for a zoo model) made once per graph and rounding, whatever the board."""
+    (up to 8 s for a zoo model) made once per graph and rounding, whatever the board."""
     from edgeprune.compile.host import host_build
 
     cache: dict[tuple[str, str], Callable[..., list[np.ndarray]]] = {}
