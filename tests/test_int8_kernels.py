@@ -200,11 +200,11 @@ def test_dsp_convolutions_run_in_place_where_each_output_pixel_lands_on_its_inpu
 def test_kernels_equal_the_portable_kernels_bit_for_bit(case, host_reference):
     shape = case.manifest["inputs"][0]["shape"]
     rng = np.random.default_rng(7)
-    inputs = [rng.integers(-128, 128, shape), np.full(shape, 127), np.full(shape, -128),
-              np.where(rng.random(shape) < 0.5, -128, 127)]
-    outputs = [run(case, [x]).measurement.outputs[0] for x in (x.astype(np.int8) for x in inputs)]
+    inputs = [x.astype(np.int8) for x in (rng.integers(-128, 128, shape), np.full(shape, 127), np.full(shape, -128),
+                                          np.where(rng.random(shape) < 0.5, -128, 127))]
+    outputs = [run(case, [x]).measurement.outputs[0] for x in inputs]
     for x, device in zip(inputs, outputs):
-        assert np.array_equal(device, host_reference(case, [x.astype(np.int8)])[0])
+        assert np.array_equal(device, host_reference(case, [x])[0])
     assert len(np.unique(outputs[0])) > 1  # not saturated
 
 
