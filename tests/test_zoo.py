@@ -96,3 +96,16 @@ def test_compile_help_names_a_command_that_exists(capsys):
         main(["compile", "--help"])
     assert "edgeprune zoo" in " ".join(capsys.readouterr().out.split())  # argparse may wrap between the words
     assert "zoo" in build_parser()._subparsers._group_actions[0].choices
+
+
+@pytest.mark.parametrize("name", ["kws_dscnn", "ic_resnet8"])
+def test_export_with_one_registry_equals_torch_onnx_export(name, tmp_path):
+    """`to_onnx` calls torch's exporter with one operator registry for every export: the file is
+    byte for byte what the public `torch.onnx.export(dynamo=True)` gives, then the same optimizer."""
+    import onnxscript.optimizer
+
+    model, shape = zoo.build_model(name), zoo.input_shape(name)
+    public = torch.onnx.export(model, (torch.zeros(shape),), dynamo=True, optimize=False, verbose=False)
+    expected = onnxscript.optimizer.optimize(public.model_proto).SerializeToString()
+    for attempt in range(2):  # the second export reuses the registry
+        assert export.to_onnx(model, shape, tmp_path / f"{attempt}.onnx").read_bytes() == expected
