@@ -103,12 +103,12 @@ def builds(tmp_path_factory):
         if name not in quantized:
             shape, make = CASES[name]
             torch.manual_seed(0)
-            folder = tmp_path_factory.mktemp(name)
+            path = tmp_path_factory.mktemp(name) / "m.int8.onnx"
             calibration = np.random.default_rng(1).normal(size=(64, *shape[1:])).astype(np.float32)
-            quantize(make().eval(), calibration, folder / "m.int8.onnx", input_shape=shape, write_report=False)
+            quantize(make().eval(), calibration, path, input_shape=shape, write_report=False)
             if name.endswith("-128"):
-                _put_minus_128(folder / "m.int8.onnx")
-            quantized[name] = folder / "m.int8.onnx"
+                _put_minus_128(path)
+            quantized[name] = path
         key = (name, weights, board, optimize)
         if key not in compiled:
             out = quantized[name].parent / "-".join(key[1:])
