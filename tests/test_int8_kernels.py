@@ -45,7 +45,9 @@ CASES = {
         nn.Conv2d(3, 5, 3, stride=2, padding=1), nn.ReLU(),            # strided, 3 input channels
         nn.Conv2d(5, 4, 3, padding=2, dilation=2), nn.ReLU6(),         # dilated
         nn.Conv2d(4, 7, (2, 3), padding=(0, 1)),                       # non-square, 15 pixels (odd)
-        nn.Flatten(), nn.Linear(7 * 4 * 6, 9))),                       # dense, K = 168, 9 outputs
+        nn.Conv2d(7, 2, 1), nn.ReLU(),                                 # K = 7: weights stationary, 24 pixels
+        nn.Conv2d(2, 6, 2, stride=2, padding=1),                       # K = 8, strided, padded: rows of 4 pixels
+        nn.Flatten(), nn.Linear(6 * 3 * 4, 9))),                       # dense, K = 168, 9 outputs
     "depthwise": ((1, 2, 8, 7), lambda: nn.Sequential(
         nn.Conv2d(2, 6, 1), nn.ReLU(),                                 # pointwise, K = 2
         nn.Conv2d(6, 12, 3, padding=1, groups=6), nn.ReLU(),           # depthwise, multiplier 2
@@ -57,7 +59,9 @@ CASES = {
     "wide": ((1, 3, 6, 10), lambda: nn.Sequential(
         nn.Conv2d(3, 12, 3, padding=1), nn.ReLU(),                     # a NEON block of 8 channels and a tail of 4
         nn.Conv2d(12, 20, 1),                                          # 60 pixels: 7 vectors of 8 and a tail of 4
-        nn.Flatten(), nn.Linear(20 * 6 * 10, 4))),
+        nn.Conv2d(20, 2, 1), nn.ReLU(),
+        nn.Conv2d(2, 4, (1, 3), padding=(0, 1)),                       # K = 6: weights stationary, rows of 8 + 2 pixels
+        nn.Flatten(), nn.Linear(4 * 6 * 10, 4))),
     "dense": ((1, 37), lambda: nn.Sequential(
         nn.Linear(37, 19), nn.ReLU(),                                  # K = 2 chunks of 16 and 5; 2 tiles of 8 and 3
         nn.Linear(19, 8), nn.ReLU6(),                                  # K = 16 and 3; one whole tile
@@ -77,7 +81,7 @@ CASES = {
         nn.Flatten(), nn.Linear(9 * 15, 4))),
 }
 CASES["dense-128"] = CASES["dense"]  # with -128 weights (`_put_minus_128`)
-IN_PLACE_CONVS = {"inplace": 5, "regular": 1, "deep": 2}  # the DSP steps that overwrite their input (with a ring or not)
+IN_PLACE_CONVS = {"inplace": 5, "regular": 2, "deep": 2, "wide": 1}  # the DSP steps that overwrite their input (with a ring or not)
 
 
 CONFIGURATIONS = ([(name, "auto", "mps2-an386") for name in sorted(CASES)]

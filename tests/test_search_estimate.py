@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from torch import nn
 
 from edgeprune.models import zoo
 from edgeprune.prune.structured import prune_channels
@@ -41,6 +42,13 @@ def test_features_are_macs_outputs_and_register_block_per_layer():
 def test_dsp_kernels_keep_their_tile_for_any_channel_count():
     features = work({"1.0": 0.2}, dsp=True)  # 25 channels in layer 1.0
     assert [features[name][2] for name in ("0.0", "1.0", "2.0", "3.2")] == [2, 2, 2, 4]  # conv 2, dense 4
+
+
+def test_dsp_convolutions_with_short_reductions_compute_one_channel_per_pass():
+    model = nn.Sequential(nn.Conv2d(2, 16, 2, stride=2), nn.Conv2d(16, 8, 1), nn.Conv2d(8, 8, 1))
+    features = layer_work(model, (1, 2, 8, 8), dsp=True)  # reductions of 8, 16 and 8
+    assert [block for _, _, block in features.values()] == [1, 2, 1]  # the weights-stationary GEMM: 1
+    assert [block for _, _, block in layer_work(model, (1, 2, 8, 8), dsp=False).values()] == [4, 4, 4]
 
 
 def test_table_learns_per_layer_costs_from_measurements():

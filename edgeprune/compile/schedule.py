@@ -18,6 +18,7 @@ import tvm_ffi
 from tvm import s_tir, tirx
 
 from edgeprune.compile.dsp import conv, dense
+from edgeprune.compile.dsp.packing import padded_length
 
 ROWS = 4
 SCHEDULED = "edgeprune.scheduled"  # PrimFunc attribute of kernels written loop by loop: no schedule pass applies
@@ -45,13 +46,16 @@ def try_primitive(primitive, *args) -> bool:
         return False
 
 
-def channels_per_pass(kind: str, channels: int, dsp: bool) -> int:
+def channels_per_pass(kind: str, channels: int, dsp: bool, depth: int = 0) -> int:
     """Output channels a bare-metal int8 kernel computes per pass over its input, for a layer of
-    `kind` ('conv', 'depthwise' or 'linear'): this schedule's register block (4, else 2, else 1,
-    as the count divides), or on DSP cores the GEMM tile of `compile/dsp` (2 for convolutions, 4
-    for dense layers, any remainder in a tail that costs little). A depthwise convolution
-    computes one channel at a time either way."""
+    `kind` ('conv', 'depthwise' or 'linear') with a reduction of `depth` elements per output:
+    this schedule's register block (4, else 2, else 1, as the count divides), or on DSP cores the
+    GEMM tile of `compile/dsp` (2 for convolutions, 1 for those with a reduction short enough
+    for the weights-stationary GEMM, 4 for dense layers, any remainder in a tail that costs
+    little). A depthwise convolution computes one channel at a time either way."""
     if kind == "depthwise":
+        return 1
+    if dsp and kind == "conv" and 0 < padded_length(depth) <= conv.STATIONARY:
         return 1
     if dsp:
         return min(channels, dense.ROWS if kind == "linear" else conv.CHANNELS)

@@ -40,9 +40,12 @@ def layer_work(model: nn.Module, input_shape: tuple[int, ...], dsp: bool) -> Wor
     """MACs, output elements and output channels per pass (`compile.schedule.channels_per_pass`,
     for the device's kernels: `dsp` if its core has the DSP extension) of each compute layer: the
     table's features."""
-    return {layer.name: [float(layer.macs), float(np.prod(layer.output_shape)),
-                         float(channels_per_pass(layer.kind, layer.output_shape[0], dsp))]
-            for layer in stats.count(model, input_shape).layers}
+    work = {}
+    for layer in stats.count(model, input_shape).layers:
+        outputs = int(np.prod(layer.output_shape))
+        per_pass = channels_per_pass(layer.kind, layer.output_shape[0], dsp, layer.macs // max(outputs, 1))
+        work[layer.name] = [float(layer.macs), float(outputs), float(per_pass)]
+    return work
 
 
 def scaled_macs(work: list[float], block_factors: dict[int, float]) -> float:

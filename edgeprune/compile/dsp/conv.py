@@ -6,6 +6,14 @@ The column is built once per pixel and read by every output channel; its cost (a
 store per element) is spread over the channels. Pixels whose receptive field lies inside the
 input (all of them without padding) take a path with no bounds tests.
 
+Short reductions (up to STATIONARY elements, padded: VWW's 8 -> 16 pointwise layer) take the
+weights-stationary GEMM (`gemm.Gemm.stationary`) instead: per block of BLOCK pixels along an
+output row (a 1x1 stride-1 convolution without padding is one long row), the block's columns,
+then per output channel its weights loaded once for the whole block. A 2 x 2 tile of so short a
+reduction spends more on loading its column and weight words and the channels' constants than on
+its 16 SMLAD (VWW 8->16: 2.41 instructions per MAC; 2.00 stationary). Not with `size` (its
+unrolled block is 660 B more code for that layer) nor for in-place kernels with a ring of rows.
+
 In place (the output overwrites the input, `ring_rows`): with stride 1 and the output as large as
 the input, output (c, p) lands on input pixel p of channel c; the kernel writes a pixel pair's
 outputs, all channels, after building both columns, so once pair p is done, input pixels below p
@@ -25,12 +33,14 @@ from tvm import tirx
 from tvm.script import tirx as T
 
 from edgeprune.compile.conv_shape import ConvShape
-from edgeprune.compile.dsp.gemm import Gemm
+from edgeprune.compile.dsp.gemm import Gemm, loop_count
 from edgeprune.compile.dsp.packing import MVE, column_slot, pack_rows, padded_length
 from edgeprune.compile.int8_kernels import Requantize
 from edgeprune.compile.mve import gemm as mve_gemm
 
 CHANNELS = 2  # output channels per GEMM tile (a one-channel tail for odd counts)
+STATIONARY = 8  # reductions of up to this many elements (padded) take the weights-stationary GEMM
+BLOCK = 8  # pixels per block there (VWW 8->16: 2.20 instructions per MAC with 4, 2.54 with 16)
 IN_PLACE = "edgeprune.in_place"  # kernel attribute: y may be x (the plan may alias them)
 TWIN = "edgeprune.in_place_twin"  # kernel attribute: how to build the kernel's in-place twin (JSON)
 
@@ -67,7 +77,8 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
     bounds tests for every pixel instead of a second one without them for the interior, and no
     one-pixel tiles where the pair ending with the odd one can be computed again (an odd last
     channel keeps its one-channel tile: since short reductions run unrolled, a second two-channel
-    tile took more code, 12,850 B against 13,472 B on test_int8_kernels' regular case)."""
+    tile took more code, 12,850 B against 13,472 B on test_int8_kernels' regular case), and no
+    weights-stationary GEMM."""
     cin, height, width, cout = shape.channels_in, shape.height, shape.width, shape.channels_out
     (kh, kw), (sh, sw), (dh, dw) = shape.kernel, shape.strides, shape.dilation
     top, left = shape.padding[:2]
@@ -76,9 +87,10 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
     (y_first, y_last), (x_first, x_last) = shape.interior(0), shape.interior(1)
     always_inside = y_first <= 0 and x_first <= 0 and y_last >= oh - 1 and x_last >= ow - 1
     if layout == MVE:
-        tile = mve_gemm.Gemm(padded, cout, pixels, 1, requantize, fast).tile()
+        tile, row = mve_gemm.Gemm(padded, cout, pixels, 1, requantize, fast).tile(), None
     else:
-        tile = Gemm(padded, layout, cout, pixels, 1, requantize, fast, size).tile()
+        gemm = Gemm(padded, layout, cout, pixels, 1, requantize, fast, size)
+        tile, row = gemm.tile(), gemm.stationary()
     weight_dtype = "int16" if layout == "int16" else "int8"
     column_dtype = "int8" if layout == MVE else "int16"
     # the GEMM's views of the weights and of the columns: (dtype, elements per item)
@@ -87,6 +99,10 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
     pad = T.int8(zero_point)
     scale = 2 if fast and layout == "int8" else 1  # the fast requantize's doubled sum, from the column
     rows = ring_rows(shape) if in_place else 0
+    stationary = layout != MVE and padded <= STATIONARY and not rows and not size
+    # a 1x1 stride 1 convolution without padding reads pixel p of every channel plane: one long row
+    flat = (kh, kw, sh, sw) == (1, 1, 1, 1) and not any(shape.padding)
+    row_count, row_length = (1, pixels) if flat else (oh, ow)
     rows_needed = ring_rows(shape)
     aliased = in_place or rows_needed == 0  # y may be x
     # --optimize size, odd pixel count, y never x: the last pixel in a pair with the one before (stored again)
@@ -95,6 +111,7 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
         raise ValueError(f"a {kh}x{kw} stride {sh}x{sw} convolution from {height}x{width} to {oh}x{ow} "
                          "cannot run in place: only stride 1 with the output as large as the input")
     ring_bytes = max(rows * cin * width, 4)
+    columns = BLOCK if stationary else 2
     split = min(kh, top // dh + 1) if rows else 0  # window rows up to the pixel's own: from the ring
     # two neighbours' windows share input elements (stride 1 along the row, kernel wider than 1)
     overlapping = not size and kw > 1 and sw == 1 and dw == 1
@@ -175,6 +192,18 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
             column(x, ring, col, padded, p0 + 1)
 
     @T.macro
+    def block(x, ring, col16, col, w, table, y, acc, groups, oy, ox, span):
+        """The stationary GEMM: the columns of `span` pixels along row oy from ox, then every output channel's."""
+        if always_inside:
+            window(x, ring, col16, 0, oy, ox, False, span)
+        elif y_first <= oy and oy <= y_last and x_first <= ox and ox + span - 1 <= x_last:
+            window(x, ring, col16, 0, oy, ox, False, span)
+        else:
+            window(x, ring, col16, 0, oy, ox, True, span)
+        for c in range(cout):
+            row(col, w, table, y, acc, c, oy * row_length + ox, span, (groups[0] - loop_count(padded)) * c)
+
+    @T.macro
     def outputs(col, w, table, y, acc, groups, p0, count):
         """Every output channel of the `count` pixels from p0, their columns built."""
         for c in range(cout // CHANNELS):
@@ -199,19 +228,26 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
         acc = T.decl_buffer((4,), "int32")
         # 8-byte alignment is all LDRD needs; TVM's default (16) makes LLVM realign the stack, which costs
         # the frame pointer's register (r7) inside the GEMM loop (KWS pointwise 1.084 -> 1.076 instructions per MAC)
-        col16 = T.decl_buffer((2 * padded,), column_dtype, align=16 if layout == MVE else 8)
-        col = T.decl_buffer((2 * padded // col_view[1],), col_view[0], data=col16.data)
+        col16 = T.decl_buffer((columns * padded,), column_dtype, align=16 if layout == MVE else 8)
+        col = T.decl_buffer((columns * padded // col_view[1],), col_view[0], data=col16.data)
         ring = T.decl_buffer((ring_bytes,), "int8", align=4)  # copied by words (keep_row); no realignment either
-        for k in T.unroll(padded - depth):
-            col16[column_slot(depth + k, layout)] = T.Cast(column_dtype, 0)
-            col16[padded + column_slot(depth + k, layout)] = T.Cast(column_dtype, 0)
-        if shared_tail:
+        for i in T.unroll(columns):
+            for k in T.unroll(padded - depth):
+                col16[i * padded + column_slot(depth + k, layout)] = T.Cast(column_dtype, 0)
+        if stationary:
+            for oy in range(row_count):
+                for b in range(row_length // BLOCK):
+                    block(x, ring, col16, col, w, table, y, acc, groups, oy, b * BLOCK, BLOCK)
+                if row_length % BLOCK > 0:
+                    block(x, ring, col16, col, w, table, y, acc, groups, oy, row_length - row_length % BLOCK,
+                          row_length % BLOCK)
+        elif shared_tail:
             for pair in range((pixels + 1) // 2):
                 pair_outputs(x, ring, col16, col, w, table, y, acc, groups, T.min(pair * 2, pixels - 2))
         else:
             for pair in range(pixels // 2):
                 pair_outputs(x, ring, col16, col, w, table, y, acc, groups, pair * 2)
-        if pixels % 2 == 1 and not shared_tail:
+        if pixels % 2 == 1 and not shared_tail and not stationary:
             keep_row(x, ring, pixels - 1)
             column(x, ring, col16, 0, pixels - 1)
             outputs(col, w, table, y, acc, groups, pixels - 1, 1)

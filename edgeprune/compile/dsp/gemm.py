@@ -115,6 +115,37 @@ class Gemm:
 
         return tile
 
+    def stationary(self):
+        """A TIR macro: row(col, w, table, y, acc, c, p0, pixels, at) computes output channel c
+        of the `pixels` pixels from p0 whose columns are col[at:at + padded // 4],
+        col[at + padded // 4:...], ... one pixel after the other, unrolled: the channel's
+        weights are loaded once for all of them, so each output takes only its column's LDRDs, its
+        SMLADs and its requantize. `at` is 0 at run time but opaque to LLVM (conv.py passes
+        (groups[0] - loop_count) * c): with constant offsets LLVM keeps the columns as values,
+        spilled to stack slots and reloaded a word at a time (VWW 8->16: 2.14 instructions per
+        MAC against 2.00). For short reductions (conv.STATIONARY)."""
+        per_column = self.padded // 4
+        wide = self.layout == "int16"
+        cs, ps, requantize, n, fast = self.channel_stride, self.pixel_stride, self.requantize, self.channels, self.fast
+
+        @T.macro
+        def row(col, w, table, y, acc, c, p0, pixels, at):
+            for p in T.unroll(pixels):
+                acc[0] = table[c]
+                for g in T.unroll(per_column):
+                    if wide:
+                        even = T.meta_var(_low(w[c * per_column + g]))
+                        odd = T.meta_var(_high(w[c * per_column + g]))
+                    else:
+                        even = T.meta_var(sxtb16(w[c * per_column + g]))
+                        odd = T.meta_var(sxtb16_odd(w[c * per_column + g]))
+                    acc[0] = smlad(_low(col[at + p * per_column + g]), even, acc[0])
+                    acc[0] = smlad(_high(col[at + p * per_column + g]), odd, acc[0])
+                y[c * cs + (p0 + p) * ps] = requantized(
+                    acc[0], table[n + c], table[2 * n + c], table[3 * n + c], requantize, fast)
+
+        return row
+
 
 def body_groups(per_column: int, pixels: int, size: bool) -> int:
     """Groups of four in the loop body of a tile of `pixels` pixels over a reduction of
