@@ -44,7 +44,7 @@ CASES = {
         nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(),                      # 1 input channel, odd output channels
         nn.Conv2d(3, 5, 3, stride=2, padding=1), nn.ReLU(),            # strided, 3 input channels
         nn.Conv2d(5, 4, 3, padding=2, dilation=2), nn.ReLU6(),         # dilated
-        nn.Conv2d(4, 7, (2, 3), padding=(0, 1)),                       # non-square, 15 pixels (odd)
+        nn.Conv2d(4, 7, (2, 3), padding=(0, 1)),                       # non-square, 4x6 pixels
         nn.Conv2d(7, 2, 1), nn.ReLU(),                                 # K = 7: weights stationary, 24 pixels
         nn.Conv2d(2, 6, 2, stride=2, padding=1),                       # K = 8, strided, padded: rows of 4 pixels
         nn.Flatten(), nn.Linear(6 * 3 * 4, 9))),                       # dense, K = 168, 9 outputs

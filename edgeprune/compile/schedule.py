@@ -46,7 +46,7 @@ def try_primitive(primitive, *args) -> bool:
         return False
 
 
-def channels_per_pass(kind: str, channels: int, dsp: bool, depth: int = 0) -> int:
+def channels_per_pass(kind: str, channels: int, dsp: bool, depth: int) -> int:
     """Output channels a bare-metal int8 kernel computes per pass over its input, for a layer of
     `kind` ('conv', 'depthwise' or 'linear') with a reduction of `depth` elements per output:
     this schedule's register block (4, else 2, else 1, as the count divides), or on DSP cores the
@@ -55,7 +55,7 @@ def channels_per_pass(kind: str, channels: int, dsp: bool, depth: int = 0) -> in
     little). A depthwise convolution computes one channel at a time either way."""
     if kind == "depthwise":
         return 1
-    if dsp and kind == "conv" and 0 < padded_length(depth) <= conv.STATIONARY:
+    if dsp and kind == "conv" and padded_length(depth) <= conv.STATIONARY:
         return 1
     if dsp:
         return min(channels, dense.ROWS if kind == "linear" else conv.CHANNELS)

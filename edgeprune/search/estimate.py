@@ -43,7 +43,7 @@ def layer_work(model: nn.Module, input_shape: tuple[int, ...], dsp: bool) -> Wor
     work = {}
     for layer in stats.count(model, input_shape).layers:
         outputs = int(np.prod(layer.output_shape))
-        per_pass = channels_per_pass(layer.kind, layer.output_shape[0], dsp, layer.macs // max(outputs, 1))
+        per_pass = channels_per_pass(layer.kind, layer.output_shape[0], dsp, layer.macs // outputs)
         work[layer.name] = [float(layer.macs), float(outputs), float(per_pass)]
     return work
 

@@ -167,17 +167,21 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
             window_rows(x, ring, col, base, oy, ox, split, kh - split, False, checked, span)
 
     @T.macro
-    def column(x, ring, col, base, pixel):
-        oy = T.meta_var(pixel // ow)
-        ox = T.meta_var(pixel % ow)
+    def row_columns(x, ring, col, base, oy, ox, span):
+        """The columns of the `span` pixels along row oy from ox, one after the other from `base`;
+        bounds tests unless all their windows lie inside the input."""
         if always_inside:
-            window(x, ring, col, base, oy, ox, False, 1)
+            window(x, ring, col, base, oy, ox, False, span)
         elif size:
-            window(x, ring, col, base, oy, ox, True, 1)
-        elif y_first <= oy and oy <= y_last and x_first <= ox and ox <= x_last:
-            window(x, ring, col, base, oy, ox, False, 1)
+            window(x, ring, col, base, oy, ox, True, span)
+        elif y_first <= oy and oy <= y_last and x_first <= ox and ox + (span - 1) <= x_last:
+            window(x, ring, col, base, oy, ox, False, span)
         else:
-            window(x, ring, col, base, oy, ox, True, 1)
+            window(x, ring, col, base, oy, ox, True, span)
+
+    @T.macro
+    def column(x, ring, col, base, pixel):
+        row_columns(x, ring, col, base, pixel // ow, pixel % ow, 1)
 
     @T.macro
     def pair_columns(x, ring, col, p0):
@@ -194,12 +198,7 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
     @T.macro
     def block(x, ring, col16, col, w, table, y, acc, groups, oy, ox, span):
         """The stationary GEMM: the columns of `span` pixels along row oy from ox, then every output channel's."""
-        if always_inside:
-            window(x, ring, col16, 0, oy, ox, False, span)
-        elif y_first <= oy and oy <= y_last and x_first <= ox and ox + span - 1 <= x_last:
-            window(x, ring, col16, 0, oy, ox, False, span)
-        else:
-            window(x, ring, col16, 0, oy, ox, True, span)
+        row_columns(x, ring, col16, 0, oy, ox, span)
         for c in range(cout):
             row(col, w, table, y, acc, c, oy * row_length + ox, span, (groups[0] - loop_count(padded)) * c)
 
