@@ -34,7 +34,7 @@ from tvm.script import tirx as T
 
 from edgeprune.compile.conv_shape import ConvShape
 from edgeprune.compile.dsp.gemm import Gemm, loop_count
-from edgeprune.compile.dsp.packing import MVE, column_slot, pack_rows, padded_length
+from edgeprune.compile.dsp.packing import MVE, column_slot, interleave_pairs, pack_rows, padded_length, paired_slot
 from edgeprune.compile.int8_kernels import Requantize
 from edgeprune.compile.mve import gemm as mve_gemm
 
@@ -45,12 +45,20 @@ IN_PLACE = "edgeprune.in_place"  # kernel attribute: y may be x (the plan may al
 TWIN = "edgeprune.in_place_twin"  # kernel attribute: how to build the kernel's in-place twin (JSON)
 
 
+def interleaved(layout: str, padded: int) -> bool:
+    """Whether the GEMM tiles read their weights and columns by pairs (`packing.interleave_pairs`):
+    int16 weights, except for reductions short enough for the weights-stationary GEMM."""
+    return layout == "int16" and padded > STATIONARY
+
+
 def pack_weights(weight: np.ndarray, layout: str, fast: bool) -> np.ndarray:
-    """OIHW int8 weights as the kernel reads them (`packing.pack_rows`); with the fast requantize
-    (which takes twice the sum) int16 weights doubled (int8 ones keep their byte: the column is
-    doubled instead, or on MVE the sum itself)."""
+    """OIHW int8 weights as the kernel reads them (`packing.pack_rows`, by pairs of output channels
+    where `interleaved`); with the fast requantize (which takes twice the sum) int16 weights doubled
+    (int8 ones keep their byte: the column is doubled instead, or on MVE the sum itself)."""
     rows = weight.reshape(weight.shape[0], -1).astype(np.int16)
-    return pack_rows(rows * 2 if fast and layout == "int16" else rows, layout)
+    packed = pack_rows(rows * 2 if fast and layout == "int16" else rows, layout)
+    padded = padded_length(rows.shape[1], layout)
+    return interleave_pairs(packed.reshape(len(rows), padded)) if interleaved(layout, padded) else packed
 
 
 def ring_rows(shape: ConvShape) -> int | None:
@@ -89,7 +97,7 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
     if layout == MVE:
         tile, row = mve_gemm.Gemm(padded, cout, pixels, 1, requantize, fast).tile(), None
     else:
-        gemm = Gemm(padded, layout, cout, pixels, 1, requantize, fast, size)
+        gemm = Gemm(padded, layout, cout, pixels, 1, requantize, fast, size, interleaved(layout, padded))
         tile, row = gemm.tile(), gemm.stationary()
     weight_dtype = "int16" if layout == "int16" else "int8"
     column_dtype = "int8" if layout == MVE else "int16"
@@ -100,6 +108,7 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
     scale = 2 if fast and layout == "int8" else 1  # the fast requantize's doubled sum, from the column
     rows = ring_rows(shape) if in_place else 0
     stationary = layout != MVE and padded <= STATIONARY and not rows and not size
+    pairs = interleaved(layout, padded)
     # a 1x1 stride 1 convolution without padding reads pixel p of every channel plane: one long row
     flat = (kh, kw, sh, sw) == (1, 1, 1, 1) and not any(shape.padding)
     row_count, row_length = (1, pixels) if flat else (oh, ow)
@@ -116,6 +125,12 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
     # two neighbours' windows share input elements (stride 1 along the row, kernel wider than 1)
     overlapping = not size and kw > 1 and sw == 1 and dw == 1
     words = width % 4 == 0  # rows copied a word at a time (offsets of whole rows stay 4-aligned)
+
+    def slot(pixel, k):
+        """Where reduction element k of the column buffer's pixel `pixel` goes (both ints or TIR indices)."""
+        if pairs:
+            return pixel // 2 * 2 * padded + paired_slot(pixel % 2, k)
+        return pixel * padded + column_slot(k, layout)
 
     def entry(value):
         """An int8 input element as a column entry (int16, int8 on MVE; doubled for the fast requantize)."""
@@ -145,19 +160,19 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
     @T.macro
     def window_rows(x, ring, col, base, oy, ox, first, count, from_ring, checked, span):
         """The column entries of window rows first .. first + count - 1 of the `span` pixels from
-        (oy, ox) along the row (their columns one after the other from `base`); bounds tests if
+        (oy, ox) along the row (the column buffer's pixels base, base + 1, ...); bounds tests if
         `checked`."""
         for ci, k in T.grid(cin, count):
             for kx in T.unroll(kw):
                 for i in T.unroll(span):
                     iy = T.meta_var(oy * sh + (first + k) * dh - top)
                     ix = T.meta_var((ox + i) * sw + kx * dw - left)
-                    slot = T.meta_var(base + i * padded + column_slot((ci * kh + first + k) * kw + kx, layout))
+                    at = T.meta_var(slot(base + i, (ci * kh + first + k) * kw + kx))
                     if checked:
                         inside = T.meta_var(0 <= iy and iy < height and 0 <= ix and ix < width)
-                        col[slot] = entry(T.if_then_else(inside, element(x, ring, ci, iy, ix, from_ring), pad))
+                        col[at] = entry(T.if_then_else(inside, element(x, ring, ci, iy, ix, from_ring), pad))
                     else:
-                        col[slot] = entry(element(x, ring, ci, iy, ix, from_ring))
+                        col[at] = entry(element(x, ring, ci, iy, ix, from_ring))
 
     @T.macro
     def window(x, ring, col, base, oy, ox, checked, span):
@@ -168,7 +183,7 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
 
     @T.macro
     def row_columns(x, ring, col, base, oy, ox, span):
-        """The columns of the `span` pixels along row oy from ox, one after the other from `base`;
+        """The columns of the `span` pixels along row oy from ox (the column buffer's from `base`);
         bounds tests unless all their windows lie inside the input."""
         if always_inside:
             window(x, ring, col, base, oy, ox, False, span)
@@ -193,7 +208,7 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
             window(x, ring, col, 0, oy, ox, False, 2)
         else:
             column(x, ring, col, 0, p0)
-            column(x, ring, col, padded, p0 + 1)
+            column(x, ring, col, 1, p0 + 1)
 
     @T.macro
     def block(x, ring, col16, col, w, table, y, acc, groups, oy, ox, span):
@@ -232,7 +247,7 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
         ring = T.decl_buffer((ring_bytes,), "int8", align=4)  # copied by words (keep_row); no realignment either
         for i in T.unroll(columns):
             for k in T.unroll(padded - depth):
-                col16[i * padded + column_slot(depth + k, layout)] = T.Cast(column_dtype, 0)
+                col16[slot(i, depth + k)] = T.Cast(column_dtype, 0)
         if stationary:
             for oy in range(row_count):
                 for b in range(row_length // BLOCK):

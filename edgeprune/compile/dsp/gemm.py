@@ -5,8 +5,13 @@ it exact) and stored as int8.
 
 Per group of four reduction elements, a channel's weights are two words (int16 layout: loaded
 as they are; int8 layout: one word widened twice) and a pixel's column is two words; every
-(channel, pixel) pair then takes two SMLAD. A tile of 2 channels x 2 pixels keeps its four
-accumulators, four column words and two weight words in the M4's 13 registers."""
+(channel, pixel) pair then takes two SMLAD. Interleaved (`interleaved`: int16 weights of a channel
+pair and the columns of a pixel pair, two elements at a time, `packing.interleave_pairs`), one
+LDRD reads a pair of elements of both channels and one of both pixels, for four SMLAD: the same
+loads as side by side, but a tile of 2 channels x 2 pixels keeps its four accumulators with only
+four words of weights and columns live instead of six, and LLVM then spills and splits fewer of
+its loads (measured on the M4, instructions per MAC: KWS 64->64 1.030 -> 0.995, VWW 32->32
+1.26 -> 1.21, 128->128 0.94 -> 0.92, IC 32->64 1.22 -> 1.17)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,7 +25,8 @@ from edgeprune.compile.int8_kernels import Requantize
 
 UNROLL = 4  # groups of four reduction elements per pass of the micro-kernel's loop
 WIDE_UNROLL = 16  # the same for two-pixel tiles (a multiple of UNROLL): see Gemm.tile
-OPAQUE = 8  # unrolled reductions of at least this many groups read the column at an offset LLVM cannot see (Gemm.tile)
+OPAQUE = 4  # unrolled reductions of at least this many groups read the column at an offset LLVM cannot see (Gemm.tile)
+OPAQUE_SIDE_BY_SIDE = 8  # the same for columns that are not interleaved
 
 
 def loop_count(padded: int) -> int:
@@ -34,7 +40,8 @@ class Gemm:
     output (channel c, pixel p) goes: y[c * channel_stride + p * pixel_stride]. The constants
     are the table of `dense.constants` for tiles of all `channels` (field f of channel c at
     f * channels + c); `fast` as it found (then the weights are doubled). `size` (--optimize
-    size): smaller code, the same integers (see `tile`)."""
+    size): smaller code, the same integers (see `tile`). `interleaved`: int16 weights and columns
+    by pairs (module docstring)."""
 
     padded: int
     layout: str
@@ -44,6 +51,7 @@ class Gemm:
     requantize: Requantize
     fast: bool
     size: bool = False
+    interleaved: bool = False
 
     def tile(self):
         """A TIR macro: tile(col, w, table, y, acc, groups, c0, p0, channels, pixels)
@@ -69,10 +77,11 @@ class Gemm:
         WIDE_UNROLL groups run unrolled (`body_groups`); from OPAQUE groups on, they read the
         column at an offset of (groups[0] - loop_count) * c0, 0 at run time: since the column
         sits at fixed stack offsets, its loads are otherwise the same for every channel tile,
-        and LLVM hoists them out of the channel loop and spills them (KWS 64->64 1.13 unrolled
-        without the offset, 1.05 in a loop of one pass, 1.03 unrolled with it; VWW 32->32 1.34
-        -> 1.26). Shorter ones keep their column words in registers and stack slots, which the
-        offset would only make worse (VWW 8->16 2.41 -> 2.47, IC 16->32 1.59 -> 1.68).
+        and LLVM hoists them out of the channel loop and spills them (side by side: KWS 64->64
+        1.13 unrolled without the offset, 1.05 in a loop of one pass, 1.03 unrolled with it; VWW
+        32->32 1.34 -> 1.26). Shorter ones keep their column words in registers and stack slots.
+        Interleaved, the offset pays from 4 groups on (VWW 16->32 1.52 -> 1.47, IC 16->32 1.56
+        -> 1.51); side by side only from 8 (OPAQUE_SIDE_BY_SIDE: IC 16->32 1.59 -> 1.68 with it).
         With `size`, two-pixel tiles take UNROLL groups too (measured on KWS: 2 groups per pass,
         or a loop over the requantize, make the code larger). No loop is emitted that would never
         run."""
@@ -81,18 +90,31 @@ class Gemm:
         cs, ps, requantize, size = self.channel_stride, self.pixel_stride, self.requantize, self.size
         n, fast = self.channels, self.fast
 
+        interleaved = self.interleaved
+        opaque = OPAQUE if interleaved else OPAQUE_SIDE_BY_SIDE
+
         @T.macro
         def step(col, w, acc, g, c0, channels, pixels, at):
-            for c in T.unroll(channels):
-                if wide:
-                    even = T.meta_var(_low(w[(c0 + c) * per_column + g]))
-                    odd = T.meta_var(_high(w[(c0 + c) * per_column + g]))
-                else:
-                    even = T.meta_var(sxtb16(w[(c0 + c) * per_column + g]))
-                    odd = T.meta_var(sxtb16_odd(w[(c0 + c) * per_column + g]))
-                for p in T.unroll(pixels):
-                    acc[c * pixels + p] = smlad(_low(col[at + p * per_column + g]), even, acc[c * pixels + p])
-                    acc[c * pixels + p] = smlad(_high(col[at + p * per_column + g]), odd, acc[c * pixels + p])
+            if interleaved:  # word h of a pair's item 2g + h: element pair 2h of channel c0 (low) and c0 + 1
+                for h in T.unroll(2):
+                    for c in T.unroll(channels):
+                        for p in T.unroll(pixels):
+                            if channels == 2:
+                                weights = T.meta_var(_word(w[c0 * per_column + 2 * g + h], c))
+                            else:  # a last odd channel: its own row, as side by side
+                                weights = T.meta_var(_word(w[c0 * per_column + g], h))
+                            acc[c * pixels + p] = smlad(_word(col[at + 2 * g + h], p), weights, acc[c * pixels + p])
+            else:
+                for c in T.unroll(channels):
+                    if wide:
+                        even = T.meta_var(_low(w[(c0 + c) * per_column + g]))
+                        odd = T.meta_var(_high(w[(c0 + c) * per_column + g]))
+                    else:
+                        even = T.meta_var(sxtb16(w[(c0 + c) * per_column + g]))
+                        odd = T.meta_var(sxtb16_odd(w[(c0 + c) * per_column + g]))
+                    for p in T.unroll(pixels):
+                        acc[c * pixels + p] = smlad(_low(col[at + p * per_column + g]), even, acc[c * pixels + p])
+                        acc[c * pixels + p] = smlad(_high(col[at + p * per_column + g]), odd, acc[c * pixels + p])
 
         @T.macro
         def tile(col, w, table, y, acc, groups, c0, p0, channels, pixels):
@@ -105,7 +127,7 @@ class Gemm:
                         step(col, w, acc, block * unroll + (u + 1) % unroll, c0, channels, pixels, 0)
             tail = T.meta_var(per_column % unroll if unroll > 0 else per_column)
             # 0 at run time (groups holds loop_count), but LLVM cannot know it, nor that it is the same for every tile
-            at = T.meta_var((groups[0] - loop_count(self.padded)) * c0 if unroll == 0 and per_column >= OPAQUE else 0)
+            at = T.meta_var((groups[0] - loop_count(self.padded)) * c0 if unroll == 0 and per_column >= opaque else 0)
             for u in T.unroll(tail):
                 step(col, w, acc, per_column - tail + u, c0, channels, pixels, at)
             for i in T.unroll(channels * pixels):
@@ -171,3 +193,8 @@ def _low(pair):
 def _high(pair):
     """The second int32 word of an int64: lanes 2 and 3 of a group."""
     return T.Cast("int32", pair >> T.int64(32))
+
+
+def _word(pair, i):
+    """Word i of an int64 (0 the first, 1 the second; an int or a TIR index)."""
+    return T.Cast("int32", pair >> T.Cast("int64", 32 * i))

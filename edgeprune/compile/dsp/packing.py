@@ -6,6 +6,9 @@ zeros to a multiple of 4, so that every row is read as whole 32-bit words. Two l
   SMLAD, nothing to widen in the loop;
 - "int8": one byte per weight, four per word, widened in the loop with SXTB16 (bytes 0 and 2) and
   SXTB16 ROR #8 (bytes 1 and 3); the inputs' column is laid out in that same order.
+Convolutions re-lay the int16 layout out by pairs (`interleave_pairs`): two output channels' rows,
+and two pixels' columns, interleaved two elements at a time, so that one LDRD reads a pair of
+elements of both (`gemm.Gemm.tile`).
 A third, MVE, is the M55's Helium GEMM's (compile/mve/gemm.py): int8 weights and an int8 column,
 both in reduction order, padded to a multiple of 16 (one int8x16 vector)."""
 from __future__ import annotations
@@ -38,3 +41,18 @@ def column_slot(k, layout: str):
     if layout != "int8":
         return k
     return (k & ~3) | ((k & 1) << 1) | ((k >> 1) & 1)
+
+
+def interleave_pairs(rows: np.ndarray) -> np.ndarray:
+    """Padded rows [N, K] (`pack_rows`, int16 layout) as a flat array where each pair of rows is
+    interleaved two elements at a time (r0[0:2], r1[0:2], r0[2:4], r1[2:4], ...); an odd last row
+    follows as it is."""
+    count, length = rows.shape
+    pairs = rows[:count // 2 * 2].reshape(-1, 2, length // 2, 2).swapaxes(1, 2)
+    return np.concatenate([pairs.reshape(-1), rows[count // 2 * 2:].reshape(-1)])
+
+
+def paired_slot(pixel, k):
+    """Where element k (an int or a TIR index) of pixel 0 or 1 goes in a pixel pair's int16
+    columns interleaved as `interleave_pairs` lays out rows."""
+    return k // 2 * 4 + pixel * 2 + k % 2
