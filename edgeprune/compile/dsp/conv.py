@@ -11,8 +11,8 @@ weights-stationary GEMM (`gemm.Gemm.stationary`) instead: per block of BLOCK pix
 output row (a 1x1 stride-1 convolution without padding is one long row), the block's columns,
 then per output channel its weights loaded once for the whole block. A 2 x 2 tile of so short a
 reduction spends more on loading its column and weight words and the channels' constants than on
-its 16 SMLAD (VWW 8->16: 2.41 instructions per MAC; 2.00 stationary). Not with `size` (its
-unrolled block is 660 B more code for that layer) nor for in-place kernels with a ring of rows.
+its 16 SMLAD (VWW 8->16: 2.35 instructions per MAC; 1.80 stationary). Not with `size` (its
+unrolled block is more code) nor for in-place kernels with a ring of rows.
 
 In place (the output overwrites the input, `ring_rows`): with stride 1 and the output as large as
 the input, output (c, p) lands on input pixel p of channel c; the kernel writes a pixel pair's
@@ -40,7 +40,7 @@ from edgeprune.compile.mve import gemm as mve_gemm
 
 CHANNELS = 2  # output channels per GEMM tile (a one-channel tail for odd counts)
 STATIONARY = 8  # reductions of up to this many elements (padded) take the weights-stationary GEMM
-BLOCK = 8  # pixels per block there (VWW 8->16: 2.20 instructions per MAC with 4, 2.54 with 16)
+BLOCK = 16  # pixels per block there (VWW 8->16, instructions per MAC: 1.92 with 8, 1.85 with 12, 1.80 with 16, 2.02 with 24)
 IN_PLACE = "edgeprune.in_place"  # kernel attribute: y may be x (the plan may alias them)
 TWIN = "edgeprune.in_place_twin"  # kernel attribute: how to build the kernel's in-place twin (JSON)
 

@@ -37,6 +37,12 @@ def smlatb(a: tirx.PrimExpr, b: tirx.PrimExpr, acc: tirx.PrimExpr) -> tirx.PrimE
     return T.call_llvm_pure_intrin("int32", "llvm.arm.smlatb", a, b, acc)
 
 
+def store_in_order(buffer: tirx.Buffer, index: tirx.PrimExpr, value: tirx.PrimExpr) -> tirx.PrimExpr:
+    """buffer[index] = value (int8) as a volatile store, which LLVM moves no load or store across
+    (a one-byte volatile `llvm.memset`: TIR has no volatile store of its own). Call it in T.evaluate."""
+    return T.call_llvm_intrin("void", "llvm.memset.p0.i32", T.address_of(buffer[index]), value, T.int32(1), T.bool(True))
+
+
 def qadd(a: tirx.PrimExpr, b: tirx.PrimExpr) -> tirx.PrimExpr:
     """a + b saturated to int32 (QADD); opaque to LLVM, which cannot widen the sum into 64 bits."""
     return T.call_llvm_pure_intrin("int32", "llvm.arm.qadd", a, b)
