@@ -40,3 +40,27 @@ def test_the_short_requantize_doubles_int16_weights_and_leaves_int8_ones(layout)
     doubled = conv.pack_weights(weight, layout, fast=True)
     assert doubled.dtype == plain.dtype
     assert np.array_equal(doubled, 2 * plain if layout == "int16" else plain)
+
+
+def test_pairs_of_weights_and_columns_give_each_channel_and_pixel_its_own_sum():
+    """The interleaved layouts as gemm.Gemm.tile reads them: word h of item j holds channel h's (or
+    pixel h's) elements 2j and 2j + 1; an odd last channel keeps its plain row."""
+    channels, depth = 5, 20
+    weight = _layer(channels, depth)[0]
+    padded = packing.padded_length(depth)
+    packed = conv.pack_weights(weight, "int16", fast=False, pairs=True).astype(np.int64)
+    rng = np.random.default_rng(1)
+    pixels = rng.integers(-128, 128, (2, depth))
+    column = np.zeros(2 * padded, np.int64)
+    for p in range(2):
+        for k in range(depth):
+            column[packing.paired_slot(p, k)] = pixels[p, k]
+    expected = weight.reshape(channels, -1).astype(np.int64) @ pixels.T
+    for c0 in range(0, channels - 1, 2):
+        pair = packed[c0 * padded:(c0 + 2) * padded].reshape(-1, 2, 2)  # [item, channel, element]
+        sums = np.einsum("jce,jpe->cp", pair, column.reshape(-1, 2, 2))
+        assert np.array_equal(sums, expected[c0:c0 + 2])
+    last = packed[(channels - 1) * padded:]
+    assert np.array_equal(last[:depth], weight[-1].reshape(-1)) and not last[depth:].any()
+    assert np.array_equal(conv.pack_weights(weight, "int16", fast=False, pairs=False),
+                          packing.pack_rows(weight.reshape(channels, -1), "int16"))

@@ -1,5 +1,6 @@
 """The hand-written int8 kernels, table-driven on QEMU: for cores with the DSP extension
-(compile/dsp/, on mps2-an386, a Cortex-M4), for the M55's Helium (compile/mve/ and the NEON
+(compile/dsp/, on mps2-an386, a Cortex-M4, and on mps2-an500, a Cortex-M7, whose convolutions
+read int16 weights side by side rather than by pairs: int8.pairs_pay), for the M55's Helium (compile/mve/ and the NEON
 depthwise kernel on MVE, on mps3-an547; int16 weights there keep the DSP kernels) and for Cortex-A cores with NEON (compile/neon/, on
 cortex-a53 under qemu-aarch64, cortex-a76 with SDOT and cortex-a7 under qemu-arm).
 
@@ -86,14 +87,14 @@ IN_PLACE_CONVS = {"inplace": 5, "regular": 2, "deep": 2, "wide": 1}  # the DSP s
 
 CONFIGURATIONS = ([(name, "auto", "mps2-an386") for name in sorted(CASES)]
                   + [("regular", "int8", "mps2-an386"), ("depthwise", "int16", "mps2-an386"),
-                     ("regular", "auto", "mps2-an386", "size")]
+                     ("regular", "auto", "mps2-an386", "size"), ("deep", "auto", "mps2-an500")]
                   + [(name, "auto", board) for board in ("cortex-a53", "cortex-a76", "cortex-a7")
                      for name in sorted(CASES) if name not in ("dense-128", "inplace", "deep")]
                   + [("dense-128", "auto", board) for board in ("cortex-a53", "cortex-a7")]
                   + [(name, "auto", "mps3-an547") for name in ("dense", "dense-128", "depthwise", "regular")]
                   + [("dense", "int16", "mps3-an547"), ("inplace", "auto", "mps3-an547"),
                      ("regular", "auto", "mps3-an547", "size")])
-FAMILY = {"mps2-an386": "dsp", "mps3-an547": "dsp", "cortex-a53": "neon", "cortex-a76": "neon", "cortex-a7": "neon"}
+FAMILY = {"mps2-an386": "dsp", "mps2-an500": "dsp", "mps3-an547": "dsp", "cortex-a53": "neon", "cortex-a76": "neon", "cortex-a7": "neon"}
 HELIUM_FAMILY = {"mps3-an547": "mve"}  # the dense and convolution kernels where they are not FAMILY's
 
 

@@ -45,20 +45,21 @@ IN_PLACE = "edgeprune.in_place"  # kernel attribute: y may be x (the plan may al
 TWIN = "edgeprune.in_place_twin"  # kernel attribute: how to build the kernel's in-place twin (JSON)
 
 
-def interleaved(layout: str, padded: int) -> bool:
+def interleaved(layout: str, padded: int, pairs: bool) -> bool:
     """Whether the GEMM tiles read their weights and columns by pairs (`packing.interleave_pairs`):
-    int16 weights, except for reductions short enough for the weights-stationary GEMM."""
-    return layout == "int16" and padded > STATIONARY
+    on cores that take them (`pairs`, int8.pairs_pay), int16 weights, except for reductions short
+    enough for the weights-stationary GEMM."""
+    return pairs and layout == "int16" and padded > STATIONARY
 
 
-def pack_weights(weight: np.ndarray, layout: str, fast: bool) -> np.ndarray:
+def pack_weights(weight: np.ndarray, layout: str, fast: bool, pairs: bool = False) -> np.ndarray:
     """OIHW int8 weights as the kernel reads them (`packing.pack_rows`, by pairs of output channels
     where `interleaved`); with the fast requantize (which takes twice the sum) int16 weights doubled
     (int8 ones keep their byte: the column is doubled instead, or on MVE the sum itself)."""
     rows = weight.reshape(weight.shape[0], -1).astype(np.int16)
     packed = pack_rows(rows * 2 if fast and layout == "int16" else rows, layout)
     padded = padded_length(rows.shape[1], layout)
-    return interleave_pairs(packed.reshape(len(rows), padded)) if interleaved(layout, padded) else packed
+    return interleave_pairs(packed.reshape(len(rows), padded)) if interleaved(layout, padded, pairs) else packed
 
 
 def ring_rows(shape: ConvShape) -> int | None:
@@ -74,7 +75,7 @@ def ring_rows(shape: ConvShape) -> int | None:
 
 @functools.cache  # parsing the TVMScript takes about half a second; a search compiles the same layers again
 def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: str, fast: bool = False,
-           in_place: bool = False, size: bool = False) -> tirx.PrimFunc:
+           in_place: bool = False, size: bool = False, pairs: bool = False) -> tirx.PrimFunc:
     """The PrimFunc (x, packed weights, table, groups, y) of one convolution; `table` and `fast`
     as `dense.constants` gave them for tiles of all output channels (fast: weights doubled by
     `pack_weights`, or the column for int8 weights; on MVE the GEMM doubles the sum); `groups`
@@ -86,7 +87,7 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
     one-pixel tiles where the pair ending with the odd one can be computed again (an odd last
     channel keeps its one-channel tile: since short reductions run unrolled, a second two-channel
     tile took more code, 12,850 B against 13,472 B on test_int8_kernels' regular case), and no
-    weights-stationary GEMM."""
+    weights-stationary GEMM. `pairs`: weights packed by `pack_weights` with the same `pairs`."""
     cin, height, width, cout = shape.channels_in, shape.height, shape.width, shape.channels_out
     (kh, kw), (sh, sw), (dh, dw) = shape.kernel, shape.strides, shape.dilation
     top, left = shape.padding[:2]
@@ -97,7 +98,7 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
     if layout == MVE:
         tile, row = mve_gemm.Gemm(padded, cout, pixels, 1, requantize, fast).tile(), None
     else:
-        gemm = Gemm(padded, layout, cout, pixels, 1, requantize, fast, size, interleaved(layout, padded))
+        gemm = Gemm(padded, layout, cout, pixels, 1, requantize, fast, size, interleaved(layout, padded, pairs))
         tile, row = gemm.tile(), gemm.stationary()
     weight_dtype = "int16" if layout == "int16" else "int8"
     column_dtype = "int8" if layout == MVE else "int16"
@@ -108,7 +109,7 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
     scale = 2 if fast and layout == "int8" else 1  # the fast requantize's doubled sum, from the column
     rows = ring_rows(shape) if in_place else 0
     stationary = layout != MVE and padded <= STATIONARY and not rows and not size
-    pairs = interleaved(layout, padded)
+    by_pairs = interleaved(layout, padded, pairs)
     # a 1x1 stride 1 convolution without padding reads pixel p of every channel plane: one long row
     flat = (kh, kw, sh, sw) == (1, 1, 1, 1) and not any(shape.padding)
     row_count, row_length = (1, pixels) if flat else (oh, ow)
@@ -128,7 +129,7 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
 
     def slot(pixel, k):
         """Where reduction element k of the column buffer's pixel `pixel` goes (both ints or TIR indices)."""
-        if pairs:
+        if by_pairs:
             return pixel // 2 * 2 * padded + paired_slot(pixel % 2, k)
         return pixel * padded + column_slot(k, layout)
 
@@ -269,7 +270,8 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
     attrs = {IN_PLACE: aliased}
     if rows_needed and not in_place:
         attrs[TWIN] = json.dumps({"shape": dataclasses.asdict(shape), "requantize": dataclasses.asdict(requantize),
-                                  "zero_point": zero_point, "layout": layout, "fast": fast, "size": size})
+                                  "zero_point": zero_point, "layout": layout, "fast": fast, "size": size,
+                                  "pairs": pairs})
     return kernel.with_attrs(attrs)
 
 
@@ -281,6 +283,6 @@ def in_place_twin(func: tirx.PrimFunc) -> tirx.PrimFunc | None:
     args = json.loads(str(func.attrs[TWIN]))
     shape = ConvShape(**{k: tuple(v) if isinstance(v, list) else v for k, v in args["shape"].items()})
     twin = conv2d(shape, Requantize(**args["requantize"]), args["zero_point"], args["layout"], args["fast"],
-                  in_place=True, size=args["size"])
+                  in_place=True, size=args["size"], pairs=args["pairs"])
     kept = {k: v for k, v in func.attrs.items() if k not in (IN_PLACE, TWIN, "global_symbol")}
     return twin.with_attrs(kept)

@@ -11,7 +11,8 @@ LDRD reads a pair of elements of both channels and one of both pixels, for four 
 loads as side by side, but a tile of 2 channels x 2 pixels keeps its four accumulators with only
 four words of weights and columns live instead of six, and LLVM then spills and splits fewer of
 its loads (measured on the M4, instructions per MAC: KWS 64->64 1.030 -> 0.995, VWW 32->32
-1.26 -> 1.21, 128->128 0.94 -> 0.92, IC 32->64 1.22 -> 1.17)."""
+1.26 -> 1.21, 128->128 0.94 -> 0.92, IC 32->64 1.22 -> 1.17). Not on the Cortex-M7
+(`int8.pairs_pay`), where LLVM's schedule then leaves most loads unpaired."""
 from __future__ import annotations
 
 from dataclasses import dataclass

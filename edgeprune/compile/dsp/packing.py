@@ -6,9 +6,9 @@ zeros to a multiple of 4, so that every row is read as whole 32-bit words. Two l
   SMLAD, nothing to widen in the loop;
 - "int8": one byte per weight, four per word, widened in the loop with SXTB16 (bytes 0 and 2) and
   SXTB16 ROR #8 (bytes 1 and 3); the inputs' column is laid out in that same order.
-Convolutions re-lay the int16 layout out by pairs (`interleave_pairs`): two output channels' rows,
-and two pixels' columns, interleaved two elements at a time, so that one LDRD reads a pair of
-elements of both (`gemm.Gemm.tile`).
+Convolutions re-lay the int16 layout out by pairs (`interleave_pairs`, except on the Cortex-M7):
+two output channels' rows, and two pixels' columns, interleaved two elements at a time, so that
+one LDRD reads a pair of elements of both (`gemm.Gemm.tile`).
 A third, MVE, is the M55's Helium GEMM's (compile/mve/gemm.py): int8 weights and an int8 column,
 both in reduction order, padded to a multiple of 16 (one int8x16 vector)."""
 from __future__ import annotations
