@@ -58,8 +58,8 @@ CASES = {
         nn.Flatten(), nn.Linear(12 * 4 * 4, 10), nn.ReLU(),             # dense
         nn.Linear(10, 5))),                                            # dense, K = 10 (not a multiple of 4)
     "wide": ((1, 3, 6, 10), lambda: nn.Sequential(
-        nn.Conv2d(3, 12, 3, padding=1), nn.ReLU(),                     # a NEON block of 8 channels and a tail of 4
-        nn.Conv2d(12, 20, 1),                                          # 60 pixels: 7 vectors of 8 and a tail of 4
+        nn.Conv2d(3, 11, 3, padding=1), nn.ReLU(),                     # a NEON block of 8 channels and a tail of 3
+        nn.Conv2d(11, 20, 1),                                          # 60 pixels: 7 vectors of 8 and a tail of 4; K = 11
         nn.Conv2d(20, 2, 1), nn.ReLU(),
         nn.Conv2d(2, 4, (1, 3), padding=(0, 1)),                       # K = 6: weights stationary, rows of 8 + 2 pixels
         nn.Flatten(), nn.Linear(4 * 6 * 10, 4))),

@@ -34,6 +34,7 @@ from tvm.script import tirx as T
 
 from edgeprune.compile.conv_shape import ConvShape
 from edgeprune.compile.dsp.gemm import Gemm, loop_count
+from edgeprune.compile.dsp.intrinsics import sxtb16, sxtb16_odd
 from edgeprune.compile.dsp.packing import MVE, column_slot, interleave_pairs, pack_rows, padded_length, paired_slot
 from edgeprune.compile.int8_kernels import Requantize
 from edgeprune.compile.mve import gemm as mve_gemm
@@ -200,12 +201,42 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
         row_columns(x, ring, col, base, pixel // ow, pixel % ow, 1)
 
     @T.macro
+    def flat_pair_columns(x, col, p0):
+        """The interleaved columns of pixels p0 and p0 + 1 of a 1x1 stride-1 convolution without
+        padding, whose elements lie side by side in each channel plane: per two planes, a word of
+        the pair's two bytes in each, widened by SXTB16 and SXTB16 ROR #8 into the pixels' column
+        words. With even planes each plane's two bytes are one LDRH: 7 instructions per 4
+        elements against 8 and the planes' offsets (VWW 9,583,560 -> 9,556,200 instructions);
+        with odd ones (unaligned) four byte loads (KWS 3,227,360 -> 3,216,960)."""
+        col32 = T.decl_buffer((padded,), "int32", data=col.data)
+        if pixels % 2 == 0:
+            x16 = T.decl_buffer((cin * pixels // 2,), "int16", data=x.data)
+            for j in range(depth // 2):
+                word = T.meta_var(T.Cast("int32", T.Cast("uint16", x16[j * pixels + p0 // 2]))
+                                  | (T.Cast("int32", x16[j * pixels + pixels // 2 + p0 // 2]) << 16))
+                col32[2 * j] = sxtb16(word)
+                col32[2 * j + 1] = sxtb16_odd(word)
+        else:
+            for j in range(depth // 2):
+                word = T.meta_var(_byte(x[2 * j * pixels + p0]) | (_byte(x[2 * j * pixels + p0 + 1]) << 8)
+                                  | (_byte(x[(2 * j + 1) * pixels + p0]) << 16)
+                                  | (_byte(x[(2 * j + 1) * pixels + p0 + 1]) << 24))
+                col32[2 * j] = sxtb16(word)
+                col32[2 * j + 1] = sxtb16_odd(word)
+        if depth % 2 == 1:
+            for i in T.unroll(2):
+                col[slot(i, depth - 1)] = entry(x[(depth - 1) * pixels + p0 + i])
+
+    @T.macro
     def pair_columns(x, ring, col, p0):
         """The columns of pixels p0 and p0 + 1; where the two windows overlap along a row
-        (`overlapping`), both pixels in the interior are built together, each input element loaded once."""
+        (`overlapping`), both pixels in the interior are built together, each input element loaded
+        once; interleaved 1x1 ones by `flat_pair_columns`."""
         oy = T.meta_var(p0 // ow)
         ox = T.meta_var(p0 % ow)
-        if overlapping and y_first <= oy and oy <= y_last and x_first <= ox and ox + 1 <= x_last:  # x_last < ow
+        if flat and by_pairs:
+            flat_pair_columns(x, col, p0)
+        elif overlapping and y_first <= oy and oy <= y_last and x_first <= ox and ox + 1 <= x_last:  # x_last < ow
             window(x, ring, col, 0, oy, ox, False, 2)
         else:
             column(x, ring, col, 0, p0)
@@ -286,3 +317,8 @@ def in_place_twin(func: tirx.PrimFunc) -> tirx.PrimFunc | None:
                   in_place=True, size=args["size"], pairs=args["pairs"])
     kept = {k: v for k, v in func.attrs.items() if k not in (IN_PLACE, TWIN, "global_symbol")}
     return twin.with_attrs(kept)
+
+
+def _byte(value):
+    """An int8 as the int32 of its byte (zero-extended)."""
+    return T.Cast("int32", T.Cast("uint8", value))
