@@ -201,41 +201,48 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
         row_columns(x, ring, col, base, pixel // ow, pixel % ow, 1)
 
     @T.macro
-    def flat_pair_columns(x, col, p0):
-        """The interleaved columns of pixels p0 and p0 + 1 of a 1x1 stride-1 convolution without
-        padding, whose elements lie side by side in each channel plane: per two planes, a word of
-        the pair's two bytes in each, widened by SXTB16 and SXTB16 ROR #8 into the pixels' column
-        words. With even planes each plane's two bytes are one LDRH: 7 instructions per 4
-        elements against 8 and the planes' offsets (VWW 9,583,560 -> 9,556,200 instructions);
-        with odd ones (unaligned) four byte loads (KWS 3,227,360 -> 3,216,960)."""
-        col32 = T.decl_buffer((padded,), "int32", data=col.data)
-        if pixels % 2 == 0:
-            x16 = T.decl_buffer((cin * pixels // 2,), "int16", data=x.data)
-            for j in range(depth // 2):
-                word = T.meta_var(T.Cast("int32", T.Cast("uint16", x16[j * pixels + p0 // 2]))
-                                  | (T.Cast("int32", x16[j * pixels + pixels // 2 + p0 // 2]) << 16))
-                col32[2 * j] = sxtb16(word)
-                col32[2 * j + 1] = sxtb16_odd(word)
-        else:
-            for j in range(depth // 2):
-                word = T.meta_var(_byte(x[2 * j * pixels + p0]) | (_byte(x[2 * j * pixels + p0 + 1]) << 8)
-                                  | (_byte(x[(2 * j + 1) * pixels + p0]) << 16)
-                                  | (_byte(x[(2 * j + 1) * pixels + p0 + 1]) << 24))
-                col32[2 * j] = sxtb16(word)
-                col32[2 * j + 1] = sxtb16_odd(word)
-        if depth % 2 == 1:
-            for i in T.unroll(2):
-                col[slot(i, depth - 1)] = entry(x[(depth - 1) * pixels + p0 + i])
+    def flat_columns(x, col, p0, count):
+        """The columns of the `count` pixels from p0 (the column buffer's first) of a 1x1 stride-1
+        convolution without padding, whose elements lie side by side in each channel plane, two
+        pixels at a time: per two planes, a word of the pair's two bytes in each, widened by
+        SXTB16 and SXTB16 ROR #8 into the pixels' column words. With even planes each plane's two
+        bytes are one LDRH: 7 instructions per 4 elements against 8 and the planes' offsets
+        (VWW 9,583,560 -> 9,556,200 instructions); with odd ones (unaligned) four byte loads
+        (KWS 3,227,360 -> 3,216,960). An odd last pixel takes an element at a time. int16 weights
+        only (their columns hold the elements in order, as they are)."""
+        col32 = T.decl_buffer((columns * padded // 2,), "int32", data=col.data)
+        for q in T.unroll(count // 2):
+            first = T.meta_var(p0 + 2 * q)
+            if pixels % 2 == 0:
+                x16 = T.decl_buffer((cin * pixels // 2,), "int16", data=x.data)
+                for j in range(depth // 2):
+                    word = T.meta_var(T.Cast("int32", T.Cast("uint16", x16[j * pixels + first // 2]))
+                                      | (T.Cast("int32", x16[j * pixels + pixels // 2 + first // 2]) << 16))
+                    col32[slot(2 * q, 2 * j) // 2] = sxtb16(word)
+                    col32[slot(2 * q + 1, 2 * j) // 2] = sxtb16_odd(word)
+            else:
+                for j in range(depth // 2):
+                    word = T.meta_var(_byte(x[2 * j * pixels + first]) | (_byte(x[2 * j * pixels + first + 1]) << 8)
+                                      | (_byte(x[(2 * j + 1) * pixels + first]) << 16)
+                                      | (_byte(x[(2 * j + 1) * pixels + first + 1]) << 24))
+                    col32[slot(2 * q, 2 * j) // 2] = sxtb16(word)
+                    col32[slot(2 * q + 1, 2 * j) // 2] = sxtb16_odd(word)
+            if depth % 2 == 1:
+                for i in T.unroll(2):
+                    col[slot(2 * q + i, depth - 1)] = entry(x[(depth - 1) * pixels + first + i])
+        if count % 2 == 1:
+            for k in range(depth):
+                col[slot(count - 1, k)] = entry(x[k * pixels + p0 + count - 1])
 
     @T.macro
     def pair_columns(x, ring, col, p0):
         """The columns of pixels p0 and p0 + 1; where the two windows overlap along a row
         (`overlapping`), both pixels in the interior are built together, each input element loaded
-        once; interleaved 1x1 ones by `flat_pair_columns`."""
+        once; interleaved 1x1 ones by `flat_columns`."""
         oy = T.meta_var(p0 // ow)
         ox = T.meta_var(p0 % ow)
         if flat and by_pairs:
-            flat_pair_columns(x, col, p0)
+            flat_columns(x, col, p0, 2)
         elif overlapping and y_first <= oy and oy <= y_last and x_first <= ox and ox + 1 <= x_last:  # x_last < ow
             window(x, ring, col, 0, oy, ox, False, 2)
         else:
@@ -245,7 +252,10 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
     @T.macro
     def block(x, ring, col16, col, w, table, y, acc, groups, oy, ox, span):
         """The stationary GEMM: the columns of `span` pixels along row oy from ox, then every output channel's."""
-        row_columns(x, ring, col16, 0, oy, ox, span)
+        if flat and layout == "int16":  # int8 weights: columns in SXTB16's lane order, maybe doubled
+            flat_columns(x, col16, ox, span)
+        else:
+            row_columns(x, ring, col16, 0, oy, ox, span)
         for c in range(cout):
             row(col, w, table, y, acc, c, oy * row_length + ox, span, (groups[0] - loop_count(padded)) * c)
 
