@@ -12,8 +12,8 @@ and dense layers with reduction lengths that are not multiples of 4 (8, 16: NEON
 output counts that are not multiples of 8 (NEON's tiles), once with -128 weights that two
 int8 x int8 products in one int16 lane would overflow on, and convolutions that overwrite their
 input (odd widths, fewer output channels, windows reaching rows up or pixels left), and
-reductions of up to 16 groups of four (unrolled) and beyond (16-group passes) with an odd pixel
-count. The device must equal the portable kernels of a host build of the same integer graph bit
+reductions of up to 16 groups of four (unrolled) and beyond (a pass of 64 groups and the rest
+unrolled) with an odd pixel count. The device must equal the portable kernels of a host build of the same integer graph bit
 for bit, for random and saturating inputs."""
 import numpy as np
 import onnx
@@ -76,7 +76,7 @@ CASES = {
         nn.Flatten(), nn.Linear(3 * 7 * 9, 5))),
     "deep": ((1, 24, 3, 5), lambda: nn.Sequential(                     # DSP reductions past one unrolled tile
         nn.Conv2d(24, 32, 1), nn.ReLU(),                               # K = 24: unrolled
-        nn.Conv2d(32, 16, 3, padding=1), nn.ReLU(),                    # K = 288: 16-group passes, in place; 15 pixels
+        nn.Conv2d(32, 16, 3, padding=1), nn.ReLU(),                    # K = 288: a 64-group pass and 8 more, in place; 15 pixels
         nn.Conv2d(16, 64, 1), nn.ReLU(),                               # K = 16: unrolled
         nn.Conv2d(64, 9, 1),                                           # K = 64: unrolled, its column at an offset; 9 channels
         nn.Flatten(), nn.Linear(9 * 15, 4))),

@@ -26,6 +26,7 @@ from edgeprune.compile.int8_kernels import Requantize
 
 UNROLL = 4  # groups of four reduction elements per pass of the micro-kernel's loop
 WIDE_UNROLL = 16  # the same for two-pixel tiles (a multiple of UNROLL): see Gemm.tile
+LONG_UNROLL = 64  # the most groups per pass of long reductions (a multiple of WIDE_UNROLL): see body_groups
 OPAQUE = 4  # unrolled reductions of at least this many groups read the column at an offset LLVM cannot see (Gemm.tile)
 OPAQUE_SIDE_BY_SIDE = 8  # the same for columns that are not interleaved
 
@@ -179,11 +180,15 @@ def body_groups(per_column: int, pixels: int, size: bool) -> int:
     with the short requantize: two-pixel tiles run up to WIDE_UNROLL groups unrolled (KWS 64->64
     1.03 instructions per MAC against 1.05 in a loop of one pass; with the column offset of
     Gemm.tile, VWW 32->32 1.26 against 1.34, the KWS 10x4 convolution 1.15 against 1.21); longer
-    reductions loop over WIDE_UNROLL groups (VWW 128->128 0.94 against 1.12 unrolled), and so do
-    one-pixel tiles (the odd last pixel) over them (VWW 256->256 at 3x3 pixels 0.90 against 0.94
-    with UNROLL groups). Other tiles loop over UNROLL groups where the loop runs at least twice."""
+    reductions loop over as many whole WIDE_UNROLL groups as they hold, up to LONG_UNROLL, the
+    rest unrolled after the loop: fewer passes, less of their loop and of their unpaired first
+    loads (with interleaved pairs: VWW 128->128 0.918 -> 0.881 in one pass of 32 groups against
+    two of 16, 1.11 unrolled; 256->256 0.902 -> 0.853 in one pass of 64; IC 14,551,240 ->
+    14,398,120 instructions, 14,657,040 with passes of up to 128 groups), and so do one-pixel
+    tiles (the odd last pixel) (VWW 256->256 at 3x3 pixels 0.90 against 0.94 with UNROLL groups).
+    Other tiles loop over UNROLL groups where the loop runs at least twice."""
     if not size and per_column > WIDE_UNROLL:
-        return WIDE_UNROLL
+        return min(LONG_UNROLL, per_column // WIDE_UNROLL * WIDE_UNROLL)
     if pixels == 2 and not size:
         return 0
     return UNROLL if per_column >= 2 * UNROLL else 0  # a loop run once only adds code
