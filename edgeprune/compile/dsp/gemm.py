@@ -29,6 +29,7 @@ WIDE_UNROLL = 16  # the same for two-pixel tiles (a multiple of UNROLL): see Gem
 LONG_UNROLL = 64  # the most groups per pass of long reductions (a multiple of WIDE_UNROLL): see body_groups
 OPAQUE = 4  # unrolled reductions of at least this many groups read the column at an offset LLVM cannot see (Gemm.tile)
 OPAQUE_SIDE_BY_SIDE = 8  # the same for columns that are not interleaved
+TAIL_START = {4: 2, 8: 1}  # interleaved tiles: the group an unrolled run of that many groups starts at (Gemm.tile)
 
 
 def loop_count(padded: int) -> int:
@@ -84,6 +85,11 @@ class Gemm:
         32->32 1.34 -> 1.26). Shorter ones keep their column words in registers and stack slots.
         Interleaved, the offset pays from 4 groups on (VWW 16->32 1.52 -> 1.47, IC 16->32 1.56
         -> 1.51); side by side only from 8 (OPAQUE_SIDE_BY_SIDE: IC 16->32 1.59 -> 1.68 with it).
+        Interleaved, an unrolled run of 4 groups starts at its third, one of 8 at its second
+        (TAIL_START; the sums are the same integers): LLVM then leaves fewer of the run's loads
+        unpaired (M4, instructions per MAC: VWW 16->32 1.483 -> 1.436, 32->32 1.199 -> 1.144,
+        32->64 1.212 -> 1.165, IC 16->32 1.51 -> 1.46). Runs of 16 do best from their first
+        (KWS 64->64 0.990, 1.002 from the second), and side by side (the M7) from the first too.
         With `size`, two-pixel tiles take UNROLL groups too (measured on KWS: 2 groups per pass,
         or a loop over the requantize, make the code larger). No loop is emitted that would never
         run."""
@@ -128,10 +134,11 @@ class Gemm:
                     for u in T.unroll(unroll):
                         step(col, w, acc, block * unroll + (u + 1) % unroll, c0, channels, pixels, 0)
             tail = T.meta_var(per_column % unroll if unroll > 0 else per_column)
+            start = T.meta_var(TAIL_START.get(tail, 0) if interleaved else 0)
             # 0 at run time (groups holds loop_count), but LLVM cannot know it, nor that it is the same for every tile
             at = T.meta_var((groups[0] - loop_count(self.padded)) * c0 if unroll == 0 and per_column >= opaque else 0)
             for u in T.unroll(tail):
-                step(col, w, acc, per_column - tail + u, c0, channels, pixels, at)
+                step(col, w, acc, per_column - tail + _rotated(u, tail, start), c0, channels, pixels, at)
             for i in T.unroll(channels * pixels):
                 c = T.meta_var(c0 + i // pixels)
                 y[c * cs + (p0 + i % pixels) * ps] = requantized(
@@ -192,6 +199,11 @@ def body_groups(per_column: int, pixels: int, size: bool) -> int:
     if pixels == 2 and not size:
         return 0
     return UNROLL if per_column >= 2 * UNROLL else 0  # a loop run once only adds code
+
+
+def _rotated(u, count: int, start: int):
+    """The u-th group of a run of `count` taken from its group `start` on, wrapping around."""
+    return (u + start) % count if start else u
 
 
 def _low(pair):
