@@ -28,7 +28,6 @@ UNROLL = 4  # groups of four reduction elements per pass of the micro-kernel's l
 WIDE_UNROLL = 16  # the same for two-pixel tiles (a multiple of UNROLL): see Gemm.tile
 LONG_UNROLL = 64  # the most groups per pass of long reductions (a multiple of WIDE_UNROLL): see body_groups
 OPAQUE = 4  # unrolled reductions of at least this many groups read the column at an offset LLVM cannot see (Gemm.tile)
-OPAQUE_SIDE_BY_SIDE = 8  # the same for columns that are not interleaved
 TAIL_START = {4: 2, 8: 1}  # interleaved tiles: the group an unrolled run of that many groups starts at (Gemm.tile)
 
 
@@ -83,8 +82,10 @@ class Gemm:
         and LLVM hoists them out of the channel loop and spills them (side by side: KWS 64->64
         1.13 unrolled without the offset, 1.05 in a loop of one pass, 1.03 unrolled with it; VWW
         32->32 1.34 -> 1.26). Shorter ones keep their column words in registers and stack slots.
-        Interleaved, the offset pays from 4 groups on (VWW 16->32 1.52 -> 1.47, IC 16->32 1.56
-        -> 1.51); side by side only from 8 (OPAQUE_SIDE_BY_SIDE: IC 16->32 1.59 -> 1.68 with it).
+        The offset pays from 4 groups on (interleaved: VWW 16->32 1.52 -> 1.47, IC 16->32 1.56 ->
+        1.51; side by side, against from 8: on the M7 VWW 10,731,720 -> 10,609,840 and IC
+        16,542,440 -> 16,434,920 instructions, with int8 weights on the M4 VWW 11,752,440 ->
+        11,523,920 and IC 19,954,720 -> 19,872,400).
         Interleaved, an unrolled run of 4 groups starts at its third, one of 8 at its second
         (TAIL_START; the sums are the same integers): LLVM then leaves fewer of the run's loads
         unpaired (M4, instructions per MAC: VWW 16->32 1.483 -> 1.436, 32->32 1.199 -> 1.144,
@@ -99,7 +100,6 @@ class Gemm:
         n, fast = self.channels, self.fast
 
         interleaved = self.interleaved
-        opaque = OPAQUE if interleaved else OPAQUE_SIDE_BY_SIDE
 
         @T.macro
         def step(col, w, acc, g, c0, channels, pixels, at):
@@ -136,7 +136,7 @@ class Gemm:
             tail = T.meta_var(per_column % unroll if unroll > 0 else per_column)
             start = T.meta_var(TAIL_START.get(tail, 0) if interleaved else 0)
             # 0 at run time (groups holds loop_count), but LLVM cannot know it, nor that it is the same for every tile
-            at = T.meta_var((groups[0] - loop_count(self.padded)) * c0 if unroll == 0 and per_column >= opaque else 0)
+            at = T.meta_var((groups[0] - loop_count(self.padded)) * c0 if unroll == 0 and per_column >= OPAQUE else 0)
             for u in T.unroll(tail):
                 step(col, w, acc, per_column - tail + _rotated(u, tail, start), c0, channels, pixels, at)
             for i in T.unroll(channels * pixels):
