@@ -200,6 +200,16 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
     def column(x, ring, col, base, pixel):
         row_columns(x, ring, col, base, pixel // ow, pixel % ow, 1)
 
+    def plane_pair_word(x, x16, j, first):
+        """Pixels first and first + 1 of planes 2j and 2j + 1 as the bytes of one word (plane 2j's
+        two first): a halfword load per plane where planes are even (`x16`, the input's int16
+        view), byte loads otherwise."""
+        if pixels % 2 == 0:
+            return (T.Cast("int32", T.Cast("uint16", x16[j * pixels + first // 2]))
+                    | (T.Cast("int32", x16[j * pixels + pixels // 2 + first // 2]) << 16))
+        return (_byte(x[2 * j * pixels + first]) | (_byte(x[2 * j * pixels + first + 1]) << 8)
+                | (_byte(x[(2 * j + 1) * pixels + first]) << 16) | (_byte(x[(2 * j + 1) * pixels + first + 1]) << 24))
+
     @T.macro
     def flat_columns(x, col, p0, count):
         """The columns of the `count` pixels from p0 (the column buffer's first) of a 1x1 stride-1
@@ -211,22 +221,13 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
         (KWS 3,227,360 -> 3,216,960). An odd last pixel takes an element at a time. int16 weights
         only (their columns hold the elements in order, as they are)."""
         col32 = T.decl_buffer((columns * padded // 2,), "int32", data=col.data)
+        x16 = T.decl_buffer((cin * pixels // 2,), "int16", data=x.data)  # read only with even planes
         for q in T.unroll(count // 2):
             first = T.meta_var(p0 + 2 * q)
-            if pixels % 2 == 0:
-                x16 = T.decl_buffer((cin * pixels // 2,), "int16", data=x.data)
-                for j in range(depth // 2):
-                    word = T.meta_var(T.Cast("int32", T.Cast("uint16", x16[j * pixels + first // 2]))
-                                      | (T.Cast("int32", x16[j * pixels + pixels // 2 + first // 2]) << 16))
-                    col32[slot(2 * q, 2 * j) // 2] = sxtb16(word)
-                    col32[slot(2 * q + 1, 2 * j) // 2] = sxtb16_odd(word)
-            else:
-                for j in range(depth // 2):
-                    word = T.meta_var(_byte(x[2 * j * pixels + first]) | (_byte(x[2 * j * pixels + first + 1]) << 8)
-                                      | (_byte(x[(2 * j + 1) * pixels + first]) << 16)
-                                      | (_byte(x[(2 * j + 1) * pixels + first + 1]) << 24))
-                    col32[slot(2 * q, 2 * j) // 2] = sxtb16(word)
-                    col32[slot(2 * q + 1, 2 * j) // 2] = sxtb16_odd(word)
+            for j in range(depth // 2):
+                word = T.meta_var(plane_pair_word(x, x16, j, first))
+                col32[slot(2 * q, 2 * j) // 2] = sxtb16(word)
+                col32[slot(2 * q + 1, 2 * j) // 2] = sxtb16_odd(word)
             if depth % 2 == 1:
                 for i in T.unroll(2):
                     col[slot(2 * q + i, depth - 1)] = entry(x[(depth - 1) * pixels + first + i])
