@@ -1,8 +1,10 @@
-"""TVMScript macros expand through edgeprune's frame walk (compile/tvmscript.py) once the
-hand-written kernels are imported, to the same TIR as the code written out by hand."""
+"""TVMScript parses through edgeprune's shortcuts (compile/tvmscript.py: the frame walk, each
+function's source read once, each source's doc tree parsed once) once the hand-written kernels are
+imported, to the same TIR as the code written out by hand."""
 import pytest
 import tvm_ffi
 from tvm.script import tirx as T
+from tvm.script.parser.core.diagnostics import Source
 from tvm.script.parser.core.parser import ScriptMacro
 
 import edgeprune.compile.dsp  # noqa: F401  (installs the frame walk)
@@ -37,8 +39,18 @@ def _by_hand(k: int):
     return f
 
 
-def test_the_kernels_install_the_frame_walk():
+def test_the_kernels_install_the_shortcuts():
     assert ScriptMacro._find_parser_def is tvmscript._find_parser_def
+    assert Source.__init__ is tvmscript._source_once
+    assert Source.as_ast is tvmscript._as_ast
+
+
+def test_a_closure_made_again_reuses_its_source_and_tree():
+    first, second = _with_macros(3), _with_macros(3)
+    assert tvm_ffi.structural_equal(first, second)
+    sources = [Source(f) for f in (_with_macros, _with_macros)]
+    assert sources[0].source == sources[1].source and "def f(" in sources[0].source
+    assert sources[0].as_ast() is sources[1].as_ast()
 
 
 @pytest.mark.parametrize("k", [3, -7])

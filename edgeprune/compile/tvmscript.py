@@ -1,17 +1,35 @@
-"""TVMScript macros expanded without inspecting the whole stack on every call.
+"""TVMScript kernels parsed without TVM 0.27's repeated work.
 
-TVM 0.27 finds the parser that expands a `T.macro` (`ScriptMacro._find_parser_def`) with
-`inspect.getouterframes`, which for every frame on the stack reads a line of source and looks up
-its module (`inspect.getmodule` walks `sys.modules`: thousands of modules once torch is loaded),
-on every macro call, only to read each frame's globals. The DSP and NEON kernels expand a few
-hundred macros per model: on VWW MobileNet that lookup was half of the compile's CPU time.
-`install()` makes the same search, frame by frame from the same one outwards, through
-`frame.f_back`: the same parser is found, and the kernels are the same."""
+The DSP and NEON kernels are closures: every layer calls `T.prim_func` and expands a few dozen
+`T.macro`s, each time on the same few functions' source. TVM 0.27 repeats three things on each of
+those calls, and `install()` makes each one once:
+
+- Finding the parser that expands a macro (`ScriptMacro._find_parser_def`) uses
+  `inspect.getouterframes`, which for every frame on the stack reads a line of source and looks up
+  its module (`inspect.getmodule` walks `sys.modules`: thousands of modules once torch is loaded),
+  only to read each frame's globals. The same search goes frame by frame, from the same one
+  outwards, through `frame.f_back`: the same parser is found. On VWW MobileNet that lookup was half
+  of the compile's CPU time.
+- Reading a function's source (`Source.__init__`: `inspect.getsourcelines`, then the whole
+  module's source) for every closure made from it: kept per code object.
+- Parsing that source into TVM's doc tree (`Source.as_ast`, called again on every expansion of a
+  macro): kept per source text. The parser only reads the tree (its one write, a missing slice
+  step set to 1, gives the same tree again), so one tree serves every parse.
+
+The kernels are the same TIR either way (tests/test_tvmscript.py)."""
 from __future__ import annotations
 
+import functools
 import sys
+import types
 
+from tvm.script.parser.core import doc
+from tvm.script.parser.core.diagnostics import Source
 from tvm.script.parser.core.parser import ScriptMacro
+
+_SOURCE_FIELDS = ("source_name", "start_line", "start_column", "source", "full_source")
+_read_source = Source.__init__
+_sources: dict[types.CodeType, tuple] = {}
 
 
 def _find_parser_def(self: ScriptMacro):
@@ -25,6 +43,32 @@ def _find_parser_def(self: ScriptMacro):
     raise RuntimeError(f"{ScriptMacro.parser_object_name} not available")
 
 
+def _source_once(self: Source, program) -> None:
+    """`Source.__init__`, reading each function's source once (per code object)."""
+    code = getattr(program, "__code__", None)
+    if not isinstance(code, types.CodeType):
+        _read_source(self, program)
+        return
+    if code not in _sources:
+        _read_source(self, program)
+        _sources[code] = tuple(getattr(self, field) for field in _SOURCE_FIELDS)
+    for field, value in zip(_SOURCE_FIELDS, _sources[code]):
+        setattr(self, field, value)
+
+
+@functools.cache
+def _doc_tree(source: str) -> doc.AST:
+    """TVM's doc tree of a source text."""
+    return doc.parse(source)
+
+
+def _as_ast(self: Source) -> doc.AST:
+    """`Source.as_ast`, parsing each source text once."""
+    return _doc_tree(self.source)
+
+
 def install() -> None:
-    """Expand TVMScript macros with the frame walk above (idempotent)."""
+    """Parse and expand TVMScript with the shortcuts above (idempotent)."""
     ScriptMacro._find_parser_def = _find_parser_def
+    Source.__init__ = _source_once
+    Source.as_ast = _as_ast
