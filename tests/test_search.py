@@ -77,13 +77,15 @@ def test_architecture_cache_prevents_a_second_measurement(searched, monkeypatch)
 
 
 def test_budgets_nothing_meets_give_a_clear_message(searched, capsys):
+    """(A RAM budget would compile each candidate again in patches: test_patches covers that.)"""
     out, _ = searched
     code = cli.main(["search", "digits_cnn", "-o", str(out), "--trials", "2", "--study", "tight",
-                     "--uniform", "0.0", "0.7", "--max-latency", "1000", "--max-ram", "64",
+                     "--uniform", "0.0", "0.7", "--max-latency", "1000", "--max-flash", "64",
+                     "--store", str(out / "results.sqlite"),  # the fixture measured both architectures
                      "--train-epochs", "5", "--finetune-epochs", "1", "--quiet"])
     printed = capsys.readouterr().out
     assert code == 1
-    assert "no candidate meets the budgets (latency <= 1,000 instructions, RAM <= 64 B)" in printed
+    assert "no candidate meets the budgets (latency <= 1,000 instructions, flash <= 64 B)" in printed
     assert re.search(r"the closest reach [\d,]+ instructions, flash [\d,]+ B", printed)
     assert "no candidate meets the budgets" in (out / "report.md").read_text()
 

@@ -54,30 +54,19 @@ def test_integer_graph_equals_tflm_bit_for_bit(path, shape):
         assert np.array_equal(host(x)[0], _tflm(path, [x], 1)[0])
 
 
-def _cut_after(path: Path, operator: int, out: Path) -> Path:
-    """The model with its (single) output moved to `operator`'s output tensor: TFLM keeps a graph
-    output alive, so its interpreter reports that intermediate tensor."""
-    buf = bytearray(path.read_bytes())
-    model = tflite.Model.GetRootAsModel(bytes(buf), 0)
-    graph = model.Subgraphs(0)
-    tensor = graph.Operators(operator).Outputs(0)
-    outputs = graph._tab.Vector(_field(graph, 8) - graph._tab.Pos)  # subgraph.outputs, an int32 vector
-    buf[outputs:outputs + 4] = int(tensor).to_bytes(4, "little", signed=True)
-    out.write_bytes(bytes(buf))
-    return out
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("path, shape", [(KWS, (1, 49, 10, 1)), (AD, (1, 640))])
 def test_every_intermediate_tensor_equals_tflm(tmp_path, path, shape):
-    """The model cut after each operator: the host build of the integer graph equals TFLM there."""
+    """Every operator's output made a model output (`_every_output`): the host build of the integer
+    graph equals TFLM on each of them."""
+    every = _edited(tmp_path, "every", _every_output, source=path)
     count = tflite.Model.GetRootAsModel(path.read_bytes(), 0).Subgraphs(0).OperatorsLength()
-    inputs = _inputs(shape, 2, seed=3)
-    for operator in range(count - 1):
-        cut = _cut_after(path, operator, tmp_path / f"cut{operator}.tflite")
-        host = host_graph(import_tflite(cut)[0])
-        for x in inputs:
-            assert np.array_equal(host(x)[0], _tflm(cut, [x], 1)[0]), f"{path.name} after operator #{operator}"
+    assert len(model_edges(every)[1]) == count
+    host = host_graph(import_tflite(every)[0])
+    for x in _inputs(shape, 2, seed=3):
+        outputs = zip(host(x), _tflm(every, [x], count), strict=True)
+        for operator, (got, expected) in enumerate(outputs):
+            assert np.array_equal(got, expected), f"{path.name} after operator #{operator}"
 
 
 # ---- op variants: the KWS model edited with the schema's object API, each against TFLM ----
@@ -87,16 +76,22 @@ def _schema():
     return schema
 
 
-def _edited(tmp_path: Path, name: str, edit) -> Path:
+def _edited(tmp_path: Path, name: str, edit, source: Path = KWS) -> Path:
     import flatbuffers
 
-    model = _schema().ModelT.InitFromPackedBuf(KWS.read_bytes(), 0)
+    model = _schema().ModelT.InitFromPackedBuf(source.read_bytes(), 0)
     edit(model, model.subgraphs[0])
     builder = flatbuffers.Builder(0)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     path = tmp_path / f"{name}.tflite"
     path.write_bytes(bytes(builder.Output()))
     return path
+
+
+def _every_output(model, graph) -> None:
+    """Each operator's output a graph output, in operator order: TFLM keeps graph outputs alive,
+    so its interpreter reports every intermediate tensor."""
+    graph.outputs = [op.outputs[0] for op in graph.operators]
 
 
 POOL = 9  # KWS's AVERAGE_POOL_2D, on a (1, 25, 5, 64) input
