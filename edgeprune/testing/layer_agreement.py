@@ -3,14 +3,14 @@
 Every activation QuantizeLinear of a QDQ model closes a layer: the region that computes it from
 int8 tensors (earlier layers' outputs) and constants. Each region is cut out with onnx's
 Extractor, lowered to integer kernels and run on the host, fed onnxruntime's own values of its
-int8 inputs, so that a difference is the layer's own and not one carried from an earlier layer."""
+int8 inputs, so that a difference is the layer's own and not one carried from an earlier layer.
+The regions share nothing, so one host build holds them all, side by side (`_side_by_side`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
-
 import numpy as np
 import onnx
+import onnx.compose
 from onnx.utils import Extractor
 
 from edgeprune.compile.host import host_build
@@ -95,15 +95,28 @@ def layer_agreement(model: onnx.ModelProto, samples: list[np.ndarray], rounding:
     exposed = sorted({name for layer in layers for name in (layer.output, layer.real, *layer.inputs)})
     reference = [_onnxruntime_values(model, exposed, x) for x in samples]
     extractor = Extractor(model)
-    return [_compare(layer, host_build(extractor.extract_model(list(layer.inputs), [layer.output]), rounding), reference)
-            for layer in layers]
+    run = host_build(_side_by_side([extractor.extract_model(list(layer.inputs), [layer.output]) for layer in layers]),
+                     rounding)
+    computed = [run(*(values[name] for layer in layers for name in layer.inputs)) for values in reference]
+    return [_compare(layer, [outputs[index] for outputs in computed], reference) for index, layer in enumerate(layers)]
 
 
-def _compare(layer: Layer, run: Callable[..., np.ndarray], reference: list[dict[str, np.ndarray]]) -> LayerAgreement:
+def _side_by_side(regions: list[onnx.ModelProto]) -> onnx.ModelProto:
+    """One model of disjoint regions, each region's names prefixed with its index: its inputs and
+    outputs are the regions' in order."""
+    prefixed = [onnx.compose.add_prefix(region, f"region{index}/") for index, region in enumerate(regions)]
+    graphs = [region.graph for region in prefixed]
+    graph = onnx.helper.make_graph([n for g in graphs for n in g.node], "regions", [i for g in graphs for i in g.input],
+                                   [o for g in graphs for o in g.output], [t for g in graphs for t in g.initializer],
+                                   value_info=[v for g in graphs for v in g.value_info])
+    return onnx.helper.make_model(graph, opset_imports=regions[0].opset_import, ir_version=regions[0].ir_version)
+
+
+def _compare(layer: Layer, computed: list[np.ndarray], reference: list[dict[str, np.ndarray]]) -> LayerAgreement:
+    """The layer's host outputs (one per sample) against onnxruntime's."""
     diffs, ties = [], []
-    for values in reference:
-        diff = (run(*(values[name] for name in layer.inputs))[0].astype(np.int32)
-                - values[layer.output].astype(np.int32)).reshape(-1)
+    for output, values in zip(computed, reference, strict=True):
+        diff = (output.astype(np.int32) - values[layer.output].astype(np.int32)).reshape(-1)
         real = values[layer.real].astype(np.float64).reshape(-1) / layer.scale + layer.zero_point
         near_tie = np.abs(np.abs(real - np.floor(real)) - 0.5) < TIE_TOLERANCE
         diffs.append(diff)
