@@ -20,6 +20,8 @@ from edgeprune.compile.integer_guard import check_integer_only
 # without), then the statement simplifiers on the requantizing kernels (4.6 -> 1.2 s, the same
 # outputs). The build runs as fast without them all (10 ms an inference).
 SLOW_HOST_PASSES = ["s_tir.HoistIfThenElse", "tirx.RemoveNoOp", "tirx.StmtSimplify", "s_tir.StmtSimplify"]
+# LLVM's -O1 builds that graph in 0.75 s instead of -O3's 1.7 s, and it runs as fast.
+HOST_TARGET = {"kind": "llvm", "opt-level": 1}
 
 
 def host_build(model: onnx.ModelProto, rounding: str = "double") -> Callable[..., list[np.ndarray]]:
@@ -32,7 +34,7 @@ def host_graph(mod: tvm.IRModule, rounding: str = "double") -> Callable[..., lis
     """An imported Relax module (any front end) lowered to its integer graph and built for the host."""
     graph = check_integer_only(lower_qdq_to_integer(mod, rounding))
     with tvm.transform.PassContext(disabled_pass=SLOW_HOST_PASSES):
-        main = relax.VirtualMachine(tvm.compile(graph, target="llvm"), tvm.cpu())["main"]
+        main = relax.VirtualMachine(tvm.compile(graph, target=tvm.target.Target(HOST_TARGET)), tvm.cpu())["main"]
 
     def run(*inputs: np.ndarray) -> list[np.ndarray]:
         result = main(*(tvm.runtime.tensor(np.ascontiguousarray(x)) for x in inputs))
