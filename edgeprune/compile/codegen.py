@@ -16,20 +16,19 @@ C_TYPES = {
     "float32": "float", "int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t",
     "int32": "int32_t", "int64": "int64_t",
 }
-# Float weights are written as their bit patterns, so the device sees exactly the host's values.
-_BIT_TYPES = {"float32": ("uint32_t", np.uint32)}
+BYTES_PER_LINE = 32
 
 
 def _c_array(name: str, values: np.ndarray, section: str) -> str:
-    dtype = str(values.dtype)
-    c_type, view = _BIT_TYPES.get(dtype, (C_TYPES[dtype], None))
-    flat = values.reshape(-1).view(view) if view is not None else values.reshape(-1)
-    items = [f"0x{v:08x}" for v in flat.tolist()] if view is not None else [str(v) for v in flat.tolist()]
-    per_line = 12
-    rows = [",".join(items[i:i + per_line]) for i in range(0, len(items), per_line)]
-    joined = ",\n  ".join(rows) if rows else "0"
+    """A weight array as a string literal of its little-endian bytes (every board is little-endian;
+    the kernels take it as `void *`). Float weights keep their exact bit patterns, and gcc reads
+    such a literal about 3.5x as fast as an initializer list of numbers (VWW's model.c: 0.84 -> 0.24 s)."""
+    data = np.ascontiguousarray(values, dtype=values.dtype.newbyteorder("<")).tobytes()
+    escaped = "\\x" + data.hex("\\").replace("\\", "\\x") if data else ""
+    step = 4 * BYTES_PER_LINE
+    literal = "\n  ".join(f'"{escaped[i:i + step]}"' for i in range(0, len(escaped), step)) or "{0}"
     return (f'__attribute__((section("{section}"), aligned(16)))\n'
-            f"const {c_type} {name}[{max(flat.size, 1)}] = {{\n  {joined}\n}};\n")
+            f"const uint8_t {name}[{max(len(data), 1)}] =  /* {values.size} x {values.dtype} */\n  {literal};\n")
 
 
 def _slot(plan: Plan, kind: str, index: int) -> str:
