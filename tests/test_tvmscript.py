@@ -7,7 +7,7 @@ from tvm.script import tirx as T
 from tvm.script.parser.core.diagnostics import Source
 from tvm.script.parser.core.parser import ScriptMacro
 
-import edgeprune.compile.dsp  # noqa: F401  (installs the frame walk)
+import edgeprune.compile.dsp  # noqa: F401  (installs the shortcuts)
 from edgeprune.compile import tvmscript
 
 

@@ -8,6 +8,7 @@ The regions share nothing, so one host build holds them all, side by side (`_sid
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import numpy as np
 import onnx
 import onnx.compose
