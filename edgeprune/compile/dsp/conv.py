@@ -202,8 +202,8 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
 
     def plane_pair_word(x, x16, j, first):
         """Pixels first and first + 1 of planes 2j and 2j + 1 as the bytes of one word (plane 2j's
-        two first): a halfword load per plane where planes are even (`x16`, the input's int16
-        view), byte loads otherwise."""
+        two first): a halfword load per plane where a plane's pixel count is even (`x16`, the
+        input's int16 view), byte loads otherwise."""
         if pixels % 2 == 0:
             return (T.Cast("int32", T.Cast("uint16", x16[j * pixels + first // 2]))
                     | (T.Cast("int32", x16[j * pixels + pixels // 2 + first // 2]) << 16))
@@ -221,7 +221,7 @@ def conv2d(shape: ConvShape, requantize: Requantize, zero_point: int, layout: st
         (KWS 3,227,360 -> 3,216,960). An odd last pixel takes an element at a time. int16 weights
         only (their columns hold the elements in order, as they are)."""
         col32 = T.decl_buffer((columns * padded // 2,), "int32", data=col.data)
-        x16 = T.decl_buffer((cin * pixels // 2,), "int16", data=x.data)  # read only with even planes
+        x16 = T.decl_buffer((cin * pixels // 2,), "int16", data=x.data)  # read only when a plane's pixel count is even
         for q in T.unroll(count // 2):
             first = T.meta_var(p0 + 2 * q)
             for j in range(depth // 2):
