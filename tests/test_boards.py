@@ -1,5 +1,6 @@
 """Every QEMU board runs a model correctly, with both kernel back ends where it matters."""
 import re
+import shutil
 import subprocess
 
 import pytest
@@ -39,3 +40,18 @@ def test_soft_float_core_has_no_fpu_instructions(compiled):
                  if re.match(r"\s+[0-9a-f]+:\t", line) and len(line.split("\t")) > 1}
     assert "bl" in mnemonics or "blx" in mnemonics  # the listing is read: it has the calls into libgcc
     assert not {m for m in mnemonics if m.startswith("v")}  # VFP mnemonics all start with v (vldr, vmul.f32, ...)
+
+
+@pytest.mark.parametrize("board", ["mps2-an386", "cortex-a53"])
+def test_the_objects_do_not_depend_on_the_folder(compiled, board, tmp_path):
+    """A copy of the folder elsewhere (a space in its path), rebuilt without ccache, compiles every
+    source to the same object: debug paths are relative, so ccache may share them between models."""
+    model = compiled("digits_cnn", board)
+    copy = tmp_path / "another folder" / "digits"
+    shutil.copytree(model.path, copy)
+    subprocess.run(["make", "-s", "-C", str(copy), "clean"], check=True)
+    subprocess.run(["make", "-s", "-C", str(copy), "CCACHE="], check=True, capture_output=True)
+    objects = sorted(path.relative_to(model.path) for path in (model.path / "build").rglob("*.o"))
+    assert len(objects) >= 4 and "src/model.o" in {str(path.relative_to("build")) for path in objects}
+    for path in objects:
+        assert (copy / path).read_bytes() == (model.path / path).read_bytes(), path

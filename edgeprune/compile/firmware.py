@@ -2,6 +2,7 @@
 firmware.elf with the board's toolchain; `make` runs here too, so the Makefile is what is tested."""
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -63,7 +64,8 @@ def build(folder: Path, target: Target, *make_variables: str) -> Path:
     becomes ModelTooLargeError saying by how much."""
     require_program(target.gcc)
     require_program("make")
-    result = subprocess.run(["make", "-s", "-C", str(folder), *make_variables], capture_output=True, text=True)
+    jobs = f"-j{os.cpu_count() or 1}"  # one object per source (ccache gives most of them)
+    result = subprocess.run(["make", "-s", jobs, "-C", str(folder), *make_variables], capture_output=True, text=True)
     if result.returncode != 0:
         overflows = _OVERFLOW.findall(result.stderr)
         if overflows:
