@@ -55,3 +55,19 @@ def test_the_objects_do_not_depend_on_the_folder(compiled, board, tmp_path):
     assert len(objects) >= 4 and "src/model.o" in {str(path.relative_to("build")) for path in objects}
     for path in objects:
         assert (copy / path).read_bytes() == (model.path / path).read_bytes(), path
+
+
+def test_a_failing_ccache_is_named_and_can_be_turned_off(compiled, monkeypatch, tmp_path):
+    from edgeprune.compile.firmware import build
+    from edgeprune.errors import EdgepruneError
+
+    if shutil.which("ccache") is None:
+        pytest.skip("ccache is not installed (Debian package ccache; scripts/bootstrap installs it)")
+    copy = tmp_path / "digits"
+    shutil.copytree(compiled("digits_cnn").path, copy)
+    subprocess.run(["make", "-s", "-C", str(copy), "clean"], check=True)
+    monkeypatch.setenv("CCACHE_DIR", "/proc/no-such-cache")  # a directory nobody can create
+    with pytest.raises(EdgepruneError, match="ccache failed .*setting CCACHE= in the environment"):
+        build(copy, load_target("mps2-an386"))
+    monkeypatch.setenv("CCACHE", "")
+    assert build(copy, load_target("mps2-an386")).is_file()

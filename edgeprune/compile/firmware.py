@@ -77,7 +77,9 @@ def build(folder: Path, target: Target, *make_variables: str) -> Path:
                 f"RAM {target.ram.length:,} bytes): it overflows {detail}; prune or quantize it "
                 "(edgeprune prune / quantize) or choose a larger board"
             )
-        raise EdgepruneError(f"building the firmware failed:\n{result.stderr[-4000:]}")
+        hint = ("\nccache failed (its cache directory?): build without it by setting CCACHE= in the "
+                "environment" if "ccache: error" in result.stderr else "")
+        raise EdgepruneError(f"building the firmware failed:\n{result.stderr[-4000:]}{hint}")
     return folder / "firmware.elf"
 
 
