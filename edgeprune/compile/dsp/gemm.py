@@ -27,7 +27,7 @@ from edgeprune.compile.int8_kernels import Requantize
 UNROLL = 4  # groups of four reduction elements per pass of the micro-kernel's loop
 WIDE_UNROLL = 16  # the same for two-pixel tiles (a multiple of UNROLL): see Gemm.tile
 LONG_UNROLL = 64  # the most groups per pass of long reductions (a multiple of WIDE_UNROLL): see body_groups
-OPAQUE = 4  # unrolled reductions of at least this many groups read the column at an offset LLVM cannot see (Gemm.tile)
+OPAQUE = 4  # unrolled runs (a whole reduction, or the rest after its loop) of at least this many groups read the column at an offset LLVM cannot see (Gemm.tile)
 TAIL_START = {4: 2, 8: 1}  # interleaved tiles: the group an unrolled run of that many groups starts at (Gemm.tile)
 
 
@@ -85,7 +85,12 @@ class Gemm:
         The offset pays from 4 groups on (interleaved: VWW 16->32 1.52 -> 1.47, IC 16->32 1.56 ->
         1.51; side by side, against from 8: on the M7 VWW 10,731,720 -> 10,609,840 and IC
         16,542,440 -> 16,434,920 instructions, with int8 weights on the M4 VWW 11,752,440 ->
-        11,523,920 and IC 19,954,720 -> 19,872,400).
+        11,523,920 and IC 19,954,720 -> 19,872,400). So does the unrolled rest of a long
+        reduction after its loop, from OPAQUE groups on: IC's 3x3 convolutions (36 groups: a
+        pass of 32 and a rest of 4; 72: 64 and 8; 144: two of 64 and 16) spilled and reloaded
+        that rest's hoisted column words and its weights, about 100 instructions after the loop
+        per tile of 2 x 2 (16->16 1.067 -> 0.999 per MAC, 64->64 0.920 -> 0.873; IC 14,382,200
+        -> 13,727,360 instructions on the M4, 944 B less kernel code).
         Interleaved, an unrolled run of 4 groups starts at its third, one of 8 at its second
         (TAIL_START; the sums are the same integers): LLVM then leaves fewer of the run's loads
         unpaired (M4, instructions per MAC: VWW 16->32 1.483 -> 1.436, 32->32 1.199 -> 1.144,
@@ -136,7 +141,7 @@ class Gemm:
             tail = T.meta_var(per_column % unroll if unroll > 0 else per_column)
             start = T.meta_var(TAIL_START.get(tail, 0) if interleaved else 0)
             # 0 at run time (groups holds loop_count), but LLVM cannot know it, nor that it is the same for every tile
-            at = T.meta_var((groups[0] - loop_count(self.padded)) * c0 if unroll == 0 and per_column >= OPAQUE else 0)
+            at = T.meta_var((groups[0] - loop_count(self.padded)) * c0 if tail >= OPAQUE else 0)
             for u in T.unroll(tail):
                 step(col, w, acc, per_column - tail + _rotated(u, tail, start), c0, channels, pixels, at)
             for i in T.unroll(channels * pixels):
