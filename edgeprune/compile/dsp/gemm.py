@@ -28,6 +28,7 @@ UNROLL = 4  # groups of four reduction elements per pass of the micro-kernel's l
 WIDE_UNROLL = 16  # the same for two-pixel tiles (a multiple of UNROLL): see Gemm.tile
 LONG_UNROLL = 64  # the most groups per pass of long reductions (a multiple of WIDE_UNROLL): see body_groups
 OPAQUE = 4  # unrolled runs (a whole reduction, or the rest after its loop) of at least this many groups read the column at an offset LLVM cannot see (Gemm.tile)
+LDRD_REACH = 1020  # the largest immediate offset of Thumb-2's LDRD (Gemm.tile)
 TAIL_START = {4: 2, 8: 1}  # interleaved tiles: the group an unrolled run of that many groups starts at (Gemm.tile)
 
 
@@ -90,7 +91,13 @@ class Gemm:
         pass of 32 and a rest of 4; 72: 64 and 8; 144: two of 64 and 16) spilled and reloaded
         that rest's hoisted column words and its weights, about 100 instructions after the loop
         per tile of 2 x 2 (16->16 1.067 -> 0.999 per MAC, 64->64 0.920 -> 0.873; IC 14,382,200
-        -> 13,727,360 instructions on the M4, 944 B less kernel code).
+        -> 13,727,360 instructions on the M4, 944 B less kernel code). Where a tile's reduction
+        reaches past LDRD's immediate offsets (per_column * 16 B > LDRD_REACH), that rest starts
+        at a group LLVM cannot see either (per_column - tail shifted left by groups[0] -
+        loop_count, 0): with the constant start folded into every load's offset, beyond LDRD's
+        reach, LLVM loaded each of the rest's words alone (IC 32->32 0.934 -> 0.917 per MAC,
+        64->64 0.873 -> 0.852; 13,727,360 -> 13,612,640 instructions; on the M7 16,434,920 ->
+        16,271,480). Within reach the hidden start costs (16->16 0.999 -> 1.015).
         Interleaved, an unrolled run of 4 groups starts at its third, one of 8 at its second
         (TAIL_START; the sums are the same integers): LLVM then leaves fewer of the run's loads
         unpaired (M4, instructions per MAC: VWW 16->32 1.483 -> 1.436, 32->32 1.199 -> 1.144,
@@ -142,8 +149,10 @@ class Gemm:
             start = T.meta_var(TAIL_START.get(tail, 0) if interleaved else 0)
             # 0 at run time (groups holds loop_count), but LLVM cannot know it, nor that it is the same for every tile
             at = T.meta_var((groups[0] - loop_count(self.padded)) * c0 if tail >= OPAQUE else 0)
+            first = T.meta_var(T.shift_left(per_column - tail, groups[0] - loop_count(self.padded))
+                               if unroll > 0 and per_column * 16 > LDRD_REACH else per_column - tail)
             for u in T.unroll(tail):
-                step(col, w, acc, per_column - tail + _rotated(u, tail, start), c0, channels, pixels, at)
+                step(col, w, acc, first + _rotated(u, tail, start), c0, channels, pixels, at)
             for i in T.unroll(channels * pixels):
                 c = T.meta_var(c0 + i // pixels)
                 y[c * cs + (p0 + i % pixels) * ps] = requantized(
