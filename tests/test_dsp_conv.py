@@ -5,7 +5,8 @@ themselves run on QEMU in test_int8_kernels.py."""
 import numpy as np
 import pytest
 
-from edgeprune.compile.dsp import conv, dense, packing
+from edgeprune.compile.conv_shape import ConvShape
+from edgeprune.compile.dsp import conv, dense, depthwise, packing
 from edgeprune.compile.int8_kernels import Requantize
 from edgeprune.compile.requantize import quantize_multiplier
 
@@ -64,3 +65,20 @@ def test_pairs_of_weights_and_columns_give_each_channel_and_pixel_its_own_sum():
     assert np.array_equal(last[:depth], weight[-1].reshape(-1)) and not last[depth:].any()
     assert np.array_equal(conv.pack_weights(weight, "int16", fast=False, pairs=False),
                           packing.pack_rows(weight.reshape(channels, -1), "int16"))
+
+
+@pytest.mark.parametrize("rows", [1, 2, 3, 4])
+def test_depthwise_rows_keep_their_outer_weights_in_a_word_and_share_middle_ones(rows):
+    """As the 3-wide depthwise kernel reads them: row r's (w0, w2) in word r, then w1 of rows 2j
+    and 2j + 1 in the low and high lanes of word rows + j."""
+    channels = 5
+    weight = np.random.default_rng(2).integers(-128, 128, (channels, 1, rows, 3)).astype(np.int8)
+    shape = ConvShape(channels, 6, 6, channels, (rows, 3), (1, 1), (0, 1, 0, 1), (1, 1))
+    assert depthwise.by_rows(shape)
+    words = depthwise.pack_weights(weight, shape).reshape(channels, -1, 2)  # [channel, word, lane]
+    assert words.shape[1] == rows + (rows + 1) // 2
+    for r in range(rows):
+        assert np.array_equal(words[:, r], weight[:, 0, r, ::2])
+        assert np.array_equal(words[:, rows + r // 2, r % 2], weight[:, 0, r, 1])
+    if rows % 2:
+        assert not words[:, -1, 1].any()

@@ -87,7 +87,7 @@ def test_dsp_weights_take_two_bytes_or_one_as_asked(quantized, compiled):
     layers = [(a["layer"], b["layer"]) for a, b in zip(wide, narrow) if "layer" in a]
     assert {a["kind"] for a, _ in layers} == {"conv", "pointwise", "depthwise", "dense"}
     for a, b in layers:
-        if a["kind"] == "depthwise":  # one layout: per kernel row (w0, w2) and (w1, 0) as int16
+        if a["kind"] == "depthwise":  # one layout: per kernel row (w0, w2), then the rows' w1 two to a word, as int16
             assert a == b
         else:
             assert (a["weights"], b["weights"], a["weight_bytes"]) == ("int16", "int8", 2 * b["weight_bytes"])

@@ -55,7 +55,8 @@ CASES = {
         nn.Conv2d(12, 12, 3, stride=2, padding=1, groups=12),          # depthwise, stride 2
         nn.Conv2d(12, 12, (3, 5), padding=(1, 2), groups=12), nn.ReLU(),  # depthwise, 5 wide
         nn.Conv2d(12, 12, 3, padding=2, dilation=2, groups=12),       # depthwise, dilated
-        nn.Flatten(), nn.Linear(12 * 4 * 4, 10), nn.ReLU(),             # dense
+        nn.Conv2d(12, 12, (2, 3), padding=1, groups=12),               # depthwise, 2 rows: one word of middle weights
+        nn.Flatten(), nn.Linear(12 * 5 * 4, 10), nn.ReLU(),             # dense
         nn.Linear(10, 5))),                                            # dense, K = 10 (not a multiple of 4)
     "wide": ((1, 3, 6, 10), lambda: nn.Sequential(
         nn.Conv2d(3, 11, 3, padding=1), nn.ReLU(),                     # a NEON block of 8 channels and a tail of 3

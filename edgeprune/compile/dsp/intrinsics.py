@@ -37,6 +37,16 @@ def smlatb(a: tirx.PrimExpr, b: tirx.PrimExpr, acc: tirx.PrimExpr) -> tirx.PrimE
     return T.call_llvm_pure_intrin("int32", "llvm.arm.smlatb", a, b, acc)
 
 
+def smlabt(a: tirx.PrimExpr, b: tirx.PrimExpr, acc: tirx.PrimExpr) -> tirx.PrimExpr:
+    """acc + a.lo * b.hi."""
+    return T.call_llvm_pure_intrin("int32", "llvm.arm.smlabt", a, b, acc)
+
+
+def smlatt(a: tirx.PrimExpr, b: tirx.PrimExpr, acc: tirx.PrimExpr) -> tirx.PrimExpr:
+    """acc + a.hi * b.hi."""
+    return T.call_llvm_pure_intrin("int32", "llvm.arm.smlatt", a, b, acc)
+
+
 def store_in_order(buffer: tirx.Buffer, index: tirx.PrimExpr, value: tirx.PrimExpr) -> tirx.PrimExpr:
     """buffer[index] = value (int8) as a volatile store, which LLVM moves no load or store across
     (a one-byte volatile `llvm.memset`: TIR has no volatile store of its own). Call it in T.evaluate."""
