@@ -2,13 +2,16 @@
 
 A trial whose process dies stops sending heartbeats; after the grace period any worker marks it
 FAIL and re-enqueues its parameters, so a resumed or shared search neither loses a finished trial
-nor repeats one.
+nor repeats one. A process killed between creating a trial and its first heartbeat leaves a
+RUNNING trial with no heartbeat, which Optuna never counts as stale: the workers give such a
+trial a heartbeat of their own (`_adopt_silent`), so it goes stale like the others.
 """
 from __future__ import annotations
 
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback, fail_stale_trials
@@ -98,7 +101,9 @@ def run_until(study: optuna.Study, objective: Callable[[optuna.Trial], Sequence[
     """Run trials in this process until the study has `target` finished trials in total (all
     workers together). Trials still running elsewhere count; a dead worker's stale trial is
     failed and retried after the grace period."""
+    adopted: set[int] = set()
     while True:
+        _adopt_silent(study, adopted)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             fail_stale_trials(study)
@@ -110,3 +115,16 @@ def run_until(study: optuna.Study, objective: Callable[[optuna.Trial], Sequence[
             time.sleep(HEARTBEAT_SECONDS)
             continue
         study.optimize(objective, n_trials=1, catch=())
+
+
+def _adopt_silent(study: optuna.Study, adopted: set[int]) -> None:
+    """Record one heartbeat, once per process, for each RUNNING trial that started more than a
+    grace period ago. A live trial beats on by itself; a dead one that never beat (killed right
+    after it was created, before its first heartbeat) is then stale a grace period later, and
+    `fail_stale_trials` fails and retries it; without a heartbeat, every worker would wait for it
+    for ever."""
+    started_before = datetime.now() - timedelta(seconds=GRACE_SECONDS)
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if trial._trial_id not in adopted and trial.datetime_start is not None and trial.datetime_start < started_before:
+            study._storage.record_heartbeat(trial._trial_id)
+            adopted.add(trial._trial_id)
