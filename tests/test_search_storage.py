@@ -3,12 +3,14 @@ not waited for, even one that died before it sent a heartbeat."""
 import threading
 
 import optuna
+import pytest
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
 from edgeprune.search import storage as studies
 
 
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used with Study.optimize")
 def test_a_trial_killed_before_its_first_heartbeat_is_retried_not_waited_for(tmp_path, monkeypatch):
     monkeypatch.setattr(studies, "HEARTBEAT_SECONDS", 1)
     monkeypatch.setattr(studies, "GRACE_SECONDS", 1)

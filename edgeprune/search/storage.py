@@ -122,9 +122,10 @@ def _adopt_silent(study: optuna.Study, adopted: set[int]) -> None:
     grace period ago. A live trial beats on by itself; a dead one that never beat (killed right
     after it was created, before its first heartbeat) is then stale a grace period later, and
     `fail_stale_trials` fails and retries it; without a heartbeat, every worker would wait for it
-    for ever."""
+    for ever. (A dead trial that did beat goes stale at most a grace period later than it would.)"""
     started_before = datetime.now() - timedelta(seconds=GRACE_SECONDS)
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if trial._trial_id not in adopted and trial.datetime_start is not None and trial.datetime_start < started_before:
+        started = trial.datetime_start
+        if trial._trial_id not in adopted and started is not None and started < started_before:
             study._storage.record_heartbeat(trial._trial_id)
             adopted.add(trial._trial_id)

@@ -27,7 +27,7 @@ from edgeprune.compile.int8_kernels import Requantize
 UNROLL = 4  # groups of four reduction elements per pass of the micro-kernel's loop
 WIDE_UNROLL = 16  # the same for two-pixel tiles (a multiple of UNROLL): see Gemm.tile
 LONG_UNROLL = 64  # the most groups per pass of long reductions (a multiple of WIDE_UNROLL): see body_groups
-OPAQUE = 4  # unrolled runs (a whole reduction, or the rest after its loop) of at least this many groups read the column at an offset LLVM cannot see (Gemm.tile)
+OPAQUE = 4  # unrolled runs of at least this many groups (a reduction, or a loop's rest) read the column at an opaque offset (Gemm.tile)
 LDRD_REACH = 1020  # the largest immediate offset of Thumb-2's LDRD (Gemm.tile)
 TAIL_START = {4: 2, 8: 1}  # interleaved tiles: the group an unrolled run of that many groups starts at (Gemm.tile)
 
